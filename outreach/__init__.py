@@ -1,0 +1,85 @@
+"""Outreach: proactive, localized customer messages delivered at the right local time.
+
+The module-level ``emit`` and ``upsert_customer`` use one application built from
+the environment (``OUTREACH_*``); build an ``Outreach`` yourself for more control.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from .app import Outreach
+from .clock import Clock, SimulatedClock, SystemClock
+from .errors import (
+    ChannelError,
+    ConfigError,
+    InputError,
+    OutreachError,
+    PermanentChannelError,
+    TemplateError,
+    TimingError,
+    TransientChannelError,
+    UnknownCustomer,
+    UnknownEventType,
+)
+from .models import Customer, Event
+from .settings import Settings
+
+__all__ = [
+    # the application
+    "Outreach",
+    "Settings",
+    "default_app",
+    "emit",
+    "upsert_customer",
+    # data
+    "Customer",
+    "Event",
+    # clocks
+    "Clock",
+    "SimulatedClock",
+    "SystemClock",
+    # errors
+    "OutreachError",
+    "ConfigError",
+    "InputError",
+    "UnknownCustomer",
+    "UnknownEventType",
+    "TimingError",
+    "TemplateError",
+    "ChannelError",
+    "TransientChannelError",
+    "PermanentChannelError",
+]
+
+_default: Outreach | None = None
+_lock = threading.Lock()
+
+
+def default_app() -> Outreach:
+    """The application built from the environment on first use."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = Outreach(Settings.from_env())
+        return _default
+
+
+def emit(
+    type: str,
+    customer_id: str,
+    data: Mapping[str, Any] | None = None,
+    *,
+    id: str | None = None,
+    occurred_at: datetime | str | None = None,
+) -> str:
+    """Queue a lifecycle event; returns its id. An id seen before is ignored by ingestion."""
+    return default_app().emit(type, customer_id, data, id=id, occurred_at=occurred_at)
+
+
+def upsert_customer(data: Mapping[str, Any] | Customer) -> Customer:
+    """Create or update a customer profile; raises InputError naming a bad field."""
+    return default_app().upsert_customer(data)

@@ -1,0 +1,227 @@
+"""The application object: one Redis, one clock, one broker, every part wired once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import dramatiq
+import fakeredis
+import redis
+from dramatiq.brokers.redis import RedisBroker
+
+from .channels import Outbox, Transport
+from .clock import Clock, SystemClock
+from .customers import Customers
+from .deadletters import DeadLetters
+from .deliver import Deliverer, Outcome
+from .errors import InputError, OutreachError
+from .ingest import Ingestor, IngestResult
+from .journeys import load_journeys
+from .keys import Keys
+from .models import CHANNELS, Customer, Event
+from .recurring import Recurring
+from .render import Renderer
+from .schedule import Claim, Schedule
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: Dramatiq queue of incoming events.
+INGEST_QUEUE = "outreach.ingest"
+#: Dramatiq queue of due send batches.
+DELIVER_QUEUE = "outreach.deliver"
+
+
+def connect(url: str | None) -> redis.Redis:
+    """A real Redis for a URL; an in-process fakeredis (with Lua) without one."""
+    if url:
+        return redis.Redis.from_url(url)
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+
+
+class Outreach:
+    """Everything Outreach does, bound to one Redis and one clock."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: redis.Redis | None = None,
+        clock: Clock | None = None,
+        transports: Mapping[str, Transport] | None = None,
+    ) -> None:
+        self.settings = settings = settings or Settings.from_env()
+        self.client = client if client is not None else connect(settings.redis_url)
+        self.clock = clock or SystemClock()
+        self.keys = Keys(settings.prefix)
+        self.journeys = load_journeys(settings.config_dir, settings.templates_dir)
+        self.customers = Customers(self.client, self.keys)
+        self.schedule = Schedule(self.client, self.keys, self.clock, settings.lease_seconds)
+        self.deadletters = DeadLetters(self.client, self.keys, self.clock)
+        self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys)
+        self.renderer = Renderer(settings.templates_dir, settings.default_locale)
+        if transports is None:
+            outbox = Outbox(settings.outbox_dir)
+            transports = dict.fromkeys(CHANNELS, outbox)
+        self.transports = dict(transports)
+        self.ingestor = Ingestor(
+            self.client,
+            self.keys,
+            self.clock,
+            self.customers,
+            self.schedule,
+            self.journeys,
+            self.recurring,
+            settings.event_ttl_days,
+        )
+        self.deliverer = Deliverer(
+            settings,
+            self.clock,
+            self.schedule,
+            self.customers,
+            self.renderer,
+            self.transports,
+            self.deadletters,
+            self.recurring,
+        )
+        self.broker = RedisBroker(client=self.client, namespace=settings.prefix + "dramatiq")
+        self._declare_actors()
+
+    def _declare_actors(self) -> None:
+        # Thin actors: they call plain methods that tests call directly too.
+        @dramatiq.actor(
+            actor_name="outreach.ingest",
+            queue_name=INGEST_QUEUE,
+            broker=self.broker,
+            max_retries=5,
+            min_backoff=500,
+            max_backoff=30_000,
+        )
+        def ingest_event(event: dict[str, Any]) -> None:
+            self.ingest(event)
+
+        # No Dramatiq retries: an unfinished batch is recovered by lease expiry,
+        # and failed deliveries retry through the schedule.
+        @dramatiq.actor(
+            actor_name="outreach.deliver",
+            queue_name=DELIVER_QUEUE,
+            broker=self.broker,
+            max_retries=0,
+        )
+        def deliver_sends(claims: list[list[str]]) -> None:
+            self.deliver([Claim(send_id, token) for send_id, token in claims])
+
+        self.ingest_actor = ingest_event
+        self.deliver_actor = deliver_sends
+
+    # -- ways in --------------------------------------------------------------------------
+
+    def upsert_customer(self, data: Mapping[str, Any] | Customer) -> Customer:
+        """Create or update a profile; raises InputError naming the bad field."""
+        customer, _ = self.customers.upsert(data)
+        self.recurring.enroll(customer)
+        return customer
+
+    def emit(
+        self,
+        type: str,
+        customer_id: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        occurred_at: datetime | str | None = None,
+    ) -> str:
+        """Validate an event and queue it for ingestion; returns its id."""
+        event = Event.from_mapping(
+            {
+                "id": id,
+                "type": type,
+                "customer_id": customer_id,
+                "occurred_at": occurred_at,
+                "data": dict(data or {}),
+            },
+            now=self.clock.now(),
+        )
+        self.ingest_actor.send(event.to_mapping())
+        return event.id
+
+    def ingest(self, raw: Mapping[str, Any]) -> IngestResult | None:
+        """Apply one event now; bad input goes to the dead-letter store and returns None."""
+        try:
+            event = Event.from_mapping(raw, now=self.clock.now())
+            return self.ingestor.ingest(event)
+        except InputError as exc:
+            logger.warning(
+                "event %s dead-lettered: %s",
+                raw.get("id") if isinstance(raw, Mapping) else raw,
+                exc,
+            )
+            self.deadletters.add("event", str(exc), raw, source="ingest")
+            return None
+
+    # -- the scheduler's ticks ------------------------------------------------------------
+
+    def pump(self, *, max_rounds: int = 20) -> int:
+        """Return expired leases, claim due sends and hand them to workers in batches."""
+        self.schedule.reap(self.settings.claim_limit)
+        total = 0
+        for _ in range(max_rounds):
+            claims = self.schedule.claim(self.settings.claim_limit)
+            batch = self.settings.deliver_batch
+            for i in range(0, len(claims), batch):
+                chunk = claims[i : i + batch]
+                self.deliver_actor.send([[c.send_id, c.token] for c in chunk])
+            total += len(claims)
+            if len(claims) < self.settings.claim_limit:
+                break
+        return total
+
+    def sweep(self) -> int:
+        """Emit the events of recurring journeys that are due (check-ins)."""
+        events = self.recurring.due_events(self.settings.claim_limit)
+        for event in events:
+            self.ingest_actor.send(event.to_mapping())
+        return len(events)
+
+    def deliver(self, claims: list[Claim]) -> list[Outcome]:
+        return self.deliverer.deliver(claims)
+
+    # -- workers --------------------------------------------------------------------------
+
+    def worker(self, threads: int | None = None) -> dramatiq.Worker:
+        """A started in-process Dramatiq worker on both queues."""
+        worker = dramatiq.Worker(
+            self.broker,
+            worker_threads=threads or self.settings.worker_threads,
+            worker_timeout=100,
+        )
+        worker.start()
+        return worker
+
+    def drain(self, worker: dramatiq.Worker) -> None:
+        """Wait until every queued event and send batch has been processed."""
+        while True:
+            for queue in (INGEST_QUEUE, DELIVER_QUEUE):
+                self.broker.join(queue, interval=5)
+            worker.join()
+            if not any(self.broker.do_qsize(q) for q in (INGEST_QUEUE, DELIVER_QUEUE)):
+                return
+
+    def replay(self, entry_id: str) -> str:
+        """Process a dead letter again; it leaves the store when it is queued."""
+        letter = self.deadletters.get(entry_id)
+        if letter is None:
+            raise InputError("id", entry_id, "no such dead letter")
+        if letter.kind == "event":
+            self.ingest_actor.send(dict(letter.payload))
+        elif letter.kind == "customer":
+            self.upsert_customer(letter.payload)
+        elif letter.kind == "send":
+            self.schedule.requeue(letter.payload["send_id"])
+        else:  # pragma: no cover - kinds are checked on add
+            raise OutreachError(f"cannot replay a {letter.kind} dead letter")
+        self.deadletters.remove(entry_id)
+        return letter.kind

@@ -1,0 +1,34 @@
+"""What every transport receives and must do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One delivery attempt, fully rendered; ``send_id`` is the idempotency key."""
+
+    send_id: str
+    attempt: int
+    customer_id: str
+    journey: str
+    step: str
+    channel: str
+    address: str
+    locale: str
+    subject: str | None
+    text: str
+    html: str | None
+    utc: datetime
+    local: datetime
+
+
+class Transport(Protocol):
+    def send(self, delivery: Delivery) -> str:
+        """Hand the message over; returns the provider's reference.
+
+        Raises TransientChannelError (worth retrying) or PermanentChannelError.
+        """

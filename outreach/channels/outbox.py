@@ -1,0 +1,57 @@
+"""The outbox: one JSON line per delivery attempt, duplicates included, for eyes and tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from .base import Delivery
+
+#: File the outbox appends to inside its folder.
+OUTBOX_FILE = "deliveries.jsonl"
+
+
+class Outbox:
+    """Appends each attempt to ``<folder>/deliveries.jsonl``; any channel may be routed here."""
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / OUTBOX_FILE
+        self._lock = threading.Lock()
+
+    def send(self, delivery: Delivery) -> str:
+        record = {
+            "send_id": delivery.send_id,
+            "attempt": delivery.attempt,
+            "customer_id": delivery.customer_id,
+            "journey": delivery.journey,
+            "step": delivery.step,
+            "channel": delivery.channel,
+            "to": delivery.address,
+            "locale": delivery.locale,
+            "subject": delivery.subject,
+            "body": delivery.text,
+            "html": delivery.html,
+            "utc": delivery.utc.isoformat().replace("+00:00", "Z"),
+            "local": delivery.local.isoformat(),
+        }
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            # One write on an O_APPEND descriptor keeps lines whole across processes too.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        return f"outbox:{delivery.send_id}:{delivery.attempt}"
+
+
+def read_outbox(folder: Path) -> list[dict]:
+    """Every attempt written to an outbox folder, in order."""
+    path = Path(folder) / OUTBOX_FILE
+    if not path.exists():
+        return []
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]

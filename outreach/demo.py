@@ -1,0 +1,122 @@
+"""The demo: sample customers in many locales and zones, two weeks of events on a simulated clock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any
+
+import dramatiq
+
+from .app import Outreach
+from .clock import SimulatedClock
+from .timing import parse_instant
+
+#: Where the demo's simulated clock starts: the weeks that span Europe's DST change.
+DEMO_START = "2026-03-20T06:00:00Z"
+
+#: (instant, event type, customer, data): what happens during the demo.
+DEMO_EVENTS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("2026-03-20T07:30:00Z", "customer.signed_up", "c-amelia", {}),
+    ("2026-03-20T08:00:00Z", "customer.signed_up", "c-linh", {}),
+    ("2026-03-20T09:15:00Z", "customer.signed_up", "c-jonas", {}),
+    ("2026-03-20T10:00:00Z", "customer.signed_up", "c-noa", {}),
+    ("2026-03-20T11:00:00Z", "customer.signed_up", "c-omar", {}),
+    ("2026-03-20T12:00:00Z", "customer.signed_up", "c-olivia", {}),
+    ("2026-03-20T13:00:00Z", "customer.signed_up", "c-haruto", {}),
+    ("2026-03-20T15:00:00Z", "customer.signed_up", "c-beatriz", {}),
+    ("2026-03-20T16:20:00Z", "customer.signed_up", "c-eszter", {}),
+    ("2026-03-21T02:00:00Z", "order.delayed", "c-amelia", {"order_id": "A-1001", "new_eta": "2026-03-24"}),
+    (
+        "2026-03-21T05:00:00Z",
+        "order.delayed",
+        "c-amelia",
+        {"order_id": "A-1001", "new_eta": "2026-03-26", "credit": "10.00", "currency": "USD"},
+    ),
+    ("2026-03-21T09:00:00Z", "customer.activated", "c-eszter", {}),
+    ("2026-03-22T15:00:00Z", "interaction.resolved", "c-noa", {"interaction_id": "T-301"}),
+    (
+        "2026-03-23T14:00:00Z",
+        "order.delayed",
+        "c-jonas",
+        {"order_id": "B-2002", "new_eta": "2026-03-27", "credit": "5.00", "currency": "EUR"},
+    ),
+    ("2026-03-24T10:00:00Z", "customer.activated", "c-jonas", {}),
+    ("2026-03-25T03:00:00Z", "order.delayed", "c-haruto", {"order_id": "C-3003", "new_eta": "2026-03-28"}),
+    ("2026-03-25T04:00:00Z", "customer.unsubscribed", "c-linh", {}),
+    ("2026-03-26T18:00:00Z", "interaction.resolved", "c-beatriz", {"interaction_id": "T-302"}),
+    ("2026-03-27T09:00:00Z", "interaction.resolved", "c-omar", {"interaction_id": "T-303"}),
+    ("2026-03-28T12:00:00Z", "order.delayed", "c-nobody", {"order_id": "X-404"}),
+]
+
+
+def demo_customers() -> list[dict[str, Any]]:
+    text = resources.files("outreach").joinpath("data", "demo_customers.jsonl").read_text("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@dataclass
+class DemoResult:
+    start: datetime
+    end: datetime
+    emitted: int = 0
+    ticks: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+def fast_forward(app: Outreach, worker: dramatiq.Worker, until: datetime, timeline=()) -> int:
+    """Move the simulated clock to ``until``, stopping wherever something is due.
+
+    ``timeline`` holds (instant, callable) pairs run when the clock reaches them.
+    Returns the number of stops.
+    """
+    clock = app.clock
+    if not isinstance(clock, SimulatedClock):
+        raise TypeError("fast_forward needs the application's clock to be a SimulatedClock")
+    pending = sorted(timeline, key=lambda pair: pair[0])
+    stops = 0
+    while True:
+        now = clock.now()
+        while pending and pending[0][0] <= now:
+            pending.pop(0)[1]()
+        app.drain(worker)
+        app.sweep()
+        app.drain(worker)
+        app.pump()
+        app.drain(worker)
+        stops += 1
+        if now >= until:
+            return stops
+        candidates = [until]
+        if pending:
+            candidates.append(pending[0][0])
+        for when in (app.schedule.next_due(), app.recurring.next_due()):
+            if when is not None:
+                candidates.append(when)
+        # Due times are whole milliseconds and claims include them: stop exactly there.
+        clock.set(min(max(min(candidates), now + timedelta(milliseconds=1)), until))
+
+
+def run_demo(app: Outreach, worker: dramatiq.Worker, days: int = 15) -> DemoResult:
+    """Load the sample customers, play the demo's events and fast-forward ``days`` days."""
+    start = app.clock.now()
+    for customer in demo_customers():
+        app.upsert_customer(customer)
+    result = DemoResult(start=start, end=start + timedelta(days=days))
+
+    def emitter(event_type: str, customer_id: str, data: dict, at: datetime):
+        def emit() -> None:
+            result.events.append(app.emit(event_type, customer_id, data, occurred_at=at))
+            result.emitted += 1
+
+        return emit
+
+    timeline = []
+    for instant, event_type, customer_id, data in DEMO_EVENTS:
+        at = parse_instant(instant)
+        if start <= at <= result.end:
+            timeline.append((at, emitter(event_type, customer_id, data, at)))
+    result.ticks = fast_forward(app, worker, result.end, timeline)
+    return result

@@ -1,0 +1,56 @@
+"""The exception tree: every error Outreach raises derives from OutreachError."""
+
+from __future__ import annotations
+
+
+class OutreachError(Exception):
+    """Root of every error raised by Outreach."""
+
+
+class ConfigError(OutreachError):
+    """A file under config/ is invalid; the message names file, item and field."""
+
+
+class InputError(OutreachError, ValueError):
+    """Bad input from a caller: the message names the field and the value."""
+
+    def __init__(self, field: str, value: object, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"{field}={value!r}: {problem}")
+
+
+class UnknownCustomer(InputError):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__("customer_id", customer_id, "no such customer")
+
+
+class UnknownEventType(InputError):
+    def __init__(self, event_type: str) -> None:
+        super().__init__("type", event_type, "unknown event type")
+
+
+class TimingError(InputError):
+    """An invalid zone, local time, window, weekday or holiday calendar."""
+
+
+class TemplateError(OutreachError):
+    """A message template is missing or failed to render."""
+
+
+class ChannelError(OutreachError):
+    """A channel could not deliver."""
+
+
+class TransientChannelError(ChannelError):
+    """Worth retrying later (timeouts, refused connections, 4xx SMTP, 429/5xx HTTP)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        #: Seconds the provider asked us to wait, if it said.
+        self.retry_after = retry_after
+
+
+class PermanentChannelError(ChannelError):
+    """Retrying cannot help (unknown address, 5xx SMTP, 400/404/410/422 HTTP)."""

@@ -1,0 +1,179 @@
+"""Ingestion: one lifecycle event in, planned sends and cancellations out.
+
+Idempotent: an event id already processed is skipped, and every effect is
+idempotent on its own (send ids derive from the event id), so an event that is
+processed again after a crash plans nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC
+
+import redis
+
+from .clock import Clock, to_ms
+from .customers import Customers
+from .errors import InputError
+from .journeys import Journey, Journeys
+from .keys import Keys
+from .models import Customer, Event
+from .recurring import Recurring
+from .schedule import Schedule, log_entry
+from .timing import resolve
+
+
+def send_id_for(event_id: str, journey: str, step: str) -> str:
+    """Deterministic: the same event always plans the same send ids."""
+    digest = hashlib.sha1(f"{event_id}|{journey}|{step}".encode()).hexdigest()
+    return "s_" + digest[:20]
+
+
+@dataclass
+class IngestResult:
+    event_id: str
+    duplicate: bool = False
+    planned: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+class Ingestor:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        clock: Clock,
+        customers: Customers,
+        schedule: Schedule,
+        journeys: Journeys,
+        recurring: Recurring,
+        event_ttl_days: int,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.clock = clock
+        self.customers = customers
+        self.schedule = schedule
+        self.journeys = journeys
+        self.recurring = recurring
+        self.event_ttl = event_ttl_days * 86400
+
+    def ingest(self, event: Event) -> IngestResult:
+        """Apply one event. Raises InputError (unknown customer, bad data) for the dead-letter store."""
+        result = IngestResult(event.id)
+        marker = self.keys.event(event.id)
+        fresh = self.client.set(marker, "pending", nx=True, ex=self.event_ttl)
+        if not fresh and self.client.get(marker) == b"done":
+            result.duplicate = True
+            return result
+        # Still 'pending': an earlier attempt died midway; every step below is idempotent.
+        customer = self.customers.require(event.customer_id)
+        if event.type == "customer.unsubscribed":
+            customer = self._unsubscribe(customer, event)
+        for journey in self.journeys.by_exit.get(event.type, []):
+            self._exit(journey, customer, event, result)
+        for journey in self.journeys.by_trigger.get(event.type, []):
+            if event.type == "customer.checkin_due" and event.data.get("journey") != journey.name:
+                continue
+            self._start(journey, customer, event, result)
+        if event.type == "customer.checkin_due":
+            self.recurring.contacted(customer.id, self.clock.now())
+        self.client.set(marker, "done", ex=self.event_ttl)
+        return result
+
+    def _unsubscribe(self, customer: Customer, event: Event) -> Customer:
+        categories = event.data.get("categories") or ["lifecycle", "survey", "marketing"]
+        consent = dict(customer.consent)
+        for category in categories:
+            if category != "transactional":
+                consent[category] = False
+        customer = replace(customer, consent=consent)
+        self.customers.upsert(customer)
+        self.recurring.enroll(customer)
+        return customer
+
+    def _exit(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
+        keep = {s.name for s in journey.steps if not s.cancel_on_exit}
+        for send_id in self.schedule.pending_ids(customer.id, journey.name):
+            send = self.schedule.get(send_id)
+            if send is None or send.get("step") in keep:
+                continue
+            text = f"journey {journey.name} exited on {event.type} (event {event.id})"
+            state = self.schedule.cancel(send_id, "journey_exit", text)
+            self.schedule.forget_pending(customer.id, journey.name, send_id)
+            if state and state not in ("delivered", "failed", "suppressed", "cancelled"):
+                result.cancelled.append(send_id)
+
+    def _supersede(self, journey: Journey, customer: Customer, event: Event, result) -> bool:
+        """Cancel the sends of an older event for the same key; False if this event is the older."""
+        field_name = journey.supersede_by
+        value = event.data.get(field_name)
+        if value is None or value == "":
+            raise InputError(f"data.{field_name}", value, f"required by journey {journey.name}")
+        key = self.keys.supersede(journey.name, customer.id, str(value))
+        mine = json.dumps([to_ms(event.occurred_at), event.id])
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    older = json.loads(raw) if raw else None
+                    if older and older[1] != event.id and tuple(older) > (to_ms(event.occurred_at), event.id):
+                        pipe.unwatch()
+                        result.notes.append(f"superseded on arrival by event {older[1]}")
+                        return False
+                    pipe.multi()
+                    pipe.set(key, mine, ex=self.event_ttl)
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        if older and older[1] != event.id:
+            for step in journey.steps:
+                send_id = send_id_for(older[1], journey.name, step.name)
+                text = f"superseded by event {event.id} ({field_name}={value})"
+                state = self.schedule.cancel(send_id, "superseded", text)
+                self.schedule.forget_pending(customer.id, journey.name, send_id)
+                if state and state not in ("delivered", "failed", "suppressed", "cancelled"):
+                    result.cancelled.append(send_id)
+        return True
+
+    def _start(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
+        if journey.supersede_by and not self._supersede(journey, customer, event, result):
+            return
+        now = self.clock.now()
+        for step in journey.steps:
+            rule = step.send_rule(customer.country)
+            resolution = resolve(rule, event.occurred_at, customer.zone)
+            send_id = send_id_for(event.id, journey.name, step.name)
+            fields = {
+                "id": send_id,
+                "customer_id": customer.id,
+                "journey": journey.name,
+                "step": step.name,
+                "category": journey.category,
+                "template": step.template,
+                "channels": json.dumps(step.channels),
+                "rule": json.dumps(dict(step.rule), sort_keys=True),
+                "start": event.occurred_at.astimezone(UTC).isoformat(),
+                "zone": customer.zone,
+                "event_id": event.id,
+                "event_type": event.type,
+                "data": json.dumps(event.data, ensure_ascii=False, default=str),
+                "created_ms": str(to_ms(now)),
+                "attempts": "0",
+                "resolved_ms": str(to_ms(resolution.utc)),
+            }
+            local = resolution.local.isoformat()
+            entry = log_entry(
+                now,
+                "planned",
+                f"{journey.name}.{step.name} planned for {local} ({customer.zone}) "
+                f"from event {event.type} at {event.occurred_at.isoformat()}",
+                resolution=resolution.to_mapping(),
+            )
+            if self.schedule.plan(send_id, resolution.utc, fields, entry):
+                result.planned.append(send_id)

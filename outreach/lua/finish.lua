@@ -1,0 +1,34 @@
+-- finish.lua: record the outcome of a delivery attempt and release the lease.
+--
+-- KEYS[1]  inflight zset
+-- KEYS[2]  due zset
+-- KEYS[3]  the send hash
+-- KEYS[4]  the send's log list
+-- ARGV[1]  send id
+-- ARGV[2]  new state: delivered | failed | suppressed | retry_scheduled | deferred
+-- ARGV[3]  due UTC ms for retry_scheduled / deferred, else ''
+-- ARGV[4]  log entry (JSON)
+-- ARGV[5]  extra hash field name ('' for none), ARGV[6] its value
+--
+-- A tombstone that arrived during the attempt wins over a retry or deferral:
+-- the send is then cancelled instead of going back to the schedule.
+-- Returns the state recorded.
+local state = ARGV[2]
+redis.call('ZREM', KEYS[1], ARGV[1])
+if (state == 'retry_scheduled' or state == 'deferred') then
+  if redis.call('HEXISTS', KEYS[3], 'cancelled') == 1 then
+    state = 'cancelled'
+  else
+    redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
+    redis.call('HSET', KEYS[3], 'due_ms', ARGV[3])
+  end
+end
+redis.call('HSET', KEYS[3], 'state', state)
+if state ~= 'retry_scheduled' and state ~= 'deferred' then
+  redis.call('HDEL', KEYS[3], 'token')
+end
+if ARGV[5] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])
+end
+redis.call('RPUSH', KEYS[4], ARGV[4])
+return state

@@ -1,0 +1,28 @@
+-- reap.lua: return sends whose lease expired (their worker died) to the due set.
+--
+-- KEYS[1]  inflight zset  send id -> lease deadline UTC ms
+-- KEYS[2]  due zset       send id -> due UTC ms
+-- ARGV[1]  now in ms, or '' to read the Redis server's TIME
+-- ARGV[2]  most ids to return
+-- ARGV[3]  key prefix of send hashes ("<prefix>send:")
+--
+-- The send's token is cleared, so a late message for the old claim is ignored.
+-- Returns the ids returned to the schedule.
+local now = ARGV[1]
+if now == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  now = tonumber(now)
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+for _, id in ipairs(ids) do
+  local key = ARGV[3] .. id
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZADD', KEYS[2], now, id)
+  redis.call('HSET', key, 'state', 'scheduled')
+  redis.call('HDEL', key, 'token')
+  redis.call('RPUSH', key .. ':log',
+    '{"at_ms":' .. now .. ',"what":"lease_expired","text":"lease expired before an outcome was recorded; back in the schedule"}')
+end
+return ids

@@ -1,0 +1,189 @@
+"""The durable schedule: planned sends in Redis sorted sets, claimed under a lease by Lua scripts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import redis
+
+from .clock import Clock, from_ms, to_ms
+from .keys import Keys
+
+#: States in which a send will never be attempted again.
+FINAL_STATES = frozenset({"delivered", "failed", "suppressed", "cancelled"})
+
+
+def _script(client: redis.Redis, name: str):
+    source = resources.files("outreach").joinpath("lua", f"{name}.lua").read_text()
+    return client.register_script(source)
+
+
+def log_entry(at: datetime, what: str, text: str, **data: Any) -> str:
+    """One JSON line of a send's history."""
+    return json.dumps(
+        {"at_ms": to_ms(at), "what": what, "text": text, **data},
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+def _str(value: bytes | str | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Claim:
+    send_id: str
+    token: str
+
+
+class Schedule:
+    """Planned sends by due time; every transition is one atomic script."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, lease_seconds: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.clock = clock
+        self.lease_ms = lease_seconds * 1000
+        self._claim = _script(client, "claim")
+        self._reap = _script(client, "reap")
+        self._begin = _script(client, "begin")
+        self._finish = _script(client, "finish")
+        self._plan = _script(client, "plan")
+        self._cancel = _script(client, "cancel")
+
+    # -- planning -------------------------------------------------------------------------
+
+    def plan(self, send_id: str, due: datetime, fields: dict[str, str], entry: str) -> bool:
+        """Add a send once; returns False when the id was already planned."""
+        args: list[str] = [send_id, str(to_ms(due)), entry]
+        for name, value in {**fields, "state": "scheduled", "due_ms": str(to_ms(due))}.items():
+            args += [name, value]
+        keys = [
+            self.keys.due,
+            self.keys.send(send_id),
+            self.keys.send_log(send_id),
+            self.keys.pending(fields["customer_id"], fields["journey"]),
+        ]
+        return bool(self._plan(keys=keys, args=args))
+
+    def cancel(self, send_id: str, reason: str, text: str) -> str | None:
+        """Tombstone a send; returns the state it had (None if unknown)."""
+        entry = log_entry(self.clock.now(), "cancelled", text, reason=reason)
+        keys = [
+            self.keys.due,
+            self.keys.inflight,
+            self.keys.send(send_id),
+            self.keys.send_log(send_id),
+        ]
+        return _str(self._cancel(keys=keys, args=[send_id, reason, entry])) or None
+
+    # -- claiming -------------------------------------------------------------------------
+
+    def claim(self, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` due sends to the caller."""
+        out = self._claim(
+            keys=[self.keys.due, self.keys.inflight, self.keys.claim_seq],
+            args=[self.clock.script_now(), limit, self.lease_ms, self.keys.prefix + "send:"],
+        )
+        pairs = [_str(x) for x in out[1:]]
+        return [Claim(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+
+    def reap(self, limit: int) -> list[str]:
+        """Return sends whose lease expired to the schedule."""
+        out = self._reap(
+            keys=[self.keys.inflight, self.keys.due],
+            args=[self.clock.script_now(), limit, self.keys.prefix + "send:"],
+        )
+        return [_str(x) for x in out]
+
+    def begin(self, claims: list[Claim]) -> list[str]:
+        """Start attempts; one status per claim ('go', 'stale', 'cancelled' or a final state)."""
+        args: list[str] = [self.clock.script_now(), str(self.lease_ms), self.keys.prefix + "send:"]
+        for claim in claims:
+            args += [claim.send_id, claim.token]
+        return [_str(x) for x in self._begin(keys=[self.keys.inflight], args=args)]
+
+    def finish(
+        self,
+        send_id: str,
+        state: str,
+        entry: str,
+        *,
+        due: datetime | None = None,
+        field: tuple[str, str] | None = None,
+    ) -> str:
+        """Record an attempt's outcome; a retry or deferral goes back to the schedule at ``due``."""
+        keys = [
+            self.keys.inflight,
+            self.keys.due,
+            self.keys.send(send_id),
+            self.keys.send_log(send_id),
+        ]
+        name, value = field or ("", "")
+        args = [send_id, state, str(to_ms(due)) if due else "", entry, name, value]
+        return _str(self._finish(keys=keys, args=args))
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, send_id: str) -> dict[str, str] | None:
+        raw = self.client.hgetall(self.keys.send(send_id))
+        return {_str(k): _str(v) for k, v in raw.items()} if raw else None
+
+    def get_many(self, send_ids: list[str]) -> list[dict[str, str] | None]:
+        pipe = self.client.pipeline(transaction=False)
+        for send_id in send_ids:
+            pipe.hgetall(self.keys.send(send_id))
+        return [{_str(k): _str(v) for k, v in raw.items()} or None for raw in pipe.execute()]
+
+    def history(self, send_id: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
+
+    def note(self, send_id: str, entry: str) -> None:
+        self.client.rpush(self.keys.send_log(send_id), entry)
+
+    def due_between(self, start: datetime | None, end: datetime | None, limit: int = 100):
+        """(send id, due) pairs in due order."""
+        low = to_ms(start) if start else "-inf"
+        high = to_ms(end) if end else "+inf"
+        rows = self.client.zrangebyscore(self.keys.due, low, high, start=0, num=limit, withscores=True)
+        return [(_str(member), from_ms(score)) for member, score in rows]
+
+    def inflight(self, limit: int = 100):
+        rows = self.client.zrange(self.keys.inflight, 0, limit - 1, withscores=True)
+        return [(_str(member), from_ms(score)) for member, score in rows]
+
+    def next_due(self) -> datetime | None:
+        rows = self.client.zrange(self.keys.due, 0, 0, withscores=True)
+        return from_ms(rows[0][1]) if rows else None
+
+    def depth(self) -> tuple[int, int]:
+        """(waiting, in flight)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcard(self.keys.due)
+        pipe.zcard(self.keys.inflight)
+        waiting, inflight = pipe.execute()
+        return waiting, inflight
+
+    def pending_ids(self, customer_id: str, journey: str) -> list[str]:
+        return sorted(_str(x) for x in self.client.smembers(self.keys.pending(customer_id, journey)))
+
+    def forget_pending(self, customer_id: str, journey: str, send_id: str) -> None:
+        self.client.srem(self.keys.pending(customer_id, journey), send_id)
+
+    def requeue(self, send_id: str) -> None:
+        """Plan a failed send again, due now, with a fresh attempt count (dead-letter replay)."""
+        now = self.clock.now()
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(self.keys.send(send_id), mapping={"state": "scheduled", "attempts": "0"})
+        pipe.hdel(self.keys.send(send_id), "reason", "token")
+        pipe.zadd(self.keys.due, {send_id: to_ms(now)})
+        pipe.rpush(
+            self.keys.send_log(send_id),
+            log_entry(now, "replayed", "replayed from the dead-letter store"),
+        )
+        pipe.execute()

@@ -1,0 +1,95 @@
+"""Every tunable, named once with its default, read from ``OUTREACH_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+#: Key prefix for everything Outreach keeps in Redis.
+DEFAULT_PREFIX = "outreach:"
+#: Seconds a claimed send stays leased to one worker before the reaper returns it.
+DEFAULT_LEASE_SECONDS = 300
+#: Most sends one claim script takes (bounded so Redis is never blocked long).
+DEFAULT_CLAIM_LIMIT = 500
+#: Sends carried by one Dramatiq deliver message.
+DEFAULT_DELIVER_BATCH = 50
+#: Seconds between two pump ticks in the scheduler process.
+DEFAULT_PUMP_INTERVAL = 1.0
+#: Seconds between two sweeps (lease reaper, check-in index).
+DEFAULT_SWEEP_INTERVAL = 30.0
+#: Delivery attempts before a send is failed and dead-lettered.
+DEFAULT_MAX_ATTEMPTS = 5
+#: First retry backoff in seconds; doubled per attempt, with jitter.
+DEFAULT_RETRY_BASE_SECONDS = 60
+#: Longest retry backoff in seconds.
+DEFAULT_RETRY_MAX_SECONDS = 6 * 3600
+#: A send found this many seconds late inside its window still goes out.
+DEFAULT_LATE_GRACE_SECONDS = 300
+#: Days an ingested event id is remembered for de-duplication.
+DEFAULT_EVENT_TTL_DAYS = 30
+#: Locale used when a customer's locale has no catalog.
+DEFAULT_LOCALE = "en"
+#: Dramatiq worker threads in ``outreach run``.
+DEFAULT_WORKER_THREADS = 8
+
+
+def _default_dir(name: str) -> Path:
+    here = Path.cwd() / name
+    return here if here.is_dir() else _ROOT / name
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings; ``Settings.from_env()`` reads ``OUTREACH_<FIELD>`` for each field."""
+
+    #: ``redis://…``; None runs everything on an in-process fakeredis.
+    redis_url: str | None = None
+    prefix: str = DEFAULT_PREFIX
+    config_dir: Path = field(default_factory=lambda: _default_dir("config"))
+    templates_dir: Path = field(default_factory=lambda: _default_dir("templates"))
+    outbox_dir: Path = field(default_factory=lambda: Path.cwd() / "outbox")
+    lease_seconds: int = DEFAULT_LEASE_SECONDS
+    claim_limit: int = DEFAULT_CLAIM_LIMIT
+    deliver_batch: int = DEFAULT_DELIVER_BATCH
+    pump_interval: float = DEFAULT_PUMP_INTERVAL
+    sweep_interval: float = DEFAULT_SWEEP_INTERVAL
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    retry_base_seconds: int = DEFAULT_RETRY_BASE_SECONDS
+    retry_max_seconds: int = DEFAULT_RETRY_MAX_SECONDS
+    late_grace_seconds: int = DEFAULT_LATE_GRACE_SECONDS
+    event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS
+    default_locale: str = DEFAULT_LOCALE
+    worker_threads: int = DEFAULT_WORKER_THREADS
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        base = cls()
+        for f in fields(cls):
+            raw = env.get(f"OUTREACH_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            current = getattr(base, f.name)
+            try:
+                if isinstance(current, Path):
+                    values[f.name] = Path(raw)
+                elif isinstance(current, bool):
+                    values[f.name] = raw.lower() in {"1", "true", "yes"}
+                elif isinstance(current, int):
+                    values[f.name] = int(raw)
+                elif isinstance(current, float):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError:
+                raise ConfigError(
+                    f"environment OUTREACH_{f.name.upper()}={raw!r}: not a valid {type(current).__name__}"
+                ) from None
+        values.update(overrides)
+        return replace(base, **values)  # type: ignore[arg-type]

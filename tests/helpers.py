@@ -1,0 +1,37 @@
+"""Small helpers shared by tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+from outreach import Outreach
+from outreach.channels.outbox import read_outbox
+from outreach.timing import parse_instant
+
+
+def at(text: str) -> datetime:
+    return parse_instant(text)
+
+
+def outbox(app: Outreach) -> list[dict]:
+    return read_outbox(app.settings.outbox_dir)
+
+
+def sent_ids(app: Outreach) -> Counter:
+    return Counter(row["send_id"] for row in outbox(app))
+
+
+def ingest(app: Outreach, type: str, customer_id: str, when: str, data=None, id=None):
+    """Ingest one event synchronously, as the ingest actor would."""
+    return app.ingest(
+        {"id": id, "type": type, "customer_id": customer_id, "occurred_at": when, "data": data or {}}
+    )
+
+
+def deliver_due(app: Outreach) -> list:
+    """Claim what is due now and deliver it in this thread (as a worker would)."""
+    outcomes = []
+    while claims := app.schedule.claim(app.settings.claim_limit):
+        outcomes += app.deliver(claims)
+    return outcomes

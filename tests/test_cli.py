@@ -1,0 +1,163 @@
+"""The ``outreach`` command, on the embedded store (no server) as a newcomer runs it."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, time
+
+import pytest
+from click.testing import CliRunner
+
+from outreach.cli import main
+from outreach.demo import DEMO_EVENTS
+from outreach.timing import Window, zone
+
+from .conftest import ROOT
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("OUTREACH_REDIS_URL", "OUTREACH_PREFIX", "OUTREACH_OUTBOX_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(ROOT / "config"))
+    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(ROOT / "templates"))
+    return CliRunner()
+
+
+def ok(runner, *args):
+    result = runner.invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_demo_delivers_all_four_journeys_once_each_at_allowed_local_hours(runner, tmp_path):
+    out = json.loads(ok(runner, "demo", "--json"))
+    rows = out["deliveries"]
+    assert {r["journey"] for r in rows} == {"onboarding", "order_delay", "survey", "checkin"}
+    assert all(n == 1 for n in Counter(r["send_id"] for r in rows).values())
+    windows = {
+        "onboarding": Window.parse("07:00-22:00"),
+        "order_delay": Window.parse("07:00-22:00"),
+        "survey": Window.parse("10:00-19:00"),
+        "checkin": Window.parse("09:00-20:00"),
+    }
+    for r in rows:
+        local = datetime.fromisoformat(r["local"])
+        window = windows[r["journey"]]
+        assert window.open <= local.time() < window.close, r
+        assert local.utcoffset() == datetime.fromisoformat(r["utc"]).astimezone(local.tzinfo).utcoffset()
+    # Stepped steps land on their configured local hour.
+    assert {datetime.fromisoformat(r["local"]).time() for r in rows if r["step"] == "tips"} <= {time(10, 0)}
+    # The superseded first delay notice never went out; activation cancelled check-ins.
+    assert [
+        r["body"].count("March 26")
+        for r in rows
+        if r["journey"] == "order_delay" and r["customer_id"] == "c-amelia"
+    ] == [1]
+    activated = {c for _, t, c, _ in DEMO_EVENTS if t == "customer.activated"}
+    assert not [
+        r
+        for r in rows
+        if r["customer_id"] in activated and r["step"] == "checkin" and r["journey"] == "onboarding"
+    ]
+    assert len({r["locale"] for r in rows}) >= 10
+    assert [d["kind"] for d in out["dead_letters"]] == ["event"]
+    assert (tmp_path / "outbox" / "deliveries.jsonl").exists()
+
+
+def test_demo_table(runner):
+    out = ok(runner, "demo")
+    assert "customer local time" in out and "Send ids delivered twice: 0" in out
+
+
+def test_import_emit_run_list_explain_on_the_embedded_store(runner, tmp_path):
+    (tmp_path / "people.csv").write_text(
+        "id,name,email,locale,zone,country,consent.marketing,attributes.plan\n"
+        "c1,Ana,ana@example.com,pt-BR,America/Sao_Paulo,BR,false,pro\n"
+        "c2,Bob,bob@example,en_US,Not/AZone,US,,\n"
+        "c3,Chie,chie@example.jp,ja_JP,Asia/Tokyo,JP,,\n"
+    )
+    out = ok(runner, "customers", "import", "people.csv")
+    assert "imported 2 customers, 1 rejected" in out
+    shown = json.loads(ok(runner, "customers", "show", "c1"))
+    assert shown["locale"] == "pt_BR" and shown["consent"] == {"marketing": False}
+    assert shown["attributes"] == {"plan": "pro"}
+    (tmp_path / "more.jsonl").write_text('{"id": "c4", "name": "Dee", "email": "dee@example.com"}\n{oops\n')
+    assert "imported 1 customers, 1 rejected" in ok(runner, "customers", "import", "more.jsonl")
+    letters = ok(runner, "dead-letters", "list")
+    assert "zone='Not/AZone'" in letters and "more.jsonl:2" in letters
+
+    out = ok(
+        runner,
+        "emit",
+        "order.delayed",
+        "--customer",
+        "c3",
+        "--id",
+        "ev1",
+        "--data",
+        '{"order_id": "J-7", "new_eta": "2030-01-02"}',
+    )
+    assert "queued event ev1" in out
+    ok(runner, "run", "--until-idle")
+    listing = json.loads(ok(runner, "schedule", "list", "--json"))
+    assert listing["due"] == [] or listing["due"][0]["journey"] == "order_delay"
+    rows = (
+        [json.loads(x) for x in (tmp_path / "outbox" / "deliveries.jsonl").read_text().splitlines()]
+        if (tmp_path / "outbox" / "deliveries.jsonl").exists()
+        else []
+    )
+    send_id = rows[0]["send_id"] if rows else listing["due"][0]["send_id"]
+    explained = ok(runner, "explain", send_id)
+    assert "order_delay.notice for c3" in explained and "planned" in explained
+
+
+def test_emit_rejects_malformed_json_and_unknown_types(runner):
+    result = runner.invoke(main, ["emit", "order.delayed", "--customer", "c1", "--data", "{nope"])
+    assert result.exit_code != 0 and "--data='{nope'" in result.output
+    result = runner.invoke(main, ["emit", "order.lost", "--customer", "c1"])
+    assert result.exit_code != 0 and "type='order.lost'" in result.output
+
+
+def test_explain_unknown_send(runner):
+    result = runner.invoke(main, ["explain", "s_nope"])
+    assert result.exit_code != 0 and "send_id='s_nope'" in result.output
+
+
+def test_when_prints_json(runner):
+    out = json.loads(
+        ok(
+            runner,
+            "when",
+            "--zone",
+            "America/New_York",
+            "--from",
+            "2026-03-20T07:30:00Z",
+            "--window",
+            "09:00-17:00",
+            "--json",
+        )
+    )
+    assert out["utc"] == "2026-03-20T13:00:00Z"
+    assert out["local"] == "2026-03-20T09:00:00-04:00"
+    assert out["shifts"]
+
+
+@pytest.mark.parametrize(
+    ("args", "bad"),
+    [
+        (["--zone", "Nowhere/Land", "--from", "2026-03-20T07:30:00Z"], "Nowhere/Land"),
+        (["--zone", "UTC", "--from", "2026-03-20T07:30:00"], "2026-03-20T07:30:00"),
+        (["--zone", "UTC", "--from", "2026-03-20T07:30:00Z", "--at", "7pm"], "7pm"),
+        (["--zone", "UTC", "--from", "2026-03-20T07:30:00Z", "--holidays", "XX"], "XX"),
+    ],
+)
+def test_when_rejects_bad_values_by_name(runner, args, bad):
+    result = runner.invoke(main, ["when", *args, "--json"])
+    assert result.exit_code != 0 and bad in result.output
+
+
+def test_zone_helper_is_cached():
+    assert zone("Europe/Berlin") is zone("Europe/Berlin")
