@@ -16,6 +16,8 @@ import datetime as dt
 import functools
 import math
 import re
+import threading
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +37,7 @@ _MIDNIGHT = dt.time(0)
 _WEEKDAY_CODES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+_WARNINGS_LOCK = threading.Lock()
 _KEYS = ("days", "at", "window", "weekdays", "holidays", "delay_hours", "delay_minutes")
 
 
@@ -82,9 +85,7 @@ class Window:
         if len(parts) != 2:
             raise TimingError("window", text, "expected HH:MM-HH:MM")
         try:
-            return cls(
-                _parse_time("window", parts[0]), _parse_time("window", parts[1], allow_24=True)
-            )
+            return cls(_parse_time("window", parts[0]), _parse_time("window", parts[1], allow_24=True))
         except TimingError as exc:
             raise TimingError("window", text, exc.problem) from None
 
@@ -163,10 +164,14 @@ def _language(country: str) -> str | None:
 
 @functools.lru_cache(maxsize=1024)
 def _calendar(country: str, subdiv: str | None, year: int) -> Mapping[dt.date, str]:
-    lang = _language(country)
-    return holidays_lib.country_holidays(
-        country, subdiv=subdiv, years=year, expand=False, language=lang
-    )
+    # Some calendars warn outside the years they cover (India: 2001-2035) and then
+    # hold what they know; a warning on every new year would only be noise. The
+    # filter change is process-wide, so threads building calendars take turns.
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return holidays_lib.country_holidays(
+            country, subdiv=subdiv, years=year, expand=False, language=_language(country)
+        )
 
 
 def _holiday_name(code: str, day: dt.date) -> str | None:
@@ -267,16 +272,16 @@ class SendRule:
         if "window" in get:
             w = get["window"]
             kw["window"] = w if isinstance(w, Window) else Window.parse(w)
-        if "weekdays" in get:
-            kw["weekdays"] = _weekday_set(get["weekdays"])
-        if "holidays" in get:
-            kw["holidays"] = get["holidays"]
+        for key in ("weekdays", "holidays"):  # validated by __post_init__
+            if key in get:
+                kw[key] = get[key]
         hours = _number("delay_hours", get.get("delay_hours", 0))
         minutes = _number("delay_minutes", get.get("delay_minutes", 0))
         try:
             kw["delay"] = dt.timedelta(hours=hours) + dt.timedelta(minutes=minutes)
         except OverflowError:
-            raise TimingError("delay_hours", hours, "delay too large") from None
+            field, value = ("delay_hours", hours) if hours * 60 >= minutes else ("delay_minutes", minutes)
+            raise TimingError(field, value, f"must be at most {MAX_DAYS} days") from None
         return cls(**kw)
 
     def to_mapping(self) -> dict[str, Any]:
@@ -337,8 +342,7 @@ class Resolution:
             "local": self.local.isoformat(),
             "target": self.target.isoformat(),
             "shifts": [
-                {"reason": s.reason, "text": s.text, "local": s.local.isoformat()}
-                for s in self.shifts
+                {"reason": s.reason, "text": s.text, "local": s.local.isoformat()} for s in self.shifts
             ],
         }
 
@@ -420,6 +424,8 @@ def _date_problem(rule: SendRule, day: dt.date) -> tuple[str, str] | None:
 def resolve(rule: SendRule, start: dt.datetime, zone_name: str) -> Resolution:
     """Resolve ``rule`` for an event at ``start`` (aware) for a customer in ``zone_name``."""
     z = zone(zone_name)
+    if not isinstance(rule, SendRule):
+        raise TimingError("rule", rule, "expected a SendRule (see SendRule.from_mapping)")
     if not isinstance(start, dt.datetime) or start.utcoffset() is None:
         raise TimingError("from", start, "needs an aware datetime (with a UTC offset)")
     try:
@@ -427,9 +433,7 @@ def resolve(rule: SendRule, start: dt.datetime, zone_name: str) -> Resolution:
         target, shifts = _target(rule, begin, z)
         return _search(rule, target, z, shifts)
     except OverflowError:
-        raise TimingError(
-            "from", start.isoformat(), "too close to the ends of the calendar"
-        ) from None
+        raise TimingError("from", start.isoformat(), "too close to the ends of the calendar") from None
 
 
 def _target(rule: SendRule, begin: dt.datetime, z: ZoneInfo) -> tuple[dt.datetime, list[Shift]]:
@@ -481,10 +485,9 @@ def _search(rule: SendRule, target: dt.datetime, z: ZoneInfo, shifts: list[Shift
             text += f" (the clocks changed into the window at {moved:%H:%M})"
         if reason == "weekday" and shifts and shifts[-1].reason == "weekday":
             shifts.pop()
-            text = f"{run} to {text}".replace(
-                " is not an allowed weekday", " are not allowed weekdays"
-            )
+            text = f"{run} to {text}".replace(" is not an allowed weekday", " are not allowed weekdays")
         else:
             run = text.split(" is not")[0]
         shifts.append(Shift(reason, f"{text}; moved to {_fmt_local(moved)}", moved))
-    raise TimingError("rule", rule.to_mapping(), f"nothing qualifies within {SEARCH_DAYS} days")
+    since = _fmt_local(target.astimezone(z))
+    raise TimingError("rule", rule.to_mapping(), f"nothing qualifies within {SEARCH_DAYS} days of {since}")
