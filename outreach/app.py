@@ -18,6 +18,7 @@ from .customers import Customers
 from .deadletters import DeadLetters
 from .deliver import Deliverer, Outcome
 from .errors import InputError, OutreachError
+from .i18n import load_locales
 from .ingest import Ingestor, IngestResult
 from .journeys import load_journeys
 from .keys import Keys
@@ -62,7 +63,8 @@ class Outreach:
         self.schedule = Schedule(self.client, self.keys, self.clock, settings.lease_seconds)
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
         self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys)
-        self.renderer = Renderer(settings.templates_dir, settings.default_locale)
+        self.locales = load_locales(settings.config_dir)
+        self.renderer = Renderer(settings.templates_dir, self.locales)
         if transports is None:
             outbox = Outbox(settings.outbox_dir)
             transports = dict.fromkeys(CHANNELS, outbox)

@@ -439,6 +439,167 @@ def dead_letters_purge(yes: bool) -> None:
     click.echo(f"purged {len(letters)} dead letters")
 
 
+# -- localization -----------------------------------------------------------------------
+
+
+def _config() -> tuple[Settings, Any, Any]:
+    from .i18n import load_locales
+    from .journeys import load_journeys
+
+    settings = Settings.from_env()
+    return (
+        settings,
+        load_locales(settings.config_dir),
+        load_journeys(settings.config_dir, settings.templates_dir),
+    )
+
+
+@main.group()
+def i18n() -> None:
+    """Translation catalogs: extract, update, compile, check."""
+
+
+@i18n.command("extract")
+def i18n_extract() -> None:
+    """Write templates/_locale/messages.pot from the templates (fails on a syntax error)."""
+    from .catalogs import write_template
+
+    settings, _, _ = _config()
+    click.echo(f"wrote {write_template(settings.templates_dir)}")
+
+
+@i18n.command("update")
+def i18n_update() -> None:
+    """Merge new and changed messages into every shipped locale's catalog."""
+    from .catalogs import update, write_template
+
+    settings, locales, _ = _config()
+    write_template(settings.templates_dir)
+    for path in update(settings.templates_dir, locales):
+        click.echo(f"updated {path}")
+
+
+@i18n.command("compile")
+def i18n_compile() -> None:
+    """Write .mo files beside the catalogs (for other gettext tools; Outreach reads the .po)."""
+    from .catalogs import compile_all
+
+    settings, locales, _ = _config()
+    for path in compile_all(settings.templates_dir, locales):
+        click.echo(f"compiled {path}")
+
+
+@i18n.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def i18n_check(as_json: bool) -> None:
+    """Report missing, fuzzy and obsolete entries, plural headers and SMS lengths; fail if incomplete."""
+    from .catalogs import check_catalog
+    from .preview import sms_problems
+    from .render import Renderer
+
+    settings, locales, journeys = _config()
+    reports = [check_catalog(settings.templates_dir, tag) for tag in locales.shipped]
+    renderer = Renderer(settings.templates_dir, locales)
+    for problem in sms_problems(renderer, journeys, locales):
+        tag = problem.split(":", 1)[0]
+        next(r for r in reports if r.locale == tag).errors.append(problem)
+    failed = [r.locale for r in reports if not r.complete]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"ok": not failed, "locales": [r.to_mapping() for r in reports]}, ensure_ascii=False, indent=2
+            )
+        )
+    else:
+        for r in reports:
+            status = "ok" if r.complete else "INCOMPLETE"
+            click.echo(
+                f"{r.locale:<8} {status:<10} {r.total} entries, {len(r.missing)} missing, "
+                f"{len(r.fuzzy)} fuzzy, {len(r.obsolete)} obsolete, {len(r.errors)} errors"
+            )
+            for label, items in (
+                ("missing", r.missing),
+                ("fuzzy", r.fuzzy),
+                ("obsolete", r.obsolete),
+                ("error", r.errors),
+            ):
+                for item in items[:20]:
+                    click.echo(f"    {label}: {item}")
+    if failed:
+        raise click.ClickException(f"incomplete locales: {', '.join(failed)}")
+
+
+@main.command()
+@click.argument("step_ref", metavar="JOURNEY.STEP")
+@click.option("--locale", "locale_tag", required=True, help="Locale, e.g. de, pt-BR, he_IL, or 'pseudo'.")
+@click.option("--formality", type=click.Choice(["formal", "informal"]), default=None)
+@click.option("--channel", default=None, help="Channel (default: the step's first).")
+@click.option(
+    "--customer",
+    "customer_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A customer profile as JSON.",
+)
+@click.option("--data", default=None, help="Event data as JSON (default: the journey's sample).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the HTML body to this folder.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def preview(step_ref, locale_tag, formality, channel, customer_file, data, out_dir, as_json) -> None:
+    """Render a journey step for a locale and register without sending it."""
+    from .models import Customer
+    from .preview import preview as render_preview
+    from .preview import write_html
+    from .render import Renderer
+    from .sms import sms_info
+
+    settings, locales, journeys = _config()
+    customer = None
+    if customer_file is not None:
+        customer = Customer.from_mapping(json.loads(customer_file.read_text(encoding="utf-8")))
+    payload = json.loads(data) if data else None
+    renderer = Renderer(settings.templates_dir, locales)
+    rendered, used = render_preview(
+        renderer,
+        journeys,
+        step_ref,
+        locale=locale_tag,
+        channel=channel,
+        formality=formality,
+        customer=customer,
+        data=payload,
+    )
+    html_path = (
+        write_html(rendered, out_dir, step_ref.replace(".", "-") + f".{locale_tag}") if out_dir else None
+    )
+    result = {
+        "step": step_ref,
+        "locale": rendered.locale,
+        "register": rendered.register,
+        "channel": used,
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "html_file": str(html_path) if html_path else None,
+    }
+    if used != "email":
+        info = sms_info(rendered.text)
+        result["sms"] = {"encoding": info.encoding, "units": info.units, "segments": info.segments}
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    if rendered.subject is not None:
+        click.echo(f"Subject: {rendered.subject}\n")
+    click.echo(rendered.text)
+    if html_path:
+        click.echo(f"\nHTML: {html_path}")
+
+
 # -- the local-time engine --------------------------------------------------------------
 
 

@@ -174,6 +174,7 @@ class Deliverer:
                 channel,
                 customer,
                 {"data": json.loads(send["data"]), "send": send},
+                now=now,
             )
         except TemplateError as exc:
             return self._fail(send, "template_error", str(exc))

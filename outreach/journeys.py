@@ -25,6 +25,7 @@ JOURNEY_KEYS = {
     "every_days",
     "defaults",
     "steps",
+    "sample",
 }
 #: Rule value that means "the customer's own country" for holiday calendars.
 CUSTOMER_HOLIDAYS = "customer"
@@ -63,6 +64,8 @@ class Journey:
     every_days: int | None = None
     description: str = ""
     source: str = ""
+    #: Example event data for previews and catalog checks.
+    sample: Mapping[str, Any] | None = None
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -159,6 +162,9 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
             raise _fail(where, "every_days", every_days, "must be a whole number of days >= 1")
         if trigger != "customer.checkin_due":
             raise _fail(where, "trigger", trigger, "a recurring journey is triggered by customer.checkin_due")
+    sample = table.get("sample", {})
+    if not isinstance(sample, dict):
+        raise _fail(where, "sample", sample, "must be a table of example event data")
     defaults = table.get("defaults", {})
     if not isinstance(defaults, dict):
         raise _fail(where, "defaults", defaults, "must be a table of rule keys")
@@ -189,6 +195,7 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
         every_days=every_days,
         description=str(table.get("description", "")),
         source=str(path),
+        sample=sample,
     )
 
 

@@ -20,6 +20,8 @@ CATEGORIES = ("transactional", "lifecycle", "survey", "marketing")
 #: Channels a customer may prefer and a step may name.
 CHANNELS = ("email", "sms", "whatsapp", "webhook")
 FORMALITIES = ("formal", "informal")
+#: Titles a salutation may use (each locale says how, in config/locales.toml).
+TITLES = ("ms", "mr", "mx", "dr")
 
 #: Lifecycle event types Outreach understands.
 EVENT_TYPES = (
@@ -55,7 +57,11 @@ def _text(data: Mapping[str, Any], key: str, *, required: bool = False) -> str |
 @dataclass
 class Customer:
     id: str
+    #: How the customer is named when nothing finer is known (defaults to given + family).
     name: str
+    given_name: str | None = None
+    family_name: str | None = None
+    title: str | None = None
     email: str | None = None
     phone: str | None = None
     locale: str = "en"
@@ -75,6 +81,9 @@ class Customer:
         known = {
             "id",
             "name",
+            "given_name",
+            "family_name",
+            "title",
             "email",
             "phone",
             "locale",
@@ -87,7 +96,14 @@ class Customer:
         }
         extra = {k: v for k, v in data.items() if k not in known}
         customer_id = _text(data, "id", required=True)
-        name = _text(data, "name", required=True)
+        given_name = _text(data, "given_name")
+        family_name = _text(data, "family_name")
+        name = _text(data, "name") or " ".join(n for n in (given_name, family_name) if n)
+        if not name:
+            raise InputError("name", data.get("name"), "is required (or given_name)")
+        title = _text(data, "title")
+        if title is not None and title.lower() not in TITLES:
+            raise InputError("title", title, f"must be one of {', '.join(TITLES)}")
         email = _text(data, "email")
         if email is not None and ("@" not in email or any(c in email for c in "\r\n <>")):
             raise InputError("email", email, "not an email address")
@@ -123,6 +139,9 @@ class Customer:
         return cls(
             id=customer_id,
             name=name,
+            given_name=given_name,
+            family_name=family_name,
+            title=title.lower() if title else None,
             email=email,
             phone=phone,
             locale=locale_tag.replace("-", "_"),

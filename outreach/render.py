@@ -1,7 +1,8 @@
-"""Rendering messages: Jinja templates per journey step and channel, Babel formatting per locale.
+"""Rendering messages: Jinja templates per journey step and channel, localized with Babel.
 
-One Jinja environment per locale: gettext callables are installed into an
-environment's globals, which all worker threads share, so they are never
+One Jinja environment per locale. gettext callables live in an environment's
+globals, which every worker thread shares, so they are installed once per
+environment and read the register from each render's own context; nothing is
 swapped per message.
 """
 
@@ -9,19 +10,38 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from babel import dates as babel_dates
+from babel import lists as babel_lists
 from babel import numbers as babel_numbers
-from babel.support import Translations
+from markupsafe import Markup, escape
 
 from .errors import TemplateError
-from .models import Customer, parse_locale
+from .i18n import (
+    PSEUDO,
+    LocalesConfig,
+    Messages,
+    PseudoMessages,
+    babel_locale,
+    load_translations,
+    locale_chain,
+    pseudo,
+)
+from .models import Customer
+from .names import salutation
 from .timing import zone
+
+#: Parts a channel's message is made of, in templates/<journey>/<step>/.
+PARTS = {"email": ("subject.txt", "body.txt", "body.html")}
+#: Parts for every other channel.
+DEFAULT_PARTS = ("body.txt",)
+#: Unicode first-strong isolate and pop directional isolate, for plain text.
+FSI, PDI = "\u2068", "\u2069"
 
 
 @dataclass(frozen=True)
@@ -29,6 +49,8 @@ class Rendered:
     subject: str | None
     text: str
     html: str | None
+    locale: str
+    register: str
 
 
 def _instant(value: Any) -> datetime:
@@ -47,12 +69,20 @@ def _instant(value: Any) -> datetime:
     raise TemplateError(f"not an instant: {value!r}")
 
 
-def _date(value: Any) -> date:
+def _date(value: Any) -> date | datetime:
     if isinstance(value, str) and len(value) == 10:
-        return date.fromisoformat(value)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise TemplateError(f"not an ISO 8601 date: {value!r}") from None
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     return _instant(value)
+
+
+def _local_date(ctx, value: Any) -> date:
+    value = _date(value)
+    return value.astimezone(zone(ctx["_zone"])).date() if isinstance(value, datetime) else value
 
 
 def _decimal(value: Any) -> Decimal:
@@ -64,10 +94,7 @@ def _decimal(value: Any) -> Decimal:
 
 @jinja2.pass_context
 def _format_date(ctx, value, format: str = "long") -> str:
-    value = _date(value)
-    if isinstance(value, datetime):
-        value = value.astimezone(zone(ctx["_zone"])).date()
-    return babel_dates.format_date(value, format=format, locale=ctx["_locale"])
+    return babel_dates.format_date(_local_date(ctx, value), format=format, locale=ctx["_locale"])
 
 
 @jinja2.pass_context
@@ -85,6 +112,20 @@ def _format_time(ctx, value, format: str = "short") -> str:
 
 
 @jinja2.pass_context
+def _relative(ctx, value) -> str:
+    """'in 3 days' / 'vor 2 Stunden': a date counts in whole local days from the send's local date."""
+    now: datetime = ctx["now"]
+    value = _date(value)
+    if isinstance(value, datetime):
+        delta = value - now
+        return babel_dates.format_timedelta(delta, add_direction=True, locale=ctx["_locale"])
+    days = (value - now.astimezone(zone(ctx["_zone"])).date()).days
+    return babel_dates.format_timedelta(
+        timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=ctx["_locale"]
+    )
+
+
+@jinja2.pass_context
 def _money(ctx, amount, currency: str) -> str:
     return babel_numbers.format_currency(_decimal(amount), currency, locale=ctx["_locale"])
 
@@ -94,11 +135,35 @@ def _number(ctx, value) -> str:
     return babel_numbers.format_decimal(_decimal(value), locale=ctx["_locale"])
 
 
+@jinja2.pass_context
+def _percent(ctx, value) -> str:
+    return babel_numbers.format_percent(_decimal(value), locale=ctx["_locale"])
+
+
+@jinja2.pass_context
+def _list(ctx, values, style: str = "standard") -> str:
+    return babel_lists.format_list([str(v) for v in values], style=style, locale=ctx["_locale"])
+
+
+@jinja2.pass_context
+def _ltr(ctx, value) -> str:
+    """Isolate a left-to-right value (order number, email, URL) inside right-to-left text."""
+    if ctx["direction"] != "rtl":
+        return value
+    if ctx.eval_ctx.autoescape:
+        return Markup(f'<bdi dir="ltr">{escape(value)}</bdi>')
+    return f"{FSI}{value}{PDI}"
+
+
+def _days_between(start, end) -> int:
+    return (_date(end) - _date(start)).days
+
+
 def _tidy(text: str) -> str:
     """Trim the blank lines block tags leave behind (at most one empty line in a row)."""
-    lines = [line.rstrip() for line in text.strip().splitlines()]
     out: list[str] = []
-    for line in lines:
+    for line in text.strip().splitlines():
+        line = line.rstrip()
         if line or (out and out[-1]):
             out.append(line)
     return "\n".join(out)
@@ -107,64 +172,106 @@ def _tidy(text: str) -> str:
 class Renderer:
     """Renders ``templates/<journey>/<step>/[<channel>.]<part>`` for a customer."""
 
-    def __init__(self, templates_dir: Path, default_locale: str = "en") -> None:
+    def __init__(self, templates_dir: Path, locales: LocalesConfig) -> None:
         self.templates_dir = templates_dir
-        self.default_locale = default_locale
+        self.locales = locales
         self._envs: dict[str, jinja2.Environment] = {}
+        self._names: dict[tuple[str, str, str], str | None] = {}
         self._lock = threading.Lock()
 
-    def environment(self, locale: str) -> jinja2.Environment:
-        env = self._envs.get(locale)
+    def environment(self, tag: str) -> jinja2.Environment:
+        env = self._envs.get(tag)
         if env is None:
             with self._lock:
-                env = self._envs.get(locale) or self._build(locale)
-                self._envs[locale] = env
+                env = self._envs.get(tag) or self._build(tag)
+                self._envs[tag] = env
         return env
 
-    def _build(self, locale: str) -> jinja2.Environment:
+    def _build(self, tag: str) -> jinja2.Environment:
         env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(self.templates_dir),
             autoescape=jinja2.select_autoescape(["html"]),
             undefined=jinja2.StrictUndefined,
             extensions=["jinja2.ext.i18n"],
-            trim_blocks=False,
             lstrip_blocks=True,
-            keep_trailing_newline=False,
+            # Templates are fixed for the life of a process: no stat() per render.
+            auto_reload=False,
         )
-        catalogs = self.templates_dir.parent / "locale"
-        translations = Translations.load(str(catalogs), [locale, self.default_locale])
-        env.install_gettext_translations(translations, newstyle=True)
+        if tag == PSEUDO:
+            messages: Messages = PseudoMessages()
+        else:
+            chain = locale_chain(tag, self.locales.default)
+            found = [load_translations(self.templates_dir, t) for t in chain]
+            messages = Messages([c for c in found if c is not None])
+        messages.install(env)
         env.filters.update(
             date=_format_date,
             datetime=_format_datetime,
             time=_format_time,
+            relative=_relative,
             money=_money,
             number=_number,
+            percent=_percent,
+            list=_list,
+            ltr=_ltr,
         )
+        env.globals["days_between"] = _days_between
         return env
 
     def _find(self, template: str, channel: str, part: str) -> str | None:
-        for name in (f"{template}/{channel}.{part}", f"{template}/{part}"):
-            if (self.templates_dir / name).exists():
-                return name
-        return None
+        key = (template, channel, part)
+        if key not in self._names:
+            self._names[key] = next(
+                (
+                    name
+                    for name in (f"{template}/{channel}.{part}", f"{template}/{part}")
+                    if (self.templates_dir / name).exists()
+                ),
+                None,
+            )
+        return self._names[key]
 
-    def render(self, template: str, channel: str, customer: Customer, context: dict[str, Any]) -> Rendered:
+    def _chain(self, tag: str) -> list[str]:
+        return [self.locales.default] if tag == PSEUDO else locale_chain(tag, self.locales.default)
+
+    def register_for(self, customer: Customer, tag: str) -> str:
+        """The customer's preference, else the locale's configured default."""
+        if customer.formality:
+            return customer.formality
+        return self.locales.settings_for(self._chain(tag)).formality
+
+    def render(
+        self,
+        template: str,
+        channel: str,
+        customer: Customer,
+        context: dict[str, Any],
+        *,
+        now: datetime,
+        locale: str | None = None,
+        register: str | None = None,
+    ) -> Rendered:
         """Render the parts a channel needs; raises TemplateError naming the template."""
-        locale = parse_locale(customer.locale)
-        env = self.environment(str(locale))
+        tag = locale or customer.locale
+        env = self.environment(tag)
+        settings = self.locales.settings_for(self._chain(tag))
+        register = register or self.register_for(customer, tag)
+        opening = salutation(customer, settings, register)
+        babel = babel_locale(tag, self.locales.default)
         values = {
             **context,
             "customer": customer,
             "channel": channel,
-            "lang": str(locale).replace("_", "-"),
-            "direction": "rtl" if locale.character_order == "right-to-left" else "ltr",
-            "_locale": locale,
+            "register": register,
+            "salutation": pseudo(opening) if tag == PSEUDO else opening,
+            "now": now,
+            "lang": str(babel).replace("_", "-"),
+            "direction": "rtl" if babel.character_order == "right-to-left" else "ltr",
+            "_locale": babel,
             "_zone": customer.zone,
         }
-        parts = ("subject.txt", "body.txt", "body.html") if channel == "email" else ("body.txt",)
-        out: dict[str, str | None] = {}
-        for part in parts:
+        out: dict[str, str] = {}
+        for part in PARTS.get(channel, DEFAULT_PARTS):
             name = self._find(template, channel, part)
             if name is None:
                 raise TemplateError(f"template {template}/{part} for channel {channel} is missing")
@@ -172,13 +279,13 @@ class Renderer:
                 out[part] = _tidy(env.get_template(name).render(values))
             except TemplateError:
                 raise
-            except jinja2.TemplateError as exc:
-                raise TemplateError(f"template {name} failed to render: {exc}") from None
-            except (ValueError, KeyError, TypeError) as exc:
+            except (jinja2.TemplateError, ValueError, KeyError, TypeError) as exc:
                 raise TemplateError(f"template {name} failed to render: {exc}") from None
         subject = out.get("subject.txt")
         return Rendered(
             subject=" ".join(subject.split()) if subject is not None else None,
-            text=out["body.txt"] or "",
+            text=out["body.txt"],
             html=out.get("body.html"),
+            locale=tag,
+            register=register,
         )

@@ -32,8 +32,6 @@ DEFAULT_RETRY_MAX_SECONDS = 6 * 3600
 DEFAULT_LATE_GRACE_SECONDS = 300
 #: Days an ingested event id is remembered for de-duplication.
 DEFAULT_EVENT_TTL_DAYS = 30
-#: Locale used when a customer's locale has no catalog.
-DEFAULT_LOCALE = "en"
 #: Dramatiq worker threads in ``outreach run``.
 DEFAULT_WORKER_THREADS = 8
 
@@ -63,7 +61,6 @@ class Settings:
     retry_max_seconds: int = DEFAULT_RETRY_MAX_SECONDS
     late_grace_seconds: int = DEFAULT_LATE_GRACE_SECONDS
     event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS
-    default_locale: str = DEFAULT_LOCALE
     worker_threads: int = DEFAULT_WORKER_THREADS
 
     @classmethod

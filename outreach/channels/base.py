@@ -24,6 +24,14 @@ class Delivery:
     html: str | None
     utc: datetime
     local: datetime
+    #: Message category (transactional, lifecycle, survey, marketing).
+    category: str = "transactional"
+    #: The customer's display name, for the To header.
+    name: str = ""
+    #: Where the customer can unsubscribe (https) and the mailto for it; None when
+    #: the category cannot be unsubscribed from (transactional).
+    unsubscribe_url: str | None = None
+    unsubscribe_mailto: str | None = None
 
 
 class Transport(Protocol):

@@ -1,0 +1,129 @@
+"""Render cost per localized message, next to plain Jinja rendering measured in the same run.
+
+    python benchmarks/render_bench.py [--json] [--repeats 7] [--n 300]
+
+Three figures, each the median over repeats of the mean cost of one email
+(subject, text and HTML) across the ten shipped locales:
+
+* plain_jinja: the same three templates with the English text inline, no i18n
+  extension, values pre-formatted: the floor any Jinja renderer pays;
+* localized: ``Renderer.render`` of the welcome email (catalog lookups with the
+  customer's register, salutation), no Babel formatting;
+* localized_babel: ``Renderer.render`` of the order-delay email, which also
+  formats a date, a relative date and money with Babel in the customer's zone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jinja2
+
+from outreach.i18n import load_locales
+from outreach.journeys import load_journeys
+from outreach.preview import sample_customer
+from outreach.render import Renderer
+
+ROOT = Path(__file__).resolve().parent.parent
+NOW = datetime(2026, 3, 21, 9, tzinfo=UTC)
+
+PLAIN = {
+    "subject": "Your order {{ order }} is running late",
+    "text": (
+        "{{ salutation }}\n\nWe are sorry: your order {{ order }} will not arrive on time. The new "
+        "expected delivery date is {{ eta }} ({{ relative }}).\nThat is {{ count }} days later than we "
+        "promised.\n\nFor the wait, we have added a credit of {{ credit }} to your account.\n\nYou do "
+        "not need to do anything. We will write again if anything changes.\n\nThe Outreach team"
+    ),
+    "html": (
+        '<!DOCTYPE html><html lang="{{ lang }}" dir="{{ dir }}"><head><meta charset="utf-8">'
+        "<title>Your order {{ order }} is running late</title></head><body><div><p>{{ salutation }}</p>"
+        "<p>We are sorry: your order {{ order }} will not arrive on time. The new expected delivery "
+        "date is {{ eta }} ({{ relative }}). That is {{ count }} days later than we promised.</p>"
+        "<p>For the wait, we have added a credit of {{ credit }} to your account.</p><p>You do not "
+        "need to do anything. We will write again if anything changes.</p><p>The Outreach team</p>"
+        "</div></body></html>"
+    ),
+}
+
+
+def _median_us(fn, n: int, repeats: int) -> float:
+    fn()  # warm caches (template compilation, catalogs, Locale objects)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(n):
+            fn()
+        samples.append((time.perf_counter() - start) / n * 1e6)
+    return round(statistics.median(samples), 1)
+
+
+def run(n: int, repeats: int) -> dict:
+    locales = load_locales(ROOT / "config")
+    journeys = load_journeys(ROOT / "config", ROOT / "templates")
+    renderer = Renderer(ROOT / "templates", locales)
+    people = [sample_customer(tag) for tag in locales.shipped]
+    delay = journeys["order_delay"]
+    data = {"data": dict(delay.sample), "send": {}}
+
+    plain_env = jinja2.Environment(autoescape=False)
+    plain = {k: plain_env.from_string(v) for k, v in PLAIN.items()}
+    html = jinja2.Environment(autoescape=True).from_string(PLAIN["html"])
+    values = {"salutation": "Hi Amelia,", "order": "A-1001", "eta": "March 26, 2026", "relative": "in 5 days",
+              "count": 6, "credit": "€10.00", "lang": "en", "dir": "ltr"}  # fmt: skip
+
+    def plain_email():
+        for _ in people:
+            plain["subject"].render(values)
+            plain["text"].render(values)
+            html.render(values)
+
+    def localized():
+        for person in people:
+            renderer.render("onboarding/welcome", "email", person, {"data": {}, "send": {}}, now=NOW)
+
+    def localized_babel():
+        for person in people:
+            renderer.render(delay.steps[0].template, "email", person, data, now=NOW)
+
+    count = len(people)
+    figures = {
+        "plain_jinja_us": round(_median_us(plain_email, n, repeats) / count, 1),
+        "localized_us": round(_median_us(localized, n, repeats) / count, 1),
+        "localized_babel_us": round(_median_us(localized_babel, n, repeats) / count, 1),
+    }
+    figures["localized_vs_plain"] = round(figures["localized_us"] / figures["plain_jinja_us"], 2)
+    figures["localized_babel_vs_plain"] = round(figures["localized_babel_us"] / figures["plain_jinja_us"], 2)
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "locales": list(locales.shipped),
+        "messages_per_repeat": n * count,
+        "repeats": repeats,
+        "unit": "microseconds per email (subject + text + HTML), median of repeats",
+        **figures,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--n", type=int, default=200, help="Rounds over the ten locales per repeat.")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    result = run(args.n, args.repeats)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    for key, value in result.items():
+        print(f"{key:>26}: {value}")
+
+
+if __name__ == "__main__":
+    main()
