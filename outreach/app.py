@@ -12,7 +12,8 @@ import fakeredis
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from .channels import Outbox, Transport
+from .channels import Transport
+from .channels.config import build_transports, load_channels
 from .clock import Clock, SystemClock
 from .customers import Customers
 from .deadletters import DeadLetters
@@ -22,7 +23,9 @@ from .i18n import load_locales
 from .ingest import Ingestor, IngestResult
 from .journeys import load_journeys
 from .keys import Keys
-from .models import CHANNELS, Customer, Event
+from .models import Customer, Event
+from .policy import Policy, load_policy
+from .ratelimit import RateLimiter
 from .recurring import Recurring
 from .render import Renderer
 from .schedule import Claim, Schedule
@@ -62,13 +65,17 @@ class Outreach:
         self.customers = Customers(self.client, self.keys)
         self.schedule = Schedule(self.client, self.keys, self.clock, settings.lease_seconds)
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
-        self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys)
+        self.policy = Policy(
+            self.client, self.keys, load_policy(settings.config_dir, settings.late_grace_seconds)
+        )
+        self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys, self.policy.allows)
         self.locales = load_locales(settings.config_dir)
         self.renderer = Renderer(settings.templates_dir, self.locales)
+        self.channels = load_channels(settings.config_dir)
         if transports is None:
-            outbox = Outbox(settings.outbox_dir)
-            transports = dict.fromkeys(CHANNELS, outbox)
+            transports = build_transports(settings.config_dir, settings.outbox_dir)
         self.transports = dict(transports)
+        self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
         self.ingestor = Ingestor(
             self.client,
             self.keys,
@@ -86,6 +93,9 @@ class Outreach:
             self.customers,
             self.renderer,
             self.transports,
+            self.channels,
+            self.limiter,
+            self.policy,
             self.deadletters,
             self.recurring,
         )

@@ -1,9 +1,12 @@
 """Delivery: claimed sends in, one recorded outcome per send out.
 
-For each send: start the attempt (tombstones win), re-resolve its timing from
-the stored intent, check consent, choose a channel, render, hand over, record.
-A send is attempted by one worker at a time (claim tokens); a crash after the
-hand-over leads to a new attempt with the same send id as idempotency key.
+For each send: start the attempt (tombstones win), ask the policy for the one
+decision (send, defer or suppress), then try the usable channels in order:
+rate limit, render, hand over. A transient failure goes back to the schedule
+with backoff; a permanent one suppresses that address and falls through to the
+next channel. A send is attempted by one worker at a time (claim tokens); a
+crash after the hand-over leads to a new attempt with the same send id as the
+idempotency key (docs/DELIVERY.md).
 """
 
 from __future__ import annotations
@@ -11,21 +14,25 @@ from __future__ import annotations
 import json
 import logging
 import random
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .channels.base import Delivery, Transport
-from .clock import Clock, from_ms, to_ms
+from .channels.config import ChannelsConfig
+from .clock import Clock, to_ms
 from .customers import Customers
 from .deadletters import DeadLetters
 from .errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
-from .journeys import CUSTOMER_HOLIDAYS
 from .models import Customer
+from .policy import Policy, send_rule, window_only
+from .ratelimit import RateLimiter
 from .recurring import Recurring
 from .render import Renderer
 from .schedule import Claim, Schedule, log_entry
 from .settings import Settings
-from .timing import SendRule, resolve, zone
+from .timing import resolve, zone
+from .tokens import make_token
 
 logger = logging.getLogger(__name__)
 
@@ -37,16 +44,6 @@ class Outcome:
     reason: str
 
 
-def _rule_for(send: dict[str, str], customer: Customer) -> SendRule:
-    rule = json.loads(send["rule"])
-    if rule.get("holidays") == CUSTOMER_HOLIDAYS:
-        if customer.country:
-            rule["holidays"] = customer.country
-        else:
-            del rule["holidays"]
-    return SendRule.from_mapping(rule)
-
-
 class Deliverer:
     def __init__(
         self,
@@ -55,7 +52,10 @@ class Deliverer:
         schedule: Schedule,
         customers: Customers,
         renderer: Renderer,
-        transports: dict[str, Transport],
+        transports: Mapping[str, Transport],
+        channels: ChannelsConfig,
+        limiter: RateLimiter,
+        policy: Policy,
         deadletters: DeadLetters,
         recurring: Recurring,
     ) -> None:
@@ -65,6 +65,9 @@ class Deliverer:
         self.customers = customers
         self.renderer = renderer
         self.transports = transports
+        self.channels = channels
+        self.limiter = limiter
+        self.policy = policy
         self.deadletters = deadletters
         self.recurring = recurring
 
@@ -93,91 +96,67 @@ class Deliverer:
     def _one(self, send: dict[str, str], customer: Customer | None) -> Outcome:
         send_id = send["id"]
         now = self.clock.now()
-        if customer is None:
-            return self._end(
-                send, "suppressed", "customer_unknown", f"customer {send['customer_id']} no longer exists"
-            )
         try:
-            later = self._still_due(send, customer, now)
+            decision = self.policy.decide(send, customer, now, frozenset(self.transports))
         except TimingError as exc:
             return self._fail(send, "timing_invalid", str(exc))
-        if later is not None:
-            when, text = later
-            entry = log_entry(
-                now, "deferred", text, reason="replanned", until_ms=int(when.timestamp() * 1000)
-            )
-            self.schedule.finish(send_id, "deferred", entry, due=when)
-            return Outcome(send_id, "deferred", "replanned")
-        if not customer.allows(send["category"]):
+        if decision.action == "suppress":
             return self._end(
-                send,
-                "suppressed",
-                "no_consent",
-                f"{customer.id} has not consented to {send['category']} messages",
+                send, "suppressed", decision.reason, decision.text, decision=decision.to_mapping()
             )
-        channels = json.loads(send["channels"])
-        if customer.channel in channels:
-            channels.remove(customer.channel)
-            channels.insert(0, customer.channel)
-        skipped: list[str] = []
-        for channel in channels:
-            address = customer.address(channel)
-            if not address:
-                skipped.append(f"{channel}: no address")
-                continue
-            if channel not in self.transports:
-                skipped.append(f"{channel}: no transport configured")
-                continue
-            for note in skipped:
-                self.schedule.note(send_id, log_entry(now, "fallthrough", note))
-            return self._attempt(send, customer, channel, address, now)
-        return self._end(send, "suppressed", "no_usable_channel", "no usable channel: " + "; ".join(skipped))
-
-    def _still_due(self, send, customer: Customer, now: datetime):
-        """Re-resolve the intent; returns (instant, why) if the send must wait, else None."""
-        rule = _rule_for(send, customer)
-        start = datetime.fromisoformat(send["start"])
-        resolution = resolve(rule, start, customer.zone)
-        moved = (
-            f": the customer moved from {send['zone']} to {customer.zone}"
-            if (customer.zone != send["zone"])
-            else ""
-        )
-        if resolution.utc > now:
-            return resolution.utc, f"re-resolved to {resolution.local.isoformat()} ({customer.zone}){moved}"
-        grace = timedelta(seconds=self.settings.late_grace_seconds)
-        if to_ms(resolution.utc) != int(send["resolved_ms"]) and now - resolution.utc > grace:
-            # The plan changed (new zone, holidays, tz data) and its instant has passed:
-            # the same local rule from now, so it still lands at the local hour it names.
-            again = resolve(replace(rule, days=0, delay=timedelta(0)), now, customer.zone)
-            if again.utc > now:
-                return again.utc, f"re-planned to {again.local.isoformat()} ({customer.zone}){moved}"
-            return None
-        if now - from_ms(int(send["due_ms"])) <= grace:
-            return None
-        # Late (a backlog, a stopped scheduler): only the window still binds.
-        window_only = SendRule(window=rule.window, weekdays=rule.weekdays, holidays=rule.holidays)
-        again = resolve(window_only, now, customer.zone)
-        if again.utc > now:
-            reasons = ", ".join(s.reason for s in again.shifts)
-            return (
-                again.utc,
-                f"late and outside the send rule ({reasons}); waits until {again.local.isoformat()}",
+        if decision.action == "defer":
+            return self._defer(send, decision.until, decision.reason, decision.text, decision.to_mapping())
+        assert customer is not None
+        for note in decision.skipped:
+            self.schedule.note(send_id, log_entry(now, "fallthrough", note))
+        failures: list[str] = []
+        for channel, address in decision.channels:
+            config = self.channels.channels.get(channel)
+            if config is not None and config.rate:
+                wait = self.limiter.acquire(channel, config.rate, config.burst or max(1, int(config.rate)))
+                if wait > 0:
+                    # Spread the waiting sends so they do not all come back in the same instant.
+                    until = now + timedelta(seconds=wait * (1 + random.random()))
+                    return self._defer(
+                        send,
+                        until,
+                        "rate_limited",
+                        f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s",
+                    )
+            outcome = self._attempt(send, customer, channel, address, now)
+            if isinstance(outcome, Outcome):
+                return outcome
+            failures.append(outcome)
+            self.policy.suppress_address(channel, address)
+            self.schedule.note(
+                send_id,
+                log_entry(
+                    now, "fallthrough", f"{outcome}; {address} is suppressed for {channel}", channel=channel
+                ),
             )
-        return None
+        return self._fail(send, "permanent_channel_error", "; ".join(failures))
 
-    def _attempt(self, send, customer: Customer, channel: str, address: str, now: datetime):
+    def _attempt(self, send, customer: Customer, channel: str, address: str, now: datetime) -> Outcome | str:
+        """One hand-over: an Outcome, or the text of a permanent failure (try the next channel)."""
         send_id = send["id"]
         try:
             rendered = self.renderer.render(
-                send["template"],
-                channel,
-                customer,
-                {"data": json.loads(send["data"]), "send": send},
-                now=now,
+                send["template"], channel, customer, {"data": json.loads(send["data"]), "send": send}, now=now
             )
         except TemplateError as exc:
             return self._fail(send, "template_error", str(exc))
+        unsubscribe_url = unsubscribe_mailto = None
+        if send["category"] != "transactional":
+            expires = now + timedelta(days=self.settings.link_days)
+            token = make_token(
+                self.settings.secret,
+                "unsubscribe",
+                {"c": customer.id, "s": send_id, "k": send["category"]},
+                expires,
+            )
+            unsubscribe_url = f"{self.settings.public_url.rstrip('/')}/u/{token}"
+            if self.settings.unsubscribe_mailto:
+                unsubscribe_mailto = f"{self.settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
         delivery = Delivery(
             send_id=send_id,
             attempt=int(send.get("attempts") or 1),
@@ -186,19 +165,23 @@ class Deliverer:
             step=send["step"],
             channel=channel,
             address=address,
-            locale=customer.locale,
+            locale=rendered.locale,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
             utc=now,
             local=now.astimezone(zone(customer.zone)),
+            category=send["category"],
+            name=customer.name,
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=unsubscribe_mailto,
         )
         try:
             reference = self.transports[channel].send(delivery)
         except TransientChannelError as exc:
             return self._retry(send, customer, channel, exc, now)
         except PermanentChannelError as exc:
-            return self._fail(send, "permanent_channel_error", f"{channel}: {exc}")
+            return f"{channel}: {exc}"
         entry = log_entry(
             now,
             "delivered",
@@ -206,6 +189,8 @@ class Deliverer:
             channel=channel,
             reference=reference,
             attempt=delivery.attempt,
+            locale=rendered.locale,
+            register=rendered.register,
         )
         self.schedule.finish(send_id, "delivered", entry, field=("channel", channel))
         self.schedule.forget_pending(customer.id, send["journey"], send_id)
@@ -220,9 +205,7 @@ class Deliverer:
         delay = backoff * random.uniform(0.5, 1.0)
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
-        rule = _rule_for(send, customer)
-        window_only = SendRule(window=rule.window, weekdays=rule.weekdays, holidays=rule.holidays)
-        when = resolve(window_only, now + timedelta(seconds=delay), customer.zone)
+        when = resolve(window_only(send_rule(send, customer)), now + timedelta(seconds=delay), customer.zone)
         entry = log_entry(
             now,
             "retry_scheduled",
@@ -233,8 +216,20 @@ class Deliverer:
         self.schedule.finish(send["id"], "retry_scheduled", entry, due=when.utc)
         return Outcome(send["id"], "retry_scheduled", str(exc))
 
-    def _end(self, send, state: str, reason: str, text: str) -> Outcome:
-        entry = log_entry(self.clock.now(), state, text, reason=reason)
+    def _defer(self, send, until: datetime, reason: str, text: str, decision=None) -> Outcome:
+        entry = log_entry(
+            self.clock.now(),
+            "deferred",
+            text,
+            reason=reason,
+            until_ms=to_ms(until),
+            **({"decision": decision} if decision else {}),
+        )
+        self.schedule.finish(send["id"], "deferred", entry, due=until)
+        return Outcome(send["id"], "deferred", reason)
+
+    def _end(self, send, state: str, reason: str, text: str, **extra) -> Outcome:
+        entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
         self.schedule.finish(send["id"], state, entry, field=("reason", reason))
         self.schedule.forget_pending(send["customer_id"], send["journey"], send["id"])
         return Outcome(send["id"], state, reason)

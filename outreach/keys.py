@@ -18,6 +18,10 @@ class Keys:
         self.customers = prefix + "customers"
         #: zset dead-letter id -> UTC ms.
         self.deadletters = prefix + "deadletters"
+        #: set of hashes of erased customer ids (the only trace they leave).
+        self.erased = prefix + "erased"
+        #: set of customer ids nobody may contact.
+        self.do_not_contact = prefix + "dnc"
 
     def send(self, send_id: str) -> str:
         """hash: the send's intent and state."""
@@ -46,6 +50,38 @@ class Keys:
     def recurring(self, journey: str) -> str:
         """zset customer id -> UTC ms when a recurring journey is next due."""
         return f"{self.prefix}recurring:{journey}"
+
+    def suppressed(self, channel: str) -> str:
+        """set: addresses a channel must not use (hard bounces, provider rejections)."""
+        return f"{self.prefix}suppressed:{channel}"
+
+    def cap(self, customer_id: str, category: str, period: str) -> str:
+        """counter: messages of a category (or 'all') in one local day or ISO week."""
+        return f"{self.prefix}cap:{customer_id}:{category}:{period}"
+
+    def cap_slot(self, send_id: str) -> str:
+        """marker: this send already holds its cap slot (retries do not count twice)."""
+        return f"{self.prefix}capslot:{send_id}"
+
+    def fatigue(self, customer_id: str) -> str:
+        """string: the survey send holding the customer's survey-fatigue period."""
+        return f"{self.prefix}fatigue:{customer_id}"
+
+    def consent_log(self, customer_id: str) -> str:
+        """list of JSON: every consent change with its time and source."""
+        return f"{self.prefix}customer:{customer_id}:consent"
+
+    def customer_sends(self, customer_id: str) -> str:
+        """set: every send id planned for a customer (export, erase)."""
+        return f"{self.prefix}customer:{customer_id}:sends"
+
+    def customer_keys(self, customer_id: str) -> str:
+        """set: other keys that name the customer (removed on erase)."""
+        return f"{self.prefix}customer:{customer_id}:keys"
+
+    def answers(self, customer_id: str) -> str:
+        """list of JSON: the customer's survey answers."""
+        return f"{self.prefix}customer:{customer_id}:answers"
 
     def deadletter(self, entry_id: str) -> str:
         return f"{self.prefix}deadletter:{entry_id}"

@@ -71,6 +71,8 @@ class Customer:
     formality: str | None = None
     #: category -> True (opted in) / False (opted out); missing means the category default.
     consent: dict[str, bool] = field(default_factory=dict)
+    #: channel -> False where the customer opted out of a channel.
+    channel_consent: dict[str, bool] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -92,6 +94,7 @@ class Customer:
             "channel",
             "formality",
             "consent",
+            "channel_consent",
             "attributes",
         }
         extra = {k: v for k, v in data.items() if k not in known}
@@ -134,6 +137,14 @@ class Customer:
                 raise InputError("consent", category, f"unknown category ({', '.join(CATEGORIES)})")
             if not isinstance(allowed, bool):
                 raise InputError(f"consent.{category}", allowed, "must be true or false")
+        channel_consent = data.get("channel_consent") or {}
+        if not isinstance(channel_consent, Mapping):
+            raise InputError("channel_consent", channel_consent, "must be an object of channel -> bool")
+        for channel_name, allowed in channel_consent.items():
+            if channel_name not in CHANNELS:
+                raise InputError("channel_consent", channel_name, f"unknown channel ({', '.join(CHANNELS)})")
+            if not isinstance(allowed, bool):
+                raise InputError(f"channel_consent.{channel_name}", allowed, "must be true or false")
         attributes = dict(data.get("attributes") or {})
         attributes.update(extra)
         return cls(
@@ -150,6 +161,7 @@ class Customer:
             channel=channel,
             formality=formality,
             consent=dict(consent),
+            channel_consent=dict(channel_consent),
             attributes=attributes,
         )
 
@@ -169,12 +181,6 @@ class Customer:
         if channel == "webhook":
             return self.id
         return None
-
-    def allows(self, category: str) -> bool:
-        """Consent for a category; transactional messages need none."""
-        if category == "transactional":
-            return True
-        return self.consent.get(category, True)
 
 
 @dataclass(frozen=True)

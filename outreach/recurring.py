@@ -5,6 +5,7 @@ The sweep reads only what is due from the index, never all customers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from importlib import resources
 
@@ -21,8 +22,17 @@ RECURRING_LEASE_SECONDS = 3600
 
 
 class Recurring:
-    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, journeys: Journeys) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        clock: Clock,
+        journeys: Journeys,
+        allows: Callable[[Customer, str], bool],
+    ) -> None:
         self.client = client
+        #: Consent check (the policy's), so the index holds only those who may get a check-in.
+        self.allows = allows
         self.keys = keys
         self.clock = clock
         self.journeys = journeys.recurring()
@@ -43,7 +53,7 @@ class Recurring:
         target = pipe or self.client.pipeline(transaction=False)
         for journey in self.journeys:
             key = self.keys.recurring(journey.name)
-            if customer.allows(journey.category):
+            if self.allows(customer, journey.category):
                 due = self._base(customer) + timedelta(days=journey.every_days)
                 target.zadd(key, {customer.id: to_ms(due)}, nx=True)
             else:

@@ -32,6 +32,10 @@ DEFAULT_RETRY_MAX_SECONDS = 6 * 3600
 DEFAULT_LATE_GRACE_SECONDS = 300
 #: Days an ingested event id is remembered for de-duplication.
 DEFAULT_EVENT_TTL_DAYS = 30
+#: Base URL of the web process, for links in messages.
+DEFAULT_PUBLIC_URL = "http://localhost:8000"
+#: Days an unsubscribe link in a message keeps working.
+DEFAULT_LINK_DAYS = 90
 #: Dramatiq worker threads in ``outreach run``.
 DEFAULT_WORKER_THREADS = 8
 
@@ -62,6 +66,12 @@ class Settings:
     late_grace_seconds: int = DEFAULT_LATE_GRACE_SECONDS
     event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS
     worker_threads: int = DEFAULT_WORKER_THREADS
+    #: Signs links in messages; set OUTREACH_SECRET in production (the default is for trying out).
+    secret: str = "outreach-development-secret"
+    public_url: str = DEFAULT_PUBLIC_URL
+    #: mailto address for List-Unsubscribe; empty for none.
+    unsubscribe_mailto: str = ""
+    link_days: int = DEFAULT_LINK_DAYS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

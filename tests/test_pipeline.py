@@ -11,6 +11,7 @@ from outreach.clock import from_ms
 from outreach.schedule import Schedule
 from outreach.timing import zone
 
+from .conftest import CUSTOMERS
 from .helpers import at, deliver_due, ingest, outbox, sent_ids
 
 
@@ -242,7 +243,9 @@ def test_permanent_failure_dead_letters_the_send(app, customers, clock):
     assert outcome.state == "failed"
     [letter] = app.deadletters.list()
     assert letter.kind == "send" and "550 no such mailbox" in letter.reason
-    # Fix the cause, replay: delivered once.
+    # The address is now suppressed for email: fix the cause (a new address), replay.
+    assert app.client.sismember(app.keys.suppressed("email"), "haruto@example.jp")
+    app.upsert_customer({**CUSTOMERS["c-haruto"], "email": "haruto.tanaka@example.jp"})
     app.transports["email"] = app.transports["sms"]
     app.replay(letter.id)
     assert [o.state for o in deliver_due(app)] == ["delivered"]

@@ -1,0 +1,43 @@
+-- cap.lua: take a frequency-cap slot (and the survey-fatigue lock) for one send, atomically.
+--
+-- KEYS[1]  counter: this category, this local day
+-- KEYS[2]  counter: this category, this local ISO week
+-- KEYS[3]  counter: all capped categories, this local day
+-- KEYS[4]  counter: all capped categories, this local ISO week
+-- KEYS[5]  survey-fatigue lock of the customer (ignored when ARGV[7] is 0)
+-- KEYS[6]  marker: this send already holds a slot
+-- ARGV[1..4] limits for KEYS[1..4]; -1 means no limit
+-- ARGV[5]  TTL of day counters in ms
+-- ARGV[6]  TTL of week counters (and of the marker) in ms
+-- ARGV[7]  survey-fatigue period in ms (0: not a survey)
+-- ARGV[8]  send id
+--
+-- Returns 'ok' (slot taken, or already held by this send), 'fatigue', or the name
+-- of the first full counter: 'category_day', 'category_week', 'all_day', 'all_week'.
+-- Two workers cannot both take the last slot: the check and the increment are one step.
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return 'ok'
+end
+local fatigue = tonumber(ARGV[7])
+if fatigue > 0 then
+  local holder = redis.call('GET', KEYS[5])
+  if holder and holder ~= ARGV[8] then
+    return 'fatigue'
+  end
+end
+local names = {'category_day', 'category_week', 'all_day', 'all_week'}
+for i = 1, 4 do
+  local limit = tonumber(ARGV[i])
+  if limit >= 0 and tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+    return names[i]
+  end
+end
+for i = 1, 4 do
+  redis.call('INCR', KEYS[i])
+  redis.call('PEXPIRE', KEYS[i], (i % 2 == 1) and ARGV[5] or ARGV[6])
+end
+if fatigue > 0 then
+  redis.call('SET', KEYS[5], ARGV[8], 'PX', fatigue)
+end
+redis.call('SET', KEYS[6], '1', 'PX', ARGV[6])
+return 'ok'
