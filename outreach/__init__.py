@@ -16,6 +16,7 @@ from .clock import Clock, SimulatedClock, SystemClock
 from .errors import (
     ChannelError,
     ConfigError,
+    CustomerErased,
     InputError,
     OutreachError,
     PermanentChannelError,
@@ -35,6 +36,9 @@ __all__ = [
     "default_app",
     "emit",
     "upsert_customer",
+    "set_consent",
+    "export_customer",
+    "erase_customer",
     # data
     "Customer",
     "Event",
@@ -48,6 +52,7 @@ __all__ = [
     "InputError",
     "UnknownCustomer",
     "UnknownEventType",
+    "CustomerErased",
     "TimingError",
     "TemplateError",
     "ChannelError",
@@ -83,3 +88,27 @@ def emit(
 def upsert_customer(data: Mapping[str, Any] | Customer) -> Customer:
     """Create or update a customer profile; raises InputError naming a bad field."""
     return default_app().upsert_customer(data)
+
+
+def set_consent(
+    customer_id: str,
+    *,
+    allowed: bool,
+    category: str | None = None,
+    channel: str | None = None,
+    source: str = "api",
+) -> Customer:
+    """Give or withdraw consent for a category or channel; withdrawing emits customer.unsubscribed."""
+    return default_app().set_consent(
+        customer_id, allowed=allowed, category=category, channel=channel, source=source
+    )
+
+
+def export_customer(customer_id: str) -> dict[str, Any]:
+    """Everything held about a customer (profile, consent history, sends, survey answers)."""
+    return default_app().export_customer(customer_id)
+
+
+def erase_customer(customer_id: str) -> dict[str, int]:
+    """Erase a customer; only a hashed tombstone remains and later events are refused."""
+    return default_app().erase_customer(customer_id)

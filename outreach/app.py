@@ -16,9 +16,10 @@ from .channels import Transport
 from .channels.config import build_transports, load_channels
 from .clock import Clock, SystemClock
 from .customers import Customers
+from .datarights import erase_customer, export_customer
 from .deadletters import DeadLetters
 from .deliver import Deliverer, Outcome
-from .errors import InputError, OutreachError
+from .errors import CustomerErased, InputError, OutreachError
 from .i18n import load_locales
 from .ingest import Ingestor, IngestResult
 from .journeys import load_journeys
@@ -131,11 +132,58 @@ class Outreach:
 
     # -- ways in --------------------------------------------------------------------------
 
-    def upsert_customer(self, data: Mapping[str, Any] | Customer) -> Customer:
-        """Create or update a profile; raises InputError naming the bad field."""
-        customer, _ = self.customers.upsert(data)
+    def upsert_customer(
+        self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile"
+    ) -> Customer:
+        """Create or update a profile; raises InputError naming the bad field.
+
+        An erased customer's id is refused (CustomerErased) unless ``restore`` is true.
+        """
+        customer, _ = self.customers.upsert(data, restore=restore, source=source, at=self.clock.now())
         self.recurring.enroll(customer)
         return customer
+
+    def set_consent(
+        self,
+        customer_id: str,
+        *,
+        allowed: bool,
+        category: str | None = None,
+        channel: str | None = None,
+        source: str = "api",
+    ) -> Customer:
+        """Record a consent change; withdrawing a category also emits ``customer.unsubscribed``.
+
+        It takes effect for sends already scheduled or claimed: the policy reads it when they fire.
+        """
+        customer = self.customers.set_consent(
+            customer_id,
+            category=category,
+            channel=channel,
+            allowed=allowed,
+            source=source,
+            at=self.clock.now(),
+        )
+        self.recurring.enroll(customer)
+        if category is not None and not allowed and category != "transactional":
+            self.emit("customer.unsubscribed", customer_id, {"categories": [category], "source": source})
+        return customer
+
+    def set_do_not_contact(self, customer_id: str, blocked: bool = True) -> None:
+        """Put a customer on (or take them off) the global do-not-contact list."""
+        self.customers.require(customer_id)
+        if blocked:
+            self.client.sadd(self.keys.do_not_contact, customer_id)
+        else:
+            self.client.srem(self.keys.do_not_contact, customer_id)
+
+    def export_customer(self, customer_id: str) -> dict[str, Any]:
+        """Everything held about a customer, as JSON-ready data."""
+        return export_customer(self, customer_id)
+
+    def erase_customer(self, customer_id: str) -> dict[str, int]:
+        """Erase a customer; only a hashed tombstone stays, so later events are refused."""
+        return erase_customer(self, customer_id)
 
     def emit(
         self,
@@ -165,6 +213,11 @@ class Outreach:
         try:
             event = Event.from_mapping(raw, now=self.clock.now())
             return self.ingestor.ingest(event)
+        except CustomerErased:
+            # Keep nothing that names the erased customer, not even in the dead-letter store.
+            redacted = {"id": raw.get("id"), "type": raw.get("type"), "customer_id": "(erased)"}
+            self.deadletters.add("event", "the customer was erased; event refused", redacted, source="ingest")
+            return None
         except InputError as exc:
             logger.warning(
                 "event %s dead-lettered: %s",

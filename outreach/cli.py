@@ -297,6 +297,63 @@ def customers_show(customer_id: str) -> None:
     click.echo(customer.to_json())
 
 
+@customers.command("consent")
+@click.argument("customer_id")
+@click.option("--category", type=click.Choice(["lifecycle", "survey", "marketing"]), default=None)
+@click.option("--channel", type=click.Choice(["email", "sms", "whatsapp", "webhook"]), default=None)
+@click.option("--allow/--deny", "allowed", required=True, help="Give or withdraw consent.")
+@click.option(
+    "--source", default="cli", show_default=True, help="Where the change came from (kept in the history)."
+)
+def customers_consent(customer_id: str, category, channel, allowed: bool, source: str) -> None:
+    """Give or withdraw consent for a category or a channel; it applies to sends already planned."""
+    with _app() as app:
+        customer = app.set_consent(
+            customer_id, category=category, channel=channel, allowed=allowed, source=source
+        )
+    click.echo(json.dumps({"consent": customer.consent, "channel_consent": customer.channel_consent}))
+
+
+@customers.command("dnc")
+@click.argument("customer_id")
+@click.option("--on/--off", "blocked", default=True, help="Add to (default) or remove from the list.")
+def customers_dnc(customer_id: str, blocked: bool) -> None:
+    """Put a customer on the global do-not-contact list (nothing is sent, transactional included)."""
+    with _app() as app:
+        app.set_do_not_contact(customer_id, blocked)
+    click.echo(f"{customer_id} {'is on' if blocked else 'is off'} the do-not-contact list")
+
+
+@customers.command("export")
+@click.argument("customer_id")
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def customers_export(customer_id: str, out_file: Path | None) -> None:
+    """Write everything held about a customer as JSON (profile, consent, sends, answers)."""
+    with _app() as app:
+        data = app.export_customer(customer_id)
+    text = json.dumps(data, ensure_ascii=False, indent=2)
+    if out_file:
+        out_file.write_text(text + "\n", encoding="utf-8")
+        click.echo(f"wrote {out_file}")
+    else:
+        click.echo(text)
+
+
+@customers.command("erase")
+@click.argument("customer_id")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+def customers_erase(customer_id: str, yes: bool) -> None:
+    """Erase a customer: cancel everything pending, remove all data, keep a hashed tombstone."""
+    if not yes:
+        click.confirm(f"erase everything about {customer_id}?", abort=True)
+    with _app() as app:
+        summary = app.erase_customer(customer_id)
+    click.echo(
+        f"erased {customer_id}: {summary['sends']} sends, {summary['dead_letters']} dead letters, "
+        f"{summary['keys']} other records"
+    )
+
+
 # -- looking at the schedule ------------------------------------------------------------
 
 

@@ -1,15 +1,25 @@
-"""Customer profiles in Redis."""
+"""Customer profiles in Redis, their consent history and the erasure tombstones."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import redis
 
-from .errors import UnknownCustomer
+from .clock import to_ms
+from .errors import CustomerErased, InputError, UnknownCustomer
 from .keys import Keys
-from .models import Customer
+from .models import CATEGORIES, CHANNELS, Customer
+
+
+def erased_hash(customer_id: str) -> str:
+    """The only trace an erased customer leaves: a hash of the id."""
+    return hashlib.sha256(f"outreach-erased:{customer_id}".encode()).hexdigest()
 
 
 class Customers:
@@ -17,14 +27,67 @@ class Customers:
         self.client = client
         self.keys = keys
 
-    def upsert(self, data: Mapping[str, Any] | Customer) -> tuple[Customer, bool]:
-        """Validate and store a profile; returns it and whether it is new."""
+    def upsert(
+        self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile", at=None
+    ) -> tuple[Customer, bool]:
+        """Validate and store a profile; returns it and whether it is new.
+
+        Consent that differs from the stored profile is logged with ``source``.
+        An erased id is refused unless ``restore`` says a new profile is meant.
+        """
         customer = data if isinstance(data, Customer) else Customer.from_mapping(data)
+        if self.is_erased(customer.id):
+            if not restore:
+                raise CustomerErased(customer.id)
+            self.client.srem(self.keys.erased, erased_hash(customer.id))
+        before = self.get(customer.id)
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.customer(customer.id), customer.to_json())
         pipe.sadd(self.keys.customers, customer.id)
-        _, added = pipe.execute()
-        return customer, bool(added)
+        for scope, old, new in (
+            ("category", before.consent if before else {}, customer.consent),
+            ("channel", before.channel_consent if before else {}, customer.channel_consent),
+        ):
+            for key in sorted(set(new) | set(old)):
+                if new.get(key) != old.get(key):
+                    pipe.rpush(
+                        self.keys.consent_log(customer.id), self._entry(scope, key, new.get(key), source, at)
+                    )
+        results = pipe.execute()
+        return customer, bool(results[1])
+
+    @staticmethod
+    def _entry(scope: str, key: str, allowed: bool | None, source: str, at: datetime | None) -> str:
+        return json.dumps(
+            {
+                "at_ms": to_ms(at) if at else None,
+                "scope": scope,
+                "key": key,
+                "allowed": allowed,
+                "source": source,
+            }
+        )
+
+    def set_consent(
+        self, customer_id: str, *, allowed: bool, source: str, at: datetime,
+        category: str | None = None, channel: str | None = None,
+    ) -> Customer:  # fmt: skip
+        """Record one consent change (a category or a channel) with its time and source."""
+        if (category is None) == (channel is None):
+            raise InputError("consent", (category, channel), "name exactly one category or one channel")
+        if category is not None and category not in CATEGORIES:
+            raise InputError("category", category, f"must be one of {', '.join(CATEGORIES)}")
+        if channel is not None and channel not in CHANNELS:
+            raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")
+        customer = self.require(customer_id)
+        if category is not None:
+            customer = replace(customer, consent={**customer.consent, category: allowed})
+        else:
+            customer = replace(customer, channel_consent={**customer.channel_consent, channel: allowed})
+        return self.upsert(customer, source=source, at=at)[0]
+
+    def consent_history(self, customer_id: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self.client.lrange(self.keys.consent_log(customer_id), 0, -1)]
 
     def get(self, customer_id: str) -> Customer | None:
         raw = self.client.get(self.keys.customer(customer_id))
@@ -33,8 +96,13 @@ class Customers:
     def require(self, customer_id: str) -> Customer:
         customer = self.get(customer_id)
         if customer is None:
+            if self.is_erased(customer_id):
+                raise CustomerErased(customer_id)
             raise UnknownCustomer(customer_id)
         return customer
+
+    def is_erased(self, customer_id: str) -> bool:
+        return bool(self.client.sismember(self.keys.erased, erased_hash(customer_id)))
 
     def get_many(self, customer_ids: list[str]) -> dict[str, Customer]:
         if not customer_ids:

@@ -26,6 +26,13 @@ class UnknownCustomer(InputError):
         super().__init__("customer_id", customer_id, "no such customer")
 
 
+class CustomerErased(InputError):
+    """The customer's data was erased; events and profiles for the id are refused."""
+
+    def __init__(self, customer_id: str) -> None:
+        super().__init__("customer_id", customer_id, "was erased (pass restore=True to create a new profile)")
+
+
 class UnknownEventType(InputError):
     def __init__(self, event_type: str) -> None:
         super().__init__("type", event_type, "unknown event type")

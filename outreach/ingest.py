@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC
 
 import redis
@@ -23,6 +23,15 @@ from .models import Customer, Event
 from .recurring import Recurring
 from .schedule import Schedule, log_entry
 from .timing import resolve
+
+#: Categories an unsubscribe without a list of categories withdraws.
+UNSUBSCRIBABLE = ("lifecycle", "survey", "marketing")
+
+
+def unsubscribed_categories(event: Event) -> list[str]:
+    """The categories a ``customer.unsubscribed`` event withdraws (never transactional)."""
+    named = event.data.get("categories") or list(UNSUBSCRIBABLE)
+    return [c for c in named if c in UNSUBSCRIBABLE]
 
 
 def send_id_for(event_id: str, journey: str, step: str) -> str:
@@ -74,7 +83,9 @@ class Ingestor:
         if event.type == "customer.unsubscribed":
             customer = self._unsubscribe(customer, event)
         for journey in self.journeys.by_exit.get(event.type, []):
-            self._exit(journey, customer, event, result)
+            # An unsubscribe ends only the journeys of the categories it names.
+            if event.type != "customer.unsubscribed" or journey.category in unsubscribed_categories(event):
+                self._exit(journey, customer, event, result)
         for journey in self.journeys.by_trigger.get(event.type, []):
             if event.type == "customer.checkin_due" and event.data.get("journey") != journey.name:
                 continue
@@ -85,13 +96,12 @@ class Ingestor:
         return result
 
     def _unsubscribe(self, customer: Customer, event: Event) -> Customer:
-        categories = event.data.get("categories") or ["lifecycle", "survey", "marketing"]
-        consent = dict(customer.consent)
-        for category in categories:
-            if category != "transactional":
-                consent[category] = False
-        customer = replace(customer, consent=consent)
-        self.customers.upsert(customer)
+        source = str(event.data.get("source") or f"event {event.id}")
+        for category in unsubscribed_categories(event):
+            if customer.consent.get(category) is not False:
+                customer = self.customers.set_consent(
+                    customer.id, category=category, allowed=False, source=source, at=event.occurred_at
+                )
         self.recurring.enroll(customer)
         return customer
 
@@ -127,6 +137,7 @@ class Ingestor:
                         return False
                     pipe.multi()
                     pipe.set(key, mine, ex=self.event_ttl)
+                    pipe.sadd(self.keys.customer_keys(customer.id), key)
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -177,3 +188,4 @@ class Ingestor:
             )
             if self.schedule.plan(send_id, resolution.utc, fields, entry):
                 result.planned.append(send_id)
+            self.client.sadd(self.keys.customer_sends(customer.id), send_id)

@@ -18,7 +18,6 @@ first that stops the send decides):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field, replace
@@ -30,6 +29,7 @@ from typing import Any
 import redis
 
 from .clock import from_ms, to_ms
+from .customers import erased_hash
 from .errors import ConfigError
 from .journeys import CUSTOMER_HOLIDAYS
 from .keys import Keys
@@ -167,11 +167,6 @@ class Decision:
             "channels": [c for c, _ in self.channels],
             "skipped": list(self.skipped),
         }
-
-
-def erased_hash(customer_id: str) -> str:
-    """The only trace an erased customer leaves: a hash of the id."""
-    return hashlib.sha256(f"outreach-erased:{customer_id}".encode()).hexdigest()
 
 
 def send_rule(send: dict[str, str], customer: Customer) -> SendRule:
@@ -352,7 +347,7 @@ class Policy:
             self.keys.fatigue(customer.id),
             self.keys.cap_slot(send["id"]),
         ]
-        args = [*limits, 2 * 86_400_000, 8 * 86_400_000, fatigue_ms, send["id"]]
+        args = [*limits, 2 * 86_400_000, 8 * 86_400_000, fatigue_ms, send["id"], str(to_ms(now))]
         result = self._cap(keys=keys, args=args)
         result = result.decode() if isinstance(result, bytes) else result
         if result == "ok":

@@ -144,7 +144,8 @@ class Schedule:
         return [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
 
     def note(self, send_id: str, entry: str) -> None:
-        self.client.rpush(self.keys.send_log(send_id), entry)
+        """Add to a send's history (never recreating the history of an erased send)."""
+        self.client.rpushx(self.keys.send_log(send_id), entry)
 
     def due_between(self, start: datetime | None, end: datetime | None, limit: int = 100):
         """(send id, due) pairs in due order."""

@@ -11,6 +11,10 @@
 -- ARGV[6]  TTL of week counters (and of the marker) in ms
 -- ARGV[7]  survey-fatigue period in ms (0: not a survey)
 -- ARGV[8]  send id
+-- ARGV[9]  now in ms, or '' to read the Redis server's TIME
+--
+-- The fatigue lock holds "<send id> <until ms>" and is compared with ARGV[9]; its
+-- TTL only cleans up (a simulated clock moves faster than Redis' expiry).
 --
 -- Returns 'ok' (slot taken, or already held by this send), 'fatigue', or the name
 -- of the first full counter: 'category_day', 'category_week', 'all_day', 'all_week'.
@@ -18,11 +22,21 @@
 if redis.call('EXISTS', KEYS[6]) == 1 then
   return 'ok'
 end
+local now = ARGV[9]
+if now == '' then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  now = tonumber(now)
+end
 local fatigue = tonumber(ARGV[7])
 if fatigue > 0 then
   local holder = redis.call('GET', KEYS[5])
-  if holder and holder ~= ARGV[8] then
-    return 'fatigue'
+  if holder then
+    local send, until_ms = string.match(holder, '^(.*) (%d+)$')
+    if send ~= ARGV[8] and tonumber(until_ms) > now then
+      return 'fatigue'
+    end
   end
 end
 local names = {'category_day', 'category_week', 'all_day', 'all_week'}
@@ -37,7 +51,7 @@ for i = 1, 4 do
   redis.call('PEXPIRE', KEYS[i], (i % 2 == 1) and ARGV[5] or ARGV[6])
 end
 if fatigue > 0 then
-  redis.call('SET', KEYS[5], ARGV[8], 'PX', fatigue)
+  redis.call('SET', KEYS[5], ARGV[8] .. ' ' .. (now + fatigue), 'PX', fatigue)
 end
 redis.call('SET', KEYS[6], '1', 'PX', ARGV[6])
 return 'ok'

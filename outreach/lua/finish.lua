@@ -15,6 +15,10 @@
 -- Returns the state recorded.
 local state = ARGV[2]
 redis.call('ZREM', KEYS[1], ARGV[1])
+if redis.call('EXISTS', KEYS[3]) == 0 then
+  -- Erased while the attempt ran: record nothing, recreate nothing.
+  return 'erased'
+end
 if (state == 'retry_scheduled' or state == 'deferred') then
   if redis.call('HEXISTS', KEYS[3], 'cancelled') == 1 then
     state = 'cancelled'

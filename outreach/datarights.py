@@ -1,0 +1,98 @@
+"""Data rights: export everything held about a customer, or erase it and keep only a hashed tombstone."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from .customers import erased_hash
+from .errors import UnknownCustomer
+
+if TYPE_CHECKING:
+    from .app import Outreach
+
+
+def _str(value) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _glob(text: str) -> str:
+    """Escape glob characters so a customer id matches only itself in SCAN."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)
+
+
+def _letters_about(app: Outreach, customer_id: str):
+    for letter in app.deadletters.list(limit=100_000):
+        payload = letter.payload
+        if isinstance(payload, dict) and customer_id in (payload.get("customer_id"), payload.get("id")):
+            yield letter
+        elif isinstance(payload, dict) and "send_id" in payload:
+            send = app.schedule.get(payload["send_id"])
+            if send and send.get("customer_id") == customer_id:
+                yield letter
+
+
+def export_customer(app: Outreach, customer_id: str) -> dict[str, Any]:
+    """Everything held about a customer: profile, consent and its history, sends, answers."""
+    customer = app.customers.require(customer_id)
+    send_ids = sorted(_str(x) for x in app.client.smembers(app.keys.customer_sends(customer_id)))
+    sends = []
+    for send_id, send in zip(send_ids, app.schedule.get_many(send_ids), strict=True):
+        if send is None:
+            continue
+        record = dict(send)
+        for field in ("channels", "rule", "data"):
+            if field in record:
+                record[field] = json.loads(record[field])
+        sends.append({"send": record, "history": app.schedule.history(send_id)})
+    answers = [json.loads(x) for x in app.client.lrange(app.keys.answers(customer_id), 0, -1)]
+    return {
+        "exported_at": app.clock.now().isoformat(),
+        "profile": json.loads(customer.to_json()),
+        "consent": {
+            "categories": {c: app.policy.allows(customer, c) for c in ("lifecycle", "survey", "marketing")},
+            "channels": customer.channel_consent,
+            "history": app.customers.consent_history(customer_id),
+        },
+        "do_not_contact": bool(app.client.sismember(app.keys.do_not_contact, customer_id)),
+        "sends": sends,
+        "survey_answers": answers,
+        "dead_letters": [d.to_mapping() for d in _letters_about(app, customer_id)],
+    }
+
+
+def erase_customer(app: Outreach, customer_id: str) -> dict[str, int]:
+    """Remove everything about a customer, cancel what is pending, keep only a hashed tombstone.
+
+    A send being handed over at this moment cannot be recalled; every other
+    pending or claimed send is stopped (its record is gone, so no worker can
+    attempt it), and later events for the id are refused, not silently turned
+    into a new profile.
+    """
+    if app.customers.get(customer_id) is None and not app.client.exists(app.keys.customer_sends(customer_id)):
+        raise UnknownCustomer(customer_id)
+    keys = app.keys
+    send_ids = [_str(x) for x in app.client.smembers(keys.customer_sends(customer_id))]
+    letters = list(_letters_about(app, customer_id))
+    pipe = app.client.pipeline(transaction=True)
+    pipe.sadd(keys.erased, erased_hash(customer_id))
+    for send_id in send_ids:
+        pipe.zrem(keys.due, send_id)
+        pipe.zrem(keys.inflight, send_id)
+        pipe.delete(keys.send(send_id), keys.send_log(send_id), keys.cap_slot(send_id))
+    for journey in app.journeys:
+        pipe.delete(keys.pending(customer_id, journey.name))
+        pipe.zrem(keys.recurring(journey.name), customer_id)
+    pipe.srem(keys.customers, customer_id)
+    pipe.srem(keys.do_not_contact, customer_id)
+    for letter in letters:
+        pipe.delete(keys.deadletter(letter.id))
+        pipe.zrem(keys.deadletters, letter.id)
+    pipe.execute()
+    # Whatever else is named after the customer: profile, consent log, answers, caps, supersedes.
+    removed = 0
+    pattern = _glob(customer_id)
+    for match in (f"{_glob(keys.prefix)}*:{pattern}", f"{_glob(keys.prefix)}*:{pattern}:*"):
+        for key in list(app.client.scan_iter(match=match, count=1000)):
+            removed += app.client.delete(key)
+    return {"sends": len(send_ids), "dead_letters": len(letters), "keys": removed}
