@@ -26,7 +26,8 @@ def make_send(send_id: str, customer_id: str, category: str, start: str, *, rule
     return {
         "id": send_id, "customer_id": customer_id, "category": category, "journey": "j", "step": "s",
         "channels": json.dumps(list(channels)), "rule": json.dumps(rule or {}),
-        "start": at(start).isoformat(), "zone": zone_name, "due_ms": str(due), "resolved_ms": str(due), **extra,
+        "start": at(start).isoformat(), "zone": zone_name, "due_ms": str(due), "resolved_ms": str(due),
+        **extra,
     }  # fmt: skip
 
 
