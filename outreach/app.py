@@ -14,7 +14,7 @@ from dramatiq.brokers.redis import RedisBroker
 
 from .channels import Transport
 from .channels.config import build_transports, load_channels
-from .clock import Clock, SystemClock
+from .clock import Clock, SystemClock, to_ms
 from .customers import Customers
 from .datarights import erase_customer, export_customer
 from .deadletters import DeadLetters
@@ -31,6 +31,7 @@ from .recurring import Recurring
 from .render import Renderer
 from .schedule import Claim, Schedule
 from .settings import Settings
+from .surveys import Answer, Surveys
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Outreach:
             transports = build_transports(settings.config_dir, settings.outbox_dir)
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
+        self.surveys = Surveys(self.client, self.keys, self.clock)
         self.ingestor = Ingestor(
             self.client,
             self.keys,
@@ -177,6 +179,22 @@ class Outreach:
         else:
             self.client.srem(self.keys.do_not_contact, customer_id)
 
+    def answer_survey(self, send_id: str, customer_id: str, kind: str, score: int) -> Answer:
+        """Record a survey answer (one per send; a new click updates it) and emit ``survey.answered``.
+
+        Each new version of an answer is its own event, so a follow-up journey that
+        supersedes by send id reacts to the latest score only.
+        """
+        customer = self.customers.require(customer_id)
+        answer = self.surveys.record(send_id, customer_id, kind, score, locale=customer.locale,
+                                     country=customer.country or "")  # fmt: skip
+        data = {
+            "send_id": send_id, "kind": kind, "score": score, "band": answer.band,
+            "detractor": answer.band == "detractor", "journey": answer.journey,
+        }  # fmt: skip
+        self.emit("survey.answered", customer_id, data, id=f"answer:{send_id}:{answer.version}")
+        return answer
+
     def export_customer(self, customer_id: str) -> dict[str, Any]:
         """Everything held about a customer, as JSON-ready data."""
         return export_customer(self, customer_id)
@@ -232,6 +250,10 @@ class Outreach:
     def pump(self, *, max_rounds: int = 20) -> int:
         """Return expired leases, claim due sends and hand them to workers in batches."""
         self.schedule.reap(self.settings.claim_limit)
+        oldest = self.schedule.next_due()
+        now = self.clock.now()
+        # Pump lag: how long the oldest due send has waited to be claimed (a metric).
+        lag_ms = max(0, to_ms(now) - to_ms(oldest)) if oldest and oldest <= now else 0
         total = 0
         for _ in range(max_rounds):
             claims = self.schedule.claim(self.settings.claim_limit)
@@ -242,6 +264,10 @@ class Outreach:
             total += len(claims)
             if len(claims) < self.settings.claim_limit:
                 break
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(self.keys.stats, mapping={"pump:lag_ms": lag_ms, "pump:last_ms": to_ms(now)})
+        pipe.hincrby(self.keys.stats, "pump:claimed", total)
+        pipe.execute()
         return total
 
     def sweep(self) -> int:

@@ -45,7 +45,7 @@ def export_customer(app: Outreach, customer_id: str) -> dict[str, Any]:
             if field in record:
                 record[field] = json.loads(record[field])
         sends.append({"send": record, "history": app.schedule.history(send_id)})
-    answers = [json.loads(x) for x in app.client.lrange(app.keys.answers(customer_id), 0, -1)]
+    answers = [a.to_mapping() for a in app.surveys.of_customer(customer_id)]
     return {
         "exported_at": app.clock.now().isoformat(),
         "profile": json.loads(customer.to_json()),
@@ -74,7 +74,11 @@ def erase_customer(app: Outreach, customer_id: str) -> dict[str, int]:
     keys = app.keys
     send_ids = [_str(x) for x in app.client.smembers(keys.customer_sends(customer_id))]
     letters = list(_letters_about(app, customer_id))
+    answered = [_str(x) for x in app.client.smembers(keys.answers(customer_id))]
     pipe = app.client.pipeline(transaction=True)
+    for send_id in answered:
+        pipe.delete(keys.answer(send_id))
+        pipe.zrem(keys.answers_index, send_id)
     pipe.sadd(keys.erased, erased_hash(customer_id))
     for send_id in send_ids:
         pipe.zrem(keys.due, send_id)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from .channels.base import Delivery, Transport
 from .channels.config import ChannelsConfig
-from .clock import Clock, to_ms
+from .clock import Clock, from_ms, to_ms
 from .customers import Customers
 from .deadletters import DeadLetters
 from .errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
@@ -31,6 +31,7 @@ from .recurring import Recurring
 from .render import Renderer
 from .schedule import Claim, Schedule, log_entry
 from .settings import Settings
+from .surveys import answer_links
 from .timing import resolve, zone
 from .tokens import make_token
 
@@ -139,10 +140,16 @@ class Deliverer:
     def _attempt(self, send, customer: Customer, channel: str, address: str, now: datetime) -> Outcome | str:
         """One hand-over: an Outcome, or the text of a permanent failure (try the next channel)."""
         send_id = send["id"]
+        context: dict = {"data": json.loads(send["data"]), "send": send}
+        if send.get("survey"):
+            expires = now + timedelta(days=self.settings.survey_link_days)
+            context["survey"] = {
+                "kind": send["survey"],
+                "links": answer_links(self.settings.secret, self.settings.public_url, send_id, customer.id,
+                                      send["survey"], expires),
+            }  # fmt: skip
         try:
-            rendered = self.renderer.render(
-                send["template"], channel, customer, {"data": json.loads(send["data"]), "send": send}, now=now
-            )
+            rendered = self.renderer.render(send["template"], channel, customer, context, now=now)
         except TemplateError as exc:
             return self._fail(send, "template_error", str(exc))
         unsubscribe_url = unsubscribe_mailto = None
@@ -192,7 +199,10 @@ class Deliverer:
             locale=rendered.locale,
             register=rendered.register,
         )
-        self.schedule.finish(send_id, "delivered", entry, field=("channel", channel))
+        latency = (now - from_ms(int(send["resolved_ms"]))).total_seconds()
+        self.schedule.finish(
+            send_id, "delivered", entry, field=("channel", channel), reason="ok", latency=max(latency, 0.0)
+        )
         self.schedule.forget_pending(customer.id, send["journey"], send_id)
         self.recurring.contacted(customer.id, now)
         return Outcome(send_id, "delivered", channel)
@@ -213,7 +223,7 @@ class Deliverer:
             channel=channel,
             attempt=attempts,
         )
-        self.schedule.finish(send["id"], "retry_scheduled", entry, due=when.utc)
+        self.schedule.finish(send["id"], "retry_scheduled", entry, due=when.utc, reason="transient_error")
         return Outcome(send["id"], "retry_scheduled", str(exc))
 
     def _defer(self, send, until: datetime, reason: str, text: str, decision=None) -> Outcome:
@@ -225,12 +235,12 @@ class Deliverer:
             until_ms=to_ms(until),
             **({"decision": decision} if decision else {}),
         )
-        self.schedule.finish(send["id"], "deferred", entry, due=until)
+        self.schedule.finish(send["id"], "deferred", entry, due=until, reason=reason)
         return Outcome(send["id"], "deferred", reason)
 
     def _end(self, send, state: str, reason: str, text: str, **extra) -> Outcome:
         entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
-        self.schedule.finish(send["id"], state, entry, field=("reason", reason))
+        self.schedule.finish(send["id"], state, entry, field=("reason", reason), reason=reason)
         self.schedule.forget_pending(send["customer_id"], send["journey"], send["id"])
         return Outcome(send["id"], state, reason)
 

@@ -89,6 +89,8 @@ class Ingestor:
         for journey in self.journeys.by_trigger.get(event.type, []):
             if event.type == "customer.checkin_due" and event.data.get("journey") != journey.name:
                 continue
+            if not journey.matches(event.data):
+                continue
             self._start(journey, customer, event, result)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
@@ -177,6 +179,7 @@ class Ingestor:
                 "created_ms": str(to_ms(now)),
                 "attempts": "0",
                 "resolved_ms": str(to_ms(resolution.utc)),
+                "survey": step.survey or "",
             }
             local = resolution.local.isoformat()
             entry = log_entry(

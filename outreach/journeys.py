@@ -10,10 +10,11 @@ from typing import Any
 
 from .errors import ConfigError, TimingError
 from .models import CATEGORIES, CHANNELS, EVENT_TYPES
+from .surveys import SCALES
 from .timing import SendRule
 
 #: Keys of a step (besides the send rule's own keys).
-STEP_KEYS = {"name", "template", "channels", "cancel_on_exit"}
+STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey"}
 #: Keys of the [journey] table.
 JOURNEY_KEYS = {
     "name",
@@ -26,6 +27,7 @@ JOURNEY_KEYS = {
     "defaults",
     "steps",
     "sample",
+    "match",
 }
 #: Rule value that means "the customer's own country" for holiday calendars.
 CUSTOMER_HOLIDAYS = "customer"
@@ -39,6 +41,8 @@ class Step:
     #: The rule's keys as configured (category, journey and step merged).
     rule: Mapping[str, Any]
     cancel_on_exit: bool = True
+    #: csat, nps or ces when the step is a survey (its message carries answer links).
+    survey: str | None = None
 
     def send_rule(self, country: str | None) -> SendRule:
         """The step's rule for one customer (``holidays = "customer"`` takes their country)."""
@@ -66,6 +70,11 @@ class Journey:
     source: str = ""
     #: Example event data for previews and catalog checks.
     sample: Mapping[str, Any] | None = None
+    #: Event data the trigger must carry to start the journey (e.g. detractor = true).
+    match: Mapping[str, Any] | None = None
+
+    def matches(self, data: Mapping[str, Any]) -> bool:
+        return all(data.get(k) == v for k, v in (self.match or {}).items())
 
     def step(self, name: str) -> Step:
         for step in self.steps:
@@ -162,6 +171,9 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
             raise _fail(where, "every_days", every_days, "must be a whole number of days >= 1")
         if trigger != "customer.checkin_due":
             raise _fail(where, "trigger", trigger, "a recurring journey is triggered by customer.checkin_due")
+    match = table.get("match", {})
+    if not isinstance(match, dict):
+        raise _fail(where, "match", match, "must be a table of event data values")
     sample = table.get("sample", {})
     if not isinstance(sample, dict):
         raise _fail(where, "sample", sample, "must be a table of example event data")
@@ -196,6 +208,7 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
         description=str(table.get("description", "")),
         source=str(path),
         sample=sample,
+        match=match,
     )
 
 
@@ -225,6 +238,9 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
                     template,
                     f"missing {template}/{part} (or {channel}.{part}) under {templates_dir}",
                 )
+    survey = raw.get("survey")
+    if survey is not None and survey not in SCALES:
+        raise _fail(where, "survey", survey, f"must be one of {', '.join(SCALES)}")
     cancel_on_exit = raw.get("cancel_on_exit", True)
     if not isinstance(cancel_on_exit, bool):
         raise _fail(where, "cancel_on_exit", cancel_on_exit, "must be true or false")
@@ -238,7 +254,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
         SendRule.from_mapping(probe)
     except TimingError as exc:
         raise _fail(where, exc.field, exc.value, exc.problem) from None
-    return Step(name, template, tuple(channels), rule, cancel_on_exit)
+    return Step(name, template, tuple(channels), rule, cancel_on_exit, survey)
 
 
 def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:

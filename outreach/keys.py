@@ -20,6 +20,12 @@ class Keys:
         self.deadletters = prefix + "deadletters"
         #: set of hashes of erased customer ids (the only trace they leave).
         self.erased = prefix + "erased"
+        #: zset send id -> UTC ms of its final state (reports read periods from it).
+        self.outcomes = prefix + "outcomes"
+        #: hash of counters: sends by state and reason, latency buckets, pump figures.
+        self.stats = prefix + "stats"
+        #: zset send id -> UTC ms of the (latest) survey answer.
+        self.answers_index = prefix + "answers"
         #: set of customer ids nobody may contact.
         self.do_not_contact = prefix + "dnc"
 
@@ -80,8 +86,16 @@ class Keys:
         return f"{self.prefix}customer:{customer_id}:keys"
 
     def answers(self, customer_id: str) -> str:
-        """list of JSON: the customer's survey answers."""
+        """set: send ids of the customer's answered surveys."""
         return f"{self.prefix}customer:{customer_id}:answers"
+
+    def answer(self, send_id: str) -> str:
+        """hash: the answer to one survey send (score, comment, times)."""
+        return f"{self.prefix}answer:{send_id}"
+
+    def nonce(self, value: str) -> str:
+        """string: a used one-time form token."""
+        return f"{self.prefix}nonce:{value}"
 
     def deadletter(self, entry_id: str) -> str:
         return f"{self.prefix}deadletter:{entry_id}"

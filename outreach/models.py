@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "customer.checkin_due",
     "order.delayed",
     "interaction.resolved",
+    "survey.answered",
 )
 
 

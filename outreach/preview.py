@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,9 @@ from .i18n import PSEUDO, LocalesConfig
 from .journeys import Journeys
 from .models import Customer, parse_locale
 from .render import Rendered, Renderer
+from .settings import DEFAULT_PUBLIC_URL
 from .sms import sms_info
+from .surveys import answer_links
 
 #: The moment previews are rendered at: the day after the journeys' sample events.
 PREVIEW_NOW = "2026-03-21T09:00:00+00:00"
@@ -63,13 +65,19 @@ def preview(
     if channel not in step.channels:
         raise InputError("channel", channel, f"{step_ref} sends by {', '.join(step.channels)}")
     who = customer or sample_customer(locale, renderer.locales.default)
-    context = {"data": dict(data if data is not None else journey.sample or {}), "send": {}}
+    context: dict[str, Any] = {"data": dict(data if data is not None else journey.sample or {}), "send": {}}
+    when = now or datetime.fromisoformat(PREVIEW_NOW)
+    if step.survey:
+        links = answer_links(
+            "preview", DEFAULT_PUBLIC_URL, "s_preview", who.id, step.survey, when + timedelta(days=14)
+        )
+        context["survey"] = {"kind": step.survey, "links": links}
     rendered = renderer.render(
         step.template,
         channel,
         who,
         context,
-        now=now or datetime.fromisoformat(PREVIEW_NOW),
+        now=when,
         locale=locale,
         register=formality,
     )

@@ -13,6 +13,8 @@ import redis
 from .clock import Clock, from_ms, to_ms
 from .keys import Keys
 
+#: Upper bounds (seconds) of the delivery-latency histogram: planned instant to hand-over.
+LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 #: States in which a send will never be attempted again.
 FINAL_STATES = frozenset({"delivered", "failed", "suppressed", "cancelled"})
 
@@ -116,16 +118,30 @@ class Schedule:
         *,
         due: datetime | None = None,
         field: tuple[str, str] | None = None,
+        reason: str = "",
+        latency: float | None = None,
     ) -> str:
-        """Record an attempt's outcome; a retry or deferral goes back to the schedule at ``due``."""
+        """Record an attempt's outcome; a retry or deferral goes back to the schedule at ``due``.
+
+        ``latency`` (seconds from the planned instant to delivery) is counted in a histogram bucket.
+        """
         keys = [
             self.keys.inflight,
             self.keys.due,
             self.keys.send(send_id),
             self.keys.send_log(send_id),
+            self.keys.outcomes,
+            self.keys.stats,
         ]
         name, value = field or ("", "")
-        args = [send_id, state, str(to_ms(due)) if due else "", entry, name, value]
+        bucket = ""
+        if latency is not None:
+            bound = next((b for b in LATENCY_BUCKETS if latency <= b), None)
+            bucket = f"latency:le:{bound:g}" if bound is not None else "latency:le:+Inf"
+        args = [
+            send_id, state, str(to_ms(due)) if due else "", entry, name, value,
+            str(to_ms(self.clock.now())), reason or state, bucket,
+        ]  # fmt: skip
         return _str(self._finish(keys=keys, args=args))
 
     # -- reading --------------------------------------------------------------------------

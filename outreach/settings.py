@@ -36,6 +36,8 @@ DEFAULT_EVENT_TTL_DAYS = 30
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
 #: Days an unsubscribe link in a message keeps working.
 DEFAULT_LINK_DAYS = 90
+#: Days the one-click answer links of a survey keep working.
+DEFAULT_SURVEY_LINK_DAYS = 14
 #: Dramatiq worker threads in ``outreach run``.
 DEFAULT_WORKER_THREADS = 8
 
@@ -72,6 +74,8 @@ class Settings:
     #: mailto address for List-Unsubscribe; empty for none.
     unsubscribe_mailto: str = ""
     link_days: int = DEFAULT_LINK_DAYS
+    #: Days the answer links in a survey message keep working.
+    survey_link_days: int = DEFAULT_SURVEY_LINK_DAYS
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -337,6 +337,8 @@ def test_pseudo_locale_leaves_no_untranslated_text(renderer):
     for journey in JOURNEYS:
         for step in journey.steps:
             for channel in step.channels:
+                if channel == "webhook":
+                    continue  # messages to the support team's systems, in English on purpose
                 r = render(renderer, f"{journey.name}.{step.name}", PSEUDO, channel=channel)
                 for part in filter(None, (r.subject, r.text, r.html)):
                     outside = re.sub(r"⟦.*?⟧", "", re.sub(r"<[^>]+>", "", part), flags=re.S)

@@ -4,11 +4,16 @@
 -- KEYS[2]  due zset
 -- KEYS[3]  the send hash
 -- KEYS[4]  the send's log list
+-- KEYS[5]  outcomes zset: send id -> UTC ms of its final state (reports)
+-- KEYS[6]  stats hash: counters by outcome and reason, delivery latency buckets (metrics)
 -- ARGV[1]  send id
 -- ARGV[2]  new state: delivered | failed | suppressed | retry_scheduled | deferred
 -- ARGV[3]  due UTC ms for retry_scheduled / deferred, else ''
 -- ARGV[4]  log entry (JSON)
 -- ARGV[5]  extra hash field name ('' for none), ARGV[6] its value
+-- ARGV[7]  now in UTC ms
+-- ARGV[8]  reason code (counted in the stats)
+-- ARGV[9]  latency bucket field to count ('' for none)
 --
 -- A tombstone that arrived during the attempt wins over a retry or deferral:
 -- the send is then cancelled instead of going back to the schedule.
@@ -30,9 +35,15 @@ end
 redis.call('HSET', KEYS[3], 'state', state)
 if state ~= 'retry_scheduled' and state ~= 'deferred' then
   redis.call('HDEL', KEYS[3], 'token')
+  redis.call('HSET', KEYS[3], 'finished_ms', ARGV[7])
+  redis.call('ZADD', KEYS[5], tonumber(ARGV[7]), ARGV[1])
 end
 if ARGV[5] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])
+end
+redis.call('HINCRBY', KEYS[6], 'sends:' .. state .. ':' .. ARGV[8], 1)
+if ARGV[9] ~= '' then
+  redis.call('HINCRBY', KEYS[6], ARGV[9], 1)
 end
 redis.call('RPUSH', KEYS[4], ARGV[4])
 return state
