@@ -255,8 +255,13 @@ class Outreach:
         # Pump lag: how long the oldest due send has waited to be claimed (a metric).
         lag_ms = max(0, to_ms(now) - to_ms(oldest)) if oldest and oldest <= now else 0
         total = 0
+        # Backpressure: never more in flight than the workers can finish within a lease.
+        room = self.settings.max_inflight - self.schedule.depth()[1]
         for _ in range(max_rounds):
-            claims = self.schedule.claim(self.settings.claim_limit)
+            if room <= 0:
+                break
+            claims = self.schedule.claim(min(self.settings.claim_limit, room))
+            room -= len(claims)
             batch = self.settings.deliver_batch
             for i in range(0, len(claims), batch):
                 chunk = claims[i : i + batch]

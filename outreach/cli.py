@@ -25,6 +25,7 @@ from .channels.outbox import OUTBOX_FILE, read_outbox
 from .clock import SimulatedClock, from_ms
 from .embedded import embedded_client
 from .errors import InputError, OutreachError, TimingError
+from .report import report_command
 from .settings import Settings
 from .timing import SendRule, parse_instant, resolve, zone
 
@@ -690,6 +691,10 @@ def when(zone_name, start, days, at, window, weekdays, holidays, as_json) -> Non
     click.echo(f"{data['utc']}  =  {data['local']}  ({zone_name})")
     for shift in data["shifts"]:
         click.echo(f"  {shift['reason']}: {shift['text']}")
+
+
+# Commands that live with their own concern.
+main.add_command(report_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

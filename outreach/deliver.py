@@ -82,9 +82,15 @@ class Deliverer:
                 outcomes.append(Outcome(claim.send_id, status, "not attempted"))
         sends = self.schedule.get_many([c.send_id for c in ready])
         customers = self.customers.get_many([s["customer_id"] for s in sends if s])
-        for claim, send in zip(ready, sends, strict=True):
+        renewed = self.clock.now()
+        for index, (claim, send) in enumerate(zip(ready, sends, strict=True)):
             if send is None:
                 continue
+            now = self.clock.now()
+            if (now - renewed).total_seconds() * 3 > self.settings.lease_seconds:
+                # A slow provider must not let the rest of the batch's leases run out.
+                self.schedule.renew([c.send_id for c in ready[index:]])
+                renewed = now
             try:
                 outcomes.append(self._one(send, customers.get(send["customer_id"])))
             except Exception as exc:  # noqa: BLE001 - one bad send must not sink the batch
@@ -127,18 +133,19 @@ class Deliverer:
             outcome = self._attempt(send, customer, channel, address, now)
             if isinstance(outcome, Outcome):
                 return outcome
-            failures.append(outcome)
-            self.policy.suppress_address(channel, address)
-            self.schedule.note(
-                send_id,
-                log_entry(
-                    now, "fallthrough", f"{outcome}; {address} is suppressed for {channel}", channel=channel
-                ),
-            )
+            failures.append(f"{channel}: {outcome}")
+            if outcome.address:
+                self.policy.suppress_address(channel, address)
+                note = f"{channel}: {outcome}; {address} is suppressed for {channel}"
+            else:
+                note = f"{channel}: {outcome} (a provider problem: the address is kept)"
+            self.schedule.note(send_id, log_entry(now, "fallthrough", note, channel=channel))
         return self._fail(send, "permanent_channel_error", "; ".join(failures))
 
-    def _attempt(self, send, customer: Customer, channel: str, address: str, now: datetime) -> Outcome | str:
-        """One hand-over: an Outcome, or the text of a permanent failure (try the next channel)."""
+    def _attempt(
+        self, send, customer: Customer, channel: str, address: str, now: datetime
+    ) -> Outcome | PermanentChannelError:
+        """One hand-over: an Outcome, or the permanent failure (the caller tries the next channel)."""
         send_id = send["id"]
         context: dict = {"data": json.loads(send["data"]), "send": send}
         if send.get("survey"):
@@ -188,7 +195,7 @@ class Deliverer:
         except TransientChannelError as exc:
             return self._retry(send, customer, channel, exc, now)
         except PermanentChannelError as exc:
-            return f"{channel}: {exc}"
+            return exc
         entry = log_entry(
             now,
             "delivered",
@@ -201,7 +208,13 @@ class Deliverer:
         )
         latency = (now - from_ms(int(send["resolved_ms"]))).total_seconds()
         self.schedule.finish(
-            send_id, "delivered", entry, field=("channel", channel), reason="ok", latency=max(latency, 0.0)
+            send_id,
+            "delivered",
+            entry,
+            field=("channel", channel),
+            reason="ok",
+            latency=max(latency, 0.0),
+            token=send.get("token", ""),
         )
         self.schedule.forget_pending(customer.id, send["journey"], send_id)
         self.recurring.contacted(customer.id, now)
@@ -223,7 +236,14 @@ class Deliverer:
             channel=channel,
             attempt=attempts,
         )
-        self.schedule.finish(send["id"], "retry_scheduled", entry, due=when.utc, reason="transient_error")
+        self.schedule.finish(
+            send["id"],
+            "retry_scheduled",
+            entry,
+            due=when.utc,
+            reason="transient_error",
+            token=send.get("token", ""),
+        )
         return Outcome(send["id"], "retry_scheduled", str(exc))
 
     def _defer(self, send, until: datetime, reason: str, text: str, decision=None) -> Outcome:
@@ -235,12 +255,16 @@ class Deliverer:
             until_ms=to_ms(until),
             **({"decision": decision} if decision else {}),
         )
-        self.schedule.finish(send["id"], "deferred", entry, due=until, reason=reason)
+        self.schedule.finish(
+            send["id"], "deferred", entry, due=until, reason=reason, token=send.get("token", "")
+        )
         return Outcome(send["id"], "deferred", reason)
 
     def _end(self, send, state: str, reason: str, text: str, **extra) -> Outcome:
         entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
-        self.schedule.finish(send["id"], state, entry, field=("reason", reason), reason=reason)
+        self.schedule.finish(
+            send["id"], state, entry, field=("reason", reason), reason=reason, token=send.get("token", "")
+        )
         self.schedule.forget_pending(send["customer_id"], send["journey"], send["id"])
         return Outcome(send["id"], state, reason)
 

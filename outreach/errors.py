@@ -61,3 +61,10 @@ class TransientChannelError(ChannelError):
 
 class PermanentChannelError(ChannelError):
     """Retrying cannot help (unknown address, 5xx SMTP, 400/404/410/422 HTTP)."""
+
+    def __init__(self, message: str, *, address: bool = True) -> None:
+        super().__init__(message)
+        #: True when the address itself was refused (it is then suppressed for the
+        #: channel); False for a problem of the provider or its configuration (bad
+        #: credentials, a redirect), which must not blacklist the customer.
+        self.address = address

@@ -12,7 +12,7 @@ first that stops the send decides):
 5. journey exit and supersede tombstones         → suppress
 6. the send rule in the customer's local time
    (window, weekdays, holidays; re-resolved)     → defer
-7. survey age                                    → suppress a stale survey
+7. the age of a survey about an interaction     → suppress a stale survey
 8. frequency caps and survey fatigue (atomic)    → defer or suppress, as configured
 """
 
@@ -242,7 +242,12 @@ class Policy:
         waiting = self._window(send, customer, rule, now)
         if waiting is not None:
             return waiting
-        if category == "survey" and self.config.max_age_hours:
+        # The age limit is about interactions: an NPS weeks after sign-up is not "late".
+        if (
+            category == "survey"
+            and send.get("event_type") == "interaction.resolved"
+            and self.config.max_age_hours
+        ):
             age = now - datetime.fromisoformat(send["start"])
             if age > timedelta(hours=self.config.max_age_hours):
                 hours = age.total_seconds() / 3600

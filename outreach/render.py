@@ -12,10 +12,12 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
+from babel import Locale
 from babel import dates as babel_dates
 from babel import lists as babel_lists
 from babel import numbers as babel_numbers
@@ -80,11 +82,6 @@ def _date(value: Any) -> date | datetime:
     return _instant(value)
 
 
-def _local_date(ctx, value: Any) -> date:
-    value = _date(value)
-    return value.astimezone(zone(ctx["_zone"])).date() if isinstance(value, datetime) else value
-
-
 def _decimal(value: Any) -> Decimal:
     try:
         return Decimal(str(value))
@@ -92,52 +89,93 @@ def _decimal(value: Any) -> Decimal:
         raise TemplateError(f"not a number: {value!r}") from None
 
 
+# Babel formatting is the dearest part of a render, and a batch of messages
+# formats the same few dates and amounts again and again: memoize per locale.
+@lru_cache(maxsize=4096)
+def _date_text(value: Any, format: str, locale: Locale, zone_name: str) -> str:
+    value = _date(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(zone(zone_name)).date()
+    return babel_dates.format_date(value, format=format, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _datetime_text(value: Any, format: str, locale: Locale, zone_name: str, kind: str) -> str:
+    formatter = babel_dates.format_datetime if kind == "datetime" else babel_dates.format_time
+    return formatter(_instant(value), format=format, tzinfo=zone(zone_name), locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) -> str:
+    value = _date(value)
+    if isinstance(value, datetime):
+        return babel_dates.format_timedelta(value - now, add_direction=True, locale=locale)
+    days = (value - now.astimezone(zone(zone_name)).date()).days
+    return babel_dates.format_timedelta(
+        timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=locale
+    )
+
+
+@lru_cache(maxsize=4096)
+def _number_text(value: Any, kind: str, locale: Locale, currency: str = "") -> str:
+    if kind == "money":
+        return babel_numbers.format_currency(_decimal(value), currency, locale=locale)
+    if kind == "percent":
+        return babel_numbers.format_percent(_decimal(value), locale=locale)
+    return babel_numbers.format_decimal(_decimal(value), locale=locale)
+
+
+def _key(value: Any) -> Any:
+    """A hashable stand-in for a value (lists and dicts are formatted uncached)."""
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value
+
+
 @jinja2.pass_context
 def _format_date(ctx, value, format: str = "long") -> str:
-    return babel_dates.format_date(_local_date(ctx, value), format=format, locale=ctx["_locale"])
+    if _key(value) is None:
+        raise TemplateError(f"not a date: {value!r}")
+    return _date_text(value, format, ctx["_locale"], ctx["_zone"])
 
 
 @jinja2.pass_context
 def _format_datetime(ctx, value, format: str = "medium") -> str:
-    return babel_dates.format_datetime(
-        _instant(value), format=format, tzinfo=zone(ctx["_zone"]), locale=ctx["_locale"]
-    )
+    if _key(value) is None:
+        raise TemplateError(f"not an instant: {value!r}")
+    return _datetime_text(value, format, ctx["_locale"], ctx["_zone"], "datetime")
 
 
 @jinja2.pass_context
 def _format_time(ctx, value, format: str = "short") -> str:
-    return babel_dates.format_time(
-        _instant(value), format=format, tzinfo=zone(ctx["_zone"]), locale=ctx["_locale"]
-    )
+    if _key(value) is None:
+        raise TemplateError(f"not an instant: {value!r}")
+    return _datetime_text(value, format, ctx["_locale"], ctx["_zone"], "time")
 
 
 @jinja2.pass_context
 def _relative(ctx, value) -> str:
     """'in 3 days' / 'vor 2 Stunden': a date counts in whole local days from the send's local date."""
-    now: datetime = ctx["now"]
-    value = _date(value)
-    if isinstance(value, datetime):
-        delta = value - now
-        return babel_dates.format_timedelta(delta, add_direction=True, locale=ctx["_locale"])
-    days = (value - now.astimezone(zone(ctx["_zone"])).date()).days
-    return babel_dates.format_timedelta(
-        timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=ctx["_locale"]
-    )
+    if _key(value) is None:
+        raise TemplateError(f"not a date: {value!r}")
+    return _relative_text(value, ctx["now"], ctx["_locale"], ctx["_zone"])
 
 
 @jinja2.pass_context
 def _money(ctx, amount, currency: str) -> str:
-    return babel_numbers.format_currency(_decimal(amount), currency, locale=ctx["_locale"])
+    return _number_text(str(amount), "money", ctx["_locale"], str(currency))
 
 
 @jinja2.pass_context
 def _number(ctx, value) -> str:
-    return babel_numbers.format_decimal(_decimal(value), locale=ctx["_locale"])
+    return _number_text(str(value), "decimal", ctx["_locale"])
 
 
 @jinja2.pass_context
 def _percent(ctx, value) -> str:
-    return babel_numbers.format_percent(_decimal(value), locale=ctx["_locale"])
+    return _number_text(str(value), "percent", ctx["_locale"])
 
 
 @jinja2.pass_context

@@ -81,8 +81,11 @@ class Schedule:
             self.keys.inflight,
             self.keys.send(send_id),
             self.keys.send_log(send_id),
+            self.keys.outcomes,
+            self.keys.stats,
         ]
-        return _str(self._cancel(keys=keys, args=[send_id, reason, entry])) or None
+        args = [send_id, reason, entry, str(to_ms(self.clock.now()))]
+        return _str(self._cancel(keys=keys, args=args)) or None
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -108,7 +111,8 @@ class Schedule:
         args: list[str] = [self.clock.script_now(), str(self.lease_ms), self.keys.prefix + "send:"]
         for claim in claims:
             args += [claim.send_id, claim.token]
-        return [_str(x) for x in self._begin(keys=[self.keys.inflight], args=args)]
+        keys = [self.keys.inflight, self.keys.outcomes, self.keys.stats]
+        return [_str(x) for x in self._begin(keys=keys, args=args)]
 
     def finish(
         self,
@@ -120,6 +124,7 @@ class Schedule:
         field: tuple[str, str] | None = None,
         reason: str = "",
         latency: float | None = None,
+        token: str = "",
     ) -> str:
         """Record an attempt's outcome; a retry or deferral goes back to the schedule at ``due``.
 
@@ -140,7 +145,7 @@ class Schedule:
             bucket = f"latency:le:{bound:g}" if bound is not None else "latency:le:+Inf"
         args = [
             send_id, state, str(to_ms(due)) if due else "", entry, name, value,
-            str(to_ms(self.clock.now())), reason or state, bucket,
+            str(to_ms(self.clock.now())), reason or state, bucket, token,
         ]  # fmt: skip
         return _str(self._finish(keys=keys, args=args))
 
@@ -191,6 +196,12 @@ class Schedule:
 
     def forget_pending(self, customer_id: str, journey: str, send_id: str) -> None:
         self.client.srem(self.keys.pending(customer_id, journey), send_id)
+
+    def renew(self, send_ids: list[str]) -> None:
+        """Extend the leases of claimed sends still waiting in a long batch."""
+        if send_ids:
+            deadline = to_ms(self.clock.now()) + self.lease_ms
+            self.client.zadd(self.keys.inflight, dict.fromkeys(send_ids, deadline), xx=True)
 
     def requeue(self, send_id: str) -> None:
         """Plan a failed send again, due now, with a fresh attempt count (dead-letter replay)."""

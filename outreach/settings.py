@@ -16,6 +16,8 @@ DEFAULT_PREFIX = "outreach:"
 DEFAULT_LEASE_SECONDS = 300
 #: Most sends one claim script takes (bounded so Redis is never blocked long).
 DEFAULT_CLAIM_LIMIT = 500
+#: Most sends in flight at once: the pump claims no more than workers can finish within a lease.
+DEFAULT_MAX_INFLIGHT = 5000
 #: Sends carried by one Dramatiq deliver message.
 DEFAULT_DELIVER_BATCH = 50
 #: Seconds between two pump ticks in the scheduler process.
@@ -60,6 +62,7 @@ class Settings:
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     claim_limit: int = DEFAULT_CLAIM_LIMIT
     deliver_batch: int = DEFAULT_DELIVER_BATCH
+    max_inflight: int = DEFAULT_MAX_INFLIGHT
     pump_interval: float = DEFAULT_PUMP_INTERVAL
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL
     max_attempts: int = DEFAULT_MAX_ATTEMPTS

@@ -35,3 +35,8 @@ def deliver_due(app: Outreach) -> list:
     while claims := app.schedule.claim(app.settings.claim_limit):
         outcomes += app.deliver(claims)
     return outcomes
+
+
+def by_step(app: Outreach, send_ids: list[str]) -> dict[str, str]:
+    """Planned send ids keyed by step name (journeys plan in no fixed order)."""
+    return {app.schedule.get(s)["step"]: s for s in send_ids}

@@ -341,7 +341,8 @@ def test_pseudo_locale_leaves_no_untranslated_text(renderer):
                     continue  # messages to the support team's systems, in English on purpose
                 r = render(renderer, f"{journey.name}.{step.name}", PSEUDO, channel=channel)
                 for part in filter(None, (r.subject, r.text, r.html)):
-                    outside = re.sub(r"⟦.*?⟧", "", re.sub(r"<[^>]+>", "", part), flags=re.S)
+                    visible = re.sub(r"https?://\S+", "", re.sub(r"<[^>]+>", "", part))
+                    outside = re.sub(r"⟦.*?⟧", "", visible, flags=re.S)
                     assert not re.search(r"[A-Za-z]{3,}", outside), (journey.name, step.name, outside)
 
 

@@ -12,12 +12,12 @@ from outreach.schedule import Schedule
 from outreach.timing import zone
 
 from .conftest import CUSTOMERS
-from .helpers import at, deliver_due, ingest, outbox, sent_ids
+from .helpers import at, by_step, deliver_due, ingest, outbox, sent_ids
 
 
 def test_signup_plans_three_onboarding_steps_at_local_hours(app, customers, clock):
     result = ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T07:30:00Z", id="e1")
-    assert len(result.planned) == 3
+    assert len(result.planned) == 4  # three onboarding steps and the NPS survey on day 28
     steps = {app.schedule.get(s)["step"]: app.schedule.get(s) for s in result.planned}
     ny = zone("America/New_York")
     welcome, tips, checkin = (int(steps[s]["due_ms"]) for s in ("welcome", "tips", "checkin"))
@@ -30,7 +30,7 @@ def test_signup_plans_three_onboarding_steps_at_local_hours(app, customers, cloc
 def test_ingestion_is_idempotent(app, customers, clock):
     first = ingest(app, "customer.signed_up", "c-jonas", "2026-03-20T09:00:00Z", id="dup")
     again = ingest(app, "customer.signed_up", "c-jonas", "2026-03-20T09:00:00Z", id="dup")
-    assert len(first.planned) == 3 and not first.duplicate
+    assert len(first.planned) == 4 and not first.duplicate
     assert again.duplicate and again.planned == []
     clock.set(at("2026-03-20T10:00:00Z"))
     deliver_due(app)
@@ -47,7 +47,9 @@ def test_event_processed_again_after_a_crash_plans_nothing_twice(app, customers,
 
 
 def test_exit_cancels_remaining_steps_even_a_claimed_one(app, customers, clock):
-    planned = ingest(app, "customer.signed_up", "c-jonas", "2026-03-20T09:00:00Z", id="s1").planned
+    planned = by_step(
+        app, ingest(app, "customer.signed_up", "c-jonas", "2026-03-20T09:00:00Z", id="s1").planned
+    )
     clock.set(at("2026-03-20T09:01:00Z"))
     assert [o.state for o in deliver_due(app)] == ["delivered"]  # the welcome
     # Day 2: the tips send is claimed by a worker ...
@@ -56,10 +58,11 @@ def test_exit_cancels_remaining_steps_even_a_claimed_one(app, customers, clock):
     assert len(claims) == 1
     # ... and then the customer activates: tips (claimed) and check-in (waiting) are cancelled.
     result = ingest(app, "customer.activated", "c-jonas", "2026-03-22T09:00:40Z", id="a1")
-    assert sorted(result.cancelled) == sorted(planned[1:])
+    assert sorted(result.cancelled) == sorted([planned["tips"], planned["checkin"]])  # not the NPS
     assert [o.state for o in app.deliver(claims)] == ["cancelled"]
     clock.set(at("2026-04-10T00:00:00Z"))
-    assert deliver_due(app) == []
+    # Only the CES survey that activation started is due; Germany needs opt-in for surveys.
+    assert [(o.state, o.reason) for o in deliver_due(app)] == [("suppressed", "no_consent")]
     assert [r["step"] for r in outbox(app)] == ["welcome"]
     tips = app.schedule.get(claims[0].send_id)
     assert tips["state"] == "cancelled" and tips["cancelled"] == "journey_exit"
@@ -253,8 +256,9 @@ def test_permanent_failure_dead_letters_the_send(app, customers, clock):
 
 
 def test_customer_who_moved_zone_is_replanned_at_fire_time(app, customers, clock):
-    planned = ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T12:00:00Z", id="m1").planned
-    tips = planned[1]
+    tips = by_step(
+        app, ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T12:00:00Z", id="m1").planned
+    )["tips"]
     # Before day 2 the customer moves from New York to Tokyo.
     app.upsert_customer({**customers["c-amelia"], "zone": "Asia/Tokyo", "country": "JP"})
     clock.set(at("2026-03-22T14:00:01Z"))  # 10:00 New York, 23:00 Tokyo
@@ -273,7 +277,7 @@ def test_unsubscribed_customer_gets_no_lifecycle_message(app, customers, clock):
     clock.set(at("2026-03-20T06:10:00Z"))
     deliver_due(app)
     result = ingest(app, "customer.unsubscribed", "c-haruto", "2026-03-20T07:00:00Z", id="u1")
-    assert len(result.cancelled) == 2
+    assert len(result.cancelled) == 3  # tips, check-in and the NPS survey
     assert app.customers.get("c-haruto").consent["lifecycle"] is False
     ingest(app, "customer.signed_up", "c-haruto", "2026-03-21T06:00:00Z", id="u2")
     ingest(
@@ -287,7 +291,7 @@ def test_unsubscribed_customer_gets_no_lifecycle_message(app, customers, clock):
     clock.set(at("2026-04-30T00:00:00Z"))
     states = sorted(o.state for o in deliver_due(app))
     assert states.count("delivered") == 1  # the transactional delay notice
-    assert states.count("suppressed") == 3
+    assert states.count("suppressed") == 4  # the new sign-up's onboarding steps and NPS survey
     assert [r["journey"] for r in outbox(app)] == ["onboarding", "order_delay"]
 
 
@@ -299,4 +303,4 @@ def test_full_flow_through_dramatiq(app, worker, customers, clock):
     assert app.pump() == 1
     app.drain(worker)
     assert [r["step"] for r in outbox(app)] == ["welcome"]
-    assert app.schedule.depth() == (2, 0)
+    assert app.schedule.depth() == (3, 0)  # tips, check-in, NPS

@@ -15,7 +15,7 @@ from outreach.demo import fast_forward
 from outreach.timing import zone
 
 from .conftest import make_settings
-from .helpers import at, deliver_due, ingest, outbox
+from .helpers import at, by_step, deliver_due, ingest, outbox
 
 TRANSPORTS = frozenset({"email", "sms", "whatsapp", "webhook"})
 
@@ -105,7 +105,9 @@ def test_tombstone_and_window(app, clock):
 
 def test_stale_survey_is_dropped_not_sent_late(app, clock):
     ana = customer(app)
-    old = make_send("s", "c1", "survey", "2026-03-16T05:00:00Z")  # 97 h before the clock
+    old = make_send(
+        "s", "c1", "survey", "2026-03-16T05:00:00Z", event_type="interaction.resolved"
+    )  # 97 h ago
     decision = app.policy.decide(old, ana, clock.now(), TRANSPORTS)
     assert (decision.action, decision.reason) == ("suppress", "survey_stale")
 
@@ -212,17 +214,20 @@ def test_survey_fatigue(app, clock):
 
 
 def test_consent_withdrawn_while_a_send_is_claimed(app, worker, customers, clock):
-    planned = ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T12:00:00Z", id="e").planned
+    planned = by_step(
+        app, ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T12:00:00Z", id="e").planned
+    )
     clock.set(at("2026-03-20T12:00:01Z"))
     assert [o.state for o in deliver_due(app)] == ["delivered"]  # the welcome
     clock.set(at("2026-03-22T14:00:01Z"))  # day 2, 10:00 in New York: the tips are claimed ...
     claims = app.schedule.claim(10)
-    assert [c.send_id for c in claims] == [planned[1]]
+    assert [c.send_id for c in claims] == [planned["tips"]]
     # ... when the customer withdraws consent for lifecycle messages.
     app.set_consent("c-amelia", category="lifecycle", allowed=False, source="preference page")
     assert [o.reason for o in app.deliver(claims)] == ["no_consent"]
     app.drain(worker)  # the customer.unsubscribed event reaches the journeys
-    assert app.schedule.get(planned[2])["state"] == "cancelled"
+    assert app.schedule.get(planned["checkin"])["state"] == "cancelled"
+    assert app.schedule.get(planned["nps"])["state"] == "scheduled"  # a survey, not a lifecycle message
     history = app.customers.consent_history("c-amelia")
     assert history[-1]["key"] == "lifecycle" and history[-1]["allowed"] is False
     assert history[-1]["source"] == "preference page" and history[-1]["at_ms"] == to_ms(clock.now())
@@ -275,7 +280,7 @@ def test_export_has_everything(app, customers, clock):
     assert data["profile"]["id"] == "c-jonas"
     assert data["consent"]["channels"] == {"sms": False}
     assert data["consent"]["history"][-1]["source"] == "support call"
-    assert {s["send"]["step"] for s in data["sends"]} == {"welcome", "tips", "checkin"}
+    assert {s["send"]["step"] for s in data["sends"]} == {"welcome", "tips", "checkin", "nps"}
     assert any(e["what"] == "delivered" for s in data["sends"] for e in s["history"])
     assert data["survey_answers"] == []
     json.dumps(data)
@@ -289,7 +294,7 @@ def test_erase_while_sends_are_in_flight(app, customers, clock):
     claims = app.schedule.claim(10)
     assert len(claims) == 2  # welcome and the delay notice, claimed by a worker ...
     summary = app.erase_customer("c-haruto")  # ... when the erasure comes
-    assert summary["sends"] == 4
+    assert summary["sends"] == 5  # onboarding x3, NPS, the delay notice
     assert [o.state for o in app.deliver(claims)] == ["missing", "missing"]
     clock.set(at("2026-04-30T00:00:00Z"))
     assert deliver_due(app) == []

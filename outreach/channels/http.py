@@ -36,6 +36,10 @@ TRANSIENT_4XX = frozenset({408, 425, 429})
 BODY_EXCERPT = 500
 
 
+#: Permanent answers that say nothing about the recipient's address.
+NOT_ADDRESS = frozenset({401, 402, 403, 405, 407, 411, 413, 414, 415, 426, 431})
+
+
 def sign(secret: str, body: bytes) -> str:
     """The signature header value for a body: ``sha256=<hex HMAC-SHA256>``."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -235,4 +239,5 @@ class HttpTransport:
             retry_after = parse_retry_after(response_headers.get("Retry-After"), self._clock.now())
             raise TransientChannelError(message, retry_after=retry_after)
         # Other 4xx, and 1xx/3xx (redirects are not followed: configure the final URL).
-        raise PermanentChannelError(message)
+        # Credentials and redirects are our configuration, not the customer's address.
+        raise PermanentChannelError(message, address=status not in NOT_ADDRESS and status >= 400)

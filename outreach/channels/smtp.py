@@ -285,11 +285,17 @@ class SmtpTransport:
         except smtplib.SMTPResponseException as exc:
             raise _by_code(where, exc.smtp_code, exc.smtp_error, type(exc).__name__) from None
         except smtplib.SMTPNotSupportedError as exc:
-            raise PermanentChannelError(f"{where}: not supported by the server: {exc}") from None
+            raise PermanentChannelError(
+                f"{where}: not supported by the server: {exc}", address=False
+            ) from None
         except (smtplib.SMTPException, OSError) as exc:
             # Disconnects, refused connections, timeouts, TLS failures.
             raise TransientChannelError(f"{where}: {type(exc).__name__}: {exc}") from None
         return str(msg["Message-ID"])
+
+
+#: Permanent SMTP replies that mean the recipient's address is bad (RFC 5321).
+ADDRESS_CODES = frozenset({550, 551, 553})
 
 
 def _by_code(where: str, code: int, text: bytes | str, what: str) -> Exception:
@@ -300,6 +306,8 @@ def _by_code(where: str, code: int, text: bytes | str, what: str) -> Exception:
     if 400 <= code < 500:
         return TransientChannelError(message)
     if code >= 500:
-        return PermanentChannelError(message)
+        # 550/551/553 (and a refused recipient) name the mailbox; others (530/535
+        # authentication, 552/554 transaction) are about us or the server.
+        return PermanentChannelError(message, address=code in ADDRESS_CODES or what.startswith("recipient"))
     # Anything else (a greeting that is not 220, odd servers): try again later.
     return TransientChannelError(message)

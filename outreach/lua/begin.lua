@@ -4,6 +4,7 @@
 -- ARGV[1]  now in ms, or '' to read the Redis server's TIME
 -- ARGV[2]  lease length in ms (renewed for the attempt)
 -- ARGV[3]  key prefix of send hashes ("<prefix>send:")
+-- KEYS[2]  outcomes zset, KEYS[3] stats hash (a tombstone found here is a final state)
 -- ARGV[4..] pairs: send id, claim token
 --
 -- Returns one status per pair:
@@ -31,8 +32,10 @@ for i = 4, #ARGV, 2 do
   elseif state == 'delivered' or state == 'failed' or state == 'suppressed' or state == 'cancelled' then
     out[#out + 1] = state
   elseif cancelled then
-    redis.call('HSET', key, 'state', 'cancelled')
+    redis.call('HSET', key, 'state', 'cancelled', 'finished_ms', now)
     redis.call('ZREM', KEYS[1], id)
+    redis.call('ZADD', KEYS[2], now, id)
+    redis.call('HINCRBY', KEYS[3], 'sends:cancelled:' .. cancelled, 1)
     out[#out + 1] = 'cancelled'
   elseif token ~= ARGV[i + 1] then
     out[#out + 1] = 'stale'

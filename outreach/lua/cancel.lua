@@ -7,6 +7,9 @@
 -- ARGV[1]  send id
 -- ARGV[2]  reason (kept in the hash's 'cancelled' field)
 -- ARGV[3]  log entry (JSON)
+-- KEYS[5]  outcomes zset (a cancelled send's final state counts in reports)
+-- KEYS[6]  stats hash
+-- ARGV[4]  now in UTC ms
 --
 -- A send already being attempted ('sending') keeps its state: the attempt may
 -- have reached the provider. Its tombstone stops any retry or later claim.
@@ -22,8 +25,10 @@ redis.call('HSET', KEYS[3], 'cancelled', ARGV[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 if state ~= 'sending' then
   redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('HSET', KEYS[3], 'state', 'cancelled')
+  redis.call('HSET', KEYS[3], 'state', 'cancelled', 'finished_ms', ARGV[4])
   redis.call('HDEL', KEYS[3], 'token')
+  redis.call('ZADD', KEYS[5], tonumber(ARGV[4]), ARGV[1])
+  redis.call('HINCRBY', KEYS[6], 'sends:cancelled:' .. ARGV[2], 1)
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])
 return state

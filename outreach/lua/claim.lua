@@ -8,7 +8,8 @@
 -- ARGV[3]  lease length in ms
 -- ARGV[4]  key prefix of send hashes ("<prefix>send:")
 --
--- Returns {now, id1, token1, id2, token2, ...}. A token names one claim: a
+-- Returns {now, id1, token1, id2, token2, ...}; ids that already reached a final
+-- state are dropped from the due set instead. A token names one claim: a
 -- deliver message carrying a stale token (its lease expired and the send was
 -- claimed again) is ignored by begin.lua.
 local now = ARGV[1]
@@ -26,11 +27,15 @@ end
 local deadline = now + tonumber(ARGV[3])
 local last = redis.call('INCRBY', KEYS[3], #ids)
 for i, id in ipairs(ids) do
-  local token = tostring(last - #ids + i)
   redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], deadline, id)
-  redis.call('HSET', ARGV[4] .. id, 'state', 'claimed', 'token', token)
-  out[#out + 1] = id
-  out[#out + 1] = token
+  local state = redis.call('HGET', ARGV[4] .. id, 'state')
+  -- A send that already ended (or whose record is gone) is never claimed again.
+  if state and state ~= 'delivered' and state ~= 'failed' and state ~= 'suppressed' and state ~= 'cancelled' then
+    local token = tostring(last - #ids + i)
+    redis.call('ZADD', KEYS[2], deadline, id)
+    redis.call('HSET', ARGV[4] .. id, 'state', 'claimed', 'token', token)
+    out[#out + 1] = id
+    out[#out + 1] = token
+  end
 end
 return out

@@ -14,26 +14,46 @@
 -- ARGV[7]  now in UTC ms
 -- ARGV[8]  reason code (counted in the stats)
 -- ARGV[9]  latency bucket field to count ('' for none)
+-- ARGV[10] the claim token of the attempt ('' when not known)
 --
--- A tombstone that arrived during the attempt wins over a retry or deferral:
--- the send is then cancelled instead of going back to the schedule.
--- Returns the state recorded.
+-- An attempt that outlived its lease may finish after the send was reaped and
+-- claimed again: its token is then stale. A stale delivery is still recorded
+-- (it happened: the newer claim will find the send delivered and skip it); any
+-- other stale outcome is only logged, because the newer claim owns the send.
+-- A tombstone that arrived during the attempt wins over a retry or deferral.
+-- A final state leaves both the in-flight and the due set.
+-- Returns the state recorded, 'stale' or 'erased'.
 local state = ARGV[2]
-redis.call('ZREM', KEYS[1], ARGV[1])
 if redis.call('EXISTS', KEYS[3]) == 0 then
   -- Erased while the attempt ran: record nothing, recreate nothing.
+  redis.call('ZREM', KEYS[1], ARGV[1])
   return 'erased'
 end
-if (state == 'retry_scheduled' or state == 'deferred') then
+local token = redis.call('HGET', KEYS[3], 'token')
+local stale = ARGV[10] ~= '' and token ~= ARGV[10]
+local later = state == 'retry_scheduled' or state == 'deferred'
+if stale and state ~= 'delivered' then
+  redis.call('RPUSH', KEYS[4], ARGV[4])
+  redis.call('HINCRBY', KEYS[6], 'sends:stale:' .. state, 1)
+  return 'stale'
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+if later then
   if redis.call('HEXISTS', KEYS[3], 'cancelled') == 1 then
     state = 'cancelled'
+    later = false
   else
     redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
     redis.call('HSET', KEYS[3], 'due_ms', ARGV[3])
+    if state == 'deferred' then
+      -- Nothing was handed over: a deferral is not a delivery attempt.
+      redis.call('HINCRBY', KEYS[3], 'attempts', -1)
+    end
   end
 end
 redis.call('HSET', KEYS[3], 'state', state)
-if state ~= 'retry_scheduled' and state ~= 'deferred' then
+if not later then
+  redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[3], 'token')
   redis.call('HSET', KEYS[3], 'finished_ms', ARGV[7])
   redis.call('ZADD', KEYS[5], tonumber(ARGV[7]), ARGV[1])
