@@ -8,6 +8,7 @@ headers follow CLDR, as Babel knows it, not gettext's older table.
 from __future__ import annotations
 
 import gettext
+import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,8 +67,13 @@ def extract(templates_dir: Path) -> Catalog:
         creation_date=datetime(2026, 1, 1, tzinfo=UTC),
     )
     try:
+        # Babel skips folders that start with "_" by default; ours (_web, _survey,
+        # _layouts) hold templates too, and _locale is ignored by the method map.
         for filename, lineno, message, comments, _context in extract_from_dir(
-            str(templates_dir), method_map=method_map, options_map=options_map
+            str(templates_dir),
+            method_map=method_map,
+            options_map=options_map,
+            directory_filter=lambda path: not os.path.basename(path).startswith("."),
         ):
             for register in REGISTERS:
                 template.add(

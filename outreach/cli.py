@@ -191,6 +191,16 @@ def run(threads: int | None, until_idle: bool) -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def web(host: str, port: int) -> None:
+    """Run the web process: survey, unsubscribe and preference pages, the API, /metrics."""
+    import uvicorn
+
+    uvicorn.run("outreach.web.main:app", host=host, port=port, proxy_headers=True)
+
+
+@main.command()
 def scheduler() -> None:
     """Run the scheduler process (pump and sweeps) against OUTREACH_REDIS_URL."""
     from .scheduler import build_scheduler

@@ -146,6 +146,7 @@ class Schedule:
         args = [
             send_id, state, str(to_ms(due)) if due else "", entry, name, value,
             str(to_ms(self.clock.now())), reason or state, bucket, token,
+            f"{latency:.3f}" if latency is not None else "",
         ]  # fmt: skip
         return _str(self._finish(keys=keys, args=args))
 

@@ -15,6 +15,7 @@
 -- ARGV[8]  reason code (counted in the stats)
 -- ARGV[9]  latency bucket field to count ('' for none)
 -- ARGV[10] the claim token of the attempt ('' when not known)
+-- ARGV[11] delivery latency in seconds, added to the histogram's sum ('' for none)
 --
 -- An attempt that outlived its lease may finish after the send was reaped and
 -- claimed again: its token is then stale. A stale delivery is still recorded
@@ -64,6 +65,7 @@ end
 redis.call('HINCRBY', KEYS[6], 'sends:' .. state .. ':' .. ARGV[8], 1)
 if ARGV[9] ~= '' then
   redis.call('HINCRBY', KEYS[6], ARGV[9], 1)
+  redis.call('HINCRBYFLOAT', KEYS[6], 'latency:sum', ARGV[11])
 end
 redis.call('RPUSH', KEYS[4], ARGV[4])
 return state
