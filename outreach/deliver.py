@@ -25,7 +25,7 @@ from .customers import Customers
 from .deadletters import DeadLetters
 from .errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
 from .models import Customer
-from .policy import Policy, send_rule, window_only
+from .policy import Lookups, Policy, send_rule, window_only
 from .ratelimit import RateLimiter
 from .recurring import Recurring
 from .render import Renderer
@@ -71,6 +71,7 @@ class Deliverer:
         self.policy = policy
         self.deadletters = deadletters
         self.recurring = recurring
+        self._available = frozenset(transports)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
         """Attempt a batch of claimed sends; one send failing never affects the others."""
@@ -82,6 +83,7 @@ class Deliverer:
                 outcomes.append(Outcome(claim.send_id, status, "not attempted"))
         sends = self.schedule.get_many([c.send_id for c in ready])
         customers = self.customers.get_many([s["customer_id"] for s in sends if s])
+        lookups = self.policy.lookups([(s, customers.get(s["customer_id"])) for s in sends if s])
         renewed = self.clock.now()
         for index, (claim, send) in enumerate(zip(ready, sends, strict=True)):
             if send is None:
@@ -92,7 +94,7 @@ class Deliverer:
                 self.schedule.renew([c.send_id for c in ready[index:]])
                 renewed = now
             try:
-                outcomes.append(self._one(send, customers.get(send["customer_id"])))
+                outcomes.append(self._one(send, customers.get(send["customer_id"]), lookups))
             except Exception as exc:  # noqa: BLE001 - one bad send must not sink the batch
                 logger.exception("send %s failed unexpectedly", claim.send_id)
                 outcomes.append(self._fail(send, "internal_error", f"{type(exc).__name__}: {exc}"))
@@ -100,11 +102,11 @@ class Deliverer:
 
     # -- one send -------------------------------------------------------------------------
 
-    def _one(self, send: dict[str, str], customer: Customer | None) -> Outcome:
+    def _one(self, send: dict[str, str], customer: Customer | None, lookups: Lookups) -> Outcome:
         send_id = send["id"]
         now = self.clock.now()
         try:
-            decision = self.policy.decide(send, customer, now, frozenset(self.transports))
+            decision = self.policy.decide(send, customer, now, self._available, lookups)
         except TimingError as exc:
             return self._fail(send, "timing_invalid", str(exc))
         if decision.action == "suppress":
@@ -115,7 +117,7 @@ class Deliverer:
             return self._defer(send, decision.until, decision.reason, decision.text, decision.to_mapping())
         assert customer is not None
         for note in decision.skipped:
-            self.schedule.note(send_id, log_entry(now, "fallthrough", note))
+            self.schedule.note(send_id, log_entry(now, "fallthrough", note), with_outcome=True)
         failures: list[str] = []
         for channel, address in decision.channels:
             config = self.channels.channels.get(channel)
@@ -207,17 +209,23 @@ class Deliverer:
             register=rendered.register,
         )
         latency = (now - from_ms(int(send["resolved_ms"]))).total_seconds()
-        self.schedule.finish(
-            send_id,
-            "delivered",
-            entry,
-            field=("channel", channel),
-            reason="ok",
-            latency=max(latency, 0.0),
-            token=send.get("token", ""),
-        )
-        self.schedule.forget_pending(customer.id, send["journey"], send_id)
-        self.recurring.contacted(customer.id, now)
+
+        # The outcome, the pending set and the check-in index in one round trip.
+        def record(pipe) -> None:
+            self.schedule.finish(
+                send_id,
+                "delivered",
+                entry,
+                field=("channel", channel),
+                reason="ok",
+                latency=max(latency, 0.0),
+                token=send.get("token", ""),
+                pipe=pipe,
+            )
+            self.schedule.forget_pending(customer.id, send["journey"], send_id, pipe=pipe)
+            self.recurring.contacted(customer.id, now, pipe=pipe)
+
+        self.schedule.record(record)
         return Outcome(send_id, "delivered", channel)
 
     def _retry(self, send, customer: Customer, channel: str, exc: TransientChannelError, now):
@@ -262,10 +270,20 @@ class Deliverer:
 
     def _end(self, send, state: str, reason: str, text: str, **extra) -> Outcome:
         entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
-        self.schedule.finish(
-            send["id"], state, entry, field=("reason", reason), reason=reason, token=send.get("token", "")
-        )
-        self.schedule.forget_pending(send["customer_id"], send["journey"], send["id"])
+
+        def record(pipe) -> None:
+            self.schedule.finish(
+                send["id"],
+                state,
+                entry,
+                field=("reason", reason),
+                reason=reason,
+                token=send.get("token", ""),
+                pipe=pipe,
+            )
+            self.schedule.forget_pending(send["customer_id"], send["journey"], send["id"], pipe=pipe)
+
+        self.schedule.record(record)
         return Outcome(send["id"], state, reason)
 
     def _fail(self, send, reason: str, text: str) -> Outcome:

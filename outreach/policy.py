@@ -148,6 +148,16 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
 
 
 @dataclass(frozen=True)
+class Lookups:
+    """Set memberships read once for a batch of decisions."""
+
+    #: Customer ids on the do-not-contact list.
+    dnc: set[str]
+    #: (channel, lowercased address) pairs on a suppression list.
+    bounced: set[tuple[str, str]]
+
+
+@dataclass(frozen=True)
 class Decision:
     action: str  # "send" | "defer" | "suppress"
     reason: str  # a code from REASONS
@@ -209,26 +219,57 @@ class Policy:
 
     # -- the decision ---------------------------------------------------------------------
 
+    def lookups(self, pairs: list[tuple[dict[str, str], Customer | None]]) -> Lookups:
+        """The set memberships a batch of decisions needs, read in one round trip."""
+        customers = sorted({c.id for _, c in pairs if c is not None})
+        wanted: dict[str, set[str]] = {}
+        for send, customer in pairs:
+            if customer is None:
+                continue
+            for channel in json.loads(send["channels"]):
+                address = customer.address(channel)
+                if address:
+                    wanted.setdefault(channel, set()).add(address.lower())
+        pipe = self.client.pipeline(transaction=False)
+        if customers:
+            pipe.smismember(self.keys.do_not_contact, customers)
+        channels = sorted(wanted)
+        for channel in channels:
+            pipe.smismember(self.keys.suppressed(channel), sorted(wanted[channel]))
+        results = pipe.execute() if customers or channels else []
+        dnc = {c for c, hit in zip(customers, results[0] if customers else [], strict=True) if hit}
+        bounced = set()
+        for channel, hits in zip(channels, results[1 if customers else 0 :], strict=True):
+            bounced |= {(channel, a) for a, hit in zip(sorted(wanted[channel]), hits, strict=True) if hit}
+        return Lookups(dnc, bounced)
+
     def decide(
         self,
         send: dict[str, str],
         customer: Customer | None,
         now: datetime,
         transports: set[str] | frozenset[str],
+        lookups: Lookups | None = None,
     ) -> Decision:
-        """The one decision for a send about to go out (see the module docstring for the order)."""
+        """The one decision for a send about to go out (see the module docstring for the order).
+
+        ``lookups`` (from ``lookups()``) lets a batch share one round trip for the
+        do-not-contact and suppression lists; without it they are read here.
+        """
         category = send["category"]
         if customer is None:
             if self.client.sismember(self.keys.erased, erased_hash(send["customer_id"])):
                 return Decision("suppress", "customer_erased", "the customer's data was erased")
             return Decision("suppress", "customer_unknown", f"customer {send['customer_id']} does not exist")
-        if self.client.sismember(self.keys.do_not_contact, customer.id):
+        if lookups is None:
+            lookups = self.lookups([(send, customer)])
+        if customer.id in lookups.dnc:
             return Decision("suppress", "do_not_contact", f"{customer.id} is on the do-not-contact list")
         if not self.allows(customer, category):
             return Decision(
                 "suppress", "no_consent", f"{customer.id} has not consented to {category} messages"
             )
-        channels, skipped = self._channels(send, customer, transports)
+        channels, skipped = self._channels(send, customer, transports, lookups.bounced)
         if not channels:
             return Decision(
                 "suppress",
@@ -263,23 +304,21 @@ class Policy:
                 return capped
         return Decision("send", "ok", "all rules passed", channels=tuple(channels), skipped=tuple(skipped))
 
-    def _channels(self, send, customer: Customer, transports) -> tuple[list[tuple[str, str]], list[str]]:
+    def _channels(
+        self, send, customer: Customer, transports, bounced: set[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], list[str]]:
         order = json.loads(send["channels"])
         if customer.channel in order:
             order.remove(customer.channel)
             order.insert(0, customer.channel)
         usable, skipped = [], []
-        pipe = self.client.pipeline(transaction=False)
-        addresses = [customer.address(c) for c in order]
-        for channel, address in zip(order, addresses, strict=True):
-            pipe.sismember(self.keys.suppressed(channel), (address or "").lower())
-        bounced = pipe.execute()
-        for channel, address, is_bounced in zip(order, addresses, bounced, strict=True):
+        for channel in order:
+            address = customer.address(channel)
             if customer.channel_consent.get(channel) is False:
                 skipped.append(f"{channel}: the customer opted out of this channel")
             elif not address:
                 skipped.append(f"{channel}: no address")
-            elif is_bounced:
+            elif (channel, address.lower()) in bounced:
                 skipped.append(f"{channel}: {address} is on the suppression list")
             elif channel not in transports:
                 skipped.append(f"{channel}: no transport configured")

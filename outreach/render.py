@@ -215,6 +215,7 @@ class Renderer:
         self.locales = locales
         self._envs: dict[str, jinja2.Environment] = {}
         self._names: dict[tuple[str, str, str], str | None] = {}
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self._lock = threading.Lock()
 
     def environment(self, tag: str) -> jinja2.Environment:
@@ -255,6 +256,14 @@ class Renderer:
         )
         env.globals["days_between"] = _days_between
         return env
+
+    def _template(self, tag: str, env: jinja2.Environment, name: str) -> jinja2.Template:
+        # Environment.get_template goes through the loader's cache checks each time.
+        key = (tag, name)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = env.get_template(name)
+        return template
 
     def _find(self, template: str, channel: str, part: str) -> str | None:
         key = (template, channel, part)
@@ -314,7 +323,7 @@ class Renderer:
             if name is None:
                 raise TemplateError(f"template {template}/{part} for channel {channel} is missing")
             try:
-                out[part] = _tidy(env.get_template(name).render(values))
+                out[part] = _tidy(self._template(tag, env, name).render(values))
             except TemplateError:
                 raise
             except (jinja2.TemplateError, ValueError, KeyError, TypeError) as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -51,6 +53,7 @@ class Schedule:
         self.keys = keys
         self.clock = clock
         self.lease_ms = lease_seconds * 1000
+        self._held = threading.local()
         self._claim = _script(client, "claim")
         self._reap = _script(client, "reap")
         self._begin = _script(client, "begin")
@@ -125,10 +128,12 @@ class Schedule:
         reason: str = "",
         latency: float | None = None,
         token: str = "",
-    ) -> str:
+        pipe: redis.client.Pipeline | None = None,
+    ) -> str | None:
         """Record an attempt's outcome; a retry or deferral goes back to the schedule at ``due``.
 
         ``latency`` (seconds from the planned instant to delivery) is counted in a histogram bucket.
+        With ``pipe``, the script joins that pipeline (the caller executes it) and None is returned.
         """
         keys = [
             self.keys.inflight,
@@ -148,6 +153,14 @@ class Schedule:
             str(to_ms(self.clock.now())), reason or state, bucket, token,
             f"{latency:.3f}" if latency is not None else "",
         ]  # fmt: skip
+        notes = self._held_notes(send_id)
+        if notes:
+            (pipe or self.client).rpushx(self.keys.send_log(send_id), *notes)
+        if pipe is not None:
+            # EVALSHA straight into the pipeline: redis-py would otherwise ask
+            # SCRIPT EXISTS on every execute (a round trip per outcome).
+            pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
+            return None
         return _str(self._finish(keys=keys, args=args))
 
     # -- reading --------------------------------------------------------------------------
@@ -165,9 +178,20 @@ class Schedule:
     def history(self, send_id: str) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
 
-    def note(self, send_id: str, entry: str) -> None:
-        """Add to a send's history (never recreating the history of an erased send)."""
-        self.client.rpushx(self.keys.send_log(send_id), entry)
+    def note(self, send_id: str, entry: str, *, with_outcome: bool = False) -> None:
+        """Add to a send's history (never recreating the history of an erased send).
+
+        ``with_outcome`` holds the entry until this thread records the send's
+        outcome, which then writes both in the same round trip.
+        """
+        if with_outcome:
+            held = self._held.__dict__.setdefault("notes", {})
+            held.setdefault(send_id, []).append(entry)
+        else:
+            self.client.rpushx(self.keys.send_log(send_id), entry)
+
+    def _held_notes(self, send_id: str) -> list[str]:
+        return self._held.__dict__.get("notes", {}).pop(send_id, [])
 
     def due_between(self, start: datetime | None, end: datetime | None, limit: int = 100):
         """(send id, due) pairs in due order."""
@@ -195,8 +219,21 @@ class Schedule:
     def pending_ids(self, customer_id: str, journey: str) -> list[str]:
         return sorted(_str(x) for x in self.client.smembers(self.keys.pending(customer_id, journey)))
 
-    def forget_pending(self, customer_id: str, journey: str, send_id: str) -> None:
-        self.client.srem(self.keys.pending(customer_id, journey), send_id)
+    def forget_pending(self, customer_id: str, journey: str, send_id: str, pipe=None) -> None:
+        (pipe or self.client).srem(self.keys.pending(customer_id, journey), send_id)
+
+    def record(self, build: Callable[[redis.client.Pipeline], None]) -> None:
+        """Run ``build`` into one pipeline and execute it; reload scripts once if Redis lost them."""
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            build(pipe)
+            try:
+                pipe.execute()
+                return
+            except redis.exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._finish.sha = self.client.script_load(self._finish.script)
 
     def renew(self, send_ids: list[str]) -> None:
         """Extend the leases of claimed sends still waiting in a long batch."""

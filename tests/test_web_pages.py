@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from outreach import Outreach
 from outreach.channels.base import Delivery
+from outreach.i18n import load_translations
 from outreach.tokens import make_token
 from outreach.web import create_app
 
@@ -400,7 +401,12 @@ def test_preference_page_round_trip(recorded, clock):
             form_action(text),
             data={"category": ["survey", "marketing"], "channel": ["email", "whatsapp"]},
         )
-        assert saved.status_code == 200 and "Your preferences are saved." in saved.text
+        # The page speaks German: the catalog's own text, never the English source.
+        register = app.renderer.register_for(app.customers.get("c-lena"), "de_DE")
+        catalog = load_translations(app.settings.templates_dir, "de")._catalog
+        german = catalog[f"{register}\x04Your preferences are saved."]
+        assert saved.status_code == 200 and german in saved.text
+        assert "Your preferences are saved." not in saved.text
         customer = app.customers.get("c-lena")
         assert customer.consent == {"survey": True, "marketing": True, "lifecycle": False}
         assert customer.channel_consent == {"sms": False}
