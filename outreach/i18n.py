@@ -15,7 +15,6 @@ import io
 import logging
 import re
 import threading
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +25,7 @@ from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from .configfile import read_toml
 from .errors import ConfigError, InputError
 from .models import parse_locale
 
@@ -74,12 +74,7 @@ class LocalesConfig:
 def load_locales(config_dir: Path) -> LocalesConfig:
     """Read and validate ``config/locales.toml``; errors name file, key and value."""
     path = config_dir / "locales.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: missing (it lists the shipped locales)") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, missing="it lists the shipped locales")
 
     def fail(key: str, value: object, problem: str) -> ConfigError:
         return ConfigError(f"{path}: {key}={value!r}: {problem}")

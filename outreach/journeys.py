@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .configfile import read_toml
 from .errors import ConfigError, TimingError
 from .models import CATEGORIES, CHANNELS, EVENT_TYPES
 from .surveys import SCALES
@@ -109,20 +109,10 @@ def _fail(where: str, field: str, value: object, problem: str) -> ConfigError:
     return ConfigError(f"{where}: {field}={value!r}: {problem}")
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
 def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
     """Per-category rule defaults from ``config/categories.toml`` (optional file)."""
     path = config_dir / "categories.toml"
-    if not path.exists():
-        return {}
-    data = _read_toml(path)
+    data = read_toml(path)
     defaults: dict[str, dict[str, Any]] = {}
     for category, rule in data.items():
         where = f"{path}: category {category!r}"
@@ -266,7 +256,7 @@ def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:
     if not folder.is_dir():
         raise ConfigError(f"{folder}: no journeys folder")
     for path in sorted(folder.glob("*.toml")):
-        journey = _parse_journey(path, _read_toml(path), categories, templates_dir)
+        journey = _parse_journey(path, read_toml(path), categories, templates_dir)
         if journey.name in seen:
             raise _fail(
                 f"{path}: journey {journey.name!r}",

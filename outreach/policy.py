@@ -19,16 +19,16 @@ first that stops the send decides):
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from . import scripts
 from .clock import from_ms, to_ms
+from .configfile import read_toml
 from .customers import erased_hash
 from .errors import ConfigError
 from .journeys import CUSTOMER_HOLIDAYS
@@ -69,12 +69,7 @@ class PolicyConfig:
 def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig:
     """Read and validate ``config/policy.toml``; errors name file, key and value."""
     path = config_dir / "policy.toml"
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: missing") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = read_toml(path, missing="it holds consent defaults and caps")
 
     def fail(key: str, value: object, problem: str) -> ConfigError:
         return ConfigError(f"{path}: {key}={value!r}: {problem}")
@@ -199,8 +194,7 @@ class Policy:
         self.client = client
         self.keys = keys
         self.config = config
-        source = resources.files("outreach").joinpath("lua", "cap.lua").read_text()
-        self._cap = client.register_script(source)
+        self._cap = scripts.load(client, "cap")
 
     # -- consent --------------------------------------------------------------------------
 

@@ -10,10 +10,10 @@ concurrent workers can never take more than the budget between them.
 from __future__ import annotations
 
 import math
-from importlib import resources
 
 import redis
 
+from . import scripts
 from .clock import Clock
 
 
@@ -29,8 +29,7 @@ class RateLimiter:
         self.client = client
         self.prefix = keys_prefix
         self.clock = clock
-        source = resources.files("outreach").joinpath("lua", "token_bucket.lua").read_text()
-        self._take = client.register_script(source)
+        self._take = scripts.load(client, "token_bucket")
 
     def acquire(self, channel: str, rate: float, burst: int, n: int = 1) -> float:
         """Take ``n`` tokens: 0.0 when taken, else the seconds until they would be available."""

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from importlib import resources
 
 import redis
 
+from . import scripts
 from .clock import Clock, from_ms, to_ms
 from .journeys import Journey, Journeys
 from .keys import Keys
@@ -36,8 +36,7 @@ class Recurring:
         self.keys = keys
         self.clock = clock
         self.journeys = journeys.recurring()
-        source = resources.files("outreach").joinpath("lua", "claim_index.lua").read_text()
-        self._claim = client.register_script(source)
+        self._claim = scripts.load(client, "claim_index")
 
     def _base(self, customer: Customer) -> datetime:
         raw = customer.attributes.get("last_contact_at")

@@ -7,11 +7,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from importlib import resources
 from typing import Any
 
 import redis
 
+from . import scripts
 from .clock import Clock, from_ms, to_ms
 from .keys import Keys
 
@@ -19,11 +19,6 @@ from .keys import Keys
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 #: States in which a send will never be attempted again.
 FINAL_STATES = frozenset({"delivered", "failed", "suppressed", "cancelled"})
-
-
-def _script(client: redis.Redis, name: str):
-    source = resources.files("outreach").joinpath("lua", f"{name}.lua").read_text()
-    return client.register_script(source)
 
 
 def log_entry(at: datetime, what: str, text: str, **data: Any) -> str:
@@ -54,12 +49,12 @@ class Schedule:
         self.clock = clock
         self.lease_ms = lease_seconds * 1000
         self._held = threading.local()
-        self._claim = _script(client, "claim")
-        self._reap = _script(client, "reap")
-        self._begin = _script(client, "begin")
-        self._finish = _script(client, "finish")
-        self._plan = _script(client, "plan")
-        self._cancel = _script(client, "cancel")
+        self._claim = scripts.load(client, "claim")
+        self._reap = scripts.load(client, "reap")
+        self._begin = scripts.load(client, "begin")
+        self._finish = scripts.load(client, "finish")
+        self._plan = scripts.load(client, "plan")
+        self._cancel = scripts.load(client, "cancel")
 
     # -- planning -------------------------------------------------------------------------
 

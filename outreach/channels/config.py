@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ..configfile import read_toml
 from ..errors import ConfigError
 from ..models import CHANNELS
 from .base import Transport
@@ -258,10 +258,7 @@ def load_channels(config_dir: Path, environ: Mapping[str, str] | None = None) ->
     source: Path | None = None
     if path.exists():
         source = path
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml(path)
     unknown = sorted(set(data) - set(CHANNELS))
     if unknown:
         raise ConfigError(f"{path}: [{unknown[0]}]: unknown channel (known: {', '.join(CHANNELS)})")

@@ -12,13 +12,7 @@
 --   'stale'      the token is not the send's current claim: someone else owns it
 --   'cancelled'  a tombstone was found: the send is cancelled and released
 --   other        the send already ended in this state (delivered, failed, ...)
-local now = ARGV[1]
-if now == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(now)
-end
+local now = now_ms(ARGV[1])
 local lease = tonumber(ARGV[2])
 local out = {}
 for i = 4, #ARGV, 2 do

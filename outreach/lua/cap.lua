@@ -22,13 +22,7 @@
 if redis.call('EXISTS', KEYS[6]) == 1 then
   return 'ok'
 end
-local now = ARGV[9]
-if now == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(now)
-end
+local now = now_ms(ARGV[9])
 local fatigue = tonumber(ARGV[7])
 if fatigue > 0 then
   local holder = redis.call('GET', KEYS[5])

@@ -12,13 +12,7 @@
 -- state are dropped from the due set instead. A token names one claim: a
 -- deliver message carrying a stale token (its lease expired and the send was
 -- claimed again) is ignored by begin.lua.
-local now = ARGV[1]
-if now == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(now)
-end
+local now = now_ms(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {now}
 if #ids == 0 then

@@ -7,13 +7,7 @@
 --          crash between claim and use loses nothing
 --
 -- Returns {member1, due1, member2, due2, ...} with the due times they had.
-local now = ARGV[1]
-if now == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(now)
-end
+local now = now_ms(ARGV[1])
 local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
 local later = now + tonumber(ARGV[3])
 for i = 1, #rows, 2 do

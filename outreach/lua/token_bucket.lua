@@ -10,13 +10,7 @@
 -- would be available in ms milliseconds. Nothing waits here: the caller defers.
 -- A missing bucket is full. The key expires once the bucket would be full again,
 -- because a full bucket needs no state.
-local now = ARGV[1]
-if now == '' then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-else
-  now = tonumber(now)
-end
+local now = now_ms(ARGV[1])
 local rate = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local wanted = tonumber(ARGV[4])
