@@ -306,6 +306,13 @@ class Outreach:
             if not any(self.broker.do_qsize(q) for q in (INGEST_QUEUE, DELIVER_QUEUE)):
                 return
 
+    def close(self) -> None:
+        """Close the transports' connections (SMTP sessions, HTTP keep-alives)."""
+        for transport in {id(t): t for t in self.transports.values()}.values():
+            close = getattr(transport, "close", None)
+            if close is not None:
+                close()
+
     def replay(self, entry_id: str) -> str:
         """Process a dead letter again; it leaves the store when it is queued."""
         letter = self.deadletters.get(entry_id)

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -88,9 +89,18 @@ def main(verbose: bool) -> None:
     help="Folder of the outbox (its deliveries file starts empty).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the deliveries as JSON.")
-def demo(days: int, outbox_dir: Path, as_json: bool) -> None:
+@click.option(
+    "--smtp",
+    "smtp_url",
+    envvar="OUTREACH_SMTP_URL",
+    default=None,
+    help="Send the demo's email through this SMTP server (smtp://host:port; also OUTREACH_SMTP_URL).",
+)
+def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> None:
     """Run sample customers through two simulated weeks and show what was sent when."""
-    from .demo import DEMO_START, run_demo
+    from .channels.config import build_transports
+    from .channels.outbox import Outbox
+    from .demo import DEMO_START, Tee, run_demo
 
     settings = Settings.from_env(outbox_dir=outbox_dir)
     if settings.redis_url:
@@ -98,12 +108,21 @@ def demo(days: int, outbox_dir: Path, as_json: bool) -> None:
         settings = Settings.from_env(outbox_dir=outbox_dir, prefix=f"outreach-demo:{uuid.uuid4().hex[:8]}:")
     (outbox_dir / OUTBOX_FILE).unlink(missing_ok=True)
     clock = SimulatedClock(parse_instant(DEMO_START))
-    app = Outreach(settings, clock=clock)
+    environ = dict(os.environ)
+    if smtp_url:
+        environ["OUTREACH_SMTP_URL"] = smtp_url
+        environ.setdefault("OUTREACH_SMTP_FROM", "Outreach demo <demo@outreach.example>")
+    transports = build_transports(settings.config_dir, settings.outbox_dir, environ)
+    # Real transports (SMTP) also write to the outbox, so the table shows every message.
+    outbox = Outbox(settings.outbox_dir)
+    transports = {c: t if isinstance(t, Outbox) else Tee(t, outbox) for c, t in transports.items()}
+    app = Outreach(settings, clock=clock, transports=transports)
     worker = app.worker(threads=4)
     try:
         result = run_demo(app, worker, days=days)
     finally:
         worker.stop()
+        app.close()
     rows = read_outbox(outbox_dir)
     letters = app.deadletters.list()
     if settings.redis_url:
@@ -188,6 +207,7 @@ def run(threads: int | None, until_idle: bool) -> None:
             scheduler.shutdown()
         finally:
             worker.stop()
+            app.close()
 
 
 @main.command()

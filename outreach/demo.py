@@ -11,6 +11,7 @@ from typing import Any
 import dramatiq
 
 from .app import Outreach
+from .channels import Delivery, Outbox, Transport
 from .clock import SimulatedClock
 from .timing import parse_instant
 
@@ -67,6 +68,24 @@ DEMO_EVENTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("2026-03-27T09:00:00Z", "interaction.resolved", "c-omar", {"interaction_id": "T-303"}),
     ("2026-03-28T12:00:00Z", "order.delayed", "c-nobody", {"order_id": "X-404"}),
 ]
+
+
+class Tee:
+    """Hands a message to a real transport, then records it in the outbox too."""
+
+    def __init__(self, transport: Transport, outbox: Outbox) -> None:
+        self.transport = transport
+        self.outbox = outbox
+
+    def send(self, delivery: Delivery) -> str:
+        reference = self.transport.send(delivery)
+        self.outbox.send(delivery)
+        return reference
+
+    def close(self) -> None:
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
 
 
 def demo_customers() -> list[dict[str, Any]]:

@@ -162,3 +162,21 @@ def test_when_rejects_bad_values_by_name(runner, args, bad):
 
 def test_zone_helper_is_cached():
     assert zone("Europe/Berlin") is zone("Europe/Berlin")
+
+
+def test_demo_sends_its_email_through_smtp(runner):
+    from email import message_from_bytes, policy
+
+    from .test_channel_smtp import Recorder, start
+
+    recorder = Recorder()
+    controller = start(recorder)
+    try:
+        out = json.loads(ok(runner, "demo", "--json", "--smtp", f"smtp://127.0.0.1:{controller.port}"))
+    finally:
+        controller.stop()
+    emails = [r for r in out["deliveries"] if r["channel"] == "email"]
+    assert emails and len(recorder.messages) == len(emails)
+    received = [message_from_bytes(m["raw"], policy=policy.default) for m in recorder.messages]
+    assert sorted(str(m["Subject"]) for m in received) == sorted(r["subject"] for r in emails)
+    assert {m["Message-ID"] for m in received} == {f"<{r['send_id']}@outreach.example>" for r in emails}
