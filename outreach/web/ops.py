@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import html
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
 
 import redis
@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from ..errors import InputError
+from ..report import parse_bound
 from .metrics import exposition
 from .security import token_matches
 
@@ -67,27 +68,10 @@ async def metrics(request: Request) -> Response:
 
 
 def _bound(name: str, text: str | None, *, end: bool = False) -> datetime | None:
-    """ISO 8601 with an offset, or a date (UTC; an end date includes its whole day)."""
+    """The report's own reading of a bound; an empty query parameter means none."""
     if text is None or not text.strip():
         return None
-    text = text.strip()
-    if len(text) <= 10:
-        try:
-            day = date.fromisoformat(text)
-        except ValueError:
-            day = None
-        if day is not None:
-            start = datetime.combine(day, time(0), tzinfo=UTC)
-            return start + timedelta(days=1) - timedelta(milliseconds=1) if end else start
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(
-            name, text, "expected ISO 8601 (2026-03-01T00:00:00Z) or a date (2026-03-01)"
-        ) from None
-    if value.utcoffset() is None:
-        raise InputError(name, text, "needs a UTC offset or 'Z' (or give a date)")
-    return value
+    return parse_bound(name, text.strip(), end=end)
 
 
 def _problem_page(status: int, title: str, text: str, headers: dict[str, str] | None = None) -> HTMLResponse:
