@@ -62,7 +62,7 @@ class Outreach:
         self.settings = settings = settings or Settings.from_env()
         self.client = client if client is not None else connect(settings.redis_url)
         self.clock = clock or SystemClock()
-        self.keys = Keys(settings.prefix)
+        self.keys = Keys(settings.prefix, settings.shards)
         self.journeys = load_journeys(settings.config_dir, settings.templates_dir)
         self.customers = Customers(self.client, self.keys)
         self.schedule = Schedule(self.client, self.keys, self.clock, settings.lease_seconds)
@@ -78,7 +78,7 @@ class Outreach:
             transports = build_transports(settings.config_dir, settings.outbox_dir)
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
-        self.surveys = Surveys(self.client, self.keys, self.clock)
+        self.surveys = Surveys(self.client, self.keys, self.clock, self.schedule)
         self.ingestor = Ingestor(
             self.client,
             self.keys,
@@ -102,7 +102,7 @@ class Outreach:
             self.deadletters,
             self.recurring,
         )
-        self.broker = RedisBroker(client=self.client, namespace=settings.prefix + "dramatiq")
+        self.broker = RedisBroker(client=self.client, namespace=self.keys.broker_namespace())
         self._declare_actors()
 
     def _declare_actors(self) -> None:
@@ -175,9 +175,9 @@ class Outreach:
         """Put a customer on (or take them off) the global do-not-contact list."""
         self.customers.require(customer_id)
         if blocked:
-            self.client.sadd(self.keys.do_not_contact, customer_id)
+            self.client.sadd(self.keys.do_not_contact(customer_id), customer_id)
         else:
-            self.client.srem(self.keys.do_not_contact, customer_id)
+            self.client.srem(self.keys.do_not_contact(customer_id), customer_id)
 
     def answer_survey(self, send_id: str, customer_id: str, kind: str, score: int) -> Answer:
         """Record a survey answer (one per send; a new click updates it) and emit ``survey.answered``.
@@ -284,6 +284,21 @@ class Outreach:
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
         return self.deliverer.deliver(claims)
+
+    def stats(self) -> dict[str, float]:
+        """Every counter and gauge of the stats hashes, summed over the shards."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in self.keys.all_stats():
+            pipe.hgetall(key)
+        totals: dict[str, float] = {}
+        for raw in pipe.execute():
+            for name, value in raw.items():
+                name = name.decode() if isinstance(name, bytes) else name
+                try:
+                    totals[name] = totals.get(name, 0.0) + float(value)
+                except ValueError:
+                    continue
+        return totals
 
     # -- workers --------------------------------------------------------------------------
 

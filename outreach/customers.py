@@ -39,11 +39,12 @@ class Customers:
         if self.is_erased(customer.id):
             if not restore:
                 raise CustomerErased(customer.id)
-            self.client.srem(self.keys.erased, erased_hash(customer.id))
+            self.client.srem(self.keys.erased(customer.id), erased_hash(customer.id))
         before = self.get(customer.id)
+        # Every key here is in the customer's shard: one transaction, also on a cluster.
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.customer(customer.id), customer.to_json())
-        pipe.sadd(self.keys.customers, customer.id)
+        pipe.sadd(self.keys.customers(self.keys.shard_of(customer.id)), customer.id)
         for scope, old, new in (
             ("category", before.consent if before else {}, customer.consent),
             ("channel", before.channel_consent if before else {}, customer.channel_consent),
@@ -102,14 +103,21 @@ class Customers:
         return customer
 
     def is_erased(self, customer_id: str) -> bool:
-        return bool(self.client.sismember(self.keys.erased, erased_hash(customer_id)))
+        return bool(self.client.sismember(self.keys.erased(customer_id), erased_hash(customer_id)))
 
     def get_many(self, customer_ids: list[str]) -> dict[str, Customer]:
         if not customer_ids:
             return {}
         unique = list(dict.fromkeys(customer_ids))
-        raws = self.client.mget([self.keys.customer(c) for c in unique])
+        # One GET each in a pipeline: profiles of several shards may live on several cluster nodes.
+        pipe = self.client.pipeline(transaction=False)
+        for customer_id in unique:
+            pipe.get(self.keys.customer(customer_id))
+        raws = pipe.execute()
         return {c: Customer.from_json(r) for c, r in zip(unique, raws, strict=True) if r}
 
     def count(self) -> int:
-        return self.client.scard(self.keys.customers)
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.scard(self.keys.customers(shard))
+        return sum(pipe.execute())

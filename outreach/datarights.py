@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .customers import erased_hash
 from .errors import UnknownCustomer
+from .keys import is_send_id, split_send_id
 
 if TYPE_CHECKING:
     from .app import Outreach
@@ -24,18 +25,19 @@ def _glob(text: str) -> str:
 def _letters_about(app: Outreach, customer_id: str):
     for letter in app.deadletters.list(limit=100_000):
         payload = letter.payload
-        if isinstance(payload, dict) and customer_id in (payload.get("customer_id"), payload.get("id")):
+        if not isinstance(payload, dict):
+            continue
+        send_id = str(payload.get("send_id", ""))
+        if customer_id in (payload.get("customer_id"), payload.get("id")) or (
+            is_send_id(send_id) and split_send_id(send_id)[2] == customer_id
+        ):
             yield letter
-        elif isinstance(payload, dict) and "send_id" in payload:
-            send = app.schedule.get(payload["send_id"])
-            if send and send.get("customer_id") == customer_id:
-                yield letter
 
 
 def export_customer(app: Outreach, customer_id: str) -> dict[str, Any]:
     """Everything held about a customer: profile, consent and its history, sends, answers."""
     customer = app.customers.require(customer_id)
-    send_ids = sorted(_str(x) for x in app.client.smembers(app.keys.customer_sends(customer_id)))
+    send_ids = app.schedule.send_ids_of(customer_id)
     sends = []
     for send_id, send in zip(send_ids, app.schedule.get_many(send_ids), strict=True):
         if send is None:
@@ -54,7 +56,7 @@ def export_customer(app: Outreach, customer_id: str) -> dict[str, Any]:
             "channels": customer.channel_consent,
             "history": app.customers.consent_history(customer_id),
         },
-        "do_not_contact": bool(app.client.sismember(app.keys.do_not_contact, customer_id)),
+        "do_not_contact": bool(app.client.sismember(app.keys.do_not_contact(customer_id), customer_id)),
         "sends": sends,
         "survey_answers": answers,
         "dead_letters": [d.to_mapping() for d in _letters_about(app, customer_id)],
@@ -69,34 +71,37 @@ def erase_customer(app: Outreach, customer_id: str) -> dict[str, int]:
     attempt it), and later events for the id are refused, not silently turned
     into a new profile.
     """
-    if app.customers.get(customer_id) is None and not app.client.exists(app.keys.customer_sends(customer_id)):
-        raise UnknownCustomer(customer_id)
     keys = app.keys
-    send_ids = [_str(x) for x in app.client.smembers(keys.customer_sends(customer_id))]
+    send_ids = app.schedule.send_ids_of(customer_id)
+    if app.customers.get(customer_id) is None and not send_ids:
+        raise UnknownCustomer(customer_id)
     letters = list(_letters_about(app, customer_id))
     answered = [_str(x) for x in app.client.smembers(keys.answers(customer_id))]
+    shard = keys.shard_of(customer_id)
+    # Every key below is in the customer's shard: one transaction, also on a cluster.
     pipe = app.client.pipeline(transaction=True)
     for send_id in answered:
         pipe.delete(keys.answer(send_id))
-        pipe.zrem(keys.answers_index, send_id)
-    pipe.sadd(keys.erased, erased_hash(customer_id))
+        pipe.zrem(keys.answers_index(shard), send_id)
+    pipe.sadd(keys.erased(customer_id), erased_hash(customer_id))
     for send_id in send_ids:
-        pipe.zrem(keys.due, send_id)
-        pipe.zrem(keys.inflight, send_id)
         pipe.delete(keys.send(send_id), keys.send_log(send_id), keys.cap_slot(send_id))
+    if send_ids:
+        # Send ids name the customer: none may stay behind, not even as a reported outcome.
+        for index in (keys.due(shard), keys.inflight(shard), keys.outcomes(shard)):
+            pipe.zrem(index, *send_ids)
+    pipe.delete(keys.planned(customer_id), keys.open_sends(customer_id), keys.customer_sends(customer_id))
     for journey in app.journeys:
-        pipe.delete(keys.pending(customer_id, journey.name))
-        pipe.zrem(keys.recurring(journey.name), customer_id)
-    pipe.srem(keys.customers, customer_id)
-    pipe.srem(keys.do_not_contact, customer_id)
-    for letter in letters:
-        pipe.delete(keys.deadletter(letter.id))
-        pipe.zrem(keys.deadletters, letter.id)
+        pipe.zrem(keys.recurring(shard, journey.name), customer_id)
+    pipe.srem(keys.customers(shard), customer_id)
+    pipe.srem(keys.do_not_contact(customer_id), customer_id)
     pipe.execute()
+    for letter in letters:
+        app.deadletters.remove(letter.id)
     # Whatever else is named after the customer: profile, consent log, answers, caps, supersedes.
     removed = 0
     pattern = _glob(customer_id)
-    for match in (f"{_glob(keys.prefix)}*:{pattern}", f"{_glob(keys.prefix)}*:{pattern}:*"):
+    for match in (f"{_glob(keys.tag(shard))}*:{pattern}", f"{_glob(keys.tag(shard))}*:{pattern}:*"):
         for key in list(app.client.scan_iter(match=match, count=1000)):
             removed += app.client.delete(key)
     return {"sends": len(send_ids), "dead_letters": len(letters), "keys": removed}

@@ -210,7 +210,7 @@ class Deliverer:
         )
         latency = (now - from_ms(int(send["resolved_ms"]))).total_seconds()
 
-        # The outcome, the pending set and the check-in index in one round trip.
+        # The outcome and the check-in index in one round trip.
         def record(pipe) -> None:
             self.schedule.finish(
                 send_id,
@@ -222,7 +222,6 @@ class Deliverer:
                 token=send.get("token", ""),
                 pipe=pipe,
             )
-            self.schedule.forget_pending(customer.id, send["journey"], send_id, pipe=pipe)
             self.recurring.contacted(customer.id, now, pipe=pipe)
 
         self.schedule.record(record)
@@ -270,20 +269,9 @@ class Deliverer:
 
     def _end(self, send, state: str, reason: str, text: str, **extra) -> Outcome:
         entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
-
-        def record(pipe) -> None:
-            self.schedule.finish(
-                send["id"],
-                state,
-                entry,
-                field=("reason", reason),
-                reason=reason,
-                token=send.get("token", ""),
-                pipe=pipe,
-            )
-            self.schedule.forget_pending(send["customer_id"], send["journey"], send["id"], pipe=pipe)
-
-        self.schedule.record(record)
+        self.schedule.finish(
+            send["id"], state, entry, field=("reason", reason), reason=reason, token=send.get("token", "")
+        )
         return Outcome(send["id"], state, reason)
 
     def _fail(self, send, reason: str, text: str) -> Outcome:

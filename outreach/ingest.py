@@ -7,10 +7,8 @@ processed again after a crash plans nothing twice.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC
 
 import redis
 
@@ -18,10 +16,10 @@ from .clock import Clock, to_ms
 from .customers import Customers
 from .errors import InputError
 from .journeys import Journey, Journeys
-from .keys import Keys
+from .keys import Keys, send_id_for
 from .models import Customer, Event
 from .recurring import Recurring
-from .schedule import Schedule, log_entry
+from .schedule import FINAL_STATES, Intent, Schedule
 from .timing import resolve
 
 #: Categories an unsubscribe without a list of categories withdraws.
@@ -32,12 +30,6 @@ def unsubscribed_categories(event: Event) -> list[str]:
     """The categories a ``customer.unsubscribed`` event withdraws (never transactional)."""
     named = event.data.get("categories") or list(UNSUBSCRIBABLE)
     return [c for c in named if c in UNSUBSCRIBABLE]
-
-
-def send_id_for(event_id: str, journey: str, step: str) -> str:
-    """Deterministic: the same event always plans the same send ids."""
-    digest = hashlib.sha1(f"{event_id}|{journey}|{step}".encode()).hexdigest()
-    return "s_" + digest[:20]
 
 
 @dataclass
@@ -109,15 +101,13 @@ class Ingestor:
 
     def _exit(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
         keep = {s.name for s in journey.steps if not s.cancel_on_exit}
-        for send_id in self.schedule.pending_ids(customer.id, journey.name):
-            send = self.schedule.get(send_id)
-            if send is None or send.get("step") in keep:
+        for send in self.schedule.open_sends(customer.id):
+            if send["journey"] != journey.name or send["step"] in keep:
                 continue
             text = f"journey {journey.name} exited on {event.type} (event {event.id})"
-            state = self.schedule.cancel(send_id, "journey_exit", text)
-            self.schedule.forget_pending(customer.id, journey.name, send_id)
-            if state and state not in ("delivered", "failed", "suppressed", "cancelled"):
-                result.cancelled.append(send_id)
+            state = self.schedule.cancel(send["id"], "journey_exit", text)
+            if state and state not in FINAL_STATES:
+                result.cancelled.append(send["id"])
 
     def _supersede(self, journey: Journey, customer: Customer, event: Event, result) -> bool:
         """Cancel the sends of an older event for the same key; False if this event is the older."""
@@ -146,49 +136,33 @@ class Ingestor:
                     continue
         if older and older[1] != event.id:
             for step in journey.steps:
-                send_id = send_id_for(older[1], journey.name, step.name)
+                send_id = send_id_for(older[1], journey.name, step.name, customer.id)
                 text = f"superseded by event {event.id} ({field_name}={value})"
                 state = self.schedule.cancel(send_id, "superseded", text)
-                self.schedule.forget_pending(customer.id, journey.name, send_id)
-                if state and state not in ("delivered", "failed", "suppressed", "cancelled"):
+                if state and state not in FINAL_STATES:
                     result.cancelled.append(send_id)
         return True
 
     def _start(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
         if journey.supersede_by and not self._supersede(journey, customer, event, result):
             return
-        now = self.clock.now()
         for step in journey.steps:
-            rule = step.send_rule(customer.country)
-            resolution = resolve(rule, event.occurred_at, customer.zone)
-            send_id = send_id_for(event.id, journey.name, step.name)
-            fields = {
-                "id": send_id,
-                "customer_id": customer.id,
-                "journey": journey.name,
-                "step": step.name,
-                "category": journey.category,
-                "template": step.template,
-                "channels": json.dumps(step.channels),
-                "rule": json.dumps(dict(step.rule), sort_keys=True),
-                "start": event.occurred_at.astimezone(UTC).isoformat(),
-                "zone": customer.zone,
-                "event_id": event.id,
-                "event_type": event.type,
-                "data": json.dumps(event.data, ensure_ascii=False, default=str),
-                "created_ms": str(to_ms(now)),
-                "attempts": "0",
-                "resolved_ms": str(to_ms(resolution.utc)),
-                "survey": step.survey or "",
-            }
-            local = resolution.local.isoformat()
-            entry = log_entry(
-                now,
-                "planned",
-                f"{journey.name}.{step.name} planned for {local} ({customer.zone}) "
-                f"from event {event.type} at {event.occurred_at.isoformat()}",
-                resolution=resolution.to_mapping(),
+            resolution = resolve(step.send_rule(customer.country), event.occurred_at, customer.zone)
+            intent = Intent(
+                journey=journey.name,
+                step=step.name,
+                category=journey.category,
+                template=step.template,
+                channels=json.dumps(step.channels),
+                rule=step.rule_json,
+                survey=step.survey or "",
+                event_type=event.type,
+                zone=customer.zone,
+                country=customer.country or "",
             )
-            if self.schedule.plan(send_id, resolution.utc, fields, entry):
+            send_id = send_id_for(event.id, journey.name, step.name, customer.id)
+            planned = self.schedule.plan(
+                send_id, resolution.utc, intent, event_id=event.id, start=event.occurred_at, data=event.data
+            )
+            if planned:
                 result.planned.append(send_id)
-            self.client.sadd(self.keys.customer_sends(customer.id), send_id)

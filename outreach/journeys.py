@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from .configfile import read_toml
 from .errors import ConfigError, TimingError
+from .keys import step_digest
 from .models import CATEGORIES, CHANNELS, EVENT_TYPES
 from .surveys import SCALES
 from .timing import SendRule
@@ -33,6 +36,18 @@ JOURNEY_KEYS = {
 CUSTOMER_HOLIDAYS = "customer"
 
 
+@lru_cache(maxsize=4096)
+def rule_for(rule_json: str, country: str | None) -> SendRule:
+    """A configured rule (JSON) for one customer: ``holidays = "customer"`` takes their country."""
+    rule = json.loads(rule_json)
+    if rule.get("holidays") == CUSTOMER_HOLIDAYS:
+        if country:
+            rule["holidays"] = country
+        else:
+            del rule["holidays"]
+    return SendRule.from_mapping(rule)
+
+
 @dataclass(frozen=True)
 class Step:
     name: str
@@ -44,15 +59,14 @@ class Step:
     #: csat, nps or ces when the step is a survey (its message carries answer links).
     survey: str | None = None
 
+    @property
+    def rule_json(self) -> str:
+        """The rule as configured, as canonical JSON (how sends keep it)."""
+        return json.dumps(dict(self.rule), sort_keys=True)
+
     def send_rule(self, country: str | None) -> SendRule:
         """The step's rule for one customer (``holidays = "customer"`` takes their country)."""
-        rule = dict(self.rule)
-        if rule.get("holidays") == CUSTOMER_HOLIDAYS:
-            if country:
-                rule["holidays"] = country
-            else:
-                del rule["holidays"]
-        return SendRule.from_mapping(rule)
+        return rule_for(self.rule_json, country)
 
 
 @dataclass(frozen=True)
@@ -266,4 +280,13 @@ def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:
             )
         seen[journey.name] = path
         journeys.append(journey)
+    digests: dict[str, str] = {}
+    for journey in journeys:
+        for step in journey.steps:
+            # Send ids carry a short digest of the step: two steps must never share one.
+            name = f"{journey.name}.{step.name}"
+            other = digests.setdefault(step_digest(journey.name, step.name), name)
+            if other != name:
+                raise _fail(f"{seen[journey.name]}: journey {journey.name!r}", "step", step.name,
+                            f"its send id digest is the same as {other}'s: rename one of them")  # fmt: skip
     return Journeys(journeys)

@@ -31,7 +31,7 @@ from .clock import from_ms, to_ms
 from .configfile import read_toml
 from .customers import erased_hash
 from .errors import ConfigError
-from .journeys import CUSTOMER_HOLIDAYS
+from .journeys import rule_for
 from .keys import Keys
 from .models import Customer
 from .timing import SendRule, resolve, zone
@@ -176,13 +176,7 @@ class Decision:
 
 def send_rule(send: dict[str, str], customer: Customer) -> SendRule:
     """The stored rule of a send, with ``holidays = "customer"`` read for the customer now."""
-    rule = json.loads(send["rule"])
-    if rule.get("holidays") == CUSTOMER_HOLIDAYS:
-        if customer.country:
-            rule["holidays"] = customer.country
-        else:
-            del rule["holidays"]
-    return SendRule.from_mapping(rule)
+    return rule_for(send["rule"], customer.country)
 
 
 def window_only(rule: SendRule) -> SendRule:
@@ -216,6 +210,9 @@ class Policy:
     def lookups(self, pairs: list[tuple[dict[str, str], Customer | None]]) -> Lookups:
         """The set memberships a batch of decisions needs, read in one round trip."""
         customers = sorted({c.id for _, c in pairs if c is not None})
+        by_shard: dict[str, list[str]] = {}
+        for customer_id in customers:
+            by_shard.setdefault(self.keys.do_not_contact(customer_id), []).append(customer_id)
         wanted: dict[str, set[str]] = {}
         for send, customer in pairs:
             if customer is None:
@@ -225,15 +222,17 @@ class Policy:
                 if address:
                     wanted.setdefault(channel, set()).add(address.lower())
         pipe = self.client.pipeline(transaction=False)
-        if customers:
-            pipe.smismember(self.keys.do_not_contact, customers)
+        for key, ids in by_shard.items():
+            pipe.smismember(key, ids)
         channels = sorted(wanted)
         for channel in channels:
             pipe.smismember(self.keys.suppressed(channel), sorted(wanted[channel]))
-        results = pipe.execute() if customers or channels else []
-        dnc = {c for c, hit in zip(customers, results[0] if customers else [], strict=True) if hit}
+        results = pipe.execute() if by_shard or channels else []
+        dnc = set()
+        for ids, hits in zip(by_shard.values(), results, strict=False):
+            dnc |= {c for c, hit in zip(ids, hits, strict=True) if hit}
         bounced = set()
-        for channel, hits in zip(channels, results[1 if customers else 0 :], strict=True):
+        for channel, hits in zip(channels, results[len(by_shard) :], strict=True):
             bounced |= {(channel, a) for a, hit in zip(sorted(wanted[channel]), hits, strict=True) if hit}
         return Lookups(dnc, bounced)
 
@@ -252,7 +251,7 @@ class Policy:
         """
         category = send["category"]
         if customer is None:
-            if self.client.sismember(self.keys.erased, erased_hash(send["customer_id"])):
+            if self.client.sismember(self.keys.erased(send["customer_id"]), erased_hash(send["customer_id"])):
                 return Decision("suppress", "customer_erased", "the customer's data was erased")
             return Decision("suppress", "customer_unknown", f"customer {send['customer_id']} does not exist")
         if lookups is None:

@@ -12,7 +12,7 @@ import redis
 
 from . import scripts
 from .clock import Clock, from_ms, to_ms
-from .journeys import Journey, Journeys
+from .journeys import Journeys
 from .keys import Keys
 from .models import Customer, Event
 from .timing import parse_instant
@@ -50,8 +50,9 @@ class Recurring:
     def enroll(self, customer: Customer, pipe=None) -> None:
         """Index a customer (kept as is if already indexed); leaves those without consent out."""
         target = pipe or self.client.pipeline(transaction=False)
+        shard = self.keys.shard_of(customer.id)
         for journey in self.journeys:
-            key = self.keys.recurring(journey.name)
+            key = self.keys.recurring(shard, journey.name)
             if self.allows(customer, journey.category):
                 due = self._base(customer) + timedelta(days=journey.every_days)
                 target.zadd(key, {customer.id: to_ms(due)}, nx=True)
@@ -63,50 +64,50 @@ class Recurring:
     def contacted(self, customer_id: str, at: datetime, pipe=None) -> None:
         """A message reached the customer: the next check-in counts from now."""
         target = pipe or self.client.pipeline(transaction=False)
+        shard = self.keys.shard_of(customer_id)
         for journey in self.journeys:
             due = at + timedelta(days=journey.every_days)
-            target.zadd(self.keys.recurring(journey.name), {customer_id: to_ms(due)}, xx=True)
+            target.zadd(self.keys.recurring(shard, journey.name), {customer_id: to_ms(due)}, xx=True)
         if pipe is None:
             target.execute()
 
     def leave(self, customer_id: str) -> None:
         pipe = self.client.pipeline(transaction=False)
+        shard = self.keys.shard_of(customer_id)
         for journey in self.journeys:
-            pipe.zrem(self.keys.recurring(journey.name), customer_id)
+            pipe.zrem(self.keys.recurring(shard, journey.name), customer_id)
         pipe.execute()
 
     def due_events(self, limit: int) -> list[Event]:
-        """Claim due index entries and return the events that start their journeys."""
-        events: list[Event] = []
-        for journey in self.journeys:
-            events += self._due(journey, limit)
-        return events
-
-    def _due(self, journey: Journey, limit: int) -> list[Event]:
-        rows = self._claim(
-            keys=[self.keys.recurring(journey.name)],
-            args=[self.clock.script_now(), limit, RECURRING_LEASE_SECONDS * 1000],
-        )
+        """Claim due index entries (up to ``limit`` per journey and shard) and return their events."""
+        pairs = [(journey, shard) for journey in self.journeys for shard in range(self.keys.shards)]
+        calls = [
+            ([self.keys.recurring(shard, journey.name)],
+             [self.clock.script_now(), limit, RECURRING_LEASE_SECONDS * 1000])
+            for journey, shard in pairs
+        ]  # fmt: skip
         now = self.clock.now()
-        events = []
-        for i in range(0, len(rows), 2):
-            customer_id = rows[i].decode()
-            due_ms = int(float(rows[i + 1]))
-            events.append(
-                Event(
-                    id=f"recurring:{journey.name}:{customer_id}:{due_ms}",
-                    type="customer.checkin_due",
-                    customer_id=customer_id,
-                    occurred_at=now,
-                    data={"journey": journey.name},
+        events: list[Event] = []
+        for (journey, _), rows in zip(pairs, scripts.run_many(self.client, self._claim, calls), strict=True):
+            for i in range(0, len(rows), 2):
+                customer_id = rows[i].decode()
+                due_ms = int(float(rows[i + 1]))
+                events.append(
+                    Event(
+                        id=f"recurring:{journey.name}:{customer_id}:{due_ms}",
+                        type="customer.checkin_due",
+                        customer_id=customer_id,
+                        occurred_at=now,
+                        data={"journey": journey.name},
+                    )
                 )
-            )
         return events
 
     def next_due(self) -> datetime | None:
         """The earliest due time over all recurring indexes."""
         pipe = self.client.pipeline(transaction=False)
         for journey in self.journeys:
-            pipe.zrange(self.keys.recurring(journey.name), 0, 0, withscores=True)
+            for shard in range(self.keys.shards):
+                pipe.zrange(self.keys.recurring(shard, journey.name), 0, 0, withscores=True)
         scores = [rows[0][1] for rows in pipe.execute() if rows]
         return from_ms(min(scores)) if scores else None

@@ -1,24 +1,43 @@
-"""The durable schedule: planned sends in Redis sorted sets, claimed under a lease by Lua scripts."""
+"""The durable schedule: planned sends in Redis sorted sets, claimed under a lease by Lua scripts.
+
+A send lives in two forms. While it is only planned, it is compact: a member of
+its shard's ``due`` set and a short field of its customer's ``plan:`` hash that
+names an *intent* (what the journey step asked for, stored once in the
+``intents`` hash and shared by every send of that step for customers in the same
+zone and country). Its event's start time, ingestion time, id and data are two
+more fields of the same hash, shared by the event's sends. The first time
+anything happens to the send (its claim, or a cancellation) a Lua script gives
+it a hash of its own, where its state, attempts and outcome are kept, and a
+history list. ``Schedule.get`` reads either form as the same dict.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from heapq import merge
+from itertools import islice
 from typing import Any
 
 import redis
 
 from . import scripts
 from .clock import Clock, from_ms, to_ms
-from .keys import Keys
+from .errors import OutreachError, TimingError
+from .journeys import rule_for
+from .keys import Keys, is_send_id, split_send_id
+from .timing import SendRule, resolve
 
 #: Upper bounds (seconds) of the delivery-latency histogram: planned instant to hand-over.
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 #: States in which a send will never be attempted again.
 FINAL_STATES = frozenset({"delivered", "failed", "suppressed", "cancelled"})
+#: Hex digits of an intent ref (48 bits: no collision among all intents a deployment makes).
+INTENT_DIGITS = 12
 
 
 def log_entry(at: datetime, what: str, text: str, **data: Any) -> str:
@@ -34,6 +53,54 @@ def _str(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _b36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a journey step asked for when the send was planned, for one zone and country.
+
+    Kept once per distinct value and shared by every send that names it; the
+    send keeps only a reference, so the intent it was planned with stays the
+    same even when the journey's configuration changes later.
+    """
+
+    journey: str
+    step: str
+    category: str
+    template: str
+    #: JSON list of channels, in the step's order.
+    channels: str
+    #: JSON of the step's rule as configured (``holidays = "customer"`` is read when the send fires).
+    rule: str
+    survey: str
+    event_type: str
+    #: The customer's zone and country when the send was planned.
+    zone: str
+    country: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def ref(self) -> str:
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:INTENT_DIGITS]
+
+    def fields(self) -> dict[str, str]:
+        return asdict(self)
+
+    def send_rule(self) -> SendRule:
+        """The rule as it was resolved when the send was planned."""
+        return rule_for(self.rule, self.country or None)
+
+
 @dataclass(frozen=True)
 class Claim:
     send_id: str
@@ -41,7 +108,7 @@ class Claim:
 
 
 class Schedule:
-    """Planned sends by due time; every transition is one atomic script."""
+    """Planned sends by due time, over the shards of ``keys``; every transition is one atomic script."""
 
     def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, lease_seconds: int) -> None:
         self.client = client
@@ -49,68 +116,142 @@ class Schedule:
         self.clock = clock
         self.lease_ms = lease_seconds * 1000
         self._held = threading.local()
+        self._intents: dict[str, Intent] = {}
+        self._stored: set[str] = set()
         self._claim = scripts.load(client, "claim")
         self._reap = scripts.load(client, "reap")
         self._begin = scripts.load(client, "begin")
         self._finish = scripts.load(client, "finish")
         self._plan = scripts.load(client, "plan")
         self._cancel = scripts.load(client, "cancel")
+        self._note = scripts.load(client, "note")
+
+    # -- intents --------------------------------------------------------------------------
+
+    def store_intent(self, intent: Intent) -> str:
+        """Keep an intent (once per process) and return its ref."""
+        ref = intent.ref
+        if ref not in self._stored:
+            text = intent.to_json()
+            if not self.client.hsetnx(self.keys.intents, ref, text):
+                kept = _str(self.client.hget(self.keys.intents, ref))
+                if kept != text:
+                    raise OutreachError(f"intent ref {ref} names two intents: {kept} and {text}")
+            self._stored.add(ref)
+            self._intents[ref] = intent
+        return ref
+
+    def intent(self, ref: str) -> Intent:
+        found = self._intents.get(ref)
+        if found is None:
+            raw = self.client.hget(self.keys.intents, ref)
+            if raw is None:
+                raise OutreachError(f"intent {ref} is missing from {self.keys.intents}")
+            found = self._intents[ref] = Intent(**json.loads(raw))
+        return found
 
     # -- planning -------------------------------------------------------------------------
 
-    def plan(self, send_id: str, due: datetime, fields: dict[str, str], entry: str) -> bool:
-        """Add a send once; returns False when the id was already planned."""
-        args: list[str] = [send_id, str(to_ms(due)), entry]
-        for name, value in {**fields, "state": "scheduled", "due_ms": str(to_ms(due))}.items():
-            args += [name, value]
+    def plan(
+        self,
+        send_id: str,
+        due: datetime,
+        intent: Intent,
+        *,
+        event_id: str,
+        start: datetime,
+        data: Mapping[str, Any],
+        pipe: redis.client.Pipeline | None = None,
+    ) -> bool | None:
+        """Add a send once; returns False when the id was already planned.
+
+        With ``pipe``, the script joins that pipeline (the caller executes it) and None is returned.
+        """
+        event, step, customer_id = split_send_id(send_id)
+        ref = self.store_intent(intent)
+        meta = f"{_b36(to_ms(start))},{_b36(to_ms(self.clock.now()))},{event_id}"
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) if data else ""
         keys = [
-            self.keys.due,
+            self.keys.due(self.keys.shard_of(customer_id)),
+            self.keys.planned(customer_id),
             self.keys.send(send_id),
-            self.keys.send_log(send_id),
-            self.keys.pending(fields["customer_id"], fields["journey"]),
         ]
+        args = [send_id, str(to_ms(due)), event + step, event, ref, meta, body]
+        if pipe is not None:
+            pipe.evalsha(self._plan.sha, len(keys), *keys, *args)
+            return None
         return bool(self._plan(keys=keys, args=args))
 
     def cancel(self, send_id: str, reason: str, text: str) -> str | None:
         """Tombstone a send; returns the state it had (None if unknown)."""
-        entry = log_entry(self.clock.now(), "cancelled", text, reason=reason)
+        now = self.clock.now()
+        entry = log_entry(now, "cancelled", text, reason=reason)
+        shard = self.keys.shard_of_send(send_id)
         keys = [
-            self.keys.due,
-            self.keys.inflight,
+            self.keys.due(shard),
+            self.keys.inflight(shard),
             self.keys.send(send_id),
             self.keys.send_log(send_id),
-            self.keys.outcomes,
-            self.keys.stats,
+            self.keys.outcomes(shard),
+            self.keys.shard_stats(shard),
+            self.keys.open_sends(split_send_id(send_id)[2]),
         ]
-        args = [send_id, reason, entry, str(to_ms(self.clock.now()))]
+        args = [send_id, reason, entry, str(to_ms(now)), self.keys.tag(shard)]
         return _str(self._cancel(keys=keys, args=args)) or None
 
     # -- claiming -------------------------------------------------------------------------
 
     def claim(self, limit: int) -> list[Claim]:
-        """Lease up to ``limit`` due sends to the caller."""
-        out = self._claim(
-            keys=[self.keys.due, self.keys.inflight, self.keys.claim_seq],
-            args=[self.clock.script_now(), limit, self.lease_ms, self.keys.prefix + "send:"],
-        )
-        pairs = [_str(x) for x in out[1:]]
-        return [Claim(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+        """Lease up to ``limit`` due sends, taken from every shard (one round trip per round)."""
+        claims: list[Claim] = []
+        active = list(range(self.keys.shards))
+        while active and len(claims) < limit:
+            room = limit - len(claims)
+            # Spread the room over the shards that may still have due sends.
+            each = max(1, -(-room // len(active)))
+            calls = [
+                (
+                    [self.keys.due(s), self.keys.inflight(s), self.keys.claim_seq(s)],
+                    [self.clock.script_now(), min(each, room), self.lease_ms, self.keys.tag(s)],
+                )
+                for s in active
+            ]
+            results = scripts.run_many(self.client, self._claim, calls)
+            full = []
+            for shard, out in zip(active, results, strict=True):
+                pairs = [_str(x) for x in out[1:]]
+                claims += [Claim(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
+                if len(pairs) // 2 >= min(each, room):
+                    full.append(shard)
+            active = full
+        return claims
 
     def reap(self, limit: int) -> list[str]:
         """Return sends whose lease expired to the schedule."""
-        out = self._reap(
-            keys=[self.keys.inflight, self.keys.due],
-            args=[self.clock.script_now(), limit, self.keys.prefix + "send:"],
-        )
-        return [_str(x) for x in out]
+        calls = [
+            ([self.keys.inflight(s), self.keys.due(s)], [self.clock.script_now(), limit, self.keys.tag(s)])
+            for s in range(self.keys.shards)
+        ]
+        return [_str(x) for out in scripts.run_many(self.client, self._reap, calls) for x in out]
 
     def begin(self, claims: list[Claim]) -> list[str]:
         """Start attempts; one status per claim ('go', 'stale', 'cancelled' or a final state)."""
-        args: list[str] = [self.clock.script_now(), str(self.lease_ms), self.keys.prefix + "send:"]
-        for claim in claims:
-            args += [claim.send_id, claim.token]
-        keys = [self.keys.inflight, self.keys.outcomes, self.keys.stats]
-        return [_str(x) for x in self._begin(keys=keys, args=args)]
+        by_shard: dict[int, list[int]] = {}
+        for i, claim in enumerate(claims):
+            by_shard.setdefault(self.keys.shard_of_send(claim.send_id), []).append(i)
+        calls = []
+        for shard, indexes in by_shard.items():
+            args: list[str] = [self.clock.script_now(), str(self.lease_ms), self.keys.tag(shard)]
+            for i in indexes:
+                args += [claims[i].send_id, claims[i].token]
+            keys = [self.keys.inflight(shard), self.keys.outcomes(shard), self.keys.shard_stats(shard)]
+            calls.append((keys, args))
+        statuses: list[str] = [""] * len(claims)
+        for indexes, out in zip(by_shard.values(), scripts.run_many(self.client, self._begin, calls),
+                                strict=True):  # fmt: skip
+            for i, status in zip(indexes, out, strict=True):
+                statuses[i] = _str(status)
+        return statuses
 
     def finish(
         self,
@@ -130,13 +271,16 @@ class Schedule:
         ``latency`` (seconds from the planned instant to delivery) is counted in a histogram bucket.
         With ``pipe``, the script joins that pipeline (the caller executes it) and None is returned.
         """
+        customer_id = split_send_id(send_id)[2]
+        shard = self.keys.shard_of(customer_id)
         keys = [
-            self.keys.inflight,
-            self.keys.due,
+            self.keys.inflight(shard),
+            self.keys.due(shard),
             self.keys.send(send_id),
             self.keys.send_log(send_id),
-            self.keys.outcomes,
-            self.keys.stats,
+            self.keys.outcomes(shard),
+            self.keys.shard_stats(shard),
+            self.keys.open_sends(customer_id),
         ]
         name, value = field or ("", "")
         bucket = ""
@@ -146,76 +290,184 @@ class Schedule:
         args = [
             send_id, state, str(to_ms(due)) if due else "", entry, name, value,
             str(to_ms(self.clock.now())), reason or state, bucket, token,
-            f"{latency:.3f}" if latency is not None else "",
+            f"{latency:.3f}" if latency is not None else "", *self._held_notes(send_id),
         ]  # fmt: skip
-        notes = self._held_notes(send_id)
-        if notes:
-            (pipe or self.client).rpushx(self.keys.send_log(send_id), *notes)
         if pipe is not None:
             # EVALSHA straight into the pipeline: redis-py would otherwise ask
-            # SCRIPT EXISTS on every execute (a round trip per outcome).
+            # SCRIPT EXISTS on every execute (a round trip per outcome). The held
+            # notes are let go when record() has executed the pipeline.
             pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
             return None
-        return _str(self._finish(keys=keys, args=args))
+        state = _str(self._finish(keys=keys, args=args))
+        self._release_notes(send_id)
+        return state
 
     # -- reading --------------------------------------------------------------------------
 
+    def _expand(self, raw: dict[str, str]) -> dict[str, str]:
+        """A send's own hash as the dict every reader uses (intent and event fields spelled out)."""
+        intent = self.intent(raw.pop("intent"))
+        start36, created36, event_id = raw.pop("event").split(",", 2)
+        return {
+            **intent.fields(),
+            "start": from_ms(int(start36, 36)).isoformat(),
+            "created_ms": str(int(created36, 36)),
+            "event_id": event_id,
+            **raw,
+        }
+
     def get(self, send_id: str) -> dict[str, str] | None:
-        raw = self.client.hgetall(self.keys.send(send_id))
-        return {_str(k): _str(v) for k, v in raw.items()} if raw else None
+        return self.get_many([send_id])[0]
 
     def get_many(self, send_ids: list[str]) -> list[dict[str, str] | None]:
+        """Sends by id, in either form; None for an id that is unknown (or not a send id)."""
+        valid = [i for i, send_id in enumerate(send_ids) if is_send_id(send_id)]
+        out: list[dict[str, str] | None] = [None] * len(send_ids)
         pipe = self.client.pipeline(transaction=False)
-        for send_id in send_ids:
-            pipe.hgetall(self.keys.send(send_id))
-        return [{_str(k): _str(v) for k, v in raw.items()} or None for raw in pipe.execute()]
+        for i in valid:
+            pipe.hgetall(self.keys.send(send_ids[i]))
+        compact = []
+        for i, raw in zip(valid, pipe.execute() if valid else [], strict=True):
+            if raw:
+                out[i] = self._expand({_str(k): _str(v) for k, v in raw.items()})
+            else:
+                compact.append(i)
+        if compact:
+            pipe = self.client.pipeline(transaction=False)
+            for i in compact:
+                event, step, customer_id = split_send_id(send_ids[i])
+                pipe.hmget(self.keys.planned(customer_id), event + step, event, event + "d")
+                pipe.zscore(self.keys.due(self.keys.shard_of(customer_id)), send_ids[i])
+            replies = pipe.execute()
+            for n, i in enumerate(compact):
+                (ref, meta, data), due = replies[2 * n], replies[2 * n + 1]
+                if ref is None or meta is None or due is None:
+                    continue
+                send_id = send_ids[i]
+                due_ms = str(int(due))
+                raw = {
+                    "id": send_id, "customer_id": split_send_id(send_id)[2], "intent": _str(ref),
+                    "event": _str(meta), "data": _str(data) or "{}", "state": "scheduled",
+                    "due_ms": due_ms, "resolved_ms": due_ms, "attempts": "0",
+                }  # fmt: skip
+                out[i] = self._expand(raw)
+        return out
 
     def history(self, send_id: str) -> list[dict[str, Any]]:
-        return [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
+        """What happened to a send and why: how it was planned, then every later entry."""
+        send = self.get(send_id)
+        if send is None:
+            return []
+        entries = [_planned_entry(send, self.intent_of(send))]
+        return entries + [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
+
+    def intent_of(self, send: Mapping[str, str]) -> Intent:
+        return Intent(**{name: send.get(name, "") for name in Intent.__dataclass_fields__})
 
     def note(self, send_id: str, entry: str, *, with_outcome: bool = False) -> None:
         """Add to a send's history (never recreating the history of an erased send).
 
         ``with_outcome`` holds the entry until this thread records the send's
-        outcome, which then writes both in the same round trip.
+        outcome, which then writes both in the same script.
         """
         if with_outcome:
             held = self._held.__dict__.setdefault("notes", {})
             held.setdefault(send_id, []).append(entry)
         else:
-            self.client.rpushx(self.keys.send_log(send_id), entry)
+            self._note(keys=[self.keys.send(send_id), self.keys.send_log(send_id)], args=[entry])
 
     def _held_notes(self, send_id: str) -> list[str]:
-        return self._held.__dict__.get("notes", {}).pop(send_id, [])
+        return self._held.__dict__.get("notes", {}).get(send_id, [])
+
+    def _release_notes(self, send_id: str | None = None) -> None:
+        """Forget held notes once they are written (all of this thread's, without an id)."""
+        held = self._held.__dict__.get("notes", {})
+        if send_id is None:
+            held.clear()
+        else:
+            held.pop(send_id, None)
 
     def due_between(self, start: datetime | None, end: datetime | None, limit: int = 100):
-        """(send id, due) pairs in due order."""
+        """(send id, due) pairs in due order, over every shard."""
         low = to_ms(start) if start else "-inf"
         high = to_ms(end) if end else "+inf"
-        rows = self.client.zrangebyscore(self.keys.due, low, high, start=0, num=limit, withscores=True)
-        return [(_str(member), from_ms(score)) for member, score in rows]
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.zrangebyscore(self.keys.due(shard), low, high, start=0, num=limit, withscores=True)
+        rows = merge(*pipe.execute(), key=lambda row: (row[1], row[0]))
+        return [(_str(member), from_ms(score)) for member, score in islice(rows, limit)]
 
     def inflight(self, limit: int = 100):
-        rows = self.client.zrange(self.keys.inflight, 0, limit - 1, withscores=True)
-        return [(_str(member), from_ms(score)) for member, score in rows]
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.zrange(self.keys.inflight(shard), 0, limit - 1, withscores=True)
+        rows = merge(*pipe.execute(), key=lambda row: (row[1], row[0]))
+        return [(_str(member), from_ms(score)) for member, score in islice(rows, limit)]
+
+    def due_of(self, send_id: str) -> datetime | None:
+        """When a send is next due in the schedule (None when it is not waiting there)."""
+        score = self.client.zscore(self.keys.due(self.keys.shard_of_send(send_id)), send_id)
+        return from_ms(score) if score is not None else None
 
     def next_due(self) -> datetime | None:
-        rows = self.client.zrange(self.keys.due, 0, 0, withscores=True)
-        return from_ms(rows[0][1]) if rows else None
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.zrange(self.keys.due(shard), 0, 0, withscores=True)
+        scores = [rows[0][1] for rows in pipe.execute() if rows]
+        return from_ms(min(scores)) if scores else None
 
     def depth(self) -> tuple[int, int]:
         """(waiting, in flight)."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.zcard(self.keys.due)
-        pipe.zcard(self.keys.inflight)
-        waiting, inflight = pipe.execute()
-        return waiting, inflight
+        for shard in range(self.keys.shards):
+            pipe.zcard(self.keys.due(shard))
+            pipe.zcard(self.keys.inflight(shard))
+        counts = pipe.execute()
+        return sum(counts[0::2]), sum(counts[1::2])
 
-    def pending_ids(self, customer_id: str, journey: str) -> list[str]:
-        return sorted(_str(x) for x in self.client.smembers(self.keys.pending(customer_id, journey)))
+    def count_due(self, ranges: list[tuple[int | str, int | str]]) -> list[int]:
+        """Sends due in each (low, high) range of UTC ms (ZCOUNT bounds), over every shard."""
+        pipe = self.client.pipeline(transaction=False)
+        for low, high in ranges:
+            for shard in range(self.keys.shards):
+                pipe.zcount(self.keys.due(shard), low, high)
+        counts = pipe.execute()
+        n = self.keys.shards
+        return [sum(counts[i * n : (i + 1) * n]) for i in range(len(ranges))]
 
-    def forget_pending(self, customer_id: str, journey: str, send_id: str, pipe=None) -> None:
-        (pipe or self.client).srem(self.keys.pending(customer_id, journey), send_id)
+    def finished_between(self, low: int, high: int, batch: int) -> Iterator[list[tuple[str, int]]]:
+        """Batches of (send id, UTC ms of its final state) in [low, high], shard by shard."""
+        for shard in range(self.keys.shards):
+            offset = 0
+            while True:
+                rows = self.client.zrangebyscore(
+                    self.keys.outcomes(shard), low, high, start=offset, num=batch, withscores=True
+                )
+                if rows:
+                    yield [(_str(member), int(score)) for member, score in rows]
+                if len(rows) < batch:
+                    break
+                offset += len(rows)
+
+    def open_sends(self, customer_id: str) -> list[dict[str, str]]:
+        """The customer's sends that have not reached a final state: planned, claimed or waiting."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hkeys(self.keys.planned(customer_id))
+        pipe.smembers(self.keys.open_sends(customer_id))
+        fields, claimed = pipe.execute()
+        ids = [f"s{_str(f)}.{customer_id}" for f in fields if len(f) == 18]
+        ids += [_str(x) for x in claimed]
+        sends = self.get_many(sorted(set(ids)))
+        return [s for s in sends if s is not None and s["state"] not in FINAL_STATES]
+
+    def send_ids_of(self, customer_id: str) -> list[str]:
+        """Every send of a customer, planned or not."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hkeys(self.keys.planned(customer_id))
+        pipe.smembers(self.keys.customer_sends(customer_id))
+        fields, others = pipe.execute()
+        ids = {f"s{_str(f)}.{customer_id}" for f in fields if len(f) == 18}
+        return sorted(ids | {_str(x) for x in others})
 
     def record(self, build: Callable[[redis.client.Pipeline], None]) -> None:
         """Run ``build`` into one pipeline and execute it; reload scripts once if Redis lost them."""
@@ -224,27 +476,54 @@ class Schedule:
             build(pipe)
             try:
                 pipe.execute()
+                self._release_notes()
                 return
             except redis.exceptions.NoScriptError:
                 if attempt == 2:
                     raise
-                self._finish.sha = self.client.script_load(self._finish.script)
+                self.client.script_load(self._finish.script)
 
     def renew(self, send_ids: list[str]) -> None:
         """Extend the leases of claimed sends still waiting in a long batch."""
-        if send_ids:
-            deadline = to_ms(self.clock.now()) + self.lease_ms
-            self.client.zadd(self.keys.inflight, dict.fromkeys(send_ids, deadline), xx=True)
+        if not send_ids:
+            return
+        deadline = to_ms(self.clock.now()) + self.lease_ms
+        by_shard: dict[int, list[str]] = {}
+        for send_id in send_ids:
+            by_shard.setdefault(self.keys.shard_of_send(send_id), []).append(send_id)
+        pipe = self.client.pipeline(transaction=False)
+        for shard, ids in by_shard.items():
+            pipe.zadd(self.keys.inflight(shard), dict.fromkeys(ids, deadline), xx=True)
+        pipe.execute()
 
     def requeue(self, send_id: str) -> None:
         """Plan a failed send again, due now, with a fresh attempt count (dead-letter replay)."""
         now = self.clock.now()
+        customer_id = split_send_id(send_id)[2]
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.send(send_id), mapping={"state": "scheduled", "attempts": "0"})
         pipe.hdel(self.keys.send(send_id), "reason", "token")
-        pipe.zadd(self.keys.due, {send_id: to_ms(now)})
+        pipe.zadd(self.keys.due(self.keys.shard_of(customer_id)), {send_id: to_ms(now)})
+        pipe.sadd(self.keys.open_sends(customer_id), send_id)
         pipe.rpush(
             self.keys.send_log(send_id),
             log_entry(now, "replayed", "replayed from the dead-letter store"),
         )
         pipe.execute()
+
+
+def _planned_entry(send: Mapping[str, str], intent: Intent) -> dict[str, Any]:
+    """The history's first entry, made again from the intent: how the send was planned."""
+    start = datetime.fromisoformat(send["start"]).astimezone(UTC)
+    entry: dict[str, Any] = {"at_ms": int(send["created_ms"]), "what": "planned"}
+    origin = f"from event {intent.event_type} at {start.isoformat()}"
+    try:
+        resolution = resolve(intent.send_rule(), start, intent.zone)
+    except TimingError as exc:
+        entry["text"] = f"{intent.journey}.{intent.step} planned {origin}; its rule no longer resolves: {exc}"
+        return entry
+    entry["text"] = (
+        f"{intent.journey}.{intent.step} planned for {resolution.local.isoformat()} ({intent.zone}) {origin}"
+    )
+    entry["resolution"] = resolution.to_mapping()
+    return entry

@@ -12,6 +12,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 #: Key prefix for everything Outreach keeps in Redis.
 DEFAULT_PREFIX = "outreach:"
+#: Shards the state is spread over (fixed for a deployment: customers are placed by it).
+DEFAULT_SHARDS = 16
 #: Seconds a claimed send stays leased to one worker before the reaper returns it.
 DEFAULT_LEASE_SECONDS = 300
 #: Most sends one claim script takes (bounded so Redis is never blocked long).
@@ -56,6 +58,7 @@ class Settings:
     #: ``redis://…``; None runs everything on an in-process fakeredis.
     redis_url: str | None = None
     prefix: str = DEFAULT_PREFIX
+    shards: int = DEFAULT_SHARDS
     config_dir: Path = field(default_factory=lambda: _default_dir("config"))
     templates_dir: Path = field(default_factory=lambda: _default_dir("templates"))
     outbox_dir: Path = field(default_factory=lambda: Path.cwd() / "outbox")

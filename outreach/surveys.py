@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -17,6 +17,9 @@ from .clock import Clock, from_ms, to_ms
 from .errors import InputError
 from .keys import Keys
 from .tokens import make_token
+
+if TYPE_CHECKING:
+    from .schedule import Schedule
 
 #: Longest comment kept with an answer, in characters.
 MAX_COMMENT = 2000
@@ -115,10 +118,11 @@ def _answer(raw: dict[bytes, bytes]) -> Answer:
 
 
 class Surveys:
-    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, schedule: Schedule) -> None:
         self.client = client
         self.keys = keys
         self.clock = clock
+        self.schedule = schedule
 
     def record(self, send_id: str, customer_id: str, kind: str, score: int, *, locale: str = "",
                country: str = "") -> Answer:  # fmt: skip
@@ -126,22 +130,24 @@ class Surveys:
         scale = SCALES.get(kind)
         if scale is None or score not in scale.scores():
             raise InputError("score", score, f"not a {kind} score")
-        send = self.client.hmget(self.keys.send(send_id), "customer_id", "journey", "channel")
-        if send[0] is None or send[0].decode() != customer_id:
+        send = self.schedule.get(send_id)
+        if send is None or send["customer_id"] != customer_id:
             raise InputError("send_id", send_id, "no such survey send")
         now = to_ms(self.clock.now())
         key = self.keys.answer(send_id)
+        shard = self.keys.shard_of(customer_id)
+        # Every key here is in the customer's shard: one transaction, also on a cluster.
         pipe = self.client.pipeline(transaction=True)
         pipe.hsetnx(key, "answered_ms", now)
         pipe.hset(key, mapping={
             "send_id": send_id, "customer_id": customer_id, "kind": kind, "score": score,
-            "band": scale.band(score), "updated_ms": now, "journey": (send[1] or b"").decode(),
-            "channel": (send[2] or b"").decode(), "locale": locale, "country": country,
+            "band": scale.band(score), "updated_ms": now, "journey": send["journey"],
+            "channel": send.get("channel", ""), "locale": locale, "country": country,
         })  # fmt: skip
         pipe.hincrby(key, "version", 1)
-        pipe.zadd(self.keys.answers_index, {send_id: now})
+        pipe.zadd(self.keys.answers_index(shard), {send_id: now})
         pipe.sadd(self.keys.answers(customer_id), send_id)
-        pipe.hincrby(self.keys.stats, f"answers:{kind}:{scale.band(score)}", 1)
+        pipe.hincrby(self.keys.shard_stats(shard), f"answers:{kind}:{scale.band(score)}", 1)
         pipe.execute()
         return self.get(send_id)
 
@@ -163,7 +169,10 @@ class Surveys:
         """Answers whose latest change falls in [start, end]."""
         low = to_ms(start) if start else "-inf"
         high = to_ms(end) if end else "+inf"
-        ids = [x.decode() for x in self.client.zrangebyscore(self.keys.answers_index, low, high)]
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.zrangebyscore(self.keys.answers_index(shard), low, high)
+        ids = [x.decode() for rows in pipe.execute() for x in rows]
         pipe = self.client.pipeline(transaction=False)
         for send_id in ids:
             pipe.hgetall(self.keys.answer(send_id))

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from outreach import Outreach
 from outreach.channels.outbox import read_outbox
+from outreach.keys import send_id_for
+from outreach.schedule import Intent
 from outreach.timing import parse_instant
 
 
@@ -40,3 +42,15 @@ def deliver_due(app: Outreach) -> list:
 def by_step(app: Outreach, send_ids: list[str]) -> dict[str, str]:
     """Planned send ids keyed by step name (journeys plan in no fixed order)."""
     return {app.schedule.get(s)["step"]: s for s in send_ids}
+
+
+def plan_send(app: Outreach, label: str, due: datetime, customer_id: str = "c-amelia", **intent) -> str:
+    """Plan one send straight into the schedule (no journey, no event); returns its id."""
+    fields = {
+        "journey": "j", "step": "s", "category": "lifecycle", "template": "order_delay/notice",
+        "channels": '["email"]', "rule": "{}", "survey": "", "event_type": "order.delayed",
+        "zone": "UTC", "country": "", **intent,
+    }  # fmt: skip
+    send_id = send_id_for(label, fields["journey"], fields["step"], customer_id)
+    assert app.schedule.plan(send_id, due, Intent(**fields), event_id=label, start=due, data={})
+    return send_id

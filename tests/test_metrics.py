@@ -6,6 +6,7 @@ from collections import Counter
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from outreach.clock import to_ms
 from outreach.schedule import LATENCY_BUCKETS
 
 from .conftest import CUSTOMERS
@@ -53,7 +54,7 @@ def test_metrics_after_a_few_deliveries(app, customers, clock, worker):
     claimed += app.pump()
     app.drain(worker)
 
-    finished = [s.decode() for s in app.client.zrange(app.keys.outcomes, 0, -1)]
+    finished = [s for rows in app.schedule.finished_between(0, to_ms(clock.now()), 1000) for s, _ in rows]
     delivered = [s for s in finished if app.schedule.get(s)["state"] == "delivered"]
     assert len(delivered) >= 3 and claimed >= len(delivered)
     survey = next(row for row in outbox(app) if row["journey"] == "survey")
@@ -66,11 +67,7 @@ def test_metrics_after_a_few_deliveries(app, customers, clock, worker):
 
     # Sends by state and reason: one count per recorded outcome.
     outcomes = Counter()
-    for send_id in [s.decode() for s in app.client.smembers(app.keys.customer_sends("c-amelia"))] + [
-        s
-        for c in ("c-jonas", "c-haruto")
-        for s in map(bytes.decode, app.client.smembers(app.keys.customer_sends(c)))
-    ]:
+    for send_id in [s for c in ("c-amelia", "c-jonas", "c-haruto") for s in app.schedule.send_ids_of(c)]:
         for entry in app.schedule.history(send_id):
             if entry["what"] in (
                 "delivered",

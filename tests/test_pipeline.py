@@ -12,7 +12,7 @@ from outreach.schedule import Schedule
 from outreach.timing import zone
 
 from .conftest import CUSTOMERS
-from .helpers import at, by_step, deliver_due, ingest, outbox, sent_ids
+from .helpers import at, by_step, deliver_due, ingest, outbox, plan_send, sent_ids
 
 
 def test_signup_plans_three_onboarding_steps_at_local_hours(app, customers, clock):
@@ -160,11 +160,8 @@ def test_redelivered_deliver_message_does_not_send_twice(app, customers, clock):
 def test_two_pumps_racing_claim_each_send_once(app, client, customers, clock, backend, request):
     due = at("2026-03-20T05:00:00Z")
     total = 3000
-    pipe = client.pipeline(transaction=False)
-    for i in range(total):
-        pipe.zadd(app.keys.due, {f"s{i}": int(due.timestamp() * 1000) + i})
-        pipe.hset(app.keys.send(f"s{i}"), mapping={"state": "scheduled"})
-    pipe.execute()
+    # Spread over customers, so the sends fall in every shard.
+    planned = {plan_send(app, f"e{i}", due + timedelta(milliseconds=i), f"c{i % 97}") for i in range(total)}
     # On a real Redis each pump has its own connection pool, as two processes would.
     if backend == "redis":
         url = request.getfixturevalue("redis_server")
@@ -187,7 +184,7 @@ def test_two_pumps_racing_claim_each_send_once(app, client, customers, clock, ba
         t.join()
     assert len(got[0]) + len(got[1]) == total
     assert set(got[0]).isdisjoint(got[1])
-    assert set(got[0]) | set(got[1]) == {f"s{i}" for i in range(total)}
+    assert set(got[0]) | set(got[1]) == planned
     if backend == "redis":
         assert got[0] and got[1], "both pumps should have won some claims"
 

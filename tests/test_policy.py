@@ -12,6 +12,7 @@ import pytest
 from outreach import CustomerErased, Outreach, SimulatedClock
 from outreach.clock import to_ms
 from outreach.demo import fast_forward
+from outreach.keys import send_id_for
 from outreach.timing import zone
 
 from .conftest import make_settings
@@ -20,11 +21,13 @@ from .helpers import at, by_step, deliver_due, ingest, outbox
 TRANSPORTS = frozenset({"email", "sms", "whatsapp", "webhook"})
 
 
-def make_send(send_id: str, customer_id: str, category: str, start: str, *, rule=None, zone_name="UTC",
+def make_send(label: str, customer_id: str, category: str, start: str, *, rule=None, zone_name="UTC",
               channels=("email",), **extra) -> dict[str, str]:  # fmt: skip
+    """A send as the policy reads it; ``label`` names it (the same label is the same send)."""
     due = to_ms(at(start))
     return {
-        "id": send_id, "customer_id": customer_id, "category": category, "journey": "j", "step": "s",
+        "id": send_id_for(label, "j", "s", customer_id), "customer_id": customer_id, "category": category,
+        "journey": "j", "step": "s",
         "channels": json.dumps(list(channels)), "rule": json.dumps(rule or {}),
         "start": at(start).isoformat(), "zone": zone_name, "due_ms": str(due), "resolved_ms": str(due),
         **extra,

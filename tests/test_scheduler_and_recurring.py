@@ -22,6 +22,15 @@ def test_ticks_are_configured_not_to_drop_or_overlap(app):
     assert jobs["pump"].trigger.interval == timedelta(seconds=app.settings.pump_interval)
 
 
+def checkin_score(app, customer_id: str) -> float | None:
+    """The customer's entry in the check-in index (in the customer's shard)."""
+    return app.client.zscore(app.keys.recurring(app.keys.shard_of(customer_id), "checkin"), customer_id)
+
+
+def checkin_index_size(app) -> int:
+    return sum(app.client.zcard(app.keys.recurring(s, "checkin")) for s in range(app.keys.shards))
+
+
 def test_recurring_checkin_reads_only_due_entries_of_the_index(app, clock):
     for i in range(50):
         last = clock.now() - timedelta(days=10 + i)  # due 20 days from now down to 29 days ago
@@ -29,8 +38,7 @@ def test_recurring_checkin_reads_only_due_entries_of_the_index(app, clock):
             {"id": f"c{i}", "name": f"N{i}", "email": f"n{i}@example.com", "zone": "Europe/Rome",
              "attributes": {"last_contact_at": last.isoformat()}}
         )  # fmt: skip
-    index = app.keys.recurring("checkin")
-    assert app.client.zcard(index) == 50
+    assert checkin_index_size(app) == 50
     events = app.recurring.due_events(limit=500)
     # every_days = 30: those last contacted 30+ days ago are due, i.e. i >= 20.
     assert sorted(e.customer_id for e in events) == sorted(f"c{i}" for i in range(20, 50))
@@ -38,8 +46,8 @@ def test_recurring_checkin_reads_only_due_entries_of_the_index(app, clock):
     for event in events:
         app.ingest(event.to_mapping())
     # Re-scheduled 30 days on; the not-yet-due keep their place.
-    assert app.client.zscore(index, "c25") == to_ms(clock.now() + timedelta(days=30))
-    assert app.client.zscore(index, "c3") == to_ms(clock.now() - timedelta(days=13) + timedelta(days=30))
+    assert checkin_score(app, "c25") == to_ms(clock.now() + timedelta(days=30))
+    assert checkin_score(app, "c3") == to_ms(clock.now() - timedelta(days=13) + timedelta(days=30))
     clock.set(at("2026-03-20T09:30:00Z"))
     deliver_due(app)
     rows = outbox(app)
@@ -49,14 +57,13 @@ def test_recurring_checkin_reads_only_due_entries_of_the_index(app, clock):
 
 
 def test_a_delivered_message_pushes_the_next_checkin(app, customers, clock):
-    index = app.keys.recurring("checkin")
     ingest(app, "order.delayed", "c-haruto", "2026-03-20T06:00:00Z", id="x",
            data={"order_id": "1", "new_eta": "2026-03-24"})  # fmt: skip
     deliver_due(app)
-    assert from_ms(app.client.zscore(index, "c-haruto")) == clock.now() + timedelta(days=30)
+    assert from_ms(checkin_score(app, "c-haruto")) == clock.now() + timedelta(days=30)
     assert zone("Asia/Tokyo")  # the customer's zone did not matter for the index
 
 
 def test_unsubscribed_customers_leave_the_index(app, customers):
     ingest(app, "customer.unsubscribed", "c-jonas", "2026-03-20T06:00:00Z", id="u")
-    assert app.client.zscore(app.keys.recurring("checkin"), "c-jonas") is None
+    assert checkin_score(app, "c-jonas") is None

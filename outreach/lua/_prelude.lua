@@ -10,3 +10,48 @@ local function now_ms(arg)
   return tonumber(arg)
 end
 
+-- States in which a send is never attempted again.
+local FINAL = {delivered = true, failed = true, suppressed = true, cancelled = true}
+
+-- A send id is 's' .. event digest (12 hex) .. step digest (6 hex) .. '.' .. customer id
+-- (outreach/keys.py); every key of a send lives under its customer's shard tag.
+local function customer_of(id)
+  return string.sub(id, 21)
+end
+
+-- materialize(tag, id, due): a send planned in compact form (a field of the
+-- customer's 'plan:' hash; its event's start, ingestion time, id and data in two
+-- fields shared by the event's sends) becomes a hash of its own in state
+-- 'scheduled', the first time anything happens to it. Returns false when the
+-- customer has no such planned send (erased, or never planned).
+local function materialize(tag, id, due)
+  local customer = customer_of(id)
+  local event = string.sub(id, 2, 13)
+  local field = string.sub(id, 2, 19)
+  local planned = tag .. 'plan:' .. customer
+  local intent = redis.call('HGET', planned, field)
+  if not intent then
+    return false
+  end
+  local shared = redis.call('HMGET', planned, event, event .. 'd')
+  local ms = string.format('%d', tonumber(due))
+  redis.call('HSET', tag .. 'send:' .. id, 'id', id, 'customer_id', customer, 'intent', intent,
+    'event', shared[1] or '', 'data', shared[2] or '{}', 'state', 'scheduled',
+    'due_ms', ms, 'resolved_ms', ms, 'attempts', '0')
+  redis.call('HDEL', planned, field)
+  -- The event's shared fields leave with its last planned send.
+  local last = true
+  for _, name in ipairs(redis.call('HKEYS', planned)) do
+    if #name == 18 and string.sub(name, 1, 12) == event then
+      last = false
+      break
+    end
+  end
+  if last then
+    redis.call('HDEL', planned, event, event .. 'd')
+  end
+  redis.call('SADD', tag .. 'sends:' .. customer, id)
+  redis.call('SADD', tag .. 'open:' .. customer, id)
+  return true
+end
+

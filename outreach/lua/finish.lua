@@ -6,6 +6,7 @@
 -- KEYS[4]  the send's log list
 -- KEYS[5]  outcomes zset: send id -> UTC ms of its final state (reports)
 -- KEYS[6]  stats hash: counters by outcome and reason, delivery latency buckets (metrics)
+-- KEYS[7]  the customer's set of open sends (a final state leaves it)
 -- ARGV[1]  send id
 -- ARGV[2]  new state: delivered | failed | suppressed | retry_scheduled | deferred
 -- ARGV[3]  due UTC ms for retry_scheduled / deferred, else ''
@@ -16,6 +17,7 @@
 -- ARGV[9]  latency bucket field to count ('' for none)
 -- ARGV[10] the claim token of the attempt ('' when not known)
 -- ARGV[11] delivery latency in seconds, added to the histogram's sum ('' for none)
+-- ARGV[12..] earlier history entries of this attempt (fall-throughs), written first
 --
 -- An attempt that outlived its lease may finish after the send was reaped and
 -- claimed again: its token is then stale. A stale delivery is still recorded
@@ -30,6 +32,9 @@ if redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return 'erased'
 end
+if #ARGV >= 12 then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, 12))
+end
 local token = redis.call('HGET', KEYS[3], 'token')
 local stale = ARGV[10] ~= '' and token ~= ARGV[10]
 local later = state == 'retry_scheduled' or state == 'deferred'
@@ -39,29 +44,35 @@ if stale and state ~= 'delivered' then
   return 'stale'
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
+local fields = {'state', state}
 if later then
   if redis.call('HEXISTS', KEYS[3], 'cancelled') == 1 then
     state = 'cancelled'
+    fields[2] = state
     later = false
   else
     redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
-    redis.call('HSET', KEYS[3], 'due_ms', ARGV[3])
+    fields[#fields + 1] = 'due_ms'
+    fields[#fields + 1] = ARGV[3]
     if state == 'deferred' then
       -- Nothing was handed over: a deferral is not a delivery attempt.
       redis.call('HINCRBY', KEYS[3], 'attempts', -1)
     end
   end
 end
-redis.call('HSET', KEYS[3], 'state', state)
 if not later then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[3], 'token')
-  redis.call('HSET', KEYS[3], 'finished_ms', ARGV[7])
+  fields[#fields + 1] = 'finished_ms'
+  fields[#fields + 1] = ARGV[7]
   redis.call('ZADD', KEYS[5], tonumber(ARGV[7]), ARGV[1])
+  redis.call('SREM', KEYS[7], ARGV[1])
 end
 if ARGV[5] ~= '' then
-  redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])
+  fields[#fields + 1] = ARGV[5]
+  fields[#fields + 1] = ARGV[6]
 end
+redis.call('HSET', KEYS[3], unpack(fields))
 redis.call('HINCRBY', KEYS[6], 'sends:' .. state .. ':' .. ARGV[8], 1)
 if ARGV[9] ~= '' then
   redis.call('HINCRBY', KEYS[6], ARGV[9], 1)

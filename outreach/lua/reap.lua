@@ -1,17 +1,17 @@
--- reap.lua: return sends whose lease expired (their worker died) to the due set.
+-- reap.lua: return sends of one shard whose lease expired (their worker died) to the due set.
 --
 -- KEYS[1]  inflight zset  send id -> lease deadline UTC ms
 -- KEYS[2]  due zset       send id -> due UTC ms
 -- ARGV[1]  now in ms, or '' to read the Redis server's TIME
 -- ARGV[2]  most ids to return
--- ARGV[3]  key prefix of send hashes ("<prefix>send:")
+-- ARGV[3]  the shard's key tag ("<prefix>{<shard>}:")
 --
 -- The send's token is cleared, so a late message for the old claim is ignored.
 -- Returns the ids returned to the schedule.
 local now = now_ms(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
-  local key = ARGV[3] .. id
+  local key = ARGV[3] .. 'send:' .. id
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZADD', KEYS[2], now, id)
   redis.call('HSET', key, 'state', 'scheduled')

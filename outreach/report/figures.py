@@ -62,12 +62,6 @@ SEND_FIELDS = (
 JOURNEY_KIND = {"survey": "csat", "nps": "nps", "ces": "ces"}
 
 
-def _decode(value: bytes | str | None) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def language_of(tag: str) -> str:
     """The language (and script, where the locale has one) of a locale tag.
 
@@ -274,28 +268,15 @@ def _period(app: Outreach, since: datetime | None, until: datetime | None) -> tu
 
 
 def _final_sends(app: Outreach, low: int, high: int) -> Iterable[list[tuple[str, int, dict[str, str]]]]:
-    """Batches of (send id, final UTC ms, hash fields) from the outcomes zset, by score."""
-    offset = 0
-    while True:
-        rows = app.client.zrangebyscore(
-            app.keys.outcomes, low, high, start=offset, num=BATCH, withscores=True
-        )
-        if not rows:
-            return
-        pipe = app.client.pipeline(transaction=False)
-        for member, _ in rows:
-            pipe.hmget(app.keys.send(_decode(member)), SEND_FIELDS)
-        batch = []
-        for (member, score), values in zip(rows, pipe.execute(), strict=True):
-            if values[0] is None and values[3] is None:
-                continue  # the send was erased since; only its outcome id is left
-            batch.append(
-                (_decode(member), int(score), dict(zip(SEND_FIELDS, map(_decode, values), strict=True)))
-            )
-        yield batch
-        if len(rows) < BATCH:
-            return
-        offset += len(rows)
+    """Batches of (send id, final UTC ms, send) of the sends whose final state falls in [low, high]."""
+    for rows in app.schedule.finished_between(low, high, BATCH):
+        sends = app.schedule.get_many([send_id for send_id, _ in rows])
+        # A send erased since leaves no record: it is not counted.
+        yield [
+            (send_id, ms, {name: send.get(name, "") for name in SEND_FIELDS})
+            for (send_id, ms), send in zip(rows, sends, strict=True)
+            if send is not None
+        ]
 
 
 def _profiles(app: Outreach, customer_ids: Iterable[str], cache: dict[str, tuple[str, str]]) -> None:
@@ -341,13 +322,10 @@ def _depth(app: Outreach, now: datetime) -> Depth:
     """Sends due per UTC day ahead: one ZCOUNT per day, in one round trip."""
     first_midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
     bounds = [now] + [first_midnight + timedelta(days=i) for i in range(DEPTH_DAYS)]
-    pipe = app.client.pipeline(transaction=False)
-    pipe.zcount(app.keys.due, "-inf", f"({to_ms(now)}")
-    for low, high in zip(bounds, bounds[1:], strict=False):
-        pipe.zcount(app.keys.due, to_ms(low), f"({to_ms(high)}")
-    pipe.zcount(app.keys.due, to_ms(bounds[-1]), "+inf")
-    pipe.zcard(app.keys.inflight)
-    counts = [int(n) for n in pipe.execute()]
+    ranges: list[tuple[int | str, int | str]] = [("-inf", f"({to_ms(now)}")]
+    ranges += [(to_ms(low), f"({to_ms(high)}") for low, high in zip(bounds, bounds[1:], strict=False)]
+    ranges.append((to_ms(bounds[-1]), "+inf"))
+    counts = [*app.schedule.count_due(ranges), app.schedule.depth()[1]]
     days = tuple((bounds[i].date(), counts[1 + i]) for i in range(DEPTH_DAYS))
     return Depth(start=now, days=days, overdue=counts[0], later=counts[-2], in_flight=counts[-1])
 

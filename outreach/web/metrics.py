@@ -23,19 +23,8 @@ from ..app import Outreach
 from ..schedule import LATENCY_BUCKETS
 
 
-def _stats(outreach: Outreach) -> dict[str, str]:
-    raw = outreach.client.hgetall(outreach.keys.stats)
-    return {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in raw.items()
-    }
-
-
-def _number(value: str | None) -> float:
-    try:
-        return float(value) if value is not None else 0.0
-    except ValueError:
-        return 0.0
+def _number(value: float | None) -> float:
+    return value if value is not None else 0.0
 
 
 class OutreachCollector:
@@ -49,7 +38,7 @@ class OutreachCollector:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        stats = _stats(self.outreach)
+        stats = self.outreach.stats()
 
         sends = CounterMetricFamily(
             "outreach_sends",
