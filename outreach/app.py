@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import dramatiq
-import fakeredis
 import redis
-from dramatiq.brokers.redis import RedisBroker
 
 from .channels import Transport
 from .channels.config import build_transports, load_channels
 from .clock import Clock, SystemClock, to_ms
+from .connections import build_broker, connect, queued
 from .customers import Customers
 from .datarights import erase_customer, export_customer
 from .deadletters import DeadLetters
@@ -39,13 +39,6 @@ logger = logging.getLogger(__name__)
 INGEST_QUEUE = "outreach.ingest"
 #: Dramatiq queue of due send batches.
 DELIVER_QUEUE = "outreach.deliver"
-
-
-def connect(url: str | None) -> redis.Redis:
-    """A real Redis for a URL; an in-process fakeredis (with Lua) without one."""
-    if url:
-        return redis.Redis.from_url(url)
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer())
 
 
 class Outreach:
@@ -102,7 +95,7 @@ class Outreach:
             self.deadletters,
             self.recurring,
         )
-        self.broker = RedisBroker(client=self.client, namespace=self.keys.broker_namespace())
+        self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())
         self._declare_actors()
 
     def _declare_actors(self) -> None:
@@ -314,11 +307,12 @@ class Outreach:
 
     def drain(self, worker: dramatiq.Worker) -> None:
         """Wait until every queued event and send batch has been processed."""
+        queues = (INGEST_QUEUE, DELIVER_QUEUE)
         while True:
-            for queue in (INGEST_QUEUE, DELIVER_QUEUE):
-                self.broker.join(queue, interval=5)
+            while any(queued(self.broker, q) for q in queues):
+                time.sleep(0.005)  # other threads' work, not simulated time
             worker.join()
-            if not any(self.broker.do_qsize(q) for q in (INGEST_QUEUE, DELIVER_QUEUE)):
+            if not any(queued(self.broker, q) for q in queues):
                 return
 
     def close(self) -> None:

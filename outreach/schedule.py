@@ -204,26 +204,28 @@ class Schedule:
     def claim(self, limit: int) -> list[Claim]:
         """Lease up to ``limit`` due sends, taken from every shard (one round trip per round)."""
         claims: list[Claim] = []
-        active = list(range(self.keys.shards))
+        # Start at another shard each time, so no shard is always the one left short.
+        self._turn = (getattr(self, "_turn", -1) + 1) % self.keys.shards
+        active = [(self._turn + i) % self.keys.shards for i in range(self.keys.shards)]
         while active and len(claims) < limit:
-            room = limit - len(claims)
-            # Spread the room over the shards that may still have due sends.
-            each = max(1, -(-room // len(active)))
+            # Share the room among the shards that may still have due sends.
+            base, extra = divmod(limit - len(claims), len(active))
+            asks = [(s, base + (i < extra)) for i, s in enumerate(active) if base + (i < extra)]
             calls = [
                 (
                     [self.keys.due(s), self.keys.inflight(s), self.keys.claim_seq(s)],
-                    [self.clock.script_now(), min(each, room), self.lease_ms, self.keys.tag(s)],
+                    [self.clock.script_now(), n, self.lease_ms, self.keys.tag(s)],
                 )
-                for s in active
+                for s, n in asks
             ]
+            # Next round: the shards not asked yet, and those that gave all they were asked for.
+            active = active[len(asks) :]
             results = scripts.run_many(self.client, self._claim, calls)
-            full = []
-            for shard, out in zip(active, results, strict=True):
+            for (shard, asked), out in zip(asks, results, strict=True):
                 pairs = [_str(x) for x in out[1:]]
                 claims += [Claim(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)]
-                if len(pairs) // 2 >= min(each, room):
-                    full.append(shard)
-            active = full
+                if len(pairs) // 2 >= asked:
+                    active.append(shard)
         return claims
 
     def reap(self, limit: int) -> list[str]:
@@ -472,7 +474,7 @@ class Schedule:
     def record(self, build: Callable[[redis.client.Pipeline], None]) -> None:
         """Run ``build`` into one pipeline and execute it; reload scripts once if Redis lost them."""
         for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=False)
+            pipe = scripts.pipeline(self.client)
             build(pipe)
             try:
                 pipe.execute()

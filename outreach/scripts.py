@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 import redis
+from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
 
@@ -23,6 +24,62 @@ def load(client: redis.Redis, name: str) -> Script:
     return client.register_script(source(name))
 
 
+class NodePipeline:
+    """A pipeline on a Redis Cluster that may carry scripts (redis-py's cluster pipeline refuses them).
+
+    Each command goes to the node that serves its first key, in one plain
+    pipeline per node: one round trip per node. A command redirected by a
+    resharding (MOVED, ASK) did not run there; it runs again through the cluster
+    client, which follows the redirect.
+    """
+
+    def __init__(self, cluster: RedisCluster) -> None:
+        self.cluster = cluster
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def __getattr__(self, name: str):
+        def add(*args, **kwargs) -> NodePipeline:
+            self.calls.append((name, args, kwargs))
+            return self
+
+        return add
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        calls, self.calls = self.calls, []
+        by_node: dict[str, tuple[Any, list[int]]] = {}
+        for i, (name, args, _) in enumerate(calls):
+            key = args[2] if name == "evalsha" else args[0]
+            node = self.cluster.get_node_from_key(key)
+            by_node.setdefault(node.name, (node, []))[1].append(i)
+        results: list[Any] = [None] * len(calls)
+        for node, indexes in by_node.values():
+            pipe = self.cluster.get_redis_connection(node).pipeline(transaction=False)
+            for i in indexes:
+                name, args, kwargs = calls[i]
+                getattr(pipe, name)(*args, **kwargs)
+            for i, result in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
+                results[i] = result
+        for i, result in enumerate(results):
+            if isinstance(result, redis.ResponseError) and str(result).startswith(("MOVED", "ASK")):
+                name, args, kwargs = calls[i]
+                results[i] = getattr(self.cluster, name)(*args, **kwargs)
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return results
+
+
+def pipeline(client: redis.Redis) -> redis.client.Pipeline | NodePipeline:
+    """A non-transactional pipeline that may carry EVALSHA, on a single server or a cluster."""
+    if isinstance(client, RedisCluster):
+        return NodePipeline(client)
+    return client.pipeline(transaction=False)
+
+
 def run_many(
     client: redis.Redis, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
 ) -> list[Any]:
@@ -36,7 +93,7 @@ def run_many(
     results: list[Any] = [None] * len(calls)
     todo = list(range(len(calls)))
     for attempt in (1, 2):
-        pipe = client.pipeline(transaction=False)
+        pipe = pipeline(client)
         for i in todo:
             keys, args = calls[i]
             pipe.evalsha(script.sha, len(keys), *keys, *args)

@@ -55,8 +55,11 @@ def _default_dir(name: str) -> Path:
 class Settings:
     """Runtime settings; ``Settings.from_env()`` reads ``OUTREACH_<FIELD>`` for each field."""
 
-    #: ``redis://…``; None runs everything on an in-process fakeredis.
+    #: ``redis://…`` (a single server or any node of a cluster); None runs everything on an
+    #: in-process fakeredis.
     redis_url: str | None = None
+    #: Dramatiq's broker: ``amqp://…`` (RabbitMQ) or ``redis://…``; None uses the state's Redis.
+    broker_url: str | None = None
     prefix: str = DEFAULT_PREFIX
     shards: int = DEFAULT_SHARDS
     config_dir: Path = field(default_factory=lambda: _default_dir("config"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -14,8 +15,10 @@ from pathlib import Path
 import fakeredis
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from outreach import Outreach, Settings, SimulatedClock
+from outreach.connections import connect
 from outreach.timing import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +78,125 @@ def redis_server(tmp_path_factory) -> Iterator[str]:
     proc.wait(timeout=10)
 
 
+def _free_ports(count: int, bus: bool = False) -> list[int]:
+    """Free loopback ports (with ``bus``, each port + 10000 free too, for Redis Cluster's bus)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = _free_port()
+        if port in ports or (bus and port + 10000 > 65535):
+            continue
+        if bus:
+            try:
+                with socket.socket() as sock:
+                    sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        ports.append(port)
+    return ports
+
+
+def _wait_for(check, what: str, seconds: float = 30) -> None:
+    """Wait for a server this session started (real seconds: another process is getting ready)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, redis.RedisError):
+            pass
+        time.sleep(0.05)
+    pytest.fail(f"{what} did not get ready within {seconds:g} s")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory) -> Iterator[str]:
+    """A throwaway three-node Redis Cluster on loopback ports; yields the URL of one node."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if ON_CI:
+            pytest.fail("redis-server is not installed (.ci/run installs it)")
+        pytest.skip("redis-server is not installed")
+    ports = _free_ports(3, bus=True)
+    procs = []
+    for port in ports:
+        folder = tmp_path_factory.mktemp(f"cluster{port}")
+        procs.append(subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(folder), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+             "--cluster-node-timeout", "5000"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
+    nodes = [redis.Redis(port=port) for port in ports]
+    try:
+        for node in nodes:
+            _wait_for(node.ping, "a cluster node")
+        # Three equal slot ranges, one per node, then the nodes meet.
+        bounds = [0, 5461, 10923, 16384]
+        for i, node in enumerate(nodes):
+            node.execute_command("CLUSTER ADDSLOTSRANGE", bounds[i], bounds[i + 1] - 1)
+        for port in ports[1:]:
+            nodes[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+        _wait_for(
+            lambda: all(n.execute_command("CLUSTER INFO")["cluster_state"] == "ok" for n in nodes),
+            "the Redis Cluster",
+        )  # fmt: skip
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for node in nodes:
+            node.close()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
+
+
+#: RabbitMQ's server script that runs as the calling user (Debian's /usr/sbin one switches user).
+RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url(tmp_path_factory) -> Iterator[str]:
+    """A throwaway RabbitMQ node on free loopback ports (never a developer's broker)."""
+    if not RABBITMQ_SERVER.exists():
+        if ON_CI:
+            pytest.fail("rabbitmq-server is not installed (.ci/run installs it)")
+        pytest.skip("rabbitmq-server is not installed")
+    port, dist = _free_ports(2)
+    folder = tmp_path_factory.mktemp("rabbitmq")
+    (folder / "enabled_plugins").write_text("[].\n")
+    env = {
+        **os.environ,
+        "HOME": str(folder),
+        "RABBITMQ_NODENAME": f"outreach-test-{port}@localhost",
+        "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+        "RABBITMQ_NODE_PORT": str(port),
+        "RABBITMQ_DIST_PORT": str(dist),
+        "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
+        "RABBITMQ_LOG_BASE": str(folder / "log"),
+        "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
+        "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq"),
+    }
+    log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed at the end of the session
+    proc = subprocess.Popen([str(RABBITMQ_SERVER)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)  # fmt: skip
+
+    def listening() -> bool:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+
+    try:
+        _wait_for(listening, "the RabbitMQ node", seconds=60)
+        yield f"amqp://guest:guest@127.0.0.1:{port}/%2F"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        log.close()
+
+
 @pytest.fixture(params=["fakeredis", "redis"])
 def backend(request) -> str:
     return request.param
@@ -85,8 +207,11 @@ def client(backend, request) -> Iterator[redis.Redis]:
     if backend == "fakeredis":
         yield fakeredis.FakeRedis(server=fakeredis.FakeServer())
         return
-    url = request.getfixturevalue("redis_server")
-    conn = redis.Redis.from_url(url)
+    if backend == "cluster":
+        conn = connect(request.getfixturevalue("redis_cluster"))
+        assert isinstance(conn, RedisCluster)
+    else:
+        conn = redis.Redis.from_url(request.getfixturevalue("redis_server"))
     yield conn
     conn.close()
 
