@@ -9,6 +9,7 @@ swapped per message.
 from __future__ import annotations
 
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -197,6 +198,23 @@ def _days_between(start, end) -> int:
     return (_date(end) - _date(start)).days
 
 
+class _Environment(jinja2.Environment):
+    """A Jinja environment whose templates see its globals as one plain dict.
+
+    Jinja layers each template's globals over the environment's in a ChainMap,
+    which every render copies key by key into the new context. The globals here
+    are complete once ``Renderer._build`` returns, so a template takes a
+    snapshot when it loads and a render copies a dict.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
+#: Whether a template escapes HTML, by its name (asked for every render's context).
+_autoescape = lru_cache(maxsize=1024)(jinja2.select_autoescape(["html"]))
+
+
 def _tidy(text: str) -> str:
     """Trim the blank lines block tags leave behind (at most one empty line in a row)."""
     out: list[str] = []
@@ -227,9 +245,9 @@ class Renderer:
         return env
 
     def _build(self, tag: str) -> jinja2.Environment:
-        env = jinja2.Environment(
+        env = _Environment(
             loader=jinja2.FileSystemLoader(self.templates_dir),
-            autoescape=jinja2.select_autoescape(["html"]),
+            autoescape=_autoescape,
             undefined=jinja2.StrictUndefined,
             extensions=["jinja2.ext.i18n"],
             lstrip_blocks=True,
