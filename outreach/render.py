@@ -3,7 +3,9 @@
 One Jinja environment per locale. gettext callables live in an environment's
 globals, which every worker thread shares, so they are installed once per
 environment and read the register from each render's own context; nothing is
-swapped per message.
+swapped per message. ``{% trans %}`` blocks go further: their text is looked up
+for both registers when a template compiles (see CompiledTranslations), and a
+render only picks one by the register in its context.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from markupsafe import Markup, escape
 from .errors import TemplateError
 from .i18n import (
     PSEUDO,
+    CompiledTranslations,
     LocalesConfig,
     Messages,
     PseudoMessages,
@@ -124,6 +127,10 @@ def _number_text(value: Any, kind: str, locale: Locale, currency: str = "") -> s
     if kind == "percent":
         return babel_numbers.format_percent(_decimal(value), locale=locale)
     return babel_numbers.format_decimal(_decimal(value), locale=locale)
+
+
+#: Every memo a render reads from (tests empty them to compare against cold renders).
+CACHES = (_date_text, _datetime_text, _relative_text, _number_text)
 
 
 def _key(value: Any) -> Any:
@@ -228,9 +235,14 @@ def _tidy(text: str) -> str:
 class Renderer:
     """Renders ``templates/<journey>/<step>/[<channel>.]<part>`` for a customer."""
 
-    def __init__(self, templates_dir: Path, locales: LocalesConfig) -> None:
+    def __init__(
+        self, templates_dir: Path, locales: LocalesConfig, *, compile_translations: bool = True
+    ) -> None:
         self.templates_dir = templates_dir
         self.locales = locales
+        #: Look {% trans %} text up when a template compiles (False: at every render, as
+        #: jinja2.ext.i18n does; the output is the same, tests compare the two).
+        self.compile_translations = compile_translations
         self._envs: dict[str, jinja2.Environment] = {}
         self._names: dict[tuple[str, str, str], str | None] = {}
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
@@ -249,7 +261,7 @@ class Renderer:
             loader=jinja2.FileSystemLoader(self.templates_dir),
             autoescape=_autoescape,
             undefined=jinja2.StrictUndefined,
-            extensions=["jinja2.ext.i18n"],
+            extensions=[CompiledTranslations if self.compile_translations else "jinja2.ext.i18n"],
             lstrip_blocks=True,
             # Templates are fixed for the life of a process: no stat() per render.
             auto_reload=False,
