@@ -217,6 +217,22 @@ class _Environment(jinja2.Environment):
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         return {**self.globals, **(d or {})}
 
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``data.order_id``: Jinja tries the attribute first, and on a plain dict that
+        raises (and catches) an AttributeError before the key is looked up. A plain dict
+        has no attributes but its type's, so any other name goes straight to the key,
+        with the same result (and the same undefined when the key is missing)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+#: Every attribute a plain dict has (from its type: instances take none of their own).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
 
 #: Whether a template escapes HTML, by its name (asked for every render's context).
 _autoescape = lru_cache(maxsize=1024)(jinja2.select_autoescape(["html"]))

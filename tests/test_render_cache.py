@@ -183,3 +183,41 @@ def test_relative_dates_follow_now():
     ]
     assert "in 6 days" in texts[0] and "in 5 days" in texts[1] and "in 4 days" in texts[2]
     assert texts[3] == texts[0]
+
+
+def test_attribute_lookup_on_plain_dicts_matches_jinja():
+    fast = Renderer(ROOT / "templates", LOCALES).environment("en")
+    stock = jinja2.Environment(undefined=jinja2.StrictUndefined)
+
+    class Sub(dict):
+        extra = "class attribute"
+
+    names = [
+        "order_id",
+        "missing",
+        "items",
+        "get",
+        "keys",
+        "__class__",
+        "__len__",
+        "__dict__",
+        "extra",
+        "mro",
+    ]
+    for obj in (
+        {"order_id": "A-1", "items": "key", "get": 1, "__dict__": 2},
+        {},
+        Sub(order_id="B"),
+        [1],
+        "s",
+    ):
+        for name in names:
+            got, want = fast.getattr(obj, name), stock.getattr(obj, name)
+            if isinstance(want, jinja2.Undefined):
+                assert isinstance(got, jinja2.StrictUndefined)
+                assert (got._undefined_obj, got._undefined_name) == (
+                    want._undefined_obj,
+                    want._undefined_name,
+                )
+            else:
+                assert got == want, (obj, name)
