@@ -31,6 +31,7 @@ from .i18n import (
     PSEUDO,
     CompiledTranslations,
     LocalesConfig,
+    LocaleSettings,
     Messages,
     PseudoMessages,
     babel_locale,
@@ -48,6 +49,16 @@ PARTS = {"email": ("subject.txt", "body.txt", "body.html")}
 DEFAULT_PARTS = ("body.txt",)
 #: Unicode first-strong isolate and pop directional isolate, for plain text.
 FSI, PDI = "\u2068", "\u2069"
+
+
+@dataclass(frozen=True)
+class _LocaleFacts:
+    """What every render in one locale needs besides its environment."""
+
+    settings: LocaleSettings
+    babel: Locale
+    lang: str
+    direction: str
 
 
 @dataclass(frozen=True)
@@ -262,6 +273,7 @@ class Renderer:
         self._envs: dict[str, jinja2.Environment] = {}
         self._names: dict[tuple[str, str, str], str | None] = {}
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        self._facts: dict[str, _LocaleFacts] = {}
         self._lock = threading.Lock()
 
     def environment(self, tag: str) -> jinja2.Environment:
@@ -327,11 +339,24 @@ class Renderer:
     def _chain(self, tag: str) -> list[str]:
         return [self.locales.default] if tag == PSEUDO else locale_chain(tag, self.locales.default)
 
+    def _facts_for(self, tag: str) -> _LocaleFacts:
+        # One entry per environment (the same tags), computed the same way every time.
+        facts = self._facts.get(tag)
+        if facts is None:
+            babel = babel_locale(tag, self.locales.default)
+            facts = self._facts[tag] = _LocaleFacts(
+                settings=self.locales.settings_for(self._chain(tag)),
+                babel=babel,
+                lang=str(babel).replace("_", "-"),
+                direction="rtl" if babel.character_order == "right-to-left" else "ltr",
+            )
+        return facts
+
     def register_for(self, customer: Customer, tag: str) -> str:
         """The customer's preference, else the locale's configured default."""
         if customer.formality:
             return customer.formality
-        return self.locales.settings_for(self._chain(tag)).formality
+        return self._facts_for(tag).settings.formality
 
     def render(
         self,
@@ -347,10 +372,9 @@ class Renderer:
         """Render the parts a channel needs; raises TemplateError naming the template."""
         tag = locale or customer.locale
         env = self.environment(tag)
-        settings = self.locales.settings_for(self._chain(tag))
-        register = register or self.register_for(customer, tag)
-        opening = salutation(customer, settings, register)
-        babel = babel_locale(tag, self.locales.default)
+        facts = self._facts_for(tag)
+        register = register or customer.formality or facts.settings.formality
+        opening = salutation(customer, facts.settings, register)
         values = {
             **context,
             "customer": customer,
@@ -358,9 +382,9 @@ class Renderer:
             "register": register,
             "salutation": pseudo(opening) if tag == PSEUDO else opening,
             "now": now,
-            "lang": str(babel).replace("_", "-"),
-            "direction": "rtl" if babel.character_order == "right-to-left" else "ltr",
-            "_locale": babel,
+            "lang": facts.lang,
+            "direction": facts.direction,
+            "_locale": facts.babel,
             "_zone": customer.zone,
         }
         out: dict[str, str] = {}
