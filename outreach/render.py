@@ -120,15 +120,25 @@ def _datetime_text(value: Any, format: str, locale: Locale, zone_name: str, kind
     return formatter(_instant(value), format=format, tzinfo=zone(zone_name), locale=locale)
 
 
+# A relative date depends on "now", which differs for every message of a batch;
+# keyed by what the text is made of instead (whole days, or the exact timedelta).
 @lru_cache(maxsize=4096)
-def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) -> str:
-    value = _date(value)
-    if isinstance(value, datetime):
-        return babel_dates.format_timedelta(value - now, add_direction=True, locale=locale)
-    days = (value - now.astimezone(zone(zone_name)).date()).days
+def _relative_days(days: int, locale: Locale) -> str:
     return babel_dates.format_timedelta(
         timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=locale
     )
+
+
+@lru_cache(maxsize=4096)
+def _relative_delta(delta: timedelta, locale: Locale) -> str:
+    return babel_dates.format_timedelta(delta, add_direction=True, locale=locale)
+
+
+def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) -> str:
+    value = _date(value)
+    if isinstance(value, datetime):
+        return _relative_delta(value - now, locale)
+    return _relative_days((value - now.astimezone(zone(zone_name)).date()).days, locale)
 
 
 @lru_cache(maxsize=4096)
@@ -141,7 +151,7 @@ def _number_text(value: Any, kind: str, locale: Locale, currency: str = "") -> s
 
 
 #: Every memo a render reads from (tests empty them to compare against cold renders).
-CACHES = (_date_text, _datetime_text, _relative_text, _number_text)
+CACHES = (_date_text, _datetime_text, _relative_days, _relative_delta, _number_text)
 
 
 def _key(value: Any) -> Any:
