@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import random
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import jinja2
 import pytest
+from babel import dates as babel_dates
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outreach import render as render_module
-from outreach.i18n import PSEUDO, load_locales
+from outreach.i18n import PSEUDO, babel_locale, load_locales
 from outreach.journeys import load_journeys
 from outreach.models import Customer
 from outreach.render import Renderer
+from outreach.timing import zone
 
 from .conftest import ROOT
 from .render_cases import cases, page_cases, render_case, render_page
@@ -224,3 +228,38 @@ def test_attribute_lookup_on_plain_dicts_matches_jinja():
                 )
             else:
                 assert got == want, (obj, name)
+
+
+def _relative_before(value, now, locale, zone_name):
+    """The relative-date text as it was computed when the cache was keyed by 'now'."""
+    value = render_module._date(value)
+    if isinstance(value, datetime):
+        return babel_dates.format_timedelta(value - now, add_direction=True, locale=locale)
+    days = (value - now.astimezone(zone(zone_name)).date()).days
+    return babel_dates.format_timedelta(
+        timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=locale
+    )
+
+
+MOMENTS = st.datetimes(
+    min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC)
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.one_of(
+        st.dates(min_value=date(2024, 1, 1), max_value=date(2028, 12, 31)).map(date.isoformat),
+        st.dates(min_value=date(2024, 1, 1), max_value=date(2028, 12, 31)),
+        MOMENTS,
+        MOMENTS.map(lambda moment: moment.isoformat().replace("+00:00", "Z")),
+    ),
+    now=MOMENTS,
+    tag=st.sampled_from(LOCALES.shipped),
+    zone_name=st.sampled_from(["UTC", "Pacific/Auckland", "America/Los_Angeles", "Asia/Kolkata"]),
+)
+def test_relative_text_matches_the_now_keyed_formula(value, now, tag, zone_name):
+    locale = babel_locale(tag)
+    assert render_module._relative_text(value, now, locale, zone_name) == _relative_before(
+        value, now, locale, zone_name
+    )
