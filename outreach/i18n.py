@@ -15,6 +15,7 @@ import io
 import logging
 import re
 import threading
+from copy import deepcopy
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +25,8 @@ import jinja2
 from babel import Locale
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
+from jinja2 import nodes
+from jinja2.ext import InternationalizationExtension
 
 from .configfile import read_toml
 from .errors import ConfigError, InputError
@@ -227,6 +230,102 @@ class Messages:
         env.install_gettext_callables(
             _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext
         )
+        # For CompiledTranslations: {% trans %} blocks look their text up as they compile.
+        env.filters[TEXT] = self._text
+        env.filters[PLURAL] = self._plural
+        env.outreach_messages = self  # type: ignore[attr-defined]
+
+    def _text(self, register: Any, formal: str, informal: str, message: str, bare: bool) -> str:
+        """A compiled block's text for the register (looked up now for an unusual one)."""
+        if isinstance(register, str):
+            if register == "formal":
+                return formal
+            if register == "informal":
+                return informal
+        text = self.gettext(message, register)
+        return text % {} if bare else text
+
+    def _plural(self, n: int, singular: str, plural: str, register: Any) -> str:
+        return self.ngettext(singular, plural, n, register)
+
+
+#: Filters through which compiled {% trans %} blocks pick their text by register and
+#: look up plural forms (plain calls: no gettext wrappers, no derived contexts).
+TEXT, PLURAL = "_outreach_text", "_outreach_plural"
+
+
+class CompiledTranslations(InternationalizationExtension):
+    """``{% trans %}`` with the text looked up once, when a template compiles.
+
+    An environment serves one locale, and the catalogs of its Messages never
+    change, so the translation of a constant msgid is known per register before
+    any render: a block compiles to the formal and the informal text and picks
+    one by the ``register`` in the render's context (``formal`` when there is
+    none), with no gettext call. Any other register is looked up at render
+    time. Plural blocks choose their form at render time (it depends on the
+    count), through a plain call that reads the register the same way.
+
+    The output is what ``jinja2.ext.i18n`` with newstyle gettext gives: the
+    text marked safe when the template autoescapes, then ``% variables``
+    (escaping each value), ``%%`` turned into ``%`` even without variables.
+    """
+
+    def _make_node(
+        self,
+        singular: str,
+        plural: str | None,
+        context: str | None,
+        variables: dict[str, nodes.Expr],
+        plural_expr: nodes.Expr | None,
+        vars_referenced: bool,
+        num_called_num: bool,
+    ) -> nodes.Output:
+        node = super()._make_node(
+            singular, plural, context, variables, plural_expr, vars_referenced, num_called_num
+        )
+        messages: Messages | None = getattr(self.environment, "outreach_messages", None)
+        newstyle = getattr(self.environment, "newstyle_gettext", False)
+        if messages is None or context is not None or not newstyle:
+            return node
+        if plural_expr is not None:
+            if not isinstance(plural_expr, nodes.Name):
+                return node  # evaluated once per use, like jinja2.ext.i18n does: keep its path
+            values = dict(variables)
+            values.setdefault("num", deepcopy(plural_expr))
+            form = _filter(PLURAL, deepcopy(plural_expr), singular, plural, _register_or_formal())
+            return nodes.Output([_format(form, values)])
+        texts = {}
+        for register in REGISTERS:
+            texts[register] = messages.gettext(singular, register)
+            if not variables:
+                try:
+                    texts[register] %= {}
+                except (KeyError, ValueError, TypeError):
+                    return node  # fails at render time, as it does without compiling
+        text = _filter(
+            TEXT, _register_or_formal(), texts["formal"], texts["informal"], singular, not variables
+        )
+        return nodes.Output([_format(text, variables)])
+
+
+def _register_or_formal() -> nodes.Expr:
+    """``ctx.get("register", "formal")`` as an expression (a variable set in the template counts)."""
+    register = nodes.Name("register", "load")
+    defined = nodes.Test(nodes.Name("register", "load"), "defined", [], [], None, None)
+    return nodes.CondExpr(defined, register, nodes.Const("formal"))
+
+
+def _filter(name: str, value: nodes.Expr, *args: Any) -> nodes.Expr:
+    arguments = [a if isinstance(a, nodes.Expr) else nodes.Const(a) for a in args]
+    return nodes.Filter(value, name, arguments, [], None, None)
+
+
+def _format(text: nodes.Expr, variables: dict[str, nodes.Expr]) -> nodes.Expr:
+    """Safe when autoescaping, then formatted with the variables (if any)."""
+    node: nodes.Expr = nodes.MarkSafeIfAutoescape(text)
+    if variables:
+        node = nodes.Mod(node, nodes.Dict([nodes.Pair(nodes.Const(k), v) for k, v in variables.items()]))
+    return node
 
 
 _ACCENTS = str.maketrans(

@@ -3,12 +3,15 @@
 One Jinja environment per locale. gettext callables live in an environment's
 globals, which every worker thread shares, so they are installed once per
 environment and read the register from each render's own context; nothing is
-swapped per message.
+swapped per message. ``{% trans %}`` blocks go further: their text is looked up
+for both registers when a template compiles (see CompiledTranslations), and a
+render only picks one by the register in its context.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -26,7 +29,9 @@ from markupsafe import Markup, escape
 from .errors import TemplateError
 from .i18n import (
     PSEUDO,
+    CompiledTranslations,
     LocalesConfig,
+    LocaleSettings,
     Messages,
     PseudoMessages,
     babel_locale,
@@ -44,6 +49,16 @@ PARTS = {"email": ("subject.txt", "body.txt", "body.html")}
 DEFAULT_PARTS = ("body.txt",)
 #: Unicode first-strong isolate and pop directional isolate, for plain text.
 FSI, PDI = "\u2068", "\u2069"
+
+
+@dataclass(frozen=True)
+class _LocaleFacts:
+    """What every render in one locale needs besides its environment."""
+
+    settings: LocaleSettings
+    babel: Locale
+    lang: str
+    direction: str
 
 
 @dataclass(frozen=True)
@@ -105,15 +120,25 @@ def _datetime_text(value: Any, format: str, locale: Locale, zone_name: str, kind
     return formatter(_instant(value), format=format, tzinfo=zone(zone_name), locale=locale)
 
 
+# A relative date depends on "now", which differs for every message of a batch;
+# keyed by what the text is made of instead (whole days, or the exact timedelta).
 @lru_cache(maxsize=4096)
-def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) -> str:
-    value = _date(value)
-    if isinstance(value, datetime):
-        return babel_dates.format_timedelta(value - now, add_direction=True, locale=locale)
-    days = (value - now.astimezone(zone(zone_name)).date()).days
+def _relative_days(days: int, locale: Locale) -> str:
     return babel_dates.format_timedelta(
         timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=locale
     )
+
+
+@lru_cache(maxsize=4096)
+def _relative_delta(delta: timedelta, locale: Locale) -> str:
+    return babel_dates.format_timedelta(delta, add_direction=True, locale=locale)
+
+
+def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) -> str:
+    value = _date(value)
+    if isinstance(value, datetime):
+        return _relative_delta(value - now, locale)
+    return _relative_days((value - now.astimezone(zone(zone_name)).date()).days, locale)
 
 
 @lru_cache(maxsize=4096)
@@ -123,6 +148,10 @@ def _number_text(value: Any, kind: str, locale: Locale, currency: str = "") -> s
     if kind == "percent":
         return babel_numbers.format_percent(_decimal(value), locale=locale)
     return babel_numbers.format_decimal(_decimal(value), locale=locale)
+
+
+#: Every memo a render reads from (tests empty them to compare against cold renders).
+CACHES = (_date_text, _datetime_text, _relative_days, _relative_delta, _number_text)
 
 
 def _key(value: Any) -> Any:
@@ -197,6 +226,39 @@ def _days_between(start, end) -> int:
     return (_date(end) - _date(start)).days
 
 
+class _Environment(jinja2.Environment):
+    """A Jinja environment whose templates see its globals as one plain dict.
+
+    Jinja layers each template's globals over the environment's in a ChainMap,
+    which every render copies key by key into the new context. The globals here
+    are complete once ``Renderer._build`` returns, so a template takes a
+    snapshot when it loads and a render copies a dict.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``data.order_id``: Jinja tries the attribute first, and on a plain dict that
+        raises (and catches) an AttributeError before the key is looked up. A plain dict
+        has no attributes but its type's, so any other name goes straight to the key,
+        with the same result (and the same undefined when the key is missing)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+#: Every attribute a plain dict has (from its type: instances take none of their own).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+#: Whether a template escapes HTML, by its name (asked for every render's context).
+_autoescape = lru_cache(maxsize=1024)(jinja2.select_autoescape(["html"]))
+
+
 def _tidy(text: str) -> str:
     """Trim the blank lines block tags leave behind (at most one empty line in a row)."""
     out: list[str] = []
@@ -210,12 +272,18 @@ def _tidy(text: str) -> str:
 class Renderer:
     """Renders ``templates/<journey>/<step>/[<channel>.]<part>`` for a customer."""
 
-    def __init__(self, templates_dir: Path, locales: LocalesConfig) -> None:
+    def __init__(
+        self, templates_dir: Path, locales: LocalesConfig, *, compile_translations: bool = True
+    ) -> None:
         self.templates_dir = templates_dir
         self.locales = locales
+        #: Look {% trans %} text up when a template compiles (False: at every render, as
+        #: jinja2.ext.i18n does; the output is the same, tests compare the two).
+        self.compile_translations = compile_translations
         self._envs: dict[str, jinja2.Environment] = {}
         self._names: dict[tuple[str, str, str], str | None] = {}
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        self._facts: dict[str, _LocaleFacts] = {}
         self._lock = threading.Lock()
 
     def environment(self, tag: str) -> jinja2.Environment:
@@ -227,11 +295,11 @@ class Renderer:
         return env
 
     def _build(self, tag: str) -> jinja2.Environment:
-        env = jinja2.Environment(
+        env = _Environment(
             loader=jinja2.FileSystemLoader(self.templates_dir),
-            autoescape=jinja2.select_autoescape(["html"]),
+            autoescape=_autoescape,
             undefined=jinja2.StrictUndefined,
-            extensions=["jinja2.ext.i18n"],
+            extensions=[CompiledTranslations if self.compile_translations else "jinja2.ext.i18n"],
             lstrip_blocks=True,
             # Templates are fixed for the life of a process: no stat() per render.
             auto_reload=False,
@@ -281,11 +349,24 @@ class Renderer:
     def _chain(self, tag: str) -> list[str]:
         return [self.locales.default] if tag == PSEUDO else locale_chain(tag, self.locales.default)
 
+    def _facts_for(self, tag: str) -> _LocaleFacts:
+        # One entry per environment (the same tags), computed the same way every time.
+        facts = self._facts.get(tag)
+        if facts is None:
+            babel = babel_locale(tag, self.locales.default)
+            facts = self._facts[tag] = _LocaleFacts(
+                settings=self.locales.settings_for(self._chain(tag)),
+                babel=babel,
+                lang=str(babel).replace("_", "-"),
+                direction="rtl" if babel.character_order == "right-to-left" else "ltr",
+            )
+        return facts
+
     def register_for(self, customer: Customer, tag: str) -> str:
         """The customer's preference, else the locale's configured default."""
         if customer.formality:
             return customer.formality
-        return self.locales.settings_for(self._chain(tag)).formality
+        return self._facts_for(tag).settings.formality
 
     def render(
         self,
@@ -301,10 +382,9 @@ class Renderer:
         """Render the parts a channel needs; raises TemplateError naming the template."""
         tag = locale or customer.locale
         env = self.environment(tag)
-        settings = self.locales.settings_for(self._chain(tag))
-        register = register or self.register_for(customer, tag)
-        opening = salutation(customer, settings, register)
-        babel = babel_locale(tag, self.locales.default)
+        facts = self._facts_for(tag)
+        register = register or customer.formality or facts.settings.formality
+        opening = salutation(customer, facts.settings, register)
         values = {
             **context,
             "customer": customer,
@@ -312,9 +392,9 @@ class Renderer:
             "register": register,
             "salutation": pseudo(opening) if tag == PSEUDO else opening,
             "now": now,
-            "lang": str(babel).replace("_", "-"),
-            "direction": "rtl" if babel.character_order == "right-to-left" else "ltr",
-            "_locale": babel,
+            "lang": facts.lang,
+            "direction": facts.direction,
+            "_locale": facts.babel,
             "_zone": customer.zone,
         }
         out: dict[str, str] = {}
