@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = {label: inclusive(stats, *where) for label, where in ENTRY_POINTS.items()}
         entry = {k: v for k, v in entry.items() if v > 0}
         groups = own_time_by_group(stats)
-        delivered = int(app.client.hget(app.keys.stats, "sends:delivered:ok") or 0)
+        delivered = run.counter(app, "sends:delivered:ok")
 
         tree = None
         if args.pyinstrument:

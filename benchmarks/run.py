@@ -56,13 +56,13 @@ from typing import Any
 
 import redis
 
-from outreach import Outreach, Settings
+from outreach import Outreach, Settings, scripts
 from outreach.app import DELIVER_QUEUE
 from outreach.channels.outbox import OUTBOX_FILE, Outbox
 from outreach.clock import to_ms
-from outreach.ingest import send_id_for
+from outreach.keys import send_id_for, split_send_id
 from outreach.preview import sample_customer
-from outreach.schedule import Schedule, log_entry
+from outreach.schedule import Intent
 from outreach.scheduler import build_scheduler
 from outreach.timing import resolve
 
@@ -70,7 +70,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 THREADS = 8
 NOOP_MESSAGES = 20_000
-#: Sends made due now for the claim and pump figures (at most the smaller backlog).
+#: Sends made due now for each claim and pump run (fewer when the small backlog cannot hold them all).
 DUE_NOW = 100_000
 #: Sends per ``Schedule.claim`` call in the claim figure (the default ``claim_limit``).
 CLAIM_LIMIT = 500
@@ -432,6 +432,14 @@ def delay_event(app: Outreach, tag: str, i: int, customer_id: str) -> dict[str, 
     return {"id": f"{tag}-ev-{i}", "type": "order.delayed", "customer_id": customer_id, "data": data}
 
 
+def counter(app: Outreach, name: str) -> int:
+    """One counter summed over the stats hashes of every shard (one round trip)."""
+    pipe = app.client.pipeline(transaction=False)
+    for key in app.keys.all_stats():
+        pipe.hget(key, name)
+    return sum(int(value or 0) for value in pipe.execute())
+
+
 def outreach_round(server, config: Path, tmp: Path, n: int, tag: str, interval: float) -> dict[str, Any]:
     settings = bench_settings(server, config, tmp, f"e2e-{tag}:", interval)
     app = Outreach(settings)
@@ -446,7 +454,7 @@ def outreach_round(server, config: Path, tmp: Path, n: int, tag: str, interval: 
     ingest_s = time.perf_counter() - began
     if planned != n:
         raise RuntimeError(f"{planned} of {n} events planned a send")
-    later = app.client.zcount(app.keys.due, to_ms(datetime.now(UTC)) + 60_000, "+inf")
+    [later] = app.schedule.count_due([(to_ms(datetime.now(UTC)) + 60_000, "+inf")])
     if later or app.schedule.depth() != (n, 0):
         raise RuntimeError(f"sends not all due now: {later} later, depth {app.schedule.depth()}")
 
@@ -460,13 +468,11 @@ def outreach_round(server, config: Path, tmp: Path, n: int, tag: str, interval: 
         began = time.perf_counter()
         scheduler.start()
         timeout = max(60.0, n / 100)
-        done = wait_until(
-            lambda: int(app.client.hget(app.keys.stats, delivered_key) or 0) >= n, timeout=timeout, poll=0.01
-        )
+        done = wait_until(lambda: counter(app, delivered_key) >= n, timeout=timeout, poll=0.01)
         scheduler.shutdown(wait=True)
     finally:
         child.stop()
-    stats = {k.decode(): v.decode() for k, v in app.client.hgetall(app.keys.stats).items()}
+    stats = app.stats()
     delivered = int(stats.get(delivered_key, 0))
     outcomes = {k: int(v) for k, v in stats.items() if k.startswith("sends:")}
     path = Path(settings.outbox_dir) / OUTBOX_FILE
@@ -499,10 +505,11 @@ def outreach_round(server, config: Path, tmp: Path, n: int, tag: str, interval: 
 class Backlog:
     """Sends shaped as ``ingest.py`` plans them, for ``customer.signed_up`` (onboarding).
 
-    The fields are the ones ``Ingestor._start`` stores, with real rules, resolutions
-    and log entries for the ten shipped locales over ``days`` future start days;
-    each event (one customer) plans the journey's three steps. ``due_now`` gives the
-    same for an ``order.delayed`` notice due at once (the steady-state producer).
+    Each event is one customer's sign-up and plans the journey's three steps with
+    real intents, rules and resolutions, for the ten shipped locales over ``days``
+    future start days, through ``Schedule.plan`` exactly as ingest calls it.
+    ``due_now`` gives an ``order.delayed`` notice due at once (the steady-state
+    producer).
     """
 
     def __init__(self, app: Outreach, now: datetime, days: int = 120) -> None:
@@ -512,118 +519,104 @@ class Backlog:
         self.steps = self.journey.steps
         self.people = [sample_customer(tag) for tag in app.locales.shipped]
         self.days = days
-        self.templates: list[tuple[dict[str, str], str, datetime]] = []
+        self.plans: list[tuple[Intent, datetime, datetime]] = []
         for person in self.people:
             for day in range(days):
                 start = now + timedelta(days=1 + day, minutes=(37 * day) % 600)
                 for step in self.steps:
-                    template = self._template(
-                        self.journey, step, person, start, "customer.signed_up", {"plan": "starter"}
-                    )
-                    self.templates.append(template)
+                    self.plans.append(self._plan(self.journey, step, person, start, "customer.signed_up"))
         delay = app.journeys["order_delay"]
         self.delay = (delay, delay.steps[0])
 
-    def _template(self, journey, step, person, start: datetime, event_type: str, data: dict):
+    @staticmethod
+    def _plan(journey, step, person, start: datetime, event_type: str) -> tuple[Intent, datetime, datetime]:
         resolution = resolve(step.send_rule(person.country), start, person.zone)
-        fields = {
-            "id": "", "customer_id": "", "journey": journey.name, "step": step.name,
-            "category": journey.category, "template": step.template, "channels": json.dumps(step.channels),
-            "rule": json.dumps(dict(step.rule), sort_keys=True), "start": start.astimezone(UTC).isoformat(),
-            "zone": person.zone, "event_id": "", "event_type": event_type,
-            "data": json.dumps(data, ensure_ascii=False, default=str), "created_ms": str(to_ms(self.now)),
-            "attempts": "0", "resolved_ms": str(to_ms(resolution.utc)), "survey": step.survey or "",
-        }  # fmt: skip
-        entry = log_entry(
-            self.now,
-            "planned",
-            f"{journey.name}.{step.name} planned for {resolution.local.isoformat()} ({person.zone}) "
-            f"from event {event_type} at {start.isoformat()}",
-            resolution=resolution.to_mapping(),
-        )
-        return fields, entry, resolution.utc
+        intent = Intent(
+            journey=journey.name, step=step.name, category=journey.category, template=step.template,
+            channels=json.dumps(step.channels), rule=step.rule_json, survey=step.survey or "",
+            event_type=event_type, zone=person.zone, country=person.country or "",
+        )  # fmt: skip
+        return intent, start, resolution.utc
 
     @staticmethod
     def event_id(event: int) -> str:
         return hashlib.md5(f"bench-event-{event}".encode()).hexdigest()  # a uuid4().hex's length
 
-    def send(self, i: int) -> tuple[str, dict[str, str], str, datetime]:
-        """Send number ``i``: (send id, fields, log entry, due)."""
+    def send(self, i: int) -> tuple[str, Intent, str, datetime, datetime]:
+        """Send number ``i``: (send id, intent, event id, event start, due)."""
         event, step = divmod(i, len(self.steps))
         person = event % len(self.people)
         day = (event // len(self.people)) % self.days
-        fields, entry, due = self.templates[(person * self.days + day) * len(self.steps) + step]
+        intent, start, due = self.plans[(person * self.days + day) * len(self.steps) + step]
         event_id = self.event_id(event)
-        send_id = send_id_for(event_id, self.journey.name, self.steps[step].name)
-        fields = {**fields, "id": send_id, "customer_id": f"c-{event}", "event_id": event_id}
-        return send_id, fields, entry, due
+        return self.send_id(i), intent, event_id, start, due
 
     def send_id(self, i: int) -> str:
         event, step = divmod(i, len(self.steps))
-        return send_id_for(self.event_id(event), self.journey.name, self.steps[step].name)
+        return send_id_for(self.event_id(event), self.journey.name, self.steps[step].name, f"c-{event}")
 
-    def due_now(self, i: int, due: datetime) -> tuple[str, dict[str, str], str]:
+    def due_now(self, i: int, due: datetime) -> tuple[str, Intent, str, dict[str, str]]:
+        """A delay notice due at ``due``: (send id, intent, event id, data)."""
         journey, step = self.delay
-        person = self.people[i % len(self.people)]
-        fields, entry, _ = self._template(journey, step, person, due, "order.delayed",
-                                          {"order_id": f"P-{i}", "new_eta": "2030-01-01"})  # fmt: skip
+        intent, _, _ = self._plan(journey, step, self.people[i % len(self.people)], due, "order.delayed")
         event_id = self.event_id(10**9 + i)
-        send_id = send_id_for(event_id, journey.name, step.name)
-        fields.update({"id": send_id, "customer_id": f"p-{i}", "event_id": event_id,
-                       "created_ms": str(to_ms(due))})  # fmt: skip
-        return send_id, fields, entry
+        send_id = send_id_for(event_id, journey.name, step.name, f"p-{i}")
+        return send_id, intent, event_id, {"order_id": f"P-{i}", "new_eta": "2030-01-01"}
 
     def fill(self, client: redis.Redis, count: int, chunk: int = 1000) -> None:
-        """Plan ``count`` sends through ``Schedule.plan`` on a pipeline, as ingest does (plus its SADD)."""
-        keys = self.app.keys
+        """Plan ``count`` sends through ``Schedule.plan`` on a pipeline, as ingest does."""
+        schedule = self.app.schedule
+        client.script_load(scripts.source("plan"))
         pipe = client.pipeline(transaction=False)
-        schedule = Schedule(pipe, keys, self.app.clock, self.app.settings.lease_seconds)
         for i in range(count):
-            send_id, fields, entry, due = self.send(i)
-            schedule.plan(send_id, due, fields, entry)
-            pipe.sadd(keys.customer_sends(fields["customer_id"]), send_id)
+            send_id, intent, event_id, start, due = self.send(i)
+            schedule.plan(send_id, due, intent, event_id=event_id, start=start, data={}, pipe=pipe)
             if i % chunk == chunk - 1:
                 pipe.execute()
         pipe.execute()
 
 
 def set_due(app: Outreach, ids: list[str], scores: list[int], chunk: int = 5000) -> None:
-    """Put sends back in the due set as ``scheduled`` (undoes a claim) at the given scores."""
+    """Move sends in the due sets to the given scores; a claimed one goes back as ``scheduled``."""
+    keys = app.keys
     pipe = app.client.pipeline(transaction=False)
     for start in range(0, len(ids), chunk):
         part = ids[start : start + chunk]
-        for send_id in part:
-            pipe.hset(app.keys.send(send_id), "state", "scheduled")
-            pipe.hdel(app.keys.send(send_id), "token")
-        pipe.zadd(app.keys.due, dict(zip(part, scores[start : start + chunk], strict=True)))
-        pipe.zrem(app.keys.inflight, *part)
+        for send_id, score in zip(part, scores[start : start + chunk], strict=True):
+            shard = keys.shard_of_send(send_id)
+            pipe.zadd(keys.due(shard), {send_id: score})
+            pipe.zrem(keys.inflight(shard), send_id)
+            # A planned send has no hash of its own; HSET XX-like: only touch one that exists.
+            pipe.eval(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then "
+                "redis.call('HSET', KEYS[1], 'state', 'scheduled') redis.call('HDEL', KEYS[1], 'token') end",
+                1, keys.send(send_id),
+            )  # fmt: skip
         pipe.execute()
 
 
 def memory_samples(client: redis.Redis, app: Outreach, send_id: str) -> dict[str, Any]:
-    customer = client.hget(app.keys.send(send_id), "customer_id").decode()
+    """MEMORY USAGE of the structures a planned send lives in, per send."""
+    keys = app.keys
+    customer = split_send_id(send_id)[2]
+    shard = keys.shard_of(customer)
 
     def usage(key: str) -> int:
         return int(client.memory_usage(key, samples=0) or 0)
 
-    zcard = client.zcard(app.keys.due)
-    sets = {
-        "pending_set": app.keys.pending(customer, "onboarding"),
-        "customer_sends_set": app.keys.customer_sends(customer),
+    plan = keys.planned(customer)
+    sends_in_plan = sum(1 for field in client.hkeys(plan) if len(field) == 18) or 1
+    zcard = client.zcard(keys.due(shard))
+    return {
+        "plan_hash_per_send": round(usage(plan) / sends_in_plan, 1),
+        "plan_hash_encoding": client.object("encoding", plan).decode(),
+        "plan_hash_fields": client.hlen(plan),
+        "due_zset_per_entry": round(usage(keys.due(shard)) / zcard, 1) if zcard else None,
+        "due_zset_encoding": client.object("encoding", keys.due(shard)).decode(),
+        "intents": client.hlen(keys.intents),
+        "intents_bytes": usage(keys.intents),
+        "keys_in_db": client.dbsize(),
     }
-    out: dict[str, Any] = {
-        "send_hash": usage(app.keys.send(send_id)),
-        "send_hash_encoding": client.object("encoding", app.keys.send(send_id)).decode(),
-        "send_hash_fields": client.hlen(app.keys.send(send_id)),
-        "log_list": usage(app.keys.send_log(send_id)),
-        "log_list_encoding": client.object("encoding", app.keys.send_log(send_id)).decode(),
-        "due_zset_per_entry": round(usage(app.keys.due) / zcard, 1) if zcard else None,
-        "due_zset_encoding": client.object("encoding", app.keys.due).decode(),
-    }
-    for name, key in sets.items():
-        members = client.scard(key) or 1
-        out[f"{name}_per_send"] = round(usage(key) / members, 1)
-    return out
 
 
 def claim_rate(app: Outreach, expected: int, limit: int) -> dict[str, Any]:
@@ -698,7 +691,7 @@ def lag_run(app: Outreach, backlog: Backlog, seconds: float, rate: int) -> dict[
         try:
             client = redis.Redis.from_url(str(app.settings.redis_url))
             pipe = client.pipeline(transaction=False)
-            schedule = Schedule(pipe, app.keys, app.clock, app.settings.lease_seconds)
+            schedule = app.schedule
             began = time.time()
             made = 0
             while True:
@@ -708,9 +701,8 @@ def lag_run(app: Outreach, backlog: Backlog, seconds: float, rate: int) -> dict[
                 want = min(int(elapsed * rate) + 1, int(seconds * rate)) - made
                 for _ in range(want):
                     due = datetime.now(UTC)
-                    send_id, fields, entry = backlog.due_now(made, due)
-                    schedule.plan(send_id, due, fields, entry)
-                    pipe.sadd(app.keys.customer_sends(fields["customer_id"]), send_id)
+                    send_id, intent, event_id, data = backlog.due_now(made, due)
+                    schedule.plan(send_id, due, intent, event_id=event_id, start=due, data=data, pipe=pipe)
                     planned[send_id] = to_ms(due)
                     made += 1
                 if want:
@@ -811,18 +803,26 @@ def backlog_phase(
     }
 
     # 5a. Make `due_now` of them (spread over the backlog) due now; claim them, then pump them.
+    # Each run takes sends nobody claimed before (still planned, in compact form), as in production.
     step = count // due_now
-    indices = list(range(0, step * due_now, step))
-    ids = [backlog.send_id(i) for i in indices]
-    future = [to_ms(backlog.send(i)[3]) for i in indices]
+    if step < repeats + 1:
+        raise RuntimeError(f"a backlog of {count:,} is too small for {repeats + 1} runs of {due_now:,}")
     now_ms = to_ms(datetime.now(UTC)) - 1000
-    set_due(app, ids, [now_ms] * len(ids))
+
+    def run_ids(run: int) -> tuple[list[str], list[int]]:
+        indices = range(run, step * due_now, step)
+        return [backlog.send_id(i) for i in indices], [to_ms(backlog.send(i)[4]) for i in indices]
+
     say(f"backlog {count:,}: Schedule.claim({CLAIM_LIMIT}) of {due_now:,} due sends x{repeats}")
     claims = []
-    for _ in range(repeats):
-        claims.append(claim_rate(app, due_now, CLAIM_LIMIT))
+    for run in range(repeats):
+        ids, future = run_ids(run)
         set_due(app, ids, [now_ms] * len(ids))
+        claims.append(claim_rate(app, due_now, CLAIM_LIMIT))
+        set_due(app, ids, future)
     say(f"backlog {count:,}: app.pump() of {due_now:,} due sends (no worker consuming)")
+    ids, future = run_ids(repeats)
+    set_due(app, ids, [now_ms] * len(ids))
     pump = pump_rate(app, due_now)
     app.broker.flush(DELIVER_QUEUE)
     set_due(app, ids, future)
@@ -940,8 +940,8 @@ def build_report(args, info, rounds, backlogs, large: int, small: int, began: fl
             "(delivered); the *_with_startup figures include the process start.",
             "Backlog phases lift OUTREACH_MAX_INFLIGHT (no worker consumes there, so the pump's "
             "backpressure would otherwise stop at 5,000 in flight).",
-            "memory_bytes_per_send: (INFO used_memory after - before) / sends, for sends planned "
-            "through Schedule.plan with ingest.py's fields plus its customer:<id>:sends SADD.",
+            "memory_bytes_per_send: (INFO used_memory after - before) / sends, for onboarding sends "
+            "planned through Schedule.plan as ingest.py plans them (one sign-up, three sends, per customer).",
             "cost_growth_1m_vs_100k: Schedule.claim cost per claimed send at the large backlog "
             "divided by the same at a tenth of it.",
             "The machine is shared and noisy: compare the ratios, which are measured in the same run.",
@@ -991,8 +991,9 @@ def main(argv: list[str] | None = None) -> int:
     args.sends = args.sends or (3_000 if args.quick else 20_000)
     large = args.backlog or (100_000 if args.quick else 1_000_000)
     small = max(1, large // 10)
-    due_now = min(DUE_NOW, small)
     rounds_wanted = 1 if args.quick else 3
+    # Every claim and pump run takes sends never claimed before: the small backlog must hold them all.
+    due_now = min(DUE_NOW, small // (rounds_wanted + 1))
     lag_seconds = 5.0 if args.quick else 20.0
     sample_events = 1_000 if args.quick else 3_000
     # The pump interval of every figure: OUTREACH_PUMP_INTERVAL, else 0.1 s.
