@@ -15,7 +15,7 @@ import json
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .channels.base import Delivery, Transport
@@ -29,7 +29,7 @@ from .policy import Lookups, Policy, send_rule, window_only
 from .ratelimit import RateLimiter
 from .recurring import Recurring
 from .render import Renderer
-from .schedule import Claim, Schedule, log_entry
+from .schedule import Claim, OutcomeBook, Schedule, log_entry
 from .settings import Settings
 from .surveys import answer_links
 from .timing import resolve, zone
@@ -43,6 +43,22 @@ class Outcome:
     send_id: str
     state: str
     reason: str
+
+
+@dataclass
+class _Ready:
+    """A send the policy let through, rendered for the first channel it has left to try."""
+
+    send: dict[str, str]
+    customer: Customer
+    now: datetime
+    #: (channel, address) pairs still to try, in order; the first is the one rendered.
+    channels: list[tuple[str, str]]
+    #: History entries of this attempt, written with its outcome.
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    delivery: Delivery | None = None
+    register: str = ""
 
 
 class Deliverer:
@@ -74,7 +90,14 @@ class Deliverer:
         self._available = frozenset(transports)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
-        """Attempt a batch of claimed sends; one send failing never affects the others."""
+        """Attempt a batch of claimed sends; one send failing never affects the others.
+
+        Every send is decided and rendered first; then each channel gets its sends
+        in one hand-over where the transport can take many at once (the outbox),
+        else one by one, each delivery recorded before the next goes out. What
+        needs no hand-over (deferrals, suppressions, retries, failures) is
+        recorded for the whole batch in one round trip at the end.
+        """
         statuses = self.schedule.begin(claims)
         outcomes: list[Outcome] = []
         ready = [c for c, status in zip(claims, statuses, strict=True) if status == "go"]
@@ -84,70 +107,60 @@ class Deliverer:
         sends = self.schedule.get_many([c.send_id for c in ready])
         customers = self.customers.get_many([s["customer_id"] for s in sends if s])
         lookups = self.policy.lookups([(s, customers.get(s["customer_id"])) for s in sends if s])
-        renewed = self.clock.now()
-        for index, (claim, send) in enumerate(zip(ready, sends, strict=True)):
+        book = self.schedule.book()
+        lease = _Lease(self.schedule, self.clock, self.settings.lease_seconds)
+        waiting: list[_Ready] = []
+        for index, send in enumerate(sends):
             if send is None:
                 continue
-            now = self.clock.now()
-            if (now - renewed).total_seconds() * 3 > self.settings.lease_seconds:
-                # A slow provider must not let the rest of the batch's leases run out.
-                self.schedule.renew([c.send_id for c in ready[index:]])
-                renewed = now
+            lease.keep([c.send_id for c in ready[index:]])
             try:
-                outcomes.append(self._one(send, customers.get(send["customer_id"]), lookups))
+                result = self._start(send, customers.get(send["customer_id"]), lookups, book)
             except Exception as exc:  # noqa: BLE001 - one bad send must not sink the batch
-                logger.exception("send %s failed unexpectedly", claim.send_id)
-                outcomes.append(self._fail(send, "internal_error", f"{type(exc).__name__}: {exc}"))
+                logger.exception("send %s failed unexpectedly", send["id"])
+                result = self._fail(send, "internal_error", f"{type(exc).__name__}: {exc}", book)
+            if isinstance(result, _Ready):
+                waiting.append(result)
+            else:
+                outcomes.append(result)
+        try:
+            while waiting:
+                waiting = self._hand_over(waiting, outcomes, book, lease)
+        finally:
+            book.flush()
         return outcomes
 
-    # -- one send -------------------------------------------------------------------------
+    # -- deciding and rendering -----------------------------------------------------------
 
-    def _one(self, send: dict[str, str], customer: Customer | None, lookups: Lookups) -> Outcome:
-        send_id = send["id"]
+    def _start(self, send: dict[str, str], customer: Customer | None, lookups: Lookups, book: OutcomeBook):
         now = self.clock.now()
         try:
             decision = self.policy.decide(send, customer, now, self._available, lookups)
         except TimingError as exc:
-            return self._fail(send, "timing_invalid", str(exc))
+            return self._fail(send, "timing_invalid", str(exc), book)
         if decision.action == "suppress":
             return self._end(
-                send, "suppressed", decision.reason, decision.text, decision=decision.to_mapping()
+                send, "suppressed", decision.reason, decision.text, book, decision=decision.to_mapping()
             )
         if decision.action == "defer":
-            return self._defer(send, decision.until, decision.reason, decision.text, decision.to_mapping())
+            return self._defer(send, decision.until, decision.reason, decision.text, book,
+                               decision=decision.to_mapping())  # fmt: skip
         assert customer is not None
-        for note in decision.skipped:
-            self.schedule.note(send_id, log_entry(now, "fallthrough", note), with_outcome=True)
-        failures: list[str] = []
-        for channel, address in decision.channels:
-            config = self.channels.channels.get(channel)
-            if config is not None and config.rate:
-                wait = self.limiter.acquire(channel, config.rate, config.burst or max(1, int(config.rate)))
-                if wait > 0:
-                    # Spread the waiting sends so they do not all come back in the same instant.
-                    until = now + timedelta(seconds=wait * (1 + random.random()))
-                    return self._defer(
-                        send,
-                        until,
-                        "rate_limited",
-                        f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s",
-                    )
-            outcome = self._attempt(send, customer, channel, address, now)
-            if isinstance(outcome, Outcome):
-                return outcome
-            failures.append(f"{channel}: {outcome}")
-            if outcome.address:
-                self.policy.suppress_address(channel, address)
-                note = f"{channel}: {outcome}; {address} is suppressed for {channel}"
-            else:
-                note = f"{channel}: {outcome} (a provider problem: the address is kept)"
-            self.schedule.note(send_id, log_entry(now, "fallthrough", note, channel=channel))
-        return self._fail(send, "permanent_channel_error", "; ".join(failures))
+        notes = [log_entry(now, "fallthrough", note) for note in decision.skipped]
+        return self._prepare(_Ready(send, customer, now, list(decision.channels), notes), book)
 
-    def _attempt(
-        self, send, customer: Customer, channel: str, address: str, now: datetime
-    ) -> Outcome | PermanentChannelError:
-        """One hand-over: an Outcome, or the permanent failure (the caller tries the next channel)."""
+    def _prepare(self, item: _Ready, book: OutcomeBook) -> _Ready | Outcome:
+        """Take the rate limit's token and render for the item's next channel."""
+        send, customer, now = item.send, item.customer, item.now
+        channel, address = item.channels[0]
+        config = self.channels.channels.get(channel)
+        if config is not None and config.rate:
+            wait = self.limiter.acquire(channel, config.rate, config.burst or max(1, int(config.rate)))
+            if wait > 0:
+                # Spread the waiting sends so they do not all come back in the same instant.
+                until = now + timedelta(seconds=wait * (1 + random.random()))
+                text = f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s"
+                return self._defer(send, until, "rate_limited", text, book, notes=item.notes)
         send_id = send["id"]
         context: dict = {"data": json.loads(send["data"]), "send": send}
         if send.get("survey"):
@@ -160,7 +173,7 @@ class Deliverer:
         try:
             rendered = self.renderer.render(send["template"], channel, customer, context, now=now)
         except TemplateError as exc:
-            return self._fail(send, "template_error", str(exc))
+            return self._fail(send, "template_error", str(exc), book, notes=item.notes)
         unsubscribe_url = unsubscribe_mailto = None
         if send["category"] != "transactional":
             expires = now + timedelta(days=self.settings.link_days)
@@ -173,7 +186,8 @@ class Deliverer:
             unsubscribe_url = f"{self.settings.public_url.rstrip('/')}/u/{token}"
             if self.settings.unsubscribe_mailto:
                 unsubscribe_mailto = f"{self.settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
-        delivery = Delivery(
+        item.register = rendered.register
+        item.delivery = Delivery(
             send_id=send_id,
             attempt=int(send.get("attempts") or 1),
             customer_id=customer.id,
@@ -192,45 +206,104 @@ class Deliverer:
             unsubscribe_url=unsubscribe_url,
             unsubscribe_mailto=unsubscribe_mailto,
         )
-        try:
-            reference = self.transports[channel].send(delivery)
-        except TransientChannelError as exc:
-            return self._retry(send, customer, channel, exc, now)
-        except PermanentChannelError as exc:
-            return exc
+        return item
+
+    # -- handing over ---------------------------------------------------------------------
+
+    def _hand_over(
+        self, waiting: list[_Ready], outcomes: list[Outcome], book: OutcomeBook, lease: _Lease
+    ) -> list[_Ready]:
+        """One round: every item to its channel; returns those that fall through to their next one."""
+        by_channel: dict[str, list[_Ready]] = {}
+        for item in waiting:
+            by_channel.setdefault(item.channels[0][0], []).append(item)
+        again: list[_Ready] = []
+        for channel, items in by_channel.items():
+            transport = self.transports[channel]
+            send_many = getattr(transport, "send_many", None)
+            if send_many is not None:
+                # One hand-over for all: its deliveries are recorded together, right after it.
+                lease.keep([item.send["id"] for item in items])
+                results = send_many([item.delivery for item in items])
+                for item, result in zip(items, results, strict=True):
+                    self._after(item, result, outcomes, book, again)
+                book.flush()
+                continue
+            for index, item in enumerate(items):
+                lease.keep([i.send["id"] for i in items[index:]])
+                try:
+                    result: str | Exception = transport.send(item.delivery)
+                except (TransientChannelError, PermanentChannelError) as exc:
+                    result = exc
+                # A delivery is recorded at once, before the next message goes out.
+                self._after(item, result, outcomes, book, again)
+                book.flush()
+        return again
+
+    def _after(
+        self, item: _Ready, result: str | Exception, outcomes: list[Outcome], book: OutcomeBook,
+        again: list[_Ready],
+    ) -> None:  # fmt: skip
+        """Book the outcome of one hand-over, or move the item on to its next channel."""
+        send, customer, now = item.send, item.customer, item.now
+        channel, address = item.channels[0]
+        if isinstance(result, TransientChannelError):
+            outcomes.append(self._retry(item, channel, result, book))
+            return
+        if isinstance(result, PermanentChannelError):
+            item.failures.append(f"{channel}: {result}")
+            if result.address:
+                self.policy.suppress_address(channel, address)
+                note = f"{channel}: {result}; {address} is suppressed for {channel}"
+            else:
+                note = f"{channel}: {result} (a provider problem: the address is kept)"
+            item.notes.append(log_entry(now, "fallthrough", note, channel=channel))
+            item.channels.pop(0)
+            if not item.channels:
+                outcomes.append(
+                    self._fail(
+                        send, "permanent_channel_error", "; ".join(item.failures), book, notes=item.notes
+                    )
+                )
+                return
+            following = self._prepare(item, book)
+            if isinstance(following, _Ready):
+                again.append(following)
+            else:
+                outcomes.append(following)
+            return
+        if isinstance(result, Exception):
+            logger.error("send %s: %s failed unexpectedly: %r", send["id"], channel, result)
+            outcomes.append(self._fail(send, "internal_error", f"{type(result).__name__}: {result}", book,
+                                       notes=item.notes))  # fmt: skip
+            return
+        delivery = item.delivery
+        assert delivery is not None
         entry = log_entry(
             now,
             "delivered",
             f"delivered by {channel} to {address} at {delivery.local.isoformat()}",
             channel=channel,
-            reference=reference,
+            reference=result,
             attempt=delivery.attempt,
-            locale=rendered.locale,
-            register=rendered.register,
+            locale=delivery.locale,
+            register=item.register,
         )
         latency = (now - from_ms(int(send["resolved_ms"]))).total_seconds()
+        book.finish(send["id"], "delivered", entry, field=("channel", channel), reason="ok",
+                    latency=max(latency, 0.0), token=send.get("token", ""), notes=item.notes)  # fmt: skip
+        # The next check-in counts from this message, in the same round trip.
+        book.also(lambda pipe: self.recurring.contacted(customer.id, now, pipe=pipe))
+        outcomes.append(Outcome(send["id"], "delivered", channel))
 
-        # The outcome and the check-in index in one round trip.
-        def record(pipe) -> None:
-            self.schedule.finish(
-                send_id,
-                "delivered",
-                entry,
-                field=("channel", channel),
-                reason="ok",
-                latency=max(latency, 0.0),
-                token=send.get("token", ""),
-                pipe=pipe,
-            )
-            self.recurring.contacted(customer.id, now, pipe=pipe)
+    # -- outcomes without a hand-over -----------------------------------------------------
 
-        self.schedule.record(record)
-        return Outcome(send_id, "delivered", channel)
-
-    def _retry(self, send, customer: Customer, channel: str, exc: TransientChannelError, now):
+    def _retry(self, item: _Ready, channel: str, exc: TransientChannelError, book: OutcomeBook) -> Outcome:
+        send, customer, now = item.send, item.customer, item.now
         attempts = int(send.get("attempts") or 1)
         if attempts >= self.settings.max_attempts:
-            return self._fail(send, "attempts_exhausted", f"{channel}: {exc} (attempt {attempts})")
+            return self._fail(send, "attempts_exhausted", f"{channel}: {exc} (attempt {attempts})", book,
+                              notes=item.notes)  # fmt: skip
         backoff = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), self.settings.retry_max_seconds)
         delay = backoff * random.uniform(0.5, 1.0)
         if exc.retry_after is not None:
@@ -243,17 +316,12 @@ class Deliverer:
             channel=channel,
             attempt=attempts,
         )
-        self.schedule.finish(
-            send["id"],
-            "retry_scheduled",
-            entry,
-            due=when.utc,
-            reason="transient_error",
-            token=send.get("token", ""),
-        )
+        book.finish(send["id"], "retry_scheduled", entry, due=when.utc, reason="transient_error",
+                    token=send.get("token", ""), notes=item.notes)  # fmt: skip
         return Outcome(send["id"], "retry_scheduled", str(exc))
 
-    def _defer(self, send, until: datetime, reason: str, text: str, decision=None) -> Outcome:
+    def _defer(self, send, until: datetime, reason: str, text: str, book: OutcomeBook, *,
+               decision=None, notes: list[str] | None = None) -> Outcome:  # fmt: skip
         entry = log_entry(
             self.clock.now(),
             "deferred",
@@ -262,19 +330,34 @@ class Deliverer:
             until_ms=to_ms(until),
             **({"decision": decision} if decision else {}),
         )
-        self.schedule.finish(
-            send["id"], "deferred", entry, due=until, reason=reason, token=send.get("token", "")
-        )
+        book.finish(send["id"], "deferred", entry, due=until, reason=reason, token=send.get("token", ""),
+                    notes=notes or ())  # fmt: skip
         return Outcome(send["id"], "deferred", reason)
 
-    def _end(self, send, state: str, reason: str, text: str, **extra) -> Outcome:
+    def _end(self, send, state: str, reason: str, text: str, book: OutcomeBook, *,
+             notes: list[str] | None = None, **extra) -> Outcome:  # fmt: skip
         entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
-        self.schedule.finish(
-            send["id"], state, entry, field=("reason", reason), reason=reason, token=send.get("token", "")
-        )
+        book.finish(send["id"], state, entry, field=("reason", reason), reason=reason,
+                    token=send.get("token", ""), notes=notes or ())  # fmt: skip
         return Outcome(send["id"], state, reason)
 
-    def _fail(self, send, reason: str, text: str) -> Outcome:
-        outcome = self._end(send, "failed", reason, text)
+    def _fail(self, send, reason: str, text: str, book: OutcomeBook, *, notes: list[str] | None = None):
+        outcome = self._end(send, "failed", reason, text, book, notes=notes)
         self.deadletters.add("send", f"{reason}: {text}", {"send_id": send["id"]}, source="deliver")
         return outcome
+
+
+class _Lease:
+    """Renews the leases of a batch's sends before a slow hand-over lets them run out."""
+
+    def __init__(self, schedule: Schedule, clock: Clock, lease_seconds: int) -> None:
+        self.schedule = schedule
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.renewed = clock.now()
+
+    def keep(self, send_ids: list[str]) -> None:
+        now = self.clock.now()
+        if (now - self.renewed).total_seconds() * 3 > self.lease_seconds:
+            self.schedule.renew(send_ids)
+            self.renewed = now

@@ -14,6 +14,7 @@ so any process finds a send's shard from its id alone.
 from __future__ import annotations
 
 import hashlib
+import re
 import zlib
 
 from .errors import ConfigError, InputError
@@ -39,16 +40,15 @@ def send_id_for(event_id: str, journey: str, step: str, customer_id: str) -> str
     return f"s{event_digest(event_id)}{step_digest(journey, step)}.{customer_id}"
 
 
+_SEND_ID = re.compile(rf"s([0-9a-f]{{{EVENT_DIGITS}}})([0-9a-f]{{{STEP_DIGITS}}})\.(.+)", re.DOTALL)
+
+
 def split_send_id(send_id: str) -> tuple[str, str, str]:
     """(event digest, step digest, customer id) of a send id; InputError if it is not one."""
-    if (
-        len(send_id) <= _FIXED + 1
-        or send_id[0] != "s"
-        or send_id[_FIXED] != "."
-        or not all(c in "0123456789abcdef" for c in send_id[1:_FIXED])
-    ):
+    match = _SEND_ID.fullmatch(send_id) if isinstance(send_id, str) else None
+    if match is None:
         raise InputError("send_id", send_id, "not a send id")
-    return send_id[1 : 1 + EVENT_DIGITS], send_id[1 + EVENT_DIGITS : _FIXED], send_id[_FIXED + 1 :]
+    return match.groups()  # type: ignore[return-value]
 
 
 def is_send_id(value: str) -> bool:

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from heapq import merge
 from itertools import islice
 from typing import Any
@@ -89,11 +89,16 @@ class Intent:
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
-    @property
+    @cached_property
     def ref(self) -> str:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:INTENT_DIGITS]
 
     def fields(self) -> dict[str, str]:
+        """The intent as a send's fields (a new dict each time; the values are computed once)."""
+        return dict(self._fields)
+
+    @cached_property
+    def _fields(self) -> dict[str, str]:
         return asdict(self)
 
     def send_rule(self) -> SendRule:
@@ -115,7 +120,6 @@ class Schedule:
         self.keys = keys
         self.clock = clock
         self.lease_ms = lease_seconds * 1000
-        self._held = threading.local()
         self._intents: dict[str, Intent] = {}
         self._stored: set[str] = set()
         self._claim = scripts.load(client, "claim")
@@ -266,11 +270,13 @@ class Schedule:
         reason: str = "",
         latency: float | None = None,
         token: str = "",
+        notes: Sequence[str] = (),
         pipe: redis.client.Pipeline | None = None,
     ) -> str | None:
         """Record an attempt's outcome; a retry or deferral goes back to the schedule at ``due``.
 
-        ``latency`` (seconds from the planned instant to delivery) is counted in a histogram bucket.
+        ``latency`` (seconds from the planned instant to delivery) is counted in a histogram bucket;
+        ``notes`` are history entries of the attempt written just before the outcome's.
         With ``pipe``, the script joins that pipeline (the caller executes it) and None is returned.
         """
         customer_id = split_send_id(send_id)[2]
@@ -292,17 +298,14 @@ class Schedule:
         args = [
             send_id, state, str(to_ms(due)) if due else "", entry, name, value,
             str(to_ms(self.clock.now())), reason or state, bucket, token,
-            f"{latency:.3f}" if latency is not None else "", *self._held_notes(send_id),
+            f"{latency:.3f}" if latency is not None else "", *notes,
         ]  # fmt: skip
         if pipe is not None:
             # EVALSHA straight into the pipeline: redis-py would otherwise ask
-            # SCRIPT EXISTS on every execute (a round trip per outcome). The held
-            # notes are let go when record() has executed the pipeline.
+            # SCRIPT EXISTS on every execute (a round trip per outcome).
             pipe.evalsha(self._finish.sha, len(keys), *keys, *args)
             return None
-        state = _str(self._finish(keys=keys, args=args))
-        self._release_notes(send_id)
-        return state
+        return _str(self._finish(keys=keys, args=args))
 
     # -- reading --------------------------------------------------------------------------
 
@@ -311,7 +314,7 @@ class Schedule:
         intent = self.intent(raw.pop("intent"))
         start36, created36, event_id = raw.pop("event").split(",", 2)
         return {
-            **intent.fields(),
+            **intent._fields,
             "start": from_ms(int(start36, 36)).isoformat(),
             "created_ms": str(int(created36, 36)),
             "event_id": event_id,
@@ -366,28 +369,9 @@ class Schedule:
     def intent_of(self, send: Mapping[str, str]) -> Intent:
         return Intent(**{name: send.get(name, "") for name in Intent.__dataclass_fields__})
 
-    def note(self, send_id: str, entry: str, *, with_outcome: bool = False) -> None:
-        """Add to a send's history (never recreating the history of an erased send).
-
-        ``with_outcome`` holds the entry until this thread records the send's
-        outcome, which then writes both in the same script.
-        """
-        if with_outcome:
-            held = self._held.__dict__.setdefault("notes", {})
-            held.setdefault(send_id, []).append(entry)
-        else:
-            self._note(keys=[self.keys.send(send_id), self.keys.send_log(send_id)], args=[entry])
-
-    def _held_notes(self, send_id: str) -> list[str]:
-        return self._held.__dict__.get("notes", {}).get(send_id, [])
-
-    def _release_notes(self, send_id: str | None = None) -> None:
-        """Forget held notes once they are written (all of this thread's, without an id)."""
-        held = self._held.__dict__.get("notes", {})
-        if send_id is None:
-            held.clear()
-        else:
-            held.pop(send_id, None)
+    def note(self, send_id: str, entry: str) -> None:
+        """Add to a send's history (never recreating the history of an erased send)."""
+        self._note(keys=[self.keys.send(send_id), self.keys.send_log(send_id)], args=[entry])
 
     def due_between(self, start: datetime | None, end: datetime | None, limit: int = 100):
         """(send id, due) pairs in due order, over every shard."""
@@ -478,12 +462,15 @@ class Schedule:
             build(pipe)
             try:
                 pipe.execute()
-                self._release_notes()
                 return
             except redis.exceptions.NoScriptError:
                 if attempt == 2:
                     raise
                 self.client.script_load(self._finish.script)
+
+    def book(self) -> OutcomeBook:
+        """Outcomes to record together, in one round trip (``flush``)."""
+        return OutcomeBook(self)
 
     def renew(self, send_ids: list[str]) -> None:
         """Extend the leases of claimed sends still waiting in a long batch."""
@@ -512,6 +499,33 @@ class Schedule:
             log_entry(now, "replayed", "replayed from the dead-letter store"),
         )
         pipe.execute()
+
+
+class OutcomeBook:
+    """Outcomes (and the commands that go with them) gathered for one pipeline."""
+
+    def __init__(self, schedule: Schedule) -> None:
+        self.schedule = schedule
+        self._steps: list[Callable[[redis.client.Pipeline], None]] = []
+
+    def finish(self, send_id: str, state: str, entry: str, **options: Any) -> None:
+        """``Schedule.finish`` when the book is flushed."""
+        self._steps.append(lambda pipe: self.schedule.finish(send_id, state, entry, pipe=pipe, **options))
+
+    def also(self, step: Callable[[redis.client.Pipeline], None]) -> None:
+        """Another command for the same round trip (``step`` adds it to the pipeline)."""
+        self._steps.append(step)
+
+    def flush(self) -> None:
+        if not self._steps:
+            return
+        steps, self._steps = self._steps, []
+
+        def build(pipe: redis.client.Pipeline) -> None:
+            for step in steps:
+                step(pipe)
+
+        self.schedule.record(build)
 
 
 def _planned_entry(send: Mapping[str, str], intent: Intent) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -39,4 +40,15 @@ class Transport(Protocol):
         """Hand the message over; returns the provider's reference.
 
         Raises TransientChannelError (worth retrying) or PermanentChannelError.
+        """
+
+
+class BatchTransport(Transport, Protocol):
+    """A transport that hands many deliveries over at once (one write, one request)."""
+
+    def send_many(self, deliveries: Sequence[Delivery]) -> list[str | Exception]:
+        """Hand the deliveries over together; per delivery, the reference or the channel error.
+
+        The deliverer records the outcomes of one call together: a crash between the
+        two repeats the whole batch (with the same idempotency keys).
         """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from .base import Delivery
@@ -21,6 +22,26 @@ class Outbox:
         self._lock = threading.Lock()
 
     def send(self, delivery: Delivery) -> str:
+        return self.send_many([delivery])[0]  # type: ignore[return-value]
+
+    def send_many(self, deliveries: Sequence[Delivery]) -> list[str | Exception]:
+        """Append one line per delivery, all in one write."""
+        data = b"".join(self._line(d) for d in deliveries)
+        with self._lock:
+            # One write on an O_APPEND descriptor keeps lines whole across processes too.
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            except FileNotFoundError:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+        return [f"outbox:{d.send_id}:{d.attempt}" for d in deliveries]
+
+    @staticmethod
+    def _line(delivery: Delivery) -> bytes:
         record = {
             "send_id": delivery.send_id,
             "attempt": delivery.attempt,
@@ -36,16 +57,7 @@ class Outbox:
             "utc": delivery.utc.isoformat().replace("+00:00", "Z"),
             "local": delivery.local.isoformat(),
         }
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            # One write on an O_APPEND descriptor keeps lines whole across processes too.
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            try:
-                os.write(fd, line)
-            finally:
-                os.close(fd)
-        return f"outbox:{delivery.send_id}:{delivery.attempt}"
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode()
 
 
 def read_outbox(folder: Path) -> list[dict]:
