@@ -165,7 +165,7 @@ class Schedule:
         event_id: str,
         start: datetime,
         data: Mapping[str, Any],
-        pipe: redis.client.Pipeline | None = None,
+        pipe: redis.client.Pipeline | scripts.Batch | None = None,
     ) -> bool | None:
         """Add a send once; returns False when the id was already planned.
 
@@ -271,7 +271,7 @@ class Schedule:
         latency: float | None = None,
         token: str = "",
         notes: Sequence[str] = (),
-        pipe: redis.client.Pipeline | None = None,
+        pipe: redis.client.Pipeline | scripts.Batch | None = None,
     ) -> str | None:
         """Record an attempt's outcome; a retry or deferral goes back to the schedule at ``due``.
 
@@ -455,18 +455,11 @@ class Schedule:
         ids = {f"s{_str(f)}.{customer_id}" for f in fields if len(f) == 18}
         return sorted(ids | {_str(x) for x in others})
 
-    def record(self, build: Callable[[redis.client.Pipeline], None]) -> None:
-        """Run ``build`` into one pipeline and execute it; reload scripts once if Redis lost them."""
-        for attempt in (1, 2):
-            pipe = scripts.pipeline(self.client)
-            build(pipe)
-            try:
-                pipe.execute()
-                return
-            except redis.exceptions.NoScriptError:
-                if attempt == 2:
-                    raise
-                self.client.script_load(self._finish.script)
+    def record(self, build: Callable[[scripts.Batch], None]) -> None:
+        """Run ``build`` into one batch and send it in one round trip."""
+        batch = scripts.Batch()
+        build(batch)
+        scripts.execute(self.client, batch)
 
     def book(self) -> OutcomeBook:
         """Outcomes to record together, in one round trip (``flush``)."""
@@ -506,13 +499,13 @@ class OutcomeBook:
 
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
-        self._steps: list[Callable[[redis.client.Pipeline], None]] = []
+        self._steps: list[Callable[[scripts.Batch], None]] = []
 
     def finish(self, send_id: str, state: str, entry: str, **options: Any) -> None:
         """``Schedule.finish`` when the book is flushed."""
         self._steps.append(lambda pipe: self.schedule.finish(send_id, state, entry, pipe=pipe, **options))
 
-    def also(self, step: Callable[[redis.client.Pipeline], None]) -> None:
+    def also(self, step: Callable[[scripts.Batch], None]) -> None:
         """Another command for the same round trip (``step`` adds it to the pipeline)."""
         self._steps.append(step)
 
@@ -521,9 +514,9 @@ class OutcomeBook:
             return
         steps, self._steps = self._steps, []
 
-        def build(pipe: redis.client.Pipeline) -> None:
+        def build(batch: scripts.Batch) -> None:
             for step in steps:
-                step(pipe)
+                step(batch)
 
         self.schedule.record(build)
 

@@ -1,8 +1,16 @@
-"""Lua scripts: read from ``outreach/lua/<name>.lua``, with the shared prelude in front."""
+"""Lua scripts: read from ``outreach/lua/<name>.lua``, with the shared prelude in front.
+
+Scripts run one at a time (``load(...)(keys=..., args=...)``) or many in one
+round trip: ``Batch`` gathers commands, scripts among them, and ``execute``
+sends them in one pipeline (one per node on a Redis Cluster, whose pipelines
+in redis-py refuse scripts). A Redis that lost its scripts (restarted, or a
+cluster node that never saw them) answers NoScriptError for the calls that
+did not run: only those are sent again, after loading the script, so nothing
+runs twice.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -10,6 +18,9 @@ from typing import Any
 import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
+
+#: Script text by SHA1, for loading a script a server does not have.
+_SOURCES: dict[str, str] = {}
 
 
 @cache
@@ -21,92 +32,78 @@ def source(name: str) -> str:
 
 def load(client: redis.Redis, name: str) -> Script:
     """Register a script with a client (redis-py loads it on first use and after a restart)."""
-    return client.register_script(source(name))
+    script = client.register_script(source(name))
+    _SOURCES[script.sha] = script.script
+    return script
 
 
-class NodePipeline:
-    """A pipeline on a Redis Cluster that may carry scripts (redis-py's cluster pipeline refuses them).
+class Batch:
+    """Commands gathered for one round trip: any client method, ``evalsha`` included."""
 
-    Each command goes to the node that serves its first key, in one plain
-    pipeline per node: one round trip per node. A command redirected by a
-    resharding (MOVED, ASK) did not run there; it runs again through the cluster
-    client, which follows the redirect.
-    """
-
-    def __init__(self, cluster: RedisCluster) -> None:
-        self.cluster = cluster
+    def __init__(self) -> None:
         self.calls: list[tuple[str, tuple, dict]] = []
 
     def __len__(self) -> int:
         return len(self.calls)
 
     def __getattr__(self, name: str):
-        def add(*args, **kwargs) -> NodePipeline:
+        def add(*args: Any, **kwargs: Any) -> Batch:
             self.calls.append((name, args, kwargs))
             return self
 
         return add
 
-    def execute(self, raise_on_error: bool = True) -> list[Any]:
-        calls, self.calls = self.calls, []
-        by_node: dict[str, tuple[Any, list[int]]] = {}
-        for i, (name, args, _) in enumerate(calls):
-            key = args[2] if name == "evalsha" else args[0]
-            node = self.cluster.get_node_from_key(key)
-            by_node.setdefault(node.name, (node, []))[1].append(i)
-        results: list[Any] = [None] * len(calls)
-        for node, indexes in by_node.values():
-            pipe = self.cluster.get_redis_connection(node).pipeline(transaction=False)
-            for i in indexes:
-                name, args, kwargs = calls[i]
-                getattr(pipe, name)(*args, **kwargs)
-            for i, result in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
-                results[i] = result
-        for i, result in enumerate(results):
-            if isinstance(result, redis.ResponseError) and str(result).startswith(("MOVED", "ASK")):
-                name, args, kwargs = calls[i]
-                results[i] = getattr(self.cluster, name)(*args, **kwargs)
-        if raise_on_error:
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
-        return results
 
-
-def pipeline(client: redis.Redis) -> redis.client.Pipeline | NodePipeline:
-    """A non-transactional pipeline that may carry EVALSHA, on a single server or a cluster."""
-    if isinstance(client, RedisCluster):
-        return NodePipeline(client)
-    return client.pipeline(transaction=False)
-
-
-def run_many(
-    client: redis.Redis, script: Script, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]
-) -> list[Any]:
-    """Run a script once per (keys, args) in one pipeline: one round trip, one hash slot per call.
-
-    EVALSHA goes straight into the pipeline (redis-py would otherwise ask SCRIPT
-    EXISTS first, a round trip per execute). Calls that meet a Redis without the
-    script (restarted, or a cluster node that never saw it) did not run: the
-    script is loaded and only those calls are sent again.
-    """
+def _send(client: redis.Redis, calls: list[tuple[str, tuple, dict]]) -> list[Any]:
+    """One pipeline (one per node on a cluster); every result or error, in order."""
+    if not isinstance(client, RedisCluster):
+        pipe = client.pipeline(transaction=False)
+        for name, args, kwargs in calls:
+            getattr(pipe, name)(*args, **kwargs)
+        return pipe.execute(raise_on_error=False)
+    by_node: dict[str, tuple[Any, list[int]]] = {}
+    for i, (name, args, _) in enumerate(calls):
+        key = args[2] if name == "evalsha" else args[0]
+        node = client.get_node_from_key(key)
+        by_node.setdefault(node.name, (node, []))[1].append(i)
     results: list[Any] = [None] * len(calls)
-    todo = list(range(len(calls)))
-    for attempt in (1, 2):
-        pipe = pipeline(client)
-        for i in todo:
-            keys, args = calls[i]
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        missing = []
-        for i, result in zip(todo, pipe.execute(raise_on_error=False) if todo else [], strict=True):
-            if isinstance(result, redis.exceptions.NoScriptError) and attempt == 1:
-                missing.append(i)
-            elif isinstance(result, Exception):
-                raise result
-            else:
-                results[i] = result
-        if not missing:
-            break
-        client.script_load(script.script)
-        todo = missing
+    for node, indexes in by_node.values():
+        pipe = client.get_redis_connection(node).pipeline(transaction=False)
+        for i in indexes:
+            name, args, kwargs = calls[i]
+            getattr(pipe, name)(*args, **kwargs)
+        for i, result in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
+            results[i] = result
+    for i, result in enumerate(results):
+        # Redirected by a resharding: it did not run there; the cluster client follows the redirect.
+        if isinstance(result, redis.ResponseError) and str(result).startswith(("MOVED", "ASK")):
+            name, args, kwargs = calls[i]
+            try:
+                results[i] = getattr(client, name)(*args, **kwargs)
+            except redis.RedisError as exc:
+                results[i] = exc
     return results
+
+
+def execute(client: redis.Redis, batch: Batch) -> list[Any]:
+    """Send a batch in one round trip; raises its first error (after every command was tried)."""
+    calls = batch.calls
+    results = _send(client, calls) if calls else []
+    missing = [i for i, r in enumerate(results) if isinstance(r, redis.exceptions.NoScriptError)]
+    if missing:
+        for sha in {calls[i][1][0] for i in missing}:
+            client.script_load(_SOURCES[sha])
+        for i, result in zip(missing, _send(client, [calls[i] for i in missing]), strict=True):
+            results[i] = result
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def run_many(client: redis.Redis, script: Script, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+    """Run a script once per (keys, args) in one round trip (each call keeps to one hash slot)."""
+    batch = Batch()
+    for keys, args in calls:
+        batch.evalsha(script.sha, len(keys), *keys, *args)
+    return execute(client, batch)

@@ -33,6 +33,10 @@ from .test_policy import (  # noqa: F401
     test_two_workers_racing_for_the_last_slot,
 )
 from .test_report import test_schedule_depth_counts_each_utc_day_at_its_edges  # noqa: F401
+from .test_schedule_layout import (  # noqa: F401
+    test_a_batch_sends_again_only_the_scripts_that_met_no_script,
+    test_claim_gives_the_send_its_own_hash_and_the_event_leaves_with_its_last_send,
+)
 from .test_scheduler_and_recurring import test_recurring_checkin_reads_only_due_entries_of_the_index  # noqa: F401
 from .test_web_pages import (  # noqa: F401
     amelia,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outreach import ConfigError, OutreachError
+from outreach import ConfigError, OutreachError, scripts
 from outreach.errors import InputError
 from outreach.journeys import load_journeys
 from outreach.keys import Keys, send_id_for, split_send_id
@@ -146,3 +147,18 @@ def test_what_is_not_a_send_id_is_refused_by_name(bad, app):
     with pytest.raises(InputError, match="send_id"):
         split_send_id(bad)
     assert app.schedule.get(bad) is None
+
+
+def test_a_batch_sends_again_only_the_scripts_that_met_no_script(client):
+    """A script loaded in the middle of a batch (by another process): nothing runs twice."""
+    text = "return redis.call('INCR', KEYS[1])"
+    script = client.register_script(text)
+    scripts._SOURCES[script.sha] = text
+    client.script_flush()
+    first, second = f"t{uuid.uuid4().hex}:{{a}}:one", f"t{uuid.uuid4().hex}:{{a}}:two"
+    batch = scripts.Batch()
+    batch.evalsha(script.sha, 1, first)  # the server does not have the script yet ...
+    batch.script_load(text)  # ... another client loads it here ...
+    batch.evalsha(script.sha, 1, second)  # ... so this one runs the first time
+    scripts.execute(client, batch)
+    assert (int(client.get(first)), int(client.get(second))) == (1, 1)
