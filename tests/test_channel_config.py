@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from outreach.channels.config import build_transports, load_channels
-from outreach.channels.http import HttpTransport
+from outreach.channels.http import HttpBatchTransport, HttpTransport
 from outreach.channels.outbox import Outbox
 from outreach.channels.smtp import SmtpTransport
 from outreach.errors import ConfigError
@@ -179,3 +179,13 @@ def test_secrets_never_appear_in_errors(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_channels(tmp_path, environ={})
     assert "12345" not in str(caught.value) and "[sms] secret='***'" in str(caught.value)
+
+
+def test_a_batch_url_makes_a_batch_transport_on_the_same_host(tmp_path):
+    env = {"OUTREACH_SMS_URL": "https://sms.example.com/v1/messages", "OUTREACH_SMS_SECRET": "s"}
+    write(tmp_path, '[sms]\nbatch_url = "https://sms.example.com/v1/messages/batch"\n')
+    transports = build_transports(tmp_path, tmp_path / "outbox", environ=env)
+    assert isinstance(transports["sms"], HttpBatchTransport)
+    write(tmp_path, '[sms]\nbatch_url = "https://other.example.com/batch"\n')
+    with pytest.raises(ConfigError, match=r"\[sms\] batch_url='https://other.example.com/batch': must be"):
+        load_channels(tmp_path, environ=env)

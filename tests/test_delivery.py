@@ -31,7 +31,7 @@ from click.testing import CliRunner
 from outreach import Outreach, PermanentChannelError
 from outreach import cli as outreach_cli
 from outreach.channels.base import Delivery
-from outreach.channels.http import HttpTransport, verify_signature
+from outreach.channels.http import HttpBatchTransport, HttpTransport, verify_signature
 from outreach.channels.smtp import message_id
 from outreach.clock import from_ms, to_ms
 from outreach.timing import zone
@@ -135,6 +135,8 @@ class Provider(ThreadingHTTPServer):
         self.accepted: dict[str, Accepted] = {}
         self.release = threading.Event()
         self.errors: list[BaseException] = []
+        #: Batch endpoint: the status to answer for a message, by send id (200 for the rest).
+        self.item_status: dict[str, int] = {}
         #: Requests whose body ended early (a killed sender); never answered or counted.
         self.truncated = 0
         self._thread: threading.Thread | None = None
@@ -142,6 +144,10 @@ class Provider(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1/sms"
+
+    @property
+    def batch_url(self) -> str:
+        return self.url + "/batch"
 
     # -- bookkeeping, under the lock ------------------------------------------------------------
 
@@ -168,6 +174,17 @@ class Provider(ThreadingHTTPServer):
         if not signed or not key:
             request.status = 401
             return 401, {}, b'{"error": "bad signature or no Idempotency-Key"}'
+        if handler.path.endswith("/batch") and action == 200:
+            # Each message is taken on its own send id, as a single request would be.
+            results = []
+            for message in json.loads(body)["messages"]:
+                status = self.item_status.get(message["send_id"], 200)
+                row = {"send_id": message["send_id"], "status": status}
+                if status == 200:
+                    row["id"] = self._accept(message["send_id"], message)
+                results.append(row)
+            request.status = 200
+            return 200, {}, json.dumps({"results": results}).encode()
         if action == "slow":
             reference = self._accept(key, json.loads(body))
             self.release.wait(5)
@@ -763,3 +780,60 @@ def test_rate_limit_deferrals_do_not_use_up_delivery_attempts(
     [outcome] = deliver_due(app)  # the first hand-over
     assert len(provider.requests) == 1
     assert outcome.state == "retry_scheduled", f"{outcome}: one provider error ended the send"
+
+
+# -- a provider with a batch endpoint ---------------------------------------------------------
+
+
+@pytest.fixture
+def batch_app(tmp_path, client, clock, provider, mailbox) -> Iterator[Outreach]:
+    """SMS to a provider's batch endpoint: one signed request carries a deliver batch's messages."""
+    sms = HttpBatchTransport(
+        "sms", provider.url, SECRET, timeout=0.5, clock=clock, batch_url=provider.batch_url
+    )
+    app = build(tmp_path, client, clock, {"sms": sms, "email": mailbox})
+    for i in range(10):  # the shipped sms rate lets 10 go at once
+        app.upsert_customer({**YUI, "id": f"c-yui{i}", "phone": f"+8190123456{i:02d}"})
+    yield app
+    sms.close()
+
+
+def test_a_batch_endpoint_takes_a_deliver_batch_in_one_signed_request(batch_app, provider):
+    sends = {delay_notice(batch_app, f"c-yui{i}", 1) for i in range(10)}
+    outcomes = deliver_due(batch_app)
+    assert {(o.state, o.reason) for o in outcomes} == {("delivered", "sms")}
+    [request] = provider.requests
+    assert request.path == "/v1/sms/batch" and request.signed
+    assert {m["send_id"] for m in request.json["messages"]} == sends
+    assert set(provider.accepted) == sends
+    # Every send keeps the provider's reference for its own message.
+    references = {h["reference"] for s in sends for h in history(batch_app, s, "delivered")}
+    assert references == {a.reference for a in provider.accepted.values()}
+
+
+def test_a_batch_answer_is_read_per_message(batch_app, provider, mailbox, clock):
+    sends = [delay_notice(batch_app, f"c-yui{i}", 1) for i in range(5)]
+    provider.item_status = {sends[1]: 503, sends[2]: 400}
+    outcomes = {o.send_id: o for o in deliver_due(batch_app)}
+    # Only the message the provider could not take now is retried, alone.
+    assert outcomes[sends[1]].state == "retry_scheduled"
+    # A refused address falls through to email, as it would with one request per message.
+    assert (outcomes[sends[2]].state, outcomes[sends[2]].reason) == ("delivered", "email")
+    assert [d.send_id for d in mailbox.attempts] == [sends[2]]
+    assert [e["what"] for e in history(batch_app, sends[2])] == ["planned", "fallthrough", "delivered"]
+    assert {outcomes[s].state for s in (sends[0], sends[3], sends[4])} == {"delivered"}
+    provider.item_status = {}
+    clock.set(due_in_schedule(batch_app, sends[1]))
+    assert [(o.send_id, o.state) for o in deliver_due(batch_app)] == [(sends[1], "delivered")]
+    assert [len(r.json["messages"]) for r in provider.requests] == [5, 1]
+    assert all(a.repeats == 0 for a in provider.accepted.values())
+
+
+def test_a_batch_request_that_fails_retries_every_message_and_none_is_taken_twice(batch_app, provider, clock):
+    sends = {delay_notice(batch_app, f"c-yui{i}", 1) for i in range(4)}
+    provider.script = [(503, {}, b"upstream unavailable")]
+    assert {o.state for o in deliver_due(batch_app)} == {"retry_scheduled"}
+    assert provider.accepted == {}
+    clock.set(max(due_in_schedule(batch_app, s) for s in sends))
+    assert {o.state for o in deliver_due(batch_app)} == {"delivered"}
+    assert set(provider.accepted) == sends

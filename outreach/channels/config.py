@@ -21,7 +21,7 @@ from ..configfile import read_toml
 from ..errors import ConfigError
 from ..models import CHANNELS
 from .base import Transport
-from .http import HttpTransport
+from .http import HttpBatchTransport, HttpTransport
 from .outbox import Outbox
 from .smtp import SmtpConfig, SmtpTransport
 
@@ -33,7 +33,7 @@ DEFAULT_SMTP_TIMEOUT = 30.0
 HTTP_CHANNELS = ("sms", "whatsapp", "webhook")
 
 _EMAIL_KEYS = {"url", "from", "domain", "rate", "burst"}
-_HTTP_KEYS = {"url", "secret", "timeout", "headers", "rate", "burst"}
+_HTTP_KEYS = {"url", "batch_url", "secret", "timeout", "headers", "rate", "burst"}
 _SMTP_QUERY = {"starttls", "timeout", "cafile"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -62,6 +62,8 @@ class ChannelConfig:
     secret: str | None = field(default=None, repr=False)
     timeout: float = DEFAULT_HTTP_TIMEOUT
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: An HTTP provider's batch endpoint (same host as ``url``): many messages per request.
+    batch_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -231,9 +233,23 @@ def _http(where: _Where, table: Mapping[str, object], env: Mapping[str, str]) ->
             raise where.fail(f"headers.{name}", value, "must be a string")
         if any(ord(c) < 32 or ord(c) == 127 for c in value + name) or not name.strip():
             raise where.fail(f"headers.{name}", value, "must be one line without control characters")
+    batch_url = table.get("batch_url")
+    if batch_url is not None:
+        try:
+            batch = urlsplit(batch_url) if isinstance(batch_url, str) else None
+            same = batch is not None and (batch.scheme, batch.hostname, batch.port) == (
+                parts.scheme,
+                parts.hostname,
+                parts.port,
+            )
+        except ValueError:
+            same = False
+        if not same:
+            raise where.fail("batch_url", batch_url, f"must be a URL on the same host as url ({url})")
     return ChannelConfig(
-        channel, "http", rate, burst, url=url, secret=secret, timeout=timeout, headers=headers
-    )
+        channel, "http", rate, burst, url=url, secret=secret, timeout=timeout, headers=headers,
+        batch_url=batch_url,
+    )  # fmt: skip
 
 
 def _pick(
@@ -281,6 +297,11 @@ def make_transport(channel: ChannelConfig, outbox: Outbox) -> Transport:
     if channel.kind == "smtp" and channel.smtp is not None:
         return SmtpTransport(channel.smtp)
     if channel.kind == "http" and channel.url and channel.secret:
+        if channel.batch_url:
+            return HttpBatchTransport(
+                channel.name, channel.url, channel.secret, channel.timeout, channel.headers,
+                batch_url=channel.batch_url,
+            )  # fmt: skip
         return HttpTransport(channel.name, channel.url, channel.secret, channel.timeout, channel.headers)
     return outbox
 

@@ -16,7 +16,7 @@ import json
 import math
 import ssl
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
@@ -54,7 +54,23 @@ def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
 
 def payload(delivery: Delivery) -> bytes:
     """The JSON body sent for a delivery (UTF-8, compact, keys in a fixed order)."""
-    record = {
+    return json.dumps(_record(delivery), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def batch_payload(deliveries: Sequence[Delivery]) -> bytes:
+    """The JSON body of a batch request: ``{"messages": [<payload of each delivery>, ...]}``."""
+    body = {"messages": [_record(d) for d in deliveries]}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def batch_key(deliveries: Sequence[Delivery]) -> str:
+    """A batch's Idempotency-Key: the same deliveries (send ids and attempts) give the same key."""
+    ids = "\n".join(f"{d.send_id}#{d.attempt}" for d in deliveries)
+    return "batch-" + hashlib.sha256(ids.encode("utf-8")).hexdigest()[:32]
+
+
+def _record(delivery: Delivery) -> dict:
+    return {
         "send_id": delivery.send_id,
         "attempt": delivery.attempt,
         "channel": delivery.channel,
@@ -68,7 +84,6 @@ def payload(delivery: Delivery) -> bytes:
         "step": delivery.step,
         "category": delivery.category,
     }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -136,6 +151,7 @@ class HttpTransport:
         self._host = parts.hostname
         self._port = port or (443 if self._https else 80)
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._where = f"{name} {self._host}:{self._port}"
         self._ssl_context = ssl_context
         self._clock = clock or SystemClock()
         self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
@@ -188,11 +204,13 @@ class HttpTransport:
 
     # -- sending --------------------------------------------------------------------------
 
-    def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, http.client.HTTPMessage, bytes]:
+    def _post(
+        self, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
         for attempt in (1, 2):
             conn, reused = self._connection()
             try:
-                conn.request("POST", self._path, body=body, headers=headers)
+                conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
             except _STALE:
@@ -211,33 +229,93 @@ class HttpTransport:
             return response.status, response.headers, data
         raise AssertionError("unreachable")
 
-    def send(self, delivery: Delivery) -> str:
-        """POST one delivery; returns the provider's ``id`` or ``<name>:<send_id>``."""
-        body = payload(delivery)
+    def _request(self, path: str, body: bytes, key: str) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """POST a signed body; network trouble is a TransientChannelError."""
         now = self._clock.now()
         headers = {
             **self._headers,
             "Content-Type": "application/json",
             "Accept": "application/json",
-            IDEMPOTENCY_HEADER: delivery.send_id,
+            IDEMPOTENCY_HEADER: key,
             TIMESTAMP_HEADER: str(int(now.timestamp())),
             SIGNATURE_HEADER: sign(self._secret, body),
         }
-        where = f"{self.name} {self._host}:{self._port}"
         try:
-            status, response_headers, data = self._post(body, headers)
+            return self._post(path, body, headers)
         except TimeoutError:
-            raise TransientChannelError(f"{where}: no response within {self.timeout}s") from None
+            raise TransientChannelError(f"{self._where}: no response within {self.timeout}s") from None
         except (OSError, http.client.HTTPException) as exc:
             # Refused, reset, unreachable, TLS trouble, malformed responses.
-            raise TransientChannelError(f"{where}: {type(exc).__name__}: {exc}") from None
-        if 200 <= status < 300:
-            return _reference(self.name, delivery, data)
-        excerpt = data[:2048].decode("utf-8", "replace")[:BODY_EXCERPT]
-        message = f"{where}: HTTP {status}: {excerpt}"
+            raise TransientChannelError(f"{self._where}: {type(exc).__name__}: {exc}") from None
+
+    def _refusal(self, status: int, retry_after: str | None, text: str) -> Exception:
+        """The channel error for a status that is not 2xx."""
+        message = f"{self._where}: HTTP {status}: {text[:BODY_EXCERPT]}"
         if status in TRANSIENT_4XX or status >= 500:
-            retry_after = parse_retry_after(response_headers.get("Retry-After"), self._clock.now())
-            raise TransientChannelError(message, retry_after=retry_after)
+            return TransientChannelError(
+                message, retry_after=parse_retry_after(retry_after, self._clock.now())
+            )
         # Other 4xx, and 1xx/3xx (redirects are not followed: configure the final URL).
         # Credentials and redirects are our configuration, not the customer's address.
-        raise PermanentChannelError(message, address=status not in NOT_ADDRESS and status >= 400)
+        return PermanentChannelError(message, address=status not in NOT_ADDRESS and status >= 400)
+
+    def send(self, delivery: Delivery) -> str:
+        """POST one delivery; returns the provider's ``id`` or ``<name>:<send_id>``."""
+        status, response_headers, data = self._request(self._path, payload(delivery), delivery.send_id)
+        if 200 <= status < 300:
+            return _reference(self.name, delivery, data)
+        excerpt = data[:2048].decode("utf-8", "replace")
+        raise self._refusal(status, response_headers.get("Retry-After"), excerpt)
+
+
+class HttpBatchTransport(HttpTransport):
+    """An HTTP provider with a batch endpoint: one signed POST carries many messages.
+
+    The body is ``{"messages": [...]}``, each message as ``send`` would post it
+    (its ``send_id`` is its idempotency key); the request's ``Idempotency-Key``
+    names the batch. A 2xx answer is ``{"results": [{"send_id": ..., "status":
+    <HTTP status for that message>, "id": <reference>}, ...]}``; each message's
+    status is read as a single request's would be. A message the answer leaves
+    out is retried; a whole request refused (or lost) counts for every message.
+    """
+
+    def __init__(self, *args, batch_url: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        parts = urlsplit(batch_url)
+        self._batch_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+    def send_many(self, deliveries: Sequence[Delivery]) -> list[str | Exception]:
+        """POST the deliveries in one request; per delivery, its reference or its channel error."""
+        try:
+            status, response_headers, data = self._request(
+                self._batch_path, batch_payload(deliveries), batch_key(deliveries)
+            )
+        except TransientChannelError as exc:
+            return [exc] * len(deliveries)
+        if not 200 <= status < 300:
+            refusal = self._refusal(status, response_headers.get("Retry-After"),
+                                    data[:2048].decode("utf-8", "replace"))  # fmt: skip
+            return [refusal] * len(deliveries)
+        try:
+            rows = json.loads(data)["results"]
+            answers = {str(row["send_id"]): row for row in rows if isinstance(row, dict)}
+        except (ValueError, KeyError, TypeError):
+            lost = TransientChannelError(f"{self._where}: a batch answer without results: {data[:200]!r}")
+            return [lost] * len(deliveries)
+        out: list[str | Exception] = []
+        for delivery in deliveries:
+            row = answers.get(delivery.send_id)
+            if row is None:
+                out.append(
+                    TransientChannelError(f"{self._where}: the batch answer left {delivery.send_id} out")
+                )
+                continue
+            item = row.get("status", 200)
+            item = item if isinstance(item, int) and not isinstance(item, bool) else 500
+            if 200 <= item < 300:
+                ref = row.get("id")
+                ok = isinstance(ref, str | int) and not isinstance(ref, bool) and str(ref)
+                out.append(str(ref) if ok else f"{self.name}:{delivery.send_id}")
+            else:
+                out.append(self._refusal(item, None, str(row.get("error", ""))))
+        return out
