@@ -58,7 +58,9 @@ class Outreach:
         self.keys = Keys(settings.prefix, settings.shards)
         self.journeys = load_journeys(settings.config_dir, settings.templates_dir)
         self.customers = Customers(self.client, self.keys)
-        self.schedule = Schedule(self.client, self.keys, self.clock, settings.lease_seconds)
+        self.schedule = Schedule(
+            self.client, self.keys, self.clock, settings.lease_seconds, settings.history_days
+        )
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
         self.policy = Policy(
             self.client, self.keys, load_policy(settings.config_dir, settings.late_grace_seconds)
@@ -269,7 +271,8 @@ class Outreach:
         return total
 
     def sweep(self) -> int:
-        """Emit the events of recurring journeys that are due (check-ins)."""
+        """Emit the events of recurring journeys that are due (check-ins); forget old outcomes."""
+        self.schedule.forget_outcomes()
         events = self.recurring.due_events(self.settings.claim_limit)
         for event in events:
             self.ingest_actor.send(event.to_mapping())

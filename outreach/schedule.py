@@ -115,11 +115,15 @@ class Claim:
 class Schedule:
     """Planned sends by due time, over the shards of ``keys``; every transition is one atomic script."""
 
-    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, lease_seconds: int) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, clock: Clock, lease_seconds: int, history_days: int = 0
+    ) -> None:
         self.client = client
         self.keys = keys
         self.clock = clock
         self.lease_ms = lease_seconds * 1000
+        #: How long a send is kept after its final state (0: for ever).
+        self.history_ms = history_days * 86_400_000
         self._intents: dict[str, Intent] = {}
         self._stored: set[str] = set()
         self._claim = scripts.load(client, "claim")
@@ -200,7 +204,7 @@ class Schedule:
             self.keys.shard_stats(shard),
             self.keys.open_sends(split_send_id(send_id)[2]),
         ]
-        args = [send_id, reason, entry, str(to_ms(now)), self.keys.tag(shard)]
+        args = [send_id, reason, entry, str(to_ms(now)), self.keys.tag(shard), self.history_ms]
         return _str(self._cancel(keys=keys, args=args)) or None
 
     # -- claiming -------------------------------------------------------------------------
@@ -247,7 +251,12 @@ class Schedule:
             by_shard.setdefault(self.keys.shard_of_send(claim.send_id), []).append(i)
         calls = []
         for shard, indexes in by_shard.items():
-            args: list[str] = [self.clock.script_now(), str(self.lease_ms), self.keys.tag(shard)]
+            args: list[str] = [
+                self.clock.script_now(),
+                str(self.lease_ms),
+                self.keys.tag(shard),
+                str(self.history_ms),
+            ]
             for i in indexes:
                 args += [claims[i].send_id, claims[i].token]
             keys = [self.keys.inflight(shard), self.keys.outcomes(shard), self.keys.shard_stats(shard)]
@@ -298,7 +307,7 @@ class Schedule:
         args = [
             send_id, state, str(to_ms(due)) if due else "", entry, name, value,
             str(to_ms(self.clock.now())), reason or state, bucket, token,
-            f"{latency:.3f}" if latency is not None else "", *notes,
+            f"{latency:.3f}" if latency is not None else "", self.history_ms, self.keys.tag(shard), *notes,
         ]  # fmt: skip
         if pipe is not None:
             # EVALSHA straight into the pipeline: redis-py would otherwise ask
@@ -420,6 +429,16 @@ class Schedule:
         counts = pipe.execute()
         n = self.keys.shards
         return [sum(counts[i * n : (i + 1) * n]) for i in range(len(ranges))]
+
+    def forget_outcomes(self) -> int:
+        """Drop outcomes older than the history kept (their sends are gone); returns how many."""
+        if not self.history_ms:
+            return 0
+        cutoff = to_ms(self.clock.now()) - self.history_ms
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.zremrangebyscore(self.keys.outcomes(shard), "-inf", f"({cutoff}")
+        return sum(pipe.execute())
 
     def finished_between(self, low: int, high: int, batch: int) -> Iterator[list[tuple[str, int]]]:
         """Batches of (send id, UTC ms of its final state) in [low, high], shard by shard."""

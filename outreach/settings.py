@@ -36,6 +36,8 @@ DEFAULT_RETRY_MAX_SECONDS = 6 * 3600
 DEFAULT_LATE_GRACE_SECONDS = 300
 #: Days an ingested event id is remembered for de-duplication.
 DEFAULT_EVENT_TTL_DAYS = 30
+#: Days a send is kept (its state and history, its place in reports) after its final state; 0 keeps it.
+DEFAULT_HISTORY_DAYS = 90
 #: Base URL of the web process, for links in messages.
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
 #: Days an unsubscribe link in a message keeps working.
@@ -76,6 +78,7 @@ class Settings:
     retry_max_seconds: int = DEFAULT_RETRY_MAX_SECONDS
     late_grace_seconds: int = DEFAULT_LATE_GRACE_SECONDS
     event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS
+    history_days: int = DEFAULT_HISTORY_DAYS
     worker_threads: int = DEFAULT_WORKER_THREADS
     #: Signs links in messages; set OUTREACH_SECRET in production (the default is for trying out).
     secret: str = "outreach-development-secret"

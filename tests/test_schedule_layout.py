@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outreach import ConfigError, OutreachError, scripts
+from outreach import ConfigError, Outreach, OutreachError, scripts
 from outreach.errors import InputError
 from outreach.journeys import load_journeys
 from outreach.keys import Keys, send_id_for, split_send_id
 from outreach.schedule import Intent
 from outreach.timing import resolve
 
-from .conftest import ROOT
+from .conftest import CUSTOMERS, ROOT, make_settings
 from .helpers import at, by_step, deliver_due, ingest, plan_send
 
 
@@ -162,3 +163,35 @@ def test_a_batch_sends_again_only_the_scripts_that_met_no_script(client):
     batch.evalsha(script.sha, 1, second)  # ... so this one runs the first time
     scripts.execute(client, batch)
     assert (int(client.get(first)), int(client.get(second))) == (1, 1)
+
+
+def test_a_finished_send_is_kept_for_the_history_days_then_forgotten(app, customers, clock):
+    [send_id] = ingest(app, "order.delayed", "c-jonas", "2026-03-20T06:00:00Z", id="o1",
+                       data={"order_id": "A-1", "new_eta": "2026-03-24"}).planned  # fmt: skip
+    steps = by_step(
+        app, ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T06:00:00Z", id="e1").planned
+    )
+    app.schedule.cancel(steps["tips"], "journey_exit", "test")
+    deliver_due(app)
+    assert app.schedule.get(send_id)["state"] == "delivered"
+    kept = app.settings.history_days * 86_400_000
+    for key in (app.keys.send(send_id), app.keys.send_log(send_id), app.keys.send(steps["tips"])):
+        assert 0 < app.client.pttl(key) <= kept  # Redis drops them after the history days
+    assert app.client.pttl(app.keys.planned("c-amelia")) == -1  # planned sends are kept as long as needed
+    finished = [s for rows in app.schedule.finished_between(0, 2**62, 100) for s, _ in rows]
+    assert set(finished) == {send_id, steps["tips"]}
+    clock.advance(timedelta(days=app.settings.history_days, seconds=1))
+    app.sweep()
+    assert list(app.schedule.finished_between(0, 2**62, 100)) == []
+
+
+def test_history_days_zero_keeps_finished_sends(client, clock, tmp_path):
+    app = Outreach(make_settings(tmp_path, history_days=0), client=client, clock=clock)
+    app.upsert_customer(CUSTOMERS["c-jonas"])
+    [send_id] = ingest(app, "order.delayed", "c-jonas", "2026-03-20T06:00:00Z", id="o1",
+                       data={"order_id": "A-1", "new_eta": "2026-03-24"}).planned  # fmt: skip
+    deliver_due(app)
+    assert app.client.pttl(app.keys.send(send_id)) == -1
+    clock.advance(timedelta(days=400))
+    app.sweep()
+    assert len(list(app.schedule.finished_between(0, 2**62, 100))) == 1

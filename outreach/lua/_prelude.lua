@@ -13,6 +13,15 @@ end
 -- States in which a send is never attempted again.
 local FINAL = {delivered = true, failed = true, suppressed = true, cancelled = true}
 
+-- retire(tag, id, ms): a send reached its final state; its hash and history are kept for
+-- ms milliseconds more (0: for ever), then Redis drops them.
+local function retire(tag, id, ms)
+  if tonumber(ms) > 0 then
+    redis.call('PEXPIRE', tag .. 'send:' .. id, ms)
+    redis.call('PEXPIRE', tag .. 'send:' .. id .. ':log', ms)
+  end
+end
+
 -- A send id is 's' .. event digest (12 hex) .. step digest (6 hex) .. '.' .. customer id
 -- (outreach/keys.py); every key of a send lives under its customer's shard tag.
 local function customer_of(id)

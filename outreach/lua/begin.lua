@@ -5,7 +5,8 @@
 -- ARGV[1]  now in ms, or '' to read the Redis server's TIME
 -- ARGV[2]  lease length in ms (renewed for the attempt)
 -- ARGV[3]  the shard's key tag ("<prefix>{<shard>}:")
--- ARGV[4..] pairs: send id, claim token
+-- ARGV[4]  how long a send is kept after its final state, in ms (0: for ever)
+-- ARGV[5..] pairs: send id, claim token
 --
 -- Returns one status per pair:
 --   'go'         the caller owns this attempt (state is now 'sending')
@@ -16,7 +17,7 @@
 local now = now_ms(ARGV[1])
 local lease = tonumber(ARGV[2])
 local out = {}
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
   local id = ARGV[i]
   local key = ARGV[3] .. 'send:' .. id
   local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
@@ -32,6 +33,7 @@ for i = 4, #ARGV, 2 do
     redis.call('ZADD', KEYS[2], now, id)
     redis.call('SREM', ARGV[3] .. 'open:' .. customer_of(id), id)
     redis.call('HINCRBY', KEYS[3], 'sends:cancelled:' .. cancelled, 1)
+    retire(ARGV[3], id, ARGV[4])
     out[#out + 1] = 'cancelled'
   elseif token ~= ARGV[i + 1] then
     out[#out + 1] = 'stale'

@@ -12,6 +12,7 @@
 -- ARGV[3]  log entry (JSON)
 -- ARGV[4]  now in UTC ms
 -- ARGV[5]  the shard's key tag ("<prefix>{<shard>}:")
+-- ARGV[6]  how long a send is kept after its final state, in ms (0: for ever)
 --
 -- A send still in compact form gets its own hash first, so its cancellation is
 -- on record. A send already being attempted ('sending') keeps its state: the
@@ -39,4 +40,7 @@ if state ~= 'sending' then
   redis.call('HINCRBY', KEYS[6], 'sends:cancelled:' .. ARGV[2], 1)
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])
+if state ~= 'sending' then
+  retire(ARGV[5], ARGV[1], ARGV[6])
+end
 return state

@@ -17,7 +17,9 @@
 -- ARGV[9]  latency bucket field to count ('' for none)
 -- ARGV[10] the claim token of the attempt ('' when not known)
 -- ARGV[11] delivery latency in seconds, added to the histogram's sum ('' for none)
--- ARGV[12..] earlier history entries of this attempt (fall-throughs), written first
+-- ARGV[12] how long a send is kept after its final state, in ms (0: for ever)
+-- ARGV[13] the shard's key tag ("<prefix>{<shard>}:")
+-- ARGV[14..] earlier history entries of this attempt (fall-throughs), written first
 --
 -- An attempt that outlived its lease may finish after the send was reaped and
 -- claimed again: its token is then stale. A stale delivery is still recorded
@@ -32,8 +34,8 @@ if redis.call('EXISTS', KEYS[3]) == 0 then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return 'erased'
 end
-if #ARGV >= 12 then
-  redis.call('RPUSH', KEYS[4], unpack(ARGV, 12))
+if #ARGV >= 14 then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, 14))
 end
 local token = redis.call('HGET', KEYS[3], 'token')
 local stale = ARGV[10] ~= '' and token ~= ARGV[10]
@@ -79,4 +81,7 @@ if ARGV[9] ~= '' then
   redis.call('HINCRBYFLOAT', KEYS[6], 'latency:sum', ARGV[11])
 end
 redis.call('RPUSH', KEYS[4], ARGV[4])
+if not later then
+  retire(ARGV[13], ARGV[1], ARGV[12])
+end
 return state
