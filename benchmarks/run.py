@@ -18,11 +18,13 @@ talks to any other Redis. Measured in the same run (docs/PERFORMANCE.md):
    outreach.deliver`` and the pump ticking in this process (APScheduler, as
    ``outreach run`` does). Delivered/s from the first pump tick until the stats
    hash counts N deliveries; the outbox must hold N lines.
-4. A backlog of far-future sends planned through ``Schedule.plan`` (pipelined, the
-   fields ``ingest.py`` stores): fill rate and Redis memory per send.
-5. With that backlog: ``Schedule.claim`` and ``app.pump()`` throughput on 100,000
-   sends made due now, then the due-to-enqueue lag while a producer adds 1,000
-   sends/s due now and the pump ticks every 0.1 s (``OUTREACH_PUMP_INTERVAL``).
+4. A backlog of far-future onboarding sends planned through ``Schedule.plan``
+   (pipelined, as ``ingest.py`` plans them): fill rate and Redis memory per send.
+5. With that backlog: ``Schedule.claim`` and ``app.pump()`` throughput on sends made
+   due now that were never claimed before (the small backlog shared among the
+   runs: 25,000 sends per run in a full run), then the due-to-enqueue lag while
+   a producer adds 1,000 sends/s due now and the pump ticks every 0.1 s
+   (``OUTREACH_PUMP_INTERVAL``).
 6. Step 4-5 at a tenth of the backlog, and the ratios 1M / 100k.
 
 The throughput rounds (1-3) run once first; the backlog figures next; further
