@@ -34,50 +34,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory) -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port (never a developer's Redis)."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if ON_CI:
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    for _ in range(200):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.02)
-    else:
-        proc.kill()
-        pytest.fail("redis-server did not start")
-    yield url
-    client.close()
-    proc.terminate()
-    proc.wait(timeout=10)
-
-
 def _free_ports(count: int, bus: bool = False) -> list[int]:
     """Free loopback ports (with ``bus``, each port + 10000 free too, for Redis Cluster's bus)."""
     ports: list[int] = []
@@ -95,6 +51,25 @@ def _free_ports(count: int, bus: bool = False) -> list[int]:
     return ports
 
 
+def _installed(command: str, path: Path | None = None) -> str:
+    """Where a server's program is; a test needing a missing one is skipped, or fails on CI."""
+    found = (
+        str(path) if path is not None and path.exists() else shutil.which(command) if path is None else None
+    )
+    if found is None:
+        if ON_CI:
+            pytest.fail(f"{command} is not installed (.ci/run installs it)")
+        pytest.skip(f"{command} is not installed")
+    return found
+
+
+def _redis_server(binary: str, port: int, folder: Path, *options: str) -> subprocess.Popen:
+    """A redis-server on a loopback port, keeping nothing on disk."""
+    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(folder), *options]  # fmt: skip
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _wait_for(check, what: str, seconds: float = 30) -> None:
     """Wait for a server this session started (real seconds: another process is getting ready)."""
     deadline = time.monotonic() + seconds
@@ -109,23 +84,30 @@ def _wait_for(check, what: str, seconds: float = 30) -> None:
 
 
 @pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port (never a developer's Redis)."""
+    port = _free_port()
+    proc = _redis_server(_installed("redis-server"), port, tmp_path_factory.mktemp("redis"))
+    client = redis.Redis(port=port)
+    try:
+        _wait_for(client.ping, "redis-server")
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory) -> Iterator[str]:
     """A throwaway three-node Redis Cluster on loopback ports; yields the URL of one node."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if ON_CI:
-            pytest.fail("redis-server is not installed (.ci/run installs it)")
-        pytest.skip("redis-server is not installed")
+    binary = _installed("redis-server")
     ports = _free_ports(3, bus=True)
-    procs = []
-    for port in ports:
-        folder = tmp_path_factory.mktemp(f"cluster{port}")
-        procs.append(subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(folder), "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-             "--cluster-node-timeout", "5000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))  # fmt: skip
+    procs = [
+        _redis_server(binary, port, tmp_path_factory.mktemp(f"cluster{port}"), "--cluster-enabled", "yes",
+                      "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+        for port in ports
+    ]  # fmt: skip
     nodes = [redis.Redis(port=port) for port in ports]
     try:
         for node in nodes:
@@ -157,10 +139,7 @@ RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 @pytest.fixture(scope="session")
 def rabbitmq_url(tmp_path_factory) -> Iterator[str]:
     """A throwaway RabbitMQ node on free loopback ports (never a developer's broker)."""
-    if not RABBITMQ_SERVER.exists():
-        if ON_CI:
-            pytest.fail("rabbitmq-server is not installed (.ci/run installs it)")
-        pytest.skip("rabbitmq-server is not installed")
+    server = _installed("rabbitmq-server", RABBITMQ_SERVER)
     port, dist = _free_ports(2)
     folder = tmp_path_factory.mktemp("rabbitmq")
     (folder / "enabled_plugins").write_text("[].\n")
@@ -177,8 +156,7 @@ def rabbitmq_url(tmp_path_factory) -> Iterator[str]:
         "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq"),
     }
     log = open(folder / "server.log", "wb")  # noqa: SIM115 - closed at the end of the session
-    proc = subprocess.Popen([str(RABBITMQ_SERVER)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen([server], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def listening() -> bool:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
