@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import redis
 
-from .clock import Clock, to_ms
+from .clock import Clock, from_ms, to_ms
 from .customers import Customers
 from .errors import InputError
 from .journeys import Journey, Journeys
@@ -146,8 +146,10 @@ class Ingestor:
     def _start(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
         if journey.supersede_by and not self._supersede(journey, customer, event, result):
             return
+        # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
+        start = from_ms(to_ms(event.occurred_at))
         for step in journey.steps:
-            resolution = resolve(step.send_rule(customer.country), event.occurred_at, customer.zone)
+            resolution = resolve(step.send_rule(customer.country), start, customer.zone)
             intent = Intent(
                 journey=journey.name,
                 step=step.name,
@@ -162,7 +164,7 @@ class Ingestor:
             )
             send_id = send_id_for(event.id, journey.name, step.name, customer.id)
             planned = self.schedule.plan(
-                send_id, resolution.utc, intent, event_id=event.id, start=event.occurred_at, data=event.data
+                send_id, resolution.utc, intent, event_id=event.id, start=start, data=event.data
             )
             if planned:
                 result.planned.append(send_id)
