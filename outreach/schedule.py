@@ -93,12 +93,9 @@ class Intent:
     def ref(self) -> str:
         return hashlib.sha1(self.to_json().encode()).hexdigest()[:INTENT_DIGITS]
 
-    def fields(self) -> dict[str, str]:
-        """The intent as a send's fields (a new dict each time; the values are computed once)."""
-        return dict(self._fields)
-
     @cached_property
-    def _fields(self) -> dict[str, str]:
+    def fields(self) -> dict[str, str]:
+        """The intent as a send's fields (computed once and shared: copy before changing it)."""
         return asdict(self)
 
     def send_rule(self) -> SendRule:
@@ -323,7 +320,7 @@ class Schedule:
         intent = self.intent(raw.pop("intent"))
         start36, created36, event_id = raw.pop("event").split(",", 2)
         return {
-            **intent._fields,
+            **intent.fields,
             "start": from_ms(int(start36, 36)).isoformat(),
             "created_ms": str(int(created36, 36)),
             "event_id": event_id,
