@@ -293,7 +293,7 @@ class Deliverer:
         book.finish(send["id"], "delivered", entry, field=("channel", channel), reason="ok",
                     latency=max(latency, 0.0), token=send.get("token", ""), notes=item.notes)  # fmt: skip
         # The next check-in counts from this message, in the same round trip.
-        book.also(lambda pipe: self.recurring.contacted(customer.id, now, pipe=pipe))
+        self.recurring.contacted(customer.id, now, pipe=book.batch)
         outcomes.append(Outcome(send["id"], "delivered", channel))
 
     # -- outcomes without a hand-over -----------------------------------------------------

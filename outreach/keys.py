@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import re
 import zlib
+from collections.abc import Iterable
+from functools import lru_cache
 
 from .errors import ConfigError, InputError
 
@@ -43,12 +45,21 @@ def send_id_for(event_id: str, journey: str, step: str, customer_id: str) -> str
 _SEND_ID = re.compile(rf"s([0-9a-f]{{{EVENT_DIGITS}}})([0-9a-f]{{{STEP_DIGITS}}})\.(.+)", re.DOTALL)
 
 
+@lru_cache(maxsize=8192)
 def split_send_id(send_id: str) -> tuple[str, str, str]:
-    """(event digest, step digest, customer id) of a send id; InputError if it is not one."""
+    """(event digest, step digest, customer id) of a send id; InputError if it is not one.
+
+    Cached: a batch asks for the same ids' parts many times (every key of a send names them).
+    """
     match = _SEND_ID.fullmatch(send_id) if isinstance(send_id, str) else None
     if match is None:
         raise InputError("send_id", send_id, "not a send id")
     return match.groups()  # type: ignore[return-value]
+
+
+def planned_send_ids(fields: Iterable[str], customer_id: str) -> list[str]:
+    """The send ids named by fields of a customer's plan hash (the rest are events' shared fields)."""
+    return [f"s{name}.{customer_id}" for name in fields if len(name) == EVENT_DIGITS + STEP_DIGITS]
 
 
 def is_send_id(value: str) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -29,7 +29,7 @@ from . import scripts
 from .clock import Clock, from_ms, to_ms
 from .errors import OutreachError, TimingError
 from .journeys import rule_for
-from .keys import Keys, is_send_id, split_send_id
+from .keys import Keys, is_send_id, planned_send_ids, split_send_id
 from .timing import SendRule, resolve
 
 #: Upper bounds (seconds) of the delivery-latency histogram: planned instant to hand-over.
@@ -123,6 +123,8 @@ class Schedule:
         self.history_ms = history_days * 86_400_000
         self._intents: dict[str, Intent] = {}
         self._stored: set[str] = set()
+        #: The shard the next claim starts at (another one each time).
+        self._turn = 0
         self._claim = scripts.load(client, "claim")
         self._reap = scripts.load(client, "reap")
         self._begin = scripts.load(client, "begin")
@@ -210,8 +212,8 @@ class Schedule:
         """Lease up to ``limit`` due sends, taken from every shard (one round trip per round)."""
         claims: list[Claim] = []
         # Start at another shard each time, so no shard is always the one left short.
-        self._turn = (getattr(self, "_turn", -1) + 1) % self.keys.shards
-        active = [(self._turn + i) % self.keys.shards for i in range(self.keys.shards)]
+        first, self._turn = self._turn, (self._turn + 1) % self.keys.shards
+        active = [(first + i) % self.keys.shards for i in range(self.keys.shards)]
         while active and len(claims) < limit:
             # Share the room among the shards that may still have due sends.
             base, extra = divmod(limit - len(claims), len(active))
@@ -457,8 +459,7 @@ class Schedule:
         pipe.hkeys(self.keys.planned(customer_id))
         pipe.smembers(self.keys.open_sends(customer_id))
         fields, claimed = pipe.execute()
-        ids = [f"s{_str(f)}.{customer_id}" for f in fields if len(f) == 18]
-        ids += [_str(x) for x in claimed]
+        ids = planned_send_ids(map(_str, fields), customer_id) + [_str(x) for x in claimed]
         sends = self.get_many(sorted(set(ids)))
         return [s for s in sends if s is not None and s["state"] not in FINAL_STATES]
 
@@ -468,14 +469,7 @@ class Schedule:
         pipe.hkeys(self.keys.planned(customer_id))
         pipe.smembers(self.keys.customer_sends(customer_id))
         fields, others = pipe.execute()
-        ids = {f"s{_str(f)}.{customer_id}" for f in fields if len(f) == 18}
-        return sorted(ids | {_str(x) for x in others})
-
-    def record(self, build: Callable[[scripts.Batch], None]) -> None:
-        """Run ``build`` into one batch and send it in one round trip."""
-        batch = scripts.Batch()
-        build(batch)
-        scripts.execute(self.client, batch)
+        return sorted(set(planned_send_ids(map(_str, fields), customer_id)) | {_str(x) for x in others})
 
     def book(self) -> OutcomeBook:
         """Outcomes to record together, in one round trip (``flush``)."""
@@ -511,30 +505,20 @@ class Schedule:
 
 
 class OutcomeBook:
-    """Outcomes (and the commands that go with them) gathered for one pipeline."""
+    """Outcomes (and the commands that go with them) gathered for one round trip."""
 
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
-        self._steps: list[Callable[[scripts.Batch], None]] = []
+        self.batch = scripts.Batch()
 
     def finish(self, send_id: str, state: str, entry: str, **options: Any) -> None:
-        """``Schedule.finish`` when the book is flushed."""
-        self._steps.append(lambda pipe: self.schedule.finish(send_id, state, entry, pipe=pipe, **options))
-
-    def also(self, step: Callable[[scripts.Batch], None]) -> None:
-        """Another command for the same round trip (``step`` adds it to the pipeline)."""
-        self._steps.append(step)
+        """``Schedule.finish``, sent when the book is flushed."""
+        self.schedule.finish(send_id, state, entry, pipe=self.batch, **options)
 
     def flush(self) -> None:
-        if not self._steps:
-            return
-        steps, self._steps = self._steps, []
-
-        def build(batch: scripts.Batch) -> None:
-            for step in steps:
-                step(batch)
-
-        self.schedule.record(build)
+        if self.batch.calls:
+            batch, self.batch = self.batch, scripts.Batch()
+            scripts.execute(self.schedule.client, batch)
 
 
 def _planned_entry(send: Mapping[str, str], intent: Intent) -> dict[str, Any]:
