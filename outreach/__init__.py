@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .app import Outreach
+from .app import ConsentChange, Outreach
 from .clock import Clock, SimulatedClock, SystemClock
 from .errors import (
     ChannelError,
@@ -27,6 +27,7 @@ from .errors import (
     UnknownEventType,
 )
 from .models import Customer, Event
+from .schedule import Stop
 from .settings import Settings
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     # data
     "Customer",
     "Event",
+    "ConsentChange",
+    "Stop",
     # clocks
     "Clock",
     "SimulatedClock",
@@ -97,8 +100,12 @@ def set_consent(
     category: str | None = None,
     channel: str | None = None,
     source: str = "api",
-) -> Customer:
-    """Give or withdraw consent for a category or channel; withdrawing emits customer.unsubscribed."""
+) -> ConsentChange:
+    """Give or withdraw consent for a category or channel; withdrawing emits customer.unsubscribed.
+
+    Effective at once for every send not yet handed to a provider; the result says, per
+    open send of a withdrawn category, ``cancelled`` or ``too_late`` (``Stop``).
+    """
     return default_app().set_consent(
         customer_id, allowed=allowed, category=category, channel=channel, source=source
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -29,7 +30,7 @@ from .policy import Policy, load_policy
 from .ratelimit import RateLimiter
 from .recurring import Recurring
 from .render import Renderer
-from .schedule import Claim, Schedule
+from .schedule import Claim, Schedule, Stop
 from .settings import Settings
 from .surveys import Answer, Surveys
 
@@ -39,6 +40,14 @@ logger = logging.getLogger(__name__)
 INGEST_QUEUE = "outreach.ingest"
 #: Dramatiq queue of due send batches.
 DELIVER_QUEUE = "outreach.deliver"
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """A consent change: the profile as stored, and what it did to the customer's open sends."""
+
+    customer: Customer
+    stops: list[Stop] = field(default_factory=list)
 
 
 class Outreach:
@@ -148,10 +157,13 @@ class Outreach:
         category: str | None = None,
         channel: str | None = None,
         source: str = "api",
-    ) -> Customer:
+    ) -> ConsentChange:
         """Record a consent change; withdrawing a category also emits ``customer.unsubscribed``.
 
-        It takes effect for sends already scheduled or claimed: the policy reads it when they fire.
+        It takes effect at once for every send not yet handed to a provider: the
+        hand-over gate reads it. The result says, per open send of a withdrawn
+        category, ``cancelled`` (it will not go out) or ``too_late`` (its hand-over
+        had begun, at ``handed_at``).
         """
         customer = self.customers.set_consent(
             customer_id,
@@ -161,18 +173,27 @@ class Outreach:
             source=source,
             at=self.clock.now(),
         )
+        stops: list[Stop] = []
+        if category is not None and not allowed and category != "transactional":
+            sends = self.schedule.open_sends(customer_id)
+            stops = self.schedule.stops_of([s for s in sends if s["category"] == category])
         self.recurring.enroll(customer)
         if category is not None and not allowed and category != "transactional":
             self.emit("customer.unsubscribed", customer_id, {"categories": [category], "source": source})
-        return customer
+        return ConsentChange(customer, stops)
 
-    def set_do_not_contact(self, customer_id: str, blocked: bool = True) -> None:
-        """Put a customer on (or take them off) the global do-not-contact list."""
+    def set_do_not_contact(self, customer_id: str, blocked: bool = True) -> list[Stop]:
+        """Put a customer on (or take them off) the global do-not-contact list.
+
+        Putting them on stops every send not yet handed to a provider; the result
+        says so per open send (``Stop``), as ``set_consent`` does.
+        """
         self.customers.require(customer_id)
-        if blocked:
-            self.client.sadd(self.keys.do_not_contact(customer_id), customer_id)
-        else:
+        if not blocked:
             self.client.srem(self.keys.do_not_contact(customer_id), customer_id)
+            return []
+        self.client.sadd(self.keys.do_not_contact(customer_id), customer_id)
+        return self.schedule.stops_of(self.schedule.open_sends(customer_id))
 
     def answer_survey(self, send_id: str, customer_id: str, kind: str, score: int) -> Answer:
         """Record a survey answer (one per send; a new click updates it) and emit ``survey.answered``.

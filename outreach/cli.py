@@ -339,10 +339,19 @@ def customers_show(customer_id: str) -> None:
 def customers_consent(customer_id: str, category, channel, allowed: bool, source: str) -> None:
     """Give or withdraw consent for a category or a channel; it applies to sends already planned."""
     with _app() as app:
-        customer = app.set_consent(
+        change = app.set_consent(
             customer_id, category=category, channel=channel, allowed=allowed, source=source
         )
-    click.echo(json.dumps({"consent": customer.consent, "channel_consent": customer.channel_consent}))
+    customer = change.customer
+    click.echo(
+        json.dumps(
+            {
+                "consent": customer.consent,
+                "channel_consent": customer.channel_consent,
+                "sends": [stop.to_mapping() for stop in change.stops],
+            }
+        )
+    )
 
 
 @customers.command("dnc")
@@ -351,8 +360,11 @@ def customers_consent(customer_id: str, category, channel, allowed: bool, source
 def customers_dnc(customer_id: str, blocked: bool) -> None:
     """Put a customer on the global do-not-contact list (nothing is sent, transactional included)."""
     with _app() as app:
-        app.set_do_not_contact(customer_id, blocked)
+        stops = app.set_do_not_contact(customer_id, blocked)
     click.echo(f"{customer_id} {'is on' if blocked else 'is off'} the do-not-contact list")
+    for stop in stops:
+        when = f" (handed to a provider at {stop.handed_at.isoformat()})" if stop.handed_at else ""
+        click.echo(f"  {stop.send_id}: {stop.outcome.replace('_', ' ')}{when}")
 
 
 @customers.command("export")

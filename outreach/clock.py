@@ -19,6 +19,11 @@ def to_ms(instant: datetime) -> int:
     return int(instant.timestamp() * 1000)
 
 
+def ceil_ms(instant: datetime) -> int:
+    """UTC ms of an instant, rounded up: a time to wait for is never read as earlier."""
+    return -(-round(instant.timestamp() * 1_000_000) // 1000)
+
+
 def from_ms(ms: int | float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 

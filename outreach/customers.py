@@ -43,6 +43,12 @@ class Customers:
         before = self.get(customer.id)
         # Every key here is in the customer's shard: one transaction, also on a cluster.
         pipe = self.client.pipeline(transaction=True)
+        self._write(pipe, customer, before, source, at)
+        results = pipe.execute()
+        return customer, bool(results[1])
+
+    def _write(self, pipe, customer: Customer, before: Customer | None, source: str, at) -> None:
+        """Queue a profile's write: the profile, the shard's index, each consent change logged."""
         pipe.set(self.keys.customer(customer.id), customer.to_json())
         pipe.sadd(self.keys.customers(self.keys.shard_of(customer.id)), customer.id)
         for scope, old, new in (
@@ -54,8 +60,6 @@ class Customers:
                     pipe.rpush(
                         self.keys.consent_log(customer.id), self._entry(scope, key, new.get(key), source, at)
                     )
-        results = pipe.execute()
-        return customer, bool(results[1])
 
     @staticmethod
     def _entry(scope: str, key: str, allowed: bool | None, source: str, at: datetime | None) -> str:
@@ -80,12 +84,28 @@ class Customers:
             raise InputError("category", category, f"must be one of {', '.join(CATEGORIES)}")
         if channel is not None and channel not in CHANNELS:
             raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")
-        customer = self.require(customer_id)
-        if category is not None:
-            customer = replace(customer, consent={**customer.consent, category: allowed})
-        else:
-            customer = replace(customer, channel_consent={**customer.channel_consent, channel: allowed})
-        return self.upsert(customer, source=source, at=at)[0]
+        key = self.keys.customer(customer_id)
+        # Read, change and write under WATCH: a concurrent change of the profile (another
+        # consent, a profile sync) is never overwritten with what was read before it.
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        pipe.unwatch()
+                        self.require(customer_id)  # raises: unknown or erased
+                    before = Customer.from_json(raw)
+                    if category is not None:
+                        customer = replace(before, consent={**before.consent, category: allowed})
+                    else:
+                        customer = replace(before, channel_consent={**before.channel_consent, channel: allowed})
+                    pipe.multi()
+                    self._write(pipe, customer, before, source, at)
+                    pipe.execute()
+                    return customer
+                except redis.WatchError:
+                    continue
 
     def consent_history(self, customer_id: str) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.client.lrange(self.keys.consent_log(customer_id), 0, -1)]

@@ -29,7 +29,7 @@ from .policy import Lookups, Policy, send_rule, window_only
 from .ratelimit import RateLimiter
 from .recurring import Recurring
 from .render import Renderer
-from .schedule import Claim, OutcomeBook, Schedule, log_entry
+from .schedule import Claim, HandOver, OutcomeBook, Schedule, log_entry
 from .settings import Settings
 from .surveys import answer_links
 from .timing import resolve, zone
@@ -59,6 +59,8 @@ class _Ready:
     failures: list[str] = field(default_factory=list)
     delivery: Delivery | None = None
     register: str = ""
+    #: When the hand-over gate let the send go to its current channel's provider.
+    handed: datetime | None = None
 
 
 class Deliverer:
@@ -213,7 +215,13 @@ class Deliverer:
     def _hand_over(
         self, waiting: list[_Ready], outcomes: list[Outcome], book: OutcomeBook, lease: _Lease
     ) -> list[_Ready]:
-        """One round: every item to its channel; returns those that fall through to their next one."""
+        """One round: every item to its channel; returns those that fall through to their next one.
+
+        Each hand-over first passes the gate (``Schedule.hand_over``) in the same round
+        trip that records the previous outcomes, so a cancellation or an opt-out that
+        came while the batch was decided, rendered or handed over stops every send not
+        yet at its provider.
+        """
         by_channel: dict[str, list[_Ready]] = {}
         for item in waiting:
             by_channel.setdefault(item.channels[0][0], []).append(item)
@@ -224,31 +232,98 @@ class Deliverer:
             if send_many is not None:
                 # One hand-over for all: its deliveries are recorded together, right after it.
                 lease.keep([item.send["id"] for item in items])
-                results = send_many([item.delivery for item in items])
-                for item, result in zip(items, results, strict=True):
-                    self._after(item, result, outcomes, book, again)
+                passed = self._gate(items, outcomes, book, again)
+                if passed:
+                    results = send_many([item.delivery for item in passed])
+                    answered = self.clock.now()
+                    for item, result in zip(passed, results, strict=True):
+                        self._after(item, result, answered, outcomes, book, again)
                 book.flush()
                 continue
             for index, item in enumerate(items):
                 lease.keep([i.send["id"] for i in items[index:]])
+                # The previous delivery is recorded in this round trip, before the next goes out.
+                if not self._gate([item], outcomes, book, again):
+                    continue
                 try:
                     result: str | Exception = transport.send(item.delivery)
                 except (TransientChannelError, PermanentChannelError) as exc:
                     result = exc
-                # A delivery is recorded at once, before the next message goes out.
-                self._after(item, result, outcomes, book, again)
-                book.flush()
+                self._after(item, result, self.clock.now(), outcomes, book, again)
+            book.flush()
         return again
 
+    def _gate(
+        self, items: list[_Ready], outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready]
+    ) -> list[_Ready]:
+        """The last check before the provider; returns the items that may go now."""
+        requests = []
+        for item in items:
+            channel, address = item.channels[0]
+            category = item.send["category"]
+            default = self.policy.default_allows(item.customer.country, category)
+            requests.append(
+                HandOver(item.send["id"], item.send.get("token", ""), category, channel, address, default)
+            )
+        handed, statuses = book.hand_over(requests)
+        passed = []
+        for item, status in zip(items, statuses, strict=True):
+            if status == "go":
+                item.handed = handed
+                passed.append(item)
+            else:
+                self._stopped(item, status, outcomes, book, again)
+        return passed
+
+    def _stopped(
+        self, item: _Ready, status: str, outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready]
+    ) -> None:
+        """Book a send the gate stopped: what changed since the batch was decided decides."""
+        send, customer = item.send, item.customer
+        channel, address = item.channels[0]
+        category = send["category"]
+        if status in ("channel_opt_out", "address_suppressed"):
+            why = (
+                "the customer opted out of this channel"
+                if status == "channel_opt_out"
+                else f"{address} is on the suppression list"
+            )
+            note = f"{channel}: {why} (found at the hand-over)"
+            item.notes.append(log_entry(self.clock.now(), "fallthrough", note, channel=channel))
+            item.channels.pop(0)
+            if not item.channels:
+                outcomes.append(self._end(send, "suppressed", "no_usable_channel", f"no usable channel: {note}",
+                                          book, notes=item.notes))  # fmt: skip
+                return
+            following = self._prepare(item, book)
+            if isinstance(following, _Ready):
+                again.append(following)
+            else:
+                outcomes.append(following)
+            return
+        suppressions = {
+            "customer_gone": ("customer_unknown", f"customer {customer.id} is gone (erased or deleted)"),
+            "do_not_contact": ("do_not_contact", f"{customer.id} is on the do-not-contact list"),
+            "no_consent": ("no_consent", f"{customer.id} withdrew consent to {category} messages"),
+        }
+        if status in suppressions:
+            reason, text = suppressions[status]
+            outcomes.append(self._end(send, "suppressed", reason, f"{text} before the hand-over", book,
+                                      notes=item.notes))  # fmt: skip
+            return
+        # Cancelled, claimed again by another worker, erased or already ended: nothing to record.
+        outcomes.append(Outcome(send["id"], status, "stopped at the hand-over"))
+
     def _after(
-        self, item: _Ready, result: str | Exception, outcomes: list[Outcome], book: OutcomeBook,
-        again: list[_Ready],
+        self, item: _Ready, result: str | Exception, answered: datetime, outcomes: list[Outcome],
+        book: OutcomeBook, again: list[_Ready],
     ) -> None:  # fmt: skip
-        """Book the outcome of one hand-over, or move the item on to its next channel."""
-        send, customer, now = item.send, item.customer, item.now
+        """Book the outcome of one hand-over (answered by the provider at ``answered``),
+        or move the item on to its next channel."""
+        send, customer = item.send, item.customer
         channel, address = item.channels[0]
         if isinstance(result, TransientChannelError):
-            outcomes.append(self._retry(item, channel, result, book))
+            outcomes.append(self._retry(item, channel, result, answered, book))
             return
         if isinstance(result, PermanentChannelError):
             item.failures.append(f"{channel}: {result}")
@@ -257,7 +332,7 @@ class Deliverer:
                 note = f"{channel}: {result}; {address} is suppressed for {channel}"
             else:
                 note = f"{channel}: {result} (a provider problem: the address is kept)"
-            item.notes.append(log_entry(now, "fallthrough", note, channel=channel))
+            item.notes.append(log_entry(answered, "fallthrough", note, channel=channel))
             item.channels.pop(0)
             if not item.channels:
                 outcomes.append(
@@ -278,28 +353,33 @@ class Deliverer:
                                        notes=item.notes))  # fmt: skip
             return
         delivery = item.delivery
-        assert delivery is not None
+        assert delivery is not None and item.handed is not None
+        local = answered.astimezone(zone(customer.zone))
         entry = log_entry(
-            now,
+            answered,
             "delivered",
-            f"delivered by {channel} to {address} at {delivery.local.isoformat()}",
+            f"delivered by {channel} to {address} at {local.isoformat()}",
             channel=channel,
             reference=result,
             attempt=delivery.attempt,
             locale=delivery.locale,
             register=item.register,
+            handed_ms=to_ms(item.handed),
         )
-        latency = (now - from_ms(int(send["resolved_ms"]))).total_seconds()
+        latency = (item.handed - from_ms(int(send["resolved_ms"]))).total_seconds()
         book.finish(send["id"], "delivered", entry, field=("channel", channel), reason="ok",
                     latency=max(latency, 0.0), token=send.get("token", ""), notes=item.notes)  # fmt: skip
         # The next check-in counts from this message, in the same round trip.
-        self.recurring.contacted(customer.id, now, pipe=book.batch)
+        self.recurring.contacted(customer.id, answered, pipe=book.batch)
         outcomes.append(Outcome(send["id"], "delivered", channel))
 
     # -- outcomes without a hand-over -----------------------------------------------------
 
-    def _retry(self, item: _Ready, channel: str, exc: TransientChannelError, book: OutcomeBook) -> Outcome:
-        send, customer, now = item.send, item.customer, item.now
+    def _retry(
+        self, item: _Ready, channel: str, exc: TransientChannelError, failed: datetime, book: OutcomeBook
+    ) -> Outcome:
+        """Back to the schedule: backoff and Retry-After count from ``failed``, when the error came back."""
+        send, customer = item.send, item.customer
         attempts = int(send.get("attempts") or 1)
         if attempts >= self.settings.max_attempts:
             return self._fail(send, "attempts_exhausted", f"{channel}: {exc} (attempt {attempts})", book,
@@ -308,13 +388,14 @@ class Deliverer:
         delay = backoff * random.uniform(0.5, 1.0)
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
-        when = resolve(window_only(send_rule(send, customer)), now + timedelta(seconds=delay), customer.zone)
+        when = resolve(window_only(send_rule(send, customer)), failed + timedelta(seconds=delay), customer.zone)
         entry = log_entry(
-            now,
+            failed,
             "retry_scheduled",
             f"{channel} failed for now ({exc}); attempt {attempts + 1} at {when.local.isoformat()}",
             channel=channel,
             attempt=attempts,
+            **({"handed_ms": to_ms(item.handed)} if item.handed else {}),
         )
         book.finish(send["id"], "retry_scheduled", entry, due=when.utc, reason="transient_error",
                     token=send.get("token", ""), notes=item.notes)  # fmt: skip

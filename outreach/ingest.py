@@ -19,7 +19,7 @@ from .journeys import Journey, Journeys
 from .keys import Keys, send_id_for
 from .models import Customer, Event
 from .recurring import Recurring
-from .schedule import FINAL_STATES, Intent, Schedule
+from .schedule import Intent, Schedule, Stop
 from .timing import resolve
 
 #: Categories an unsubscribe without a list of categories withdraws.
@@ -37,8 +37,17 @@ class IngestResult:
     event_id: str
     duplicate: bool = False
     planned: list[str] = field(default_factory=list)
+    #: Sends this event cancelled in time: no provider is asked for them from now on.
     cancelled: list[str] = field(default_factory=list)
+    #: Sends it meant to cancel whose hand-over had already begun (``Stop.handed_at``).
+    too_late: list[Stop] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def record(self, stop: Stop) -> None:
+        if stop.outcome == "cancelled":
+            self.cancelled.append(stop.send_id)
+        elif stop.outcome == "too_late" and stop.state != "delivered":
+            self.too_late.append(stop)
 
 
 class Ingestor:
@@ -105,9 +114,7 @@ class Ingestor:
             if send["journey"] != journey.name or send["step"] in keep:
                 continue
             text = f"journey {journey.name} exited on {event.type} (event {event.id})"
-            state = self.schedule.cancel(send["id"], "journey_exit", text)
-            if state and state not in FINAL_STATES:
-                result.cancelled.append(send["id"])
+            result.record(self.schedule.cancel(send["id"], "journey_exit", text))
 
     def _supersede(self, journey: Journey, customer: Customer, event: Event, result) -> bool:
         """Cancel the sends of an older event for the same key; False if this event is the older."""
@@ -138,9 +145,7 @@ class Ingestor:
             for step in journey.steps:
                 send_id = send_id_for(older[1], journey.name, step.name, customer.id)
                 text = f"superseded by event {event.id} ({field_name}={value})"
-                state = self.schedule.cancel(send_id, "superseded", text)
-                if state and state not in FINAL_STATES:
-                    result.cancelled.append(send_id)
+                result.record(self.schedule.cancel(send_id, "superseded", text))
         return True
 
     def _start(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):

@@ -198,8 +198,14 @@ class Policy:
             return True
         if category in customer.consent:
             return customer.consent[category]
-        country = self.config.countries.get(customer.country or "", {})
-        return country.get(category, self.config.consent.get(category, "opt_out")) == "opt_out"
+        return self.default_allows(customer.country, category)
+
+    def default_allows(self, country: str | None, category: str) -> bool:
+        """Whether a category is allowed for a customer who never said (the country's default)."""
+        if category == "transactional":
+            return True
+        table = self.config.countries.get(country or "", {})
+        return table.get(category, self.config.consent.get(category, "opt_out")) == "opt_out"
 
     def suppress_address(self, channel: str, address: str) -> None:
         """Never use this address on this channel again (a hard bounce, a rejection)."""

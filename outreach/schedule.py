@@ -26,7 +26,7 @@ from typing import Any
 import redis
 
 from . import scripts
-from .clock import Clock, from_ms, to_ms
+from .clock import Clock, ceil_ms, from_ms, to_ms
 from .errors import OutreachError, TimingError
 from .journeys import rule_for
 from .keys import Keys, is_send_id, planned_send_ids, split_send_id
@@ -109,6 +109,48 @@ class Claim:
     token: str
 
 
+@dataclass(frozen=True)
+class HandOver:
+    """A send about to go to its provider, as the hand-over gate (``handover.lua``) checks it."""
+
+    send_id: str
+    token: str
+    category: str
+    channel: str
+    address: str
+    #: Whether the category is allowed for this customer when they never said (country default).
+    consent_default: bool
+
+
+#: Outcomes of a cancellation, per send (``Stop.outcome``).
+STOP_OUTCOMES = ("cancelled", "too_late", "final", "unknown")
+
+
+@dataclass(frozen=True)
+class Stop:
+    """What a cancellation or an opt-out did to one send.
+
+    ``cancelled``: no provider is asked for the send from now on. ``too_late``: a
+    hand-over to a provider began at ``handed_at`` (for a delivered send, its last
+    one). ``final``: the send had already ended otherwise (``state`` says how).
+    ``unknown``: there is no such send.
+    """
+
+    send_id: str
+    outcome: str
+    #: The send's state just before.
+    state: str = ""
+    handed_at: datetime | None = None
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "send_id": self.send_id,
+            "outcome": self.outcome,
+            "state": self.state,
+            "handed_at": self.handed_at.isoformat() if self.handed_at else None,
+        }
+
+
 class Schedule:
     """Planned sends by due time, over the shards of ``keys``; every transition is one atomic script."""
 
@@ -132,6 +174,7 @@ class Schedule:
         self._plan = scripts.load(client, "plan")
         self._cancel = scripts.load(client, "cancel")
         self._note = scripts.load(client, "note")
+        self._handover = scripts.load(client, "handover")
 
     # -- intents --------------------------------------------------------------------------
 
@@ -189,10 +232,13 @@ class Schedule:
             return None
         return bool(self._plan(keys=keys, args=args))
 
-    def cancel(self, send_id: str, reason: str, text: str) -> str | None:
-        """Tombstone a send; returns the state it had (None if unknown)."""
+    def cancel(self, send_id: str, reason: str, text: str) -> Stop:
+        """Tombstone a send; says whether it was in time (see ``Stop``)."""
         now = self.clock.now()
         entry = log_entry(now, "cancelled", text, reason=reason)
+        late = log_entry(
+            now, "cancel_too_late", f"{text}; too late: a hand-over had begun (no retry follows)", reason=reason
+        )
         shard = self.keys.shard_of_send(send_id)
         keys = [
             self.keys.due(shard),
@@ -203,8 +249,27 @@ class Schedule:
             self.keys.shard_stats(shard),
             self.keys.open_sends(split_send_id(send_id)[2]),
         ]
-        args = [send_id, reason, entry, str(to_ms(now)), self.keys.tag(shard), self.history_ms]
-        return _str(self._cancel(keys=keys, args=args)) or None
+        args = [send_id, reason, entry, str(to_ms(now)), self.keys.tag(shard), self.history_ms, late]
+        outcome, state, handed = (_str(x) for x in self._cancel(keys=keys, args=args))
+        return Stop(send_id, outcome, state, from_ms(int(handed)) if handed else None)
+
+    def stops_of(self, sends: Sequence[Mapping[str, str]]) -> list[Stop]:
+        """Read only: what stopping these sends now would answer (for consent and do-not-contact).
+
+        A send whose hand-over has begun is ``too_late``; any other open send will
+        not go out, because the hand-over gate reads the change.
+        """
+        out = []
+        for send in sends:
+            handed = send.get("handed_ms")
+            at = from_ms(int(handed)) if handed else None
+            if send["state"] == "delivered" or send.get("handing"):
+                out.append(Stop(send["id"], "too_late", send["state"], at))
+            elif send["state"] in FINAL_STATES:
+                out.append(Stop(send["id"], "final", send["state"], at))
+            else:
+                out.append(Stop(send["id"], "cancelled", send["state"], at))
+        return out
 
     # -- claiming -------------------------------------------------------------------------
 
@@ -267,6 +332,36 @@ class Schedule:
                 statuses[i] = _str(status)
         return statuses
 
+    def hand_over(self, requests: Sequence[HandOver], batch: scripts.Batch) -> tuple[datetime, list[str]]:
+        """The last gate before the providers: ``batch`` (outcomes already gathered) and the gate, in
+        one round trip. Returns the gate's time and one status per request (``handover.lua``);
+        an address found on its channel's suppression list reads ``address_suppressed``.
+        """
+        by_shard: dict[int, list[int]] = {}
+        for i, request in enumerate(requests):
+            batch.sismember(self.keys.suppressed(request.channel), request.address.lower())
+            by_shard.setdefault(self.keys.shard_of_send(request.send_id), []).append(i)
+        for shard, indexes in by_shard.items():
+            keys = [self.keys.inflight(shard), self.keys.outcomes(shard), self.keys.shard_stats(shard)]
+            args: list[Any] = [self.clock.script_now(), self.lease_ms, self.keys.tag(shard), self.history_ms]
+            for i in indexes:
+                r = requests[i]
+                args += [r.send_id, r.token, r.category, r.channel, "1" if r.consent_default else "0"]
+            batch.evalsha(self._handover.sha, len(keys), *keys, *args)
+        results = scripts.execute(self.client, batch)
+        tail = results[len(results) - len(requests) - len(by_shard) :]
+        suppressed, gates = tail[: len(requests)], tail[len(requests) :]
+        statuses = [""] * len(requests)
+        now_ms = 0
+        for indexes, out in zip(by_shard.values(), gates, strict=True):
+            now_ms = int(out[0])
+            for i, status in zip(indexes, out[1:], strict=True):
+                statuses[i] = _str(status)
+        for i, hit in enumerate(suppressed):
+            if hit and statuses[i] == "go":
+                statuses[i] = "address_suppressed"
+        return from_ms(now_ms), statuses
+
     def finish(
         self,
         send_id: str,
@@ -304,7 +399,7 @@ class Schedule:
             bound = next((b for b in LATENCY_BUCKETS if latency <= b), None)
             bucket = f"latency:le:{bound:g}" if bound is not None else "latency:le:+Inf"
         args = [
-            send_id, state, str(to_ms(due)) if due else "", entry, name, value,
+            send_id, state, str(ceil_ms(due)) if due else "", entry, name, value,
             str(to_ms(self.clock.now())), reason or state, bucket, token,
             f"{latency:.3f}" if latency is not None else "", self.history_ms, self.keys.tag(shard), *notes,
         ]  # fmt: skip
@@ -514,6 +609,11 @@ class OutcomeBook:
     def finish(self, send_id: str, state: str, entry: str, **options: Any) -> None:
         """``Schedule.finish``, sent when the book is flushed."""
         self.schedule.finish(send_id, state, entry, pipe=self.batch, **options)
+
+    def hand_over(self, requests: Sequence[HandOver]) -> tuple[datetime, list[str]]:
+        """``Schedule.hand_over``, sent together with the outcomes gathered so far."""
+        batch, self.batch = self.batch, scripts.Batch()
+        return self.schedule.hand_over(requests, batch)
 
     def flush(self) -> None:
         if self.batch.calls:

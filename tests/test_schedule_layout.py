@@ -89,13 +89,15 @@ def test_cancelling_a_planned_send_records_the_cancellation(app, customers, cloc
     steps = by_step(
         app, ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T06:00:00Z", id="e1").planned
     )
-    assert app.schedule.cancel(steps["tips"], "journey_exit", "test") == "scheduled"
+    stop = app.schedule.cancel(steps["tips"], "journey_exit", "test")
+    assert (stop.outcome, stop.state, stop.handed_at) == ("cancelled", "scheduled", None)
     send = app.schedule.get(steps["tips"])
     assert send["state"] == "cancelled" and send["cancelled"] == "journey_exit"
     assert app.schedule.due_of(steps["tips"]) is None
     assert [e["what"] for e in app.schedule.history(steps["tips"])] == ["planned", "cancelled"]
     assert app.stats()["sends:cancelled:journey_exit"] == 1
-    assert app.schedule.cancel(steps["tips"], "journey_exit", "again") == "cancelled"
+    again = app.schedule.cancel(steps["tips"], "journey_exit", "again")
+    assert (again.outcome, again.state) == ("final", "cancelled")
 
 
 def test_a_send_planned_again_is_a_no_op_in_either_form(app, customers, clock):

@@ -22,6 +22,20 @@ local function retire(tag, id, ms)
   end
 end
 
+-- close_cancelled(tag, id, reason, now, history_ms): a send with a tombstone reaches its
+-- final state 'cancelled' and leaves every set of live work (due, in flight, open).
+local function close_cancelled(tag, id, reason, now, history_ms)
+  local key = tag .. 'send:' .. id
+  redis.call('HSET', key, 'state', 'cancelled', 'cancelled', reason, 'finished_ms', now)
+  redis.call('HDEL', key, 'token')
+  redis.call('ZREM', tag .. 'due', id)
+  redis.call('ZREM', tag .. 'inflight', id)
+  redis.call('ZADD', tag .. 'outcomes', now, id)
+  redis.call('SREM', tag .. 'open:' .. string.sub(id, 21), id)
+  redis.call('HINCRBY', tag .. 'stats', 'sends:cancelled:' .. reason, 1)
+  retire(tag, id, history_ms)
+end
+
 -- A send id is 's' .. event digest (12 hex) .. step digest (6 hex) .. '.' .. customer id
 -- (outreach/keys.py); every key of a send lives under its customer's shard tag.
 local function customer_of(id)

@@ -28,12 +28,7 @@ for i = 5, #ARGV, 2 do
   elseif FINAL[state] then
     out[#out + 1] = state
   elseif cancelled then
-    redis.call('HSET', key, 'state', 'cancelled', 'finished_ms', now)
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZADD', KEYS[2], now, id)
-    redis.call('SREM', ARGV[3] .. 'open:' .. customer_of(id), id)
-    redis.call('HINCRBY', KEYS[3], 'sends:cancelled:' .. cancelled, 1)
-    retire(ARGV[3], id, ARGV[4])
+    close_cancelled(ARGV[3], id, cancelled, now, ARGV[4])
     out[#out + 1] = 'cancelled'
   elseif token ~= ARGV[i + 1] then
     out[#out + 1] = 'stale'

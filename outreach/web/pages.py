@@ -410,7 +410,7 @@ def unsubscribe(
     if customer.consent.get(category) is not False:
         customer = outreach.set_consent(
             customer.id, category=category, allowed=False, source="unsubscribe link"
-        )
+        ).customer
     return pages(request).render(
         request,
         "unsubscribe.html",
@@ -480,11 +480,11 @@ def preferences_save(
         if wanted != outreach.policy.allows(customer, name):
             customer = outreach.set_consent(
                 customer.id, category=name, allowed=wanted, source="preference page"
-            )
+            ).customer
     for name in PAGE_CHANNELS:
         wanted = name in wanted_channels
         if wanted != (customer.channel_consent.get(name) is not False):
             customer = outreach.set_consent(
                 customer.id, channel=name, allowed=wanted, source="preference page"
-            )
+            ).customer
     return _preference_page(request, token, customer, saved=True)

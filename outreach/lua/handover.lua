@@ -1,0 +1,80 @@
+-- handover.lua: the last gate before sends of one shard go to their providers.
+--
+-- KEYS[1]  inflight zset of the shard  send id -> lease deadline UTC ms
+-- KEYS[2]  outcomes zset, KEYS[3] stats hash (a tombstone found here ends the send)
+-- ARGV[1]  now in ms, or '' to read the Redis server's TIME
+-- ARGV[2]  lease length in ms (renewed for the hand-over)
+-- ARGV[3]  the shard's key tag ("<prefix>{<shard>}:")
+-- ARGV[4]  how long a send is kept after its final state, in ms (0: for ever)
+-- ARGV[5..] groups of five per send:
+--          send id, claim token, category, channel,
+--          '1' or '0': whether the category is allowed when the customer never said
+--
+-- The batch was decided a while ago; this re-reads, per send and at once, all
+-- that can stop it since: the tombstone of a cancellation, the claim token, the
+-- customer's profile (erased, consent for the category, consent for the channel)
+-- and the do-not-contact list. A send that passes is marked as being handed
+-- over ('handing' = its token, 'handed_ms' = now): a cancellation from now on
+-- answers 'too late' (cancel.lua), and one before this instant stopped it here.
+-- Transactional sends need no consent; do-not-contact stops every category.
+--
+-- Returns {now, status, ...}, one status per send:
+--   'go'               marked as handed over: the caller calls the provider now
+--   'cancelled'        a tombstone was found: the send is now cancelled
+--   'stale'            the token is not the send's current claim
+--   'missing'          the send's record is gone (erased)
+--   a final state      the send already ended (delivered, failed, ...)
+--   'customer_gone'    the customer's profile is gone (erased or deleted)
+--   'do_not_contact'   the customer is on the do-not-contact list
+--   'no_consent'       consent for the category was withdrawn (or never given)
+--   'channel_opt_out'  the customer opted out of this channel
+local now = now_ms(ARGV[1])
+local lease = tonumber(ARGV[2])
+local tag = ARGV[3]
+local out = {now}
+for i = 5, #ARGV, 5 do
+  local id, claim, category, channel, default = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local key = tag .. 'send:' .. id
+  local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
+  local state, token, cancelled = fields[1], fields[2], fields[3]
+  local status = 'go'
+  if not state then
+    status = 'missing'
+  elseif FINAL[state] then
+    status = state
+  elseif cancelled then
+    close_cancelled(tag, id, cancelled, now, ARGV[4])
+    status = 'cancelled'
+  elseif token ~= claim then
+    status = 'stale'
+  else
+    local customer = customer_of(id)
+    local raw = redis.call('GET', tag .. 'customer:' .. customer)
+    if not raw then
+      status = 'customer_gone'
+    elseif redis.call('SISMEMBER', tag .. 'dnc', customer) == 1 then
+      status = 'do_not_contact'
+    else
+      local profile = cjson.decode(raw)
+      if category ~= 'transactional' then
+        local said = nil
+        if type(profile.consent) == 'table' then
+          said = profile.consent[category]
+        end
+        if said == false or (said == nil and default ~= '1') then
+          status = 'no_consent'
+        end
+      end
+      if status == 'go' and type(profile.channel_consent) == 'table'
+          and profile.channel_consent[channel] == false then
+        status = 'channel_opt_out'
+      end
+    end
+  end
+  if status == 'go' then
+    redis.call('HSET', key, 'handing', claim, 'handed_ms', now)
+    redis.call('ZADD', KEYS[1], now + lease, id)
+  end
+  out[#out + 1] = status
+end
+return out
