@@ -22,6 +22,7 @@ from .deadletters import DeadLetters
 from .deliver import Deliverer, Outcome
 from .errors import CustomerErased, InputError, OutreachError
 from .i18n import load_locales
+from .inbox import Inbox
 from .ingest import Ingestor, IngestResult
 from .journeys import load_journeys
 from .keys import Keys
@@ -71,6 +72,9 @@ class Outreach:
             self.client, self.keys, self.clock, settings.lease_seconds, settings.history_days
         )
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
+        self.inbox = Inbox(
+            self.client, self.keys, self.clock, settings.ingest_lease_seconds, settings.ingest_dispatches
+        )
         self.policy = Policy(
             self.client, self.keys, load_policy(settings.config_dir, settings.late_grace_seconds)
         )
@@ -91,6 +95,7 @@ class Outreach:
             self.schedule,
             self.journeys,
             self.recurring,
+            self.inbox,
             settings.event_ttl_days,
         )
         self.deliverer = Deliverer(
@@ -239,8 +244,13 @@ class Outreach:
             },
             now=self.clock.now(),
         )
-        self.ingest_actor.send(event.to_mapping())
+        self.submit(event.to_mapping())
         return event.id
+
+    def submit(self, event: Mapping[str, Any]) -> None:
+        """Queue a valid event for ingestion: kept in the inbox first, so no dead worker can lose it."""
+        self.inbox.put(event)
+        self.ingest_actor.send(dict(event))
 
     def ingest(self, raw: Mapping[str, Any]) -> IngestResult | None:
         """Apply one event now; bad input goes to the dead-letter store and returns None."""
@@ -251,6 +261,7 @@ class Outreach:
             # Keep nothing that names the erased customer, not even in the dead-letter store.
             redacted = {"id": raw.get("id"), "type": raw.get("type"), "customer_id": "(erased)"}
             self.deadletters.add("event", "the customer was erased; event refused", redacted, source="ingest")
+            self.inbox.done(raw.get("id"), raw.get("customer_id"))
             return None
         except InputError as exc:
             logger.warning(
@@ -259,12 +270,15 @@ class Outreach:
                 exc,
             )
             self.deadletters.add("event", str(exc), raw, source="ingest")
+            if isinstance(raw, Mapping):
+                self.inbox.done(raw.get("id"), raw.get("customer_id"))
             return None
 
     # -- the scheduler's ticks ------------------------------------------------------------
 
     def pump(self, *, max_rounds: int = 20) -> int:
-        """Return expired leases, claim due sends and hand them to workers in batches."""
+        """Queue overdue events again, return expired leases, claim due sends and hand them to workers."""
+        self.requeue_overdue_events()
         self.schedule.reap(self.settings.claim_limit)
         oldest = self.schedule.next_due()
         now = self.clock.now()
@@ -291,12 +305,29 @@ class Outreach:
         pipe.execute()
         return total
 
+    def requeue_overdue_events(self) -> int:
+        """Queue again the events not applied within their lease (their worker died); returns how many.
+
+        Only while the ingest queue has no backlog: behind one, an event is late
+        because of the queue, and queuing it again would only lengthen the queue.
+        """
+        if queued(self.broker, INGEST_QUEUE) >= self.settings.ingest_backlog:
+            return 0
+        again, given_up = self.inbox.overdue(self.settings.claim_limit)
+        for event in again:
+            logger.warning("event %s was not applied within its lease; queued again", event.get("id"))
+            self.ingest_actor.send(event)
+        for event in given_up:
+            text = f"not applied after being queued {self.settings.ingest_dispatches + 1} times"
+            self.deadletters.add("event", text, event, source="inbox")
+        return len(again)
+
     def sweep(self) -> int:
         """Emit the events of recurring journeys that are due (check-ins); forget old outcomes."""
         self.schedule.forget_outcomes()
         events = self.recurring.due_events(self.settings.claim_limit)
         for event in events:
-            self.ingest_actor.send(event.to_mapping())
+            self.submit(event.to_mapping())
         return len(events)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
@@ -346,13 +377,20 @@ class Outreach:
             if close is not None:
                 close()
 
+    def _replay_event(self, payload: Mapping[str, Any]) -> None:
+        # A dead letter may hold an event too malformed to keep in the inbox: it goes straight to ingestion.
+        if isinstance(payload.get("id"), str) and isinstance(payload.get("customer_id"), str):
+            self.submit(payload)
+        else:
+            self.ingest_actor.send(dict(payload))
+
     def replay(self, entry_id: str) -> str:
         """Process a dead letter again; it leaves the store when it is queued."""
         letter = self.deadletters.get(entry_id)
         if letter is None:
             raise InputError("id", entry_id, "no such dead letter")
         if letter.kind == "event":
-            self.ingest_actor.send(dict(letter.payload))
+            self._replay_event(letter.payload)
         elif letter.kind == "customer":
             self.upsert_customer(letter.payload)
         elif letter.kind == "send":

@@ -99,7 +99,9 @@ class Customers:
                     if category is not None:
                         customer = replace(before, consent={**before.consent, category: allowed})
                     else:
-                        customer = replace(before, channel_consent={**before.channel_consent, channel: allowed})
+                        customer = replace(
+                            before, channel_consent={**before.channel_consent, channel: allowed}
+                        )
                     pipe.multi()
                     self._write(pipe, customer, before, source, at)
                     pipe.execute()

@@ -292,8 +292,9 @@ class Deliverer:
             item.notes.append(log_entry(self.clock.now(), "fallthrough", note, channel=channel))
             item.channels.pop(0)
             if not item.channels:
-                outcomes.append(self._end(send, "suppressed", "no_usable_channel", f"no usable channel: {note}",
-                                          book, notes=item.notes))  # fmt: skip
+                text = f"no usable channel: {note}"
+                ended = self._end(send, "suppressed", "no_usable_channel", text, book, notes=item.notes)
+                outcomes.append(ended)
                 return
             following = self._prepare(item, book)
             if isinstance(following, _Ready):
@@ -388,7 +389,9 @@ class Deliverer:
         delay = backoff * random.uniform(0.5, 1.0)
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
-        when = resolve(window_only(send_rule(send, customer)), failed + timedelta(seconds=delay), customer.zone)
+        when = resolve(
+            window_only(send_rule(send, customer)), failed + timedelta(seconds=delay), customer.zone
+        )
         entry = log_entry(
             failed,
             "retry_scheduled",

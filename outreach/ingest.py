@@ -15,6 +15,7 @@ import redis
 from .clock import Clock, from_ms, to_ms
 from .customers import Customers
 from .errors import InputError
+from .inbox import Inbox
 from .journeys import Journey, Journeys
 from .keys import Keys, send_id_for
 from .models import Customer, Event
@@ -60,6 +61,7 @@ class Ingestor:
         schedule: Schedule,
         journeys: Journeys,
         recurring: Recurring,
+        inbox: Inbox,
         event_ttl_days: int,
     ) -> None:
         self.client = client
@@ -69,6 +71,7 @@ class Ingestor:
         self.schedule = schedule
         self.journeys = journeys
         self.recurring = recurring
+        self.inbox = inbox
         self.event_ttl = event_ttl_days * 86400
 
     def ingest(self, event: Event) -> IngestResult:
@@ -78,6 +81,7 @@ class Ingestor:
         fresh = self.client.set(marker, "pending", nx=True, ex=self.event_ttl)
         if not fresh and self.client.get(marker) == b"done":
             result.duplicate = True
+            self.inbox.done(event.id, event.customer_id)
             return result
         # Still 'pending': an earlier attempt died midway; every step below is idempotent.
         customer = self.customers.require(event.customer_id)
@@ -95,7 +99,11 @@ class Ingestor:
             self._start(journey, customer, event, result)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
-        self.client.set(marker, "done", ex=self.event_ttl)
+        # Applied: marked done and out of the inbox in one round trip.
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(marker, "done", ex=self.event_ttl)
+        self.inbox.done(event.id, event.customer_id, pipe=pipe)
+        pipe.execute()
         return result
 
     def _unsubscribe(self, customer: Customer, event: Event) -> Customer:

@@ -128,6 +128,18 @@ class Keys:
         """hash of counters: sends by state and reason, latency buckets, survey answers."""
         return self.tag(shard) + "stats"
 
+    def inbox(self, shard: int) -> str:
+        """zset event id -> UTC ms by which it should be applied: events accepted, not yet applied."""
+        return self.tag(shard) + "inbox"
+
+    def inbox_events(self, shard: int) -> str:
+        """hash event id -> the event as JSON, while it is in the inbox."""
+        return self.tag(shard) + "inbox:events"
+
+    def inbox_tries(self, shard: int) -> str:
+        """hash event id -> times an overdue event was queued again."""
+        return self.tag(shard) + "inbox:tries"
+
     def customers(self, shard: int) -> str:
         """set of the shard's customer ids."""
         return self.tag(shard) + "customers"

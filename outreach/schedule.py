@@ -237,7 +237,10 @@ class Schedule:
         now = self.clock.now()
         entry = log_entry(now, "cancelled", text, reason=reason)
         late = log_entry(
-            now, "cancel_too_late", f"{text}; too late: a hand-over had begun (no retry follows)", reason=reason
+            now,
+            "cancel_too_late",
+            f"{text}; too late: a hand-over had begun (no retry follows)",
+            reason=reason,
         )
         shard = self.keys.shard_of_send(send_id)
         keys = [

@@ -22,6 +22,14 @@ DEFAULT_CLAIM_LIMIT = 500
 DEFAULT_MAX_INFLIGHT = 5000
 #: Sends carried by one Dramatiq deliver message.
 DEFAULT_DELIVER_BATCH = 50
+#: Seconds an accepted event may take to be applied before the pump queues it again
+#: (a worker that died holding it); ingestion is idempotent, so a slow one is applied once.
+DEFAULT_INGEST_LEASE_SECONDS = 10.0
+#: Times an overdue event is queued again before it is given up to the dead-letter store.
+DEFAULT_INGEST_DISPATCHES = 5
+#: The pump queues overdue events again only while fewer than this many wait in the ingest
+#: queue: behind a longer backlog an event is late because of the backlog, not a dead worker.
+DEFAULT_INGEST_BACKLOG = 100
 #: Seconds between two pump ticks in the scheduler process.
 DEFAULT_PUMP_INTERVAL = 1.0
 #: Seconds between two sweeps (lease reaper, check-in index).
@@ -72,6 +80,9 @@ class Settings:
     deliver_batch: int = DEFAULT_DELIVER_BATCH
     max_inflight: int = DEFAULT_MAX_INFLIGHT
     pump_interval: float = DEFAULT_PUMP_INTERVAL
+    ingest_lease_seconds: float = DEFAULT_INGEST_LEASE_SECONDS
+    ingest_dispatches: int = DEFAULT_INGEST_DISPATCHES
+    ingest_backlog: int = DEFAULT_INGEST_BACKLOG
     sweep_interval: float = DEFAULT_SWEEP_INTERVAL
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     retry_base_seconds: int = DEFAULT_RETRY_BASE_SECONDS

@@ -1,0 +1,34 @@
+-- inbox.lua: take events of one shard that were queued for ingestion but not applied in time.
+--
+-- KEYS[1]  inbox zset    event id -> UTC ms by which it should have been applied
+-- KEYS[2]  inbox hash    event id -> the event as JSON (what the ingest actor receives)
+-- KEYS[3]  tries hash    event id -> times it was queued again
+-- ARGV[1]  now in ms, or '' to read the Redis server's TIME
+-- ARGV[2]  most events to take (bounded: a long script blocks Redis)
+-- ARGV[3]  lease length in ms: how long until an event taken now is overdue again
+-- ARGV[4]  most times an event is queued again before it is given up (dead-lettered)
+--
+-- An event is overdue when its worker died holding it (killed, out of memory)
+-- or its message was lost. Each overdue event gets a new deadline and is
+-- returned to be queued again; ingestion is idempotent, so an event that was
+-- only slow is applied once all the same.
+-- Returns {{event json, ...}, {event json given up, ...}}.
+local now = now_ms(ARGV[1])
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local again, given_up = {}, {}
+for _, id in ipairs(ids) do
+  local event = redis.call('HGET', KEYS[2], id)
+  local tries = redis.call('HINCRBY', KEYS[3], id, 1)
+  if not event or tries > tonumber(ARGV[4]) then
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3], id)
+    if event then
+      given_up[#given_up + 1] = event
+    end
+  else
+    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id)
+    again[#again + 1] = event
+  end
+end
+return {again, given_up}
