@@ -15,7 +15,7 @@ import redis
 from .channels import Transport
 from .channels.config import build_transports, load_channels
 from .clock import Clock, SystemClock, to_ms
-from .connections import build_broker, connect, queued
+from .connections import build_broker, connect, queued, waiting
 from .customers import Customers
 from .datarights import erase_customer, export_customer
 from .deadletters import DeadLetters
@@ -311,7 +311,7 @@ class Outreach:
         Only while the ingest queue has no backlog: behind one, an event is late
         because of the queue, and queuing it again would only lengthen the queue.
         """
-        if queued(self.broker, INGEST_QUEUE) >= self.settings.ingest_backlog:
+        if waiting(self.broker, INGEST_QUEUE) >= self.settings.ingest_backlog:
             return 0
         again, given_up = self.inbox.overdue(self.settings.claim_limit)
         for event in again:

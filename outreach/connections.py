@@ -66,3 +66,11 @@ def queued(broker: dramatiq.Broker, queue: str) -> int:
         return broker.do_qsize(queue)
     ready, delayed, _dead = broker.get_queue_message_counts(queue)
     return ready + delayed
+
+
+def waiting(broker: dramatiq.Broker, queue: str) -> int:
+    """Messages on a queue that no worker has taken yet (prefetched and running ones excluded)."""
+    if isinstance(broker, RedisBroker):
+        return broker.client.llen(f"{broker.namespace}:{queue}")
+    ready, _delayed, _dead = broker.get_queue_message_counts(queue)
+    return ready
