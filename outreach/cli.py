@@ -479,6 +479,11 @@ def explain(send_id: str, as_json: bool) -> None:
     for entry in history:
         at = from_ms(entry["at_ms"])
         click.echo(f"    {_iso(at)}  {entry['what']:<16} {entry['text']}")
+        if entry.get("handed_ms"):
+            # The provider's answer came at `at`; the hand-over began here.
+            handed = from_ms(entry["handed_ms"]).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            answered = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            click.echo(f"      handed over at {handed}, answered at {answered}")
         for shift in (entry.get("resolution") or {}).get("shifts", []):
             click.echo(f"      shift {shift['reason']}: {shift['text']}")
 

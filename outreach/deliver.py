@@ -2,11 +2,13 @@
 
 For each send: start the attempt (tombstones win), ask the policy for the one
 decision (send, defer or suppress), then try the usable channels in order:
-rate limit, render, hand over. A transient failure goes back to the schedule
-with backoff; a permanent one suppresses that address and falls through to the
-next channel. A send is attempted by one worker at a time (claim tokens); a
-crash after the hand-over leads to a new attempt with the same send id as the
-idempotency key (docs/DELIVERY.md).
+rate limit, render, the hand-over gate (what changed since the decision:
+cancellation, consent, do-not-contact, suppression), hand over. A transient
+failure goes back to the schedule with backoff counted from the failure; a
+permanent one suppresses that address and falls through to the next channel.
+A send is attempted by one worker at a time (claim tokens); a crash after the
+hand-over leads to a new attempt with the same send id as the idempotency key
+(docs/DELIVERY.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -290,17 +292,9 @@ class Deliverer:
             )
             note = f"{channel}: {why} (found at the hand-over)"
             item.notes.append(log_entry(self.clock.now(), "fallthrough", note, channel=channel))
-            item.channels.pop(0)
-            if not item.channels:
-                text = f"no usable channel: {note}"
-                ended = self._end(send, "suppressed", "no_usable_channel", text, book, notes=item.notes)
-                outcomes.append(ended)
-                return
-            following = self._prepare(item, book)
-            if isinstance(following, _Ready):
-                again.append(following)
-            else:
-                outcomes.append(following)
+            text = f"no usable channel: {note}"
+            self._fall_through(item, outcomes, book, again, lambda: self._end(
+                send, "suppressed", "no_usable_channel", text, book, notes=item.notes))  # fmt: skip
             return
         suppressions = {
             "customer_gone": ("customer_unknown", f"customer {customer.id} is gone (erased or deleted)"),
@@ -314,6 +308,21 @@ class Deliverer:
             return
         # Cancelled, claimed again by another worker, erased or already ended: nothing to record.
         outcomes.append(Outcome(send["id"], status, "stopped at the hand-over"))
+
+    def _fall_through(
+        self, item: _Ready, outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready],
+        ended: Callable[[], Outcome],
+    ) -> None:  # fmt: skip
+        """On to the item's next channel (rendered for it, handed over next round), or ``ended()``."""
+        item.channels.pop(0)
+        if not item.channels:
+            outcomes.append(ended())
+            return
+        following = self._prepare(item, book)
+        if isinstance(following, _Ready):
+            again.append(following)
+        else:
+            outcomes.append(following)
 
     def _after(
         self, item: _Ready, result: str | Exception, answered: datetime, outcomes: list[Outcome],
@@ -334,19 +343,9 @@ class Deliverer:
             else:
                 note = f"{channel}: {result} (a provider problem: the address is kept)"
             item.notes.append(log_entry(answered, "fallthrough", note, channel=channel))
-            item.channels.pop(0)
-            if not item.channels:
-                outcomes.append(
-                    self._fail(
-                        send, "permanent_channel_error", "; ".join(item.failures), book, notes=item.notes
-                    )
-                )
-                return
-            following = self._prepare(item, book)
-            if isinstance(following, _Ready):
-                again.append(following)
-            else:
-                outcomes.append(following)
+            failures = "; ".join(item.failures)
+            self._fall_through(item, outcomes, book, again, lambda: self._fail(
+                send, "permanent_channel_error", failures, book, notes=item.notes))  # fmt: skip
             return
         if isinstance(result, Exception):
             logger.error("send %s: %s failed unexpectedly: %r", send["id"], channel, result)

@@ -341,28 +341,33 @@ class Schedule:
         an address found on its channel's suppression list reads ``address_suppressed``.
         """
         by_shard: dict[int, list[int]] = {}
+        by_channel: dict[str, list[int]] = {}
         for i, request in enumerate(requests):
-            batch.sismember(self.keys.suppressed(request.channel), request.address.lower())
+            by_channel.setdefault(request.channel, []).append(i)
             by_shard.setdefault(self.keys.shard_of_send(request.send_id), []).append(i)
+        for channel, indexes in by_channel.items():
+            addresses = [requests[i].address.lower() for i in indexes]
+            batch.smismember(self.keys.suppressed(channel), addresses)
         for shard, indexes in by_shard.items():
             keys = [self.keys.inflight(shard), self.keys.outcomes(shard), self.keys.shard_stats(shard)]
-            args: list[Any] = [self.clock.script_now(), self.lease_ms, self.keys.tag(shard), self.history_ms]
+            args: list[Any] = [self.clock.script_now(), self.keys.tag(shard), self.history_ms]
             for i in indexes:
                 r = requests[i]
                 args += [r.send_id, r.token, r.category, r.channel, "1" if r.consent_default else "0"]
             batch.evalsha(self._handover.sha, len(keys), *keys, *args)
         results = scripts.execute(self.client, batch)
-        tail = results[len(results) - len(requests) - len(by_shard) :]
-        suppressed, gates = tail[: len(requests)], tail[len(requests) :]
+        tail = results[len(results) - len(by_channel) - len(by_shard) :]
+        suppressed, gates = tail[: len(by_channel)], tail[len(by_channel) :]
         statuses = [""] * len(requests)
         now_ms = 0
         for indexes, out in zip(by_shard.values(), gates, strict=True):
             now_ms = int(out[0])
             for i, status in zip(indexes, out[1:], strict=True):
                 statuses[i] = _str(status)
-        for i, hit in enumerate(suppressed):
-            if hit and statuses[i] == "go":
-                statuses[i] = "address_suppressed"
+        for indexes, hits in zip(by_channel.values(), suppressed, strict=True):
+            for i, hit in zip(indexes, hits, strict=True):
+                if hit and statuses[i] == "go":
+                    statuses[i] = "address_suppressed"
         return from_ms(now_ms), statuses
 
     def finish(

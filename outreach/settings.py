@@ -28,7 +28,8 @@ DEFAULT_INGEST_LEASE_SECONDS = 10.0
 #: Times an overdue event is queued again before it is given up to the dead-letter store.
 DEFAULT_INGEST_DISPATCHES = 5
 #: The pump queues overdue events again only while fewer than this many wait in the ingest
-#: queue, not yet taken by a worker: behind a longer backlog an event is late because of the backlog, not a dead worker.
+#: queue, not yet taken by a worker: behind a longer backlog an event is late because of
+#: the backlog, not a dead worker.
 DEFAULT_INGEST_BACKLOG = 100
 #: Seconds between two pump ticks in the scheduler process.
 DEFAULT_PUMP_INTERVAL = 1.0

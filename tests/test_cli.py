@@ -113,6 +113,22 @@ def test_import_emit_run_list_explain_on_the_embedded_store(runner, tmp_path):
     send_id = rows[0]["send_id"] if rows else listing["due"][0]["send_id"]
     explained = ok(runner, "explain", send_id)
     assert "order_delay.notice for c3" in explained and "planned" in explained
+    if rows:
+        assert "handed over at " in explained and ", answered at " in explained
+
+
+def test_consent_and_dnc_say_what_they_stopped(runner, tmp_path):
+    (tmp_path / "people.jsonl").write_text('{"id": "c1", "name": "Ana", "email": "ana@example.com"}\n')
+    ok(runner, "customers", "import", "people.jsonl")
+    ok(runner, "emit", "customer.signed_up", "--customer", "c1", "--id", "su1")
+    ok(runner, "run", "--until-idle")
+    change = json.loads(ok(runner, "customers", "consent", "c1", "--category", "lifecycle", "--deny"))
+    assert change["consent"] == {"lifecycle": False}
+    # The tips and the check-in are days away: both are stopped in time.
+    stopped = [s for s in change["sends"] if s["outcome"] == "cancelled"]
+    assert len(stopped) >= 2 and all(s["state"] == "scheduled" for s in stopped)
+    out = ok(runner, "customers", "dnc", "c1")
+    assert "c1 is on the do-not-contact list" in out and ": cancelled" in out
 
 
 def test_emit_rejects_malformed_json_and_unknown_types(runner):

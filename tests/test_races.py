@@ -1,4 +1,4 @@
-"""Races with real processes: cancellations and opt-outs against sends being handed over; dead workers' events.
+"""Races with real processes: cancels and opt-outs against sends being handed over; dead workers' events.
 
 Two ``dramatiq outreach.worker`` processes and two ``outreach scheduler``
 processes deliver lifecycle messages to a loopback SMS provider that answers

@@ -43,7 +43,7 @@ end
 if FINAL[state] then
   return {'final', state, handed}
 end
-if handing then
+if handing and handing ~= '' then
   redis.call('HSET', KEYS[3], 'cancelled', ARGV[2])
   redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('RPUSH', KEYS[4], ARGV[7])

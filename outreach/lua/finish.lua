@@ -26,7 +26,7 @@
 -- (it happened: the newer claim will find the send delivered and skip it); any
 -- other stale outcome is only logged, because the newer claim owns the send.
 -- A tombstone that arrived during the attempt wins over a retry or deferral.
--- Recording an outcome ends the hand-over ('handing' is cleared; 'handed_ms' stays).
+-- Recording an outcome ends the hand-over ('handing' is emptied; 'handed_ms' stays).
 -- A final state leaves both the in-flight and the due set.
 -- Returns the state recorded, 'stale' or 'erased'.
 local state = ARGV[2]
@@ -48,8 +48,7 @@ if stale and state ~= 'delivered' then
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 -- The hand-over (if any) has its answer: a cancellation from now on is in time again.
-redis.call('HDEL', KEYS[3], 'handing')
-local fields = {'state', state}
+local fields = {'state', state, 'handing', ''}
 if later then
   if redis.call('HEXISTS', KEYS[3], 'cancelled') == 1 then
     state = 'cancelled'

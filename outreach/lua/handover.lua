@@ -3,10 +3,9 @@
 -- KEYS[1]  inflight zset of the shard  send id -> lease deadline UTC ms
 -- KEYS[2]  outcomes zset, KEYS[3] stats hash (a tombstone found here ends the send)
 -- ARGV[1]  now in ms, or '' to read the Redis server's TIME
--- ARGV[2]  lease length in ms (renewed for the hand-over)
--- ARGV[3]  the shard's key tag ("<prefix>{<shard>}:")
--- ARGV[4]  how long a send is kept after its final state, in ms (0: for ever)
--- ARGV[5..] groups of five per send:
+-- ARGV[2]  the shard's key tag ("<prefix>{<shard>}:")
+-- ARGV[3]  how long a send is kept after its final state, in ms (0: for ever)
+-- ARGV[4..] groups of five per send:
 --          send id, claim token, category, channel,
 --          '1' or '0': whether the category is allowed when the customer never said
 --
@@ -29,10 +28,9 @@
 --   'no_consent'       consent for the category was withdrawn (or never given)
 --   'channel_opt_out'  the customer opted out of this channel
 local now = now_ms(ARGV[1])
-local lease = tonumber(ARGV[2])
-local tag = ARGV[3]
+local tag = ARGV[2]
 local out = {now}
-for i = 5, #ARGV, 5 do
+for i = 4, #ARGV, 5 do
   local id, claim, category, channel, default = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = tag .. 'send:' .. id
   local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
@@ -43,7 +41,7 @@ for i = 5, #ARGV, 5 do
   elseif FINAL[state] then
     status = state
   elseif cancelled then
-    close_cancelled(tag, id, cancelled, now, ARGV[4])
+    close_cancelled(tag, id, cancelled, now, ARGV[3])
     status = 'cancelled'
   elseif token ~= claim then
     status = 'stale'
@@ -73,7 +71,6 @@ for i = 5, #ARGV, 5 do
   end
   if status == 'go' then
     redis.call('HSET', key, 'handing', claim, 'handed_ms', now)
-    redis.call('ZADD', KEYS[1], now + lease, id)
   end
   out[#out + 1] = status
 end
