@@ -42,7 +42,7 @@ def test_an_accepted_event_is_kept_until_it_is_applied(app, customers):
     assert app.ingest(json.loads(event)).duplicate
 
 
-def test_a_lost_event_is_queued_again_one_lease_after_it_was_accepted(app, customers, clock, worker):
+def test_a_lost_event_is_queued_again_one_lease_after_it_was_accepted(app, customers, clock):
     accepted = clock.now()
     app.emit("order.delayed", "c-jonas", {"order_id": "A-1", "new_eta": "2026-03-25"}, id="ev-1")
     lose_queued_messages(app)
@@ -50,7 +50,12 @@ def test_a_lost_event_is_queued_again_one_lease_after_it_was_accepted(app, custo
     assert app.requeue_overdue_events() == 0
     clock.set(accepted + lease(app))
     assert app.requeue_overdue_events() == 1
-    app.drain(worker)
+    # A worker only now: none could take the message before it was lost.
+    worker = app.worker(threads=2)
+    try:
+        app.drain(worker)
+    finally:
+        worker.stop()
     assert app.inbox.depth() == 0
     sends = app.schedule.open_sends("c-jonas")
     assert [s["event_id"] for s in sends] == ["ev-1"]
