@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -144,13 +144,17 @@ class Outreach:
     # -- ways in --------------------------------------------------------------------------
 
     def upsert_customer(
-        self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile"
-    ) -> Customer:
+        self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile",
+        keep: Collection[str] = (),
+    ) -> Customer:  # fmt: skip
         """Create or update a profile; raises InputError naming the bad field.
 
         An erased customer's id is refused (CustomerErased) unless ``restore`` is true.
+        ``keep`` (``consent``, ``channel_consent``) keeps those fields as stored, atomically.
         """
-        customer, _ = self.customers.upsert(data, restore=restore, source=source, at=self.clock.now())
+        customer, _ = self.customers.upsert(
+            data, restore=restore, source=source, at=self.clock.now(), keep=keep
+        )
         self.recurring.enroll(customer)
         return customer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -28,24 +28,50 @@ class Customers:
         self.keys = keys
 
     def upsert(
-        self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile", at=None
-    ) -> tuple[Customer, bool]:
+        self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile", at=None,
+        keep: Collection[str] = (),
+    ) -> tuple[Customer, bool]:  # fmt: skip
         """Validate and store a profile; returns it and whether it is new.
 
         Consent that differs from the stored profile is logged with ``source``.
         An erased id is refused unless ``restore`` says a new profile is meant.
+        ``keep`` names fields (``consent``, ``channel_consent``) taken from the
+        stored profile instead, read and written under WATCH, so a consent change
+        made meanwhile is never overwritten.
         """
         customer = data if isinstance(data, Customer) else Customer.from_mapping(data)
         if self.is_erased(customer.id):
             if not restore:
                 raise CustomerErased(customer.id)
             self.client.srem(self.keys.erased(customer.id), erased_hash(customer.id))
+        if keep:
+            return self._upsert_keeping(customer, frozenset(keep), source, at)
         before = self.get(customer.id)
         # Every key here is in the customer's shard: one transaction, also on a cluster.
         pipe = self.client.pipeline(transaction=True)
         self._write(pipe, customer, before, source, at)
         results = pipe.execute()
         return customer, bool(results[1])
+
+    def _upsert_keeping(
+        self, customer: Customer, keep: frozenset[str], source: str, at
+    ) -> tuple[Customer, bool]:
+        key = self.keys.customer(customer.id)
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    before = Customer.from_json(raw) if raw is not None else None
+                    stored = customer
+                    if before is not None:
+                        stored = replace(customer, **{name: getattr(before, name) for name in keep})
+                    pipe.multi()
+                    self._write(pipe, stored, before, source, at)
+                    results = pipe.execute()
+                    return stored, bool(results[1])
+                except redis.WatchError:
+                    continue
 
     def _write(self, pipe, customer: Customer, before: Customer | None, source: str, at) -> None:
         """Queue a profile's write: the profile, the shard's index, each consent change logged."""

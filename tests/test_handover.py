@@ -402,3 +402,47 @@ def test_whatever_stops_a_send_mid_batch_the_answers_tell_the_truth(
         assert send is None or send["state"] in FINAL_STATES
     assert app.schedule.inflight() == []
     assert all(from_ms(to_ms(when)) == when for _, _, when in received)
+
+
+# -- consent changes never lost to a concurrent write -------------------------------------------
+
+
+def test_concurrent_profile_syncs_and_consent_changes_lose_no_opt_out(client, tmp_path):
+    import threading
+
+    app, _, _ = build(client, tmp_path)
+    who = customer(app, 1)
+    profile = {"id": who, "name": "Kim", "email": "kim1@example.com", "zone": ZONE}
+    last: dict[str, bool] = {}
+    errors: list[BaseException] = []
+
+    def consent_changes(categories: tuple[str, ...]) -> None:
+        try:
+            for i in range(60):
+                category = categories[i % len(categories)]
+                allowed = i % 3 == 0
+                app.set_consent(who, category=category, allowed=allowed)
+                last[category] = allowed
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def profile_syncs() -> None:
+        try:
+            for i in range(120):
+                app.upsert_customer({**profile, "name": f"Kim {i}"}, keep=("consent", "channel_consent"))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=consent_changes, args=(("lifecycle", "survey"),)),
+        threading.Thread(target=consent_changes, args=(("marketing",),)),
+        threading.Thread(target=profile_syncs),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    stored = app.customers.get(who)
+    assert stored is not None and stored.name == "Kim 119"
+    assert stored.consent == last

@@ -357,11 +357,13 @@ def put_customer(
     data = body.model_dump(exclude_unset=True)
     data["id"] = customer_id
     existing = outreach.customers.get(customer_id)
-    for key in ("consent", "channel_consent"):
-        if data.get(key) is None:
-            data[key] = getattr(existing, key) if existing is not None else {}
+    # Consent left out is kept as stored at the moment of the write (an opt-out made
+    # meanwhile is never undone by a profile sync).
+    keep = [key for key in ("consent", "channel_consent") if data.get(key) is None]
+    for key in keep:
+        data[key] = {}
     try:
-        customer = outreach.upsert_customer(data, source="api")
+        customer = outreach.upsert_customer(data, source="api", keep=keep)
     except CustomerErased:
         raise ApiError(
             409, [problem("id", customer_id, "the customer was erased", loc=["path", "customer_id"])]
