@@ -45,10 +45,17 @@ DELIVER_QUEUE = "outreach.deliver"
 
 @dataclass(frozen=True)
 class ConsentChange:
-    """A consent change: the profile as stored, and what it did to the customer's open sends."""
+    """A consent change: the profile as stored, and what it did to the customer's open sends.
+
+    It reads as the stored profile too (``change.consent``, ``change.id``), as the
+    ``Customer`` that ``set_consent`` returned before it said what it stopped.
+    """
 
     customer: Customer
     stops: list[Stop] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.customer, name)
 
 
 class Outreach:

@@ -446,3 +446,11 @@ def test_concurrent_profile_syncs_and_consent_changes_lose_no_opt_out(client, tm
     stored = app.customers.get(who)
     assert stored is not None and stored.name == "Kim 119"
     assert stored.consent == last
+
+
+def test_a_consent_change_reads_as_the_stored_profile(client, tmp_path):
+    app, _, _ = build(client, tmp_path)
+    who = customer(app, 1)
+    change = app.set_consent(who, category="marketing", allowed=True)
+    assert change.consent == {"marketing": True} and change.id == who
+    assert change.customer == app.customers.get(who) and change.stops == []
