@@ -15,6 +15,19 @@ from redis.crc import key_slot
 from outreach.keys import Keys, send_id_for
 
 from .helpers import at, deliver_due, ingest, plan_send
+from .test_handover import (  # noqa: F401 - collected again here
+    test_a_channel_opt_out_mid_batch_falls_through_to_the_next_channel,
+    test_a_consent_withdrawal_mid_batch_stops_the_customers_remaining_sends,
+    test_a_send_cancelled_while_its_batch_is_handed_over_never_reaches_the_provider,
+    test_an_address_suppressed_mid_batch_is_not_used,
+    test_concurrent_profile_syncs_and_consent_changes_lose_no_opt_out,
+    test_do_not_contact_and_erasure_mid_batch_stop_what_is_left,
+    test_retry_after_counts_from_the_failure_to_the_millisecond,
+)
+from .test_inbox import (  # noqa: F401
+    test_a_lost_event_is_queued_again_one_lease_after_it_was_accepted,
+    test_an_event_never_applied_is_given_up_to_the_dead_letters,
+)
 from .test_metrics import test_metrics_after_a_few_deliveries  # noqa: F401 - collected again here
 from .test_pipeline import (  # noqa: F401
     test_customer_who_moved_zone_is_replanned_at_fire_time,
@@ -67,7 +80,8 @@ def test_every_key_of_a_customer_and_its_sends_shares_one_slot():
             keys.answers(customer_id), keys.send(send_id), keys.send_log(send_id), keys.cap_slot(send_id),
             keys.answer(send_id), keys.due(shard), keys.inflight(shard), keys.claim_seq(shard),
             keys.outcomes(shard), keys.shard_stats(shard), keys.customers(shard),
-            keys.recurring(shard, "checkin"), keys.answers_index(shard),
+            keys.recurring(shard, "checkin"), keys.answers_index(shard), keys.inbox(shard),
+            keys.inbox_events(shard), keys.inbox_tries(shard),
         ]  # fmt: skip
         assert {key_slot(name.encode()) for name in names} == {key_slot(keys.tag(shard).encode())}
 
