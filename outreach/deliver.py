@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .channels.base import Delivery, Transport
+from .channels.base import BatchTransport, Delivery, Transport
 from .channels.config import ChannelsConfig
 from .clock import Clock, from_ms, to_ms
 from .customers import Customers
@@ -230,13 +230,12 @@ class Deliverer:
         again: list[_Ready] = []
         for channel, items in by_channel.items():
             transport = self.transports[channel]
-            send_many = getattr(transport, "send_many", None)
-            if send_many is not None:
+            if isinstance(transport, BatchTransport):
                 # One hand-over for all: its deliveries are recorded together, right after it.
                 lease.keep([item.send["id"] for item in items])
                 passed = self._gate(items, outcomes, book, again)
                 if passed:
-                    results = send_many([item.delivery for item in passed])
+                    results = transport.send_many([item.delivery for item in passed])
                     answered = self.clock.now()
                     for item, result in zip(passed, results, strict=True):
                         self._after(item, result, answered, outcomes, book, again)

@@ -25,8 +25,6 @@ from .errors import ConfigError, InputError
 EVENT_DIGITS = 12
 #: Hex digits of the journey step part of a send id (checked unique when journeys load).
 STEP_DIGITS = 6
-#: Characters before the "." that ends the fixed part of a send id.
-_FIXED = 1 + EVENT_DIGITS + STEP_DIGITS
 
 
 def event_digest(event_id: str) -> str:

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cached_property
 from heapq import merge
 from itertools import islice
@@ -34,8 +35,24 @@ from .timing import SendRule, resolve
 
 #: Upper bounds (seconds) of the delivery-latency histogram: planned instant to hand-over.
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
-#: States in which a send will never be attempted again.
-FINAL_STATES = frozenset({"delivered", "failed", "suppressed", "cancelled"})
+
+
+class SendState(StrEnum):
+    """Every state a send can be in (docs/DELIVERY.md); the Lua scripts write the same words."""
+
+    SCHEDULED = "scheduled"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    RETRY_SCHEDULED = "retry_scheduled"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+
+#: States in which a send will never be attempted again (``FINAL`` in ``lua/_prelude.lua``).
+FINAL_STATES = frozenset({SendState.DELIVERED, SendState.FAILED, SendState.SUPPRESSED, SendState.CANCELLED})
 #: Hex digits of an intent ref (48 bits: no collision among all intents a deployment makes).
 INTENT_DIGITS = 12
 

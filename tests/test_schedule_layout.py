@@ -197,3 +197,20 @@ def test_history_days_zero_keeps_finished_sends(client, clock, tmp_path):
     clock.advance(timedelta(days=400))
     app.sweep()
     assert len(list(app.schedule.finished_between(0, 2**62, 100))) == 1
+
+
+def test_the_lua_scripts_speak_of_the_same_states_as_python():
+    import re
+
+    from outreach.schedule import FINAL_STATES, SendState
+    from outreach.scripts import source
+
+    prelude = source("claim").split("-- claim.lua", 1)[0]
+    final = re.search(r"local FINAL = \{([^}]*)\}", prelude)
+    assert final is not None
+    assert set(re.findall(r"(\w+) = true", final.group(1))) == {s.value for s in FINAL_STATES}
+    names = ("begin", "cancel", "claim", "finish", "handover", "reap")
+    written = {w for name in names for w in re.findall(r"'HSET', [^,]+, 'state', '(\w+)'", source(name))}
+    assert written and written <= {s.value for s in SendState}
+    # Python's strings and the enum are the same words.
+    assert "delivered" in FINAL_STATES and SendState("sending") is SendState.SENDING

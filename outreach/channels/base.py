@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Delivery:
     unsubscribe_mailto: str | None = None
 
 
+@runtime_checkable
 class Transport(Protocol):
     def send(self, delivery: Delivery) -> str:
         """Hand the message over; returns the provider's reference.
@@ -43,6 +44,7 @@ class Transport(Protocol):
         """
 
 
+@runtime_checkable
 class BatchTransport(Transport, Protocol):
     """A transport that hands many deliveries over at once (one write, one request)."""
 

@@ -29,8 +29,6 @@ from .smtp import SmtpConfig, SmtpTransport
 CHANNELS_FILE = "channels.toml"
 DEFAULT_HTTP_TIMEOUT = 10.0
 DEFAULT_SMTP_TIMEOUT = 30.0
-#: Channels served by the signed-JSON HTTP transport.
-HTTP_CHANNELS = ("sms", "whatsapp", "webhook")
 
 _EMAIL_KEYS = {"url", "from", "domain", "rate", "burst"}
 _HTTP_KEYS = {"url", "batch_url", "secret", "timeout", "headers", "rate", "burst"}

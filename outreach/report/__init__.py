@@ -29,7 +29,6 @@ from .figures import (
     DEFAULT_GROUPING,
     DEPTH_DAYS,
     GROUPINGS,
-    JOURNEY_KIND,
     KINDS,
     SEND_FIELDS,
     STATES,
@@ -64,7 +63,6 @@ __all__ = [
     "UNKNOWN",
     "DASH",
     "SEND_FIELDS",
-    "JOURNEY_KIND",
     # Scores and rates as shown (formatting.py).
     "format_score",
     "format_rate",

@@ -58,8 +58,6 @@ SEND_FIELDS = (
     "finished_ms",
     "cancelled",
 )
-#: Survey journey -> kind, for answers that lack the kind (never in practice) and for the docs.
-JOURNEY_KIND = {"survey": "csat", "nps": "nps", "ces": "ces"}
 
 
 def language_of(tag: str) -> str:

@@ -22,10 +22,6 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _n(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
-
-
 class _Ids:
     def __init__(self) -> None:
         self.count = 0
