@@ -55,6 +55,8 @@ class ConsentChange:
     stops: list[Stop] = field(default_factory=list)
 
     def __getattr__(self, name: str) -> Any:
+        if name == "customer" or name.startswith("__"):
+            raise AttributeError(name)  # not set yet (copy, pickle): never look it up on itself
         return getattr(self.customer, name)
 
 

@@ -121,6 +121,7 @@ class Customers:
                     if raw is None:
                         pipe.unwatch()
                         self.require(customer_id)  # raises: unknown or erased
+                        continue  # created meanwhile: read it again
                     before = Customer.from_json(raw)
                     if category is not None:
                         customer = replace(before, consent={**before.consent, category: allowed})

@@ -267,6 +267,14 @@ class Deliverer:
                 HandOver(item.send["id"], item.send.get("token", ""), category, channel, address, default)
             )
         handed, statuses = book.hand_over(requests)
+        # Marked by the gate, then found suppressed in the same round trip: not handed over.
+        self.schedule.release(
+            [
+                Claim(r.send_id, r.token)
+                for r, s in zip(requests, statuses, strict=True)
+                if s == "address_suppressed"
+            ]
+        )
         passed = []
         for item, status in zip(items, statuses, strict=True):
             if status == "go":
@@ -341,7 +349,8 @@ class Deliverer:
                 note = f"{channel}: {result}; {address} is suppressed for {channel}"
             else:
                 note = f"{channel}: {result} (a provider problem: the address is kept)"
-            item.notes.append(log_entry(answered, "fallthrough", note, channel=channel))
+            handed_ms = to_ms(item.handed) if item.handed else None
+            item.notes.append(log_entry(answered, "fallthrough", note, channel=channel, handed_ms=handed_ms))
             failures = "; ".join(item.failures)
             self._fall_through(item, outcomes, book, again, lambda: self._fail(
                 send, "permanent_channel_error", failures, book, notes=item.notes))  # fmt: skip

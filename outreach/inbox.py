@@ -6,8 +6,9 @@ ingestion removes it in the same round trip that marks the event applied. A
 worker that dies holding an event (Dramatiq returns a dead worker's messages
 only after its 60 s heartbeat timeout, at a later queue maintenance) therefore
 delays it by one lease, not by minutes: the pump finds the event overdue and
-queues it again (``inbox.lua``). An event queued again too many times is given up
-to the dead-letter store, so one that always crashes its worker cannot loop.
+queues it again (``inbox.lua``), each time after twice as long. An event queued
+again too many times is given up to the dead-letter store, so one that always
+crashes its worker cannot loop.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ class Inbox:
         pipe.hset(self.keys.inbox_events(shard), event_id, json.dumps(event, ensure_ascii=False))
         pipe.zadd(self.keys.inbox(shard), {event_id: to_ms(self.clock.now()) + self.lease_ms}, nx=True)
         pipe.execute()
+
+    def started(self, event_id: str, customer_id: str, pipe: Any) -> None:
+        """A worker began applying the event: its deadline is one lease from now (never earlier)."""
+        deadline = to_ms(self.clock.now()) + self.lease_ms
+        pipe.zadd(self.keys.inbox(self.keys.shard_of(customer_id)), {event_id: deadline}, xx=True, gt=True)
 
     def done(self, event_id: object, customer_id: object, pipe: Any = None) -> None:
         """The event was applied (or dead-lettered): it leaves the inbox (into ``pipe`` when given)."""

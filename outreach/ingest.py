@@ -78,7 +78,10 @@ class Ingestor:
         """Apply one event. Raises InputError (unknown customer, bad data) for the dead-letter store."""
         result = IngestResult(event.id)
         marker = self.keys.event(event.id)
-        fresh = self.client.set(marker, "pending", nx=True, ex=self.event_ttl)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(marker, "pending", nx=True, ex=self.event_ttl)
+        self.inbox.started(event.id, event.customer_id, pipe)
+        fresh = pipe.execute()[0]
         if not fresh and self.client.get(marker) == b"done":
             result.duplicate = True
             self.inbox.done(event.id, event.customer_id)

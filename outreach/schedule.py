@@ -28,7 +28,7 @@ import redis
 
 from . import scripts
 from .clock import Clock, ceil_ms, from_ms, to_ms
-from .errors import OutreachError, TimingError
+from .errors import InputError, OutreachError, TimingError
 from .journeys import rule_for
 from .keys import Keys, is_send_id, planned_send_ids, split_send_id
 from .timing import SendRule, resolve
@@ -192,6 +192,7 @@ class Schedule:
         self._cancel = scripts.load(client, "cancel")
         self._note = scripts.load(client, "note")
         self._handover = scripts.load(client, "handover")
+        self._release = scripts.load(client, "release")
 
     # -- intents --------------------------------------------------------------------------
 
@@ -386,6 +387,12 @@ class Schedule:
                 if hit and statuses[i] == "go":
                     statuses[i] = "address_suppressed"
         return from_ms(now_ms), statuses
+
+    def release(self, claims: Sequence[Claim]) -> None:
+        """Take back the gate's hand-over marks of sends that did not go after all (``release.lua``)."""
+        calls = [([self.keys.send(c.send_id)], [c.token]) for c in claims]
+        if calls:
+            scripts.run_many(self.client, self._release, calls)
 
     def finish(
         self,
@@ -609,9 +616,17 @@ class Schedule:
         pipe.execute()
 
     def requeue(self, send_id: str) -> None:
-        """Plan a failed send again, due now, with a fresh attempt count (dead-letter replay)."""
+        """Plan a failed send again, due now, with a fresh attempt count (dead-letter replay).
+
+        Only a send that ended ``failed``: one cancelled (or delivered) meanwhile stays so.
+        """
         now = self.clock.now()
         customer_id = split_send_id(send_id)[2]
+        state = _str(self.client.hget(self.keys.send(send_id), "state"))
+        if state != SendState.FAILED:
+            raise InputError(
+                "send_id", send_id, f"the send is {state or 'gone'}, not failed: nothing to replay"
+            )
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.keys.send(send_id), mapping={"state": "scheduled", "attempts": "0"})
         pipe.hdel(self.keys.send(send_id), "reason", "token")

@@ -454,3 +454,76 @@ def test_a_consent_change_reads_as_the_stored_profile(client, tmp_path):
     change = app.set_consent(who, category="marketing", allowed=True)
     assert change.consent == {"marketing": True} and change.id == who
     assert change.customer == app.customers.get(who) and change.stops == []
+
+
+# -- hand-overs that outlive their lease ---------------------------------------------------------
+
+
+def _gate(app: Outreach, send_id: str, token: str):
+    from outreach.schedule import HandOver
+    from outreach.scripts import Batch
+
+    request = HandOver(send_id, token, "lifecycle", "email", "kim0@example.com", True)
+    return app.schedule.hand_over([request], Batch())
+
+
+def test_a_cancel_after_the_lease_of_a_hand_over_was_reaped_ends_the_send(client, tmp_path):
+    app, _, clock = build(client, tmp_path, lease_seconds=30)
+    send_id = plan(app, "e0", customer(app, 0))
+    [claim] = app.schedule.claim(10)
+    assert app.schedule.begin([claim]) == ["go"]
+    handed, statuses = _gate(app, send_id, claim.token)
+    assert statuses == ["go"]
+    # The worker dies in its hand-over; the reaper returns the send to the schedule.
+    clock.advance(timedelta(seconds=31))
+    assert app.schedule.reap(100) == [send_id]
+    stop = app.schedule.cancel(send_id, "journey_exit", "x")
+    # That hand-over may have reached the provider: too late; but nothing more goes out.
+    assert (stop.outcome, stop.handed_at) == ("too_late", handed)
+    assert state(app, send_id)["state"] == "cancelled"
+    assert app.schedule.due_of(send_id) is None and app.schedule.inflight() == []
+    assert app.schedule.open_sends(owner(send_id)) == []
+    assert app.schedule.claim(10) == []
+
+
+def test_another_attempts_outcome_leaves_a_slow_hand_over_marked(client, tmp_path):
+    app, _, clock = build(client, tmp_path, lease_seconds=30)
+    send_id = plan(app, "e0", customer(app, 0))
+    [first] = app.schedule.claim(10)
+    app.schedule.begin([first])
+    handed, _ = _gate(app, send_id, first.token)
+    # The first worker is slow at the provider; its lease runs out and a second worker
+    # takes the send over and defers it (say, a cap) without handing it over.
+    clock.advance(timedelta(seconds=31))
+    app.schedule.reap(100)
+    [second] = app.schedule.claim(10)
+    assert app.schedule.begin([second]) == ["go"]
+    later = clock.now() + timedelta(hours=1)
+    app.schedule.finish(send_id, "deferred", "{}", due=later, token=second.token)
+    # The first hand-over is still under way: a cancel now is too late for it...
+    stop = app.schedule.cancel(send_id, "journey_exit", "x")
+    assert (stop.outcome, stop.handed_at) == ("too_late", handed)
+    # ... and when it is answered, the delivery is recorded, because it happened.
+    app.schedule.finish(send_id, "delivered", "{}", token=first.token)
+    assert state(app, send_id)["state"] == "delivered"
+
+
+def test_a_send_found_suppressed_at_the_gate_is_not_reported_as_handed_over(client, tmp_path):
+    app, provider, _ = build(client, tmp_path)
+    ana, ben, cem = customer(app, 1), customer(app, 2), customer(app, 3)
+    first = plan(app, "e0", ben)
+    second = plan(app, "e1", ana, channels='["email", "sms"]')
+    third = plan(app, "e2", cem)
+    claims, _ = claim_batch(app)
+    order = {first: 0, second: 1, third: 2}
+    claims.sort(key=lambda c: order[c.send_id])
+    stops = []
+    # During the first hand-over Ana's email address is suppressed: her send's gate marks
+    # it, finds the address suppressed in the same round trip and takes the mark back.
+    provider.during(0, lambda: app.policy.suppress_address("email", "kim1@example.com"))
+    # During the next hand-over (Cem's), Ana's send waits for its next channel: in time.
+    provider.during(1, lambda: stops.append(app.schedule.cancel(second, "journey_exit", "x")))
+    outcomes = {o.send_id: o for o in app.deliver(claims)}
+    assert [(s.outcome, s.handed_at) for s in stops] == [("cancelled", None)]
+    assert provider.ids() == [first, third]
+    assert outcomes[second].state == "cancelled"

@@ -82,12 +82,17 @@ def test_behind_a_backlog_an_event_is_not_queued_again(tmp_path, client, clock, 
 
 def test_an_event_never_applied_is_given_up_to_the_dead_letters(app, customers, clock):
     app.emit("order.delayed", "c-jonas", {"order_id": "A-1", "new_eta": "2026-03-25"}, id="ev-poison")
-    for _ in range(app.settings.ingest_dispatches):
+    wait = lease(app)
+    for times in range(1, app.settings.ingest_dispatches + 1):
         lose_queued_messages(app)
-        clock.advance(lease(app))
+        clock.advance(wait - timedelta(milliseconds=1))
+        assert app.requeue_overdue_events() == 0
+        clock.advance(timedelta(milliseconds=1))
         assert app.requeue_overdue_events() == 1
+        # Each time it waits twice as long: an event that is only slow is not queued again and again.
+        wait = lease(app) * 2**times
     lose_queued_messages(app)
-    clock.advance(lease(app))
+    clock.advance(wait)
     assert app.requeue_overdue_events() == 0
     assert app.inbox.depth() == 0
     [letter] = app.deadletters.list()
@@ -96,6 +101,20 @@ def test_an_event_never_applied_is_given_up_to_the_dead_letters(app, customers, 
     # Replayed, it is accepted into the inbox again and applied.
     app.replay(letter.id)
     assert app.inbox.depth() == 1
+
+
+def test_an_event_a_worker_began_is_overdue_one_lease_after_it_began(app, customers, clock):
+    app.emit("order.delayed", "c-jonas", {"order_id": "A-1", "new_eta": "2026-03-25"}, id="ev-slow")
+    clock.advance(lease(app) - timedelta(seconds=1))
+    # A worker begins it (the marker and the new deadline in one round trip) and dies midway.
+    pipe = app.client.pipeline(transaction=False)
+    app.inbox.started("ev-slow", "c-jonas", pipe)
+    pipe.execute()
+    lose_queued_messages(app)
+    clock.advance(timedelta(seconds=1))
+    assert app.requeue_overdue_events() == 0
+    clock.advance(lease(app) - timedelta(seconds=1))
+    assert app.requeue_overdue_events() == 1
 
 
 def test_the_same_event_accepted_twice_keeps_its_first_deadline(app, customers, clock):

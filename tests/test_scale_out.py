@@ -16,10 +16,13 @@ from outreach.keys import Keys, send_id_for
 
 from .helpers import at, deliver_due, ingest, plan_send
 from .test_handover import (  # noqa: F401 - collected again here
+    test_a_cancel_after_the_lease_of_a_hand_over_was_reaped_ends_the_send,
     test_a_channel_opt_out_mid_batch_falls_through_to_the_next_channel,
     test_a_consent_withdrawal_mid_batch_stops_the_customers_remaining_sends,
     test_a_send_cancelled_while_its_batch_is_handed_over_never_reaches_the_provider,
+    test_a_send_found_suppressed_at_the_gate_is_not_reported_as_handed_over,
     test_an_address_suppressed_mid_batch_is_not_used,
+    test_another_attempts_outcome_leaves_a_slow_hand_over_marked,
     test_concurrent_profile_syncs_and_consent_changes_lose_no_opt_out,
     test_do_not_contact_and_erasure_mid_batch_stop_what_is_left,
     test_retry_after_counts_from_the_failure_to_the_millisecond,

@@ -44,9 +44,17 @@ if FINAL[state] then
   return {'final', state, handed}
 end
 if handing and handing ~= '' then
-  redis.call('HSET', KEYS[3], 'cancelled', ARGV[2])
-  redis.call('ZREM', KEYS[1], ARGV[1])
   redis.call('RPUSH', KEYS[4], ARGV[7])
+  if state == 'sending' then
+    -- The attempt under way owns the send: the tombstone stops its retry, its next
+    -- channel, and any later attempt.
+    redis.call('HSET', KEYS[3], 'cancelled', ARGV[2])
+  else
+    -- That hand-over's lease was reaped (its worker died or outlived it): nothing
+    -- owns the send, so it ends here; a late 'delivered' from that worker is still
+    -- recorded, because it happened.
+    close_cancelled(ARGV[5], ARGV[1], ARGV[2], ARGV[4], ARGV[6])
+  end
   return {'too_late', state, handed}
 end
 redis.call('RPUSH', KEYS[4], ARGV[3])

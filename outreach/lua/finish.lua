@@ -26,7 +26,8 @@
 -- (it happened: the newer claim will find the send delivered and skip it); any
 -- other stale outcome is only logged, because the newer claim owns the send.
 -- A tombstone that arrived during the attempt wins over a retry or deferral.
--- Recording an outcome ends the hand-over ('handing' is emptied; 'handed_ms' stays).
+-- Recording an outcome ends the attempt's own hand-over ('handing' holds its token and
+-- is emptied; 'handed_ms' stays); another attempt's hand-over is left as it is.
 -- A final state leaves both the in-flight and the due set.
 -- Returns the state recorded, 'stale' or 'erased'.
 local state = ARGV[2]
@@ -38,7 +39,8 @@ end
 if #ARGV >= 14 then
   redis.call('RPUSH', KEYS[4], unpack(ARGV, 14))
 end
-local token = redis.call('HGET', KEYS[3], 'token')
+local current = redis.call('HMGET', KEYS[3], 'token', 'handing')
+local token, handing = current[1], current[2]
 local stale = ARGV[10] ~= '' and token ~= ARGV[10]
 local later = state == 'retry_scheduled' or state == 'deferred'
 if stale and state ~= 'delivered' then
@@ -47,8 +49,12 @@ if stale and state ~= 'delivered' then
   return 'stale'
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
--- The hand-over (if any) has its answer: a cancellation from now on is in time again.
-local fields = {'state', state, 'handing', ''}
+local fields = {'state', state}
+if ARGV[10] ~= '' and handing == ARGV[10] then
+  -- This attempt's hand-over has its answer: a cancellation from now on is in time again.
+  fields[#fields + 1] = 'handing'
+  fields[#fields + 1] = ''
+end
 if later then
   if redis.call('HEXISTS', KEYS[3], 'cancelled') == 1 then
     state = 'cancelled'

@@ -5,13 +5,14 @@
 -- KEYS[3]  tries hash    event id -> times it was queued again
 -- ARGV[1]  now in ms, or '' to read the Redis server's TIME
 -- ARGV[2]  most events to take (bounded: a long script blocks Redis)
--- ARGV[3]  lease length in ms: how long until an event taken now is overdue again
+-- ARGV[3]  lease length in ms
 -- ARGV[4]  most times an event is queued again before it is given up (dead-lettered)
 --
 -- An event is overdue when its worker died holding it (killed, out of memory)
--- or its message was lost. Each overdue event gets a new deadline and is
--- returned to be queued again; ingestion is idempotent, so an event that was
--- only slow is applied once all the same.
+-- or its message was lost. Each overdue event is returned to be queued again,
+-- with a deadline that doubles each time (lease x 2^times, at most an hour), so
+-- an event that is only slow (a busy worker holds it) is not queued again and
+-- again; ingestion is idempotent, so it is applied once all the same.
 -- Returns {{event json, ...}, {event json given up, ...}}.
 local now = now_ms(ARGV[1])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
@@ -27,7 +28,7 @@ for _, id in ipairs(ids) do
       given_up[#given_up + 1] = event
     end
   else
-    redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), id)
+    redis.call('ZADD', KEYS[1], now + math.min(tonumber(ARGV[3]) * 2 ^ tries, 3600000), id)
     again[#again + 1] = event
   end
 end
