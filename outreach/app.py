@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -247,23 +247,30 @@ class Outreach:
         occurred_at: datetime | str | None = None,
     ) -> str:
         """Validate an event and queue it for ingestion; returns its id."""
-        event = Event.from_mapping(
-            {
-                "id": id,
-                "type": type,
-                "customer_id": customer_id,
-                "occurred_at": occurred_at,
-                "data": dict(data or {}),
-            },
-            now=self.clock.now(),
-        )
-        self.submit(event.to_mapping())
+        event = self.event(type, customer_id, data, id=id, occurred_at=occurred_at)
+        self.submit([event.to_mapping()])
         return event.id
 
-    def submit(self, event: Mapping[str, Any]) -> None:
-        """Queue a valid event for ingestion: kept in the inbox first, so no dead worker can lose it."""
-        self.inbox.put(event)
-        self.ingest_actor.send(dict(event))
+    def event(
+        self,
+        type: str,
+        customer_id: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        id: str | None = None,
+        occurred_at: datetime | str | None = None,
+    ) -> Event:
+        """Validate an event (InputError names the field); nothing is queued."""
+        raw = {"id": id, "type": type, "customer_id": customer_id, "occurred_at": occurred_at,
+               "data": dict(data or {})}  # fmt: skip
+        return Event.from_mapping(raw, now=self.clock.now())
+
+    def submit(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Queue valid events for ingestion: kept in the inbox first (one round trip for all), so no
+        dead worker can lose them, then one Dramatiq message each."""
+        self.inbox.put(events)
+        for event in events:
+            self.ingest_actor.send(dict(event))
 
     def ingest(self, raw: Mapping[str, Any]) -> IngestResult | None:
         """Apply one event now; bad input goes to the dead-letter store and returns None."""
@@ -339,8 +346,7 @@ class Outreach:
         """Emit the events of recurring journeys that are due (check-ins); forget old outcomes."""
         self.schedule.forget_outcomes()
         events = self.recurring.due_events(self.settings.claim_limit)
-        for event in events:
-            self.submit(event.to_mapping())
+        self.submit([event.to_mapping() for event in events])
         return len(events)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
@@ -393,7 +399,7 @@ class Outreach:
     def _replay_event(self, payload: Mapping[str, Any]) -> None:
         # A dead letter may hold an event too malformed to keep in the inbox: it goes straight to ingestion.
         if isinstance(payload.get("id"), str) and isinstance(payload.get("customer_id"), str):
-            self.submit(payload)
+            self.submit([payload])
         else:
             self.ingest_actor.send(dict(payload))
 

@@ -14,7 +14,7 @@ crashes its worker cannot loop.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -35,12 +35,19 @@ class Inbox:
         self.max_dispatches = max_dispatches
         self._take = scripts.load(client, "inbox")
 
-    def put(self, event: Mapping[str, Any]) -> None:
-        """Keep an event (as the ingest actor receives it) until ``done``; overdue after one lease."""
-        event_id, shard = str(event["id"]), self.keys.shard_of(str(event["customer_id"]))
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.keys.inbox_events(shard), event_id, json.dumps(event, ensure_ascii=False))
-        pipe.zadd(self.keys.inbox(shard), {event_id: to_ms(self.clock.now()) + self.lease_ms}, nx=True)
+    def put(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Keep events (as the ingest actor receives them) until ``done``, in one round trip;
+        each is overdue one lease from now."""
+        if not events:
+            return
+        deadline = to_ms(self.clock.now()) + self.lease_ms
+        pipe = self.client.pipeline(transaction=False)
+        for event in events:
+            event_id, shard = str(event["id"]), self.keys.shard_of(str(event["customer_id"]))
+            # The deadline first: an entry whose event is missing is dropped by inbox.lua,
+            # while an event without a deadline would never be looked at again.
+            pipe.zadd(self.keys.inbox(shard), {event_id: deadline}, nx=True)
+            pipe.hset(self.keys.inbox_events(shard), event_id, json.dumps(event, ensure_ascii=False))
         pipe.execute()
 
     def started(self, event_id: str, customer_id: str, pipe: Any) -> None:

@@ -23,7 +23,7 @@ from ..app import Outreach
 from ..channels.http import verify_signature
 from ..clock import from_ms
 from ..errors import CustomerErased, InputError, TimingError
-from ..models import CATEGORIES, CHANNELS, EVENT_TYPES, FORMALITIES
+from ..models import CATEGORIES, CHANNELS, EVENT_TYPES, FORMALITIES, Event
 from ..schedule import log_entry
 from ..timing import zone
 from .security import token_matches
@@ -259,8 +259,8 @@ def _customer_problem(outreach: Outreach, customer_id: str, field: str) -> ApiEr
     return ApiError(404, [problem(field, customer_id, "no such customer")])
 
 
-def _queue(outreach: Outreach, raw: Any, prefix: str = "") -> str:
-    """Validate one event and queue it; returns its id or raises ApiError naming the field."""
+def _event(outreach: Outreach, raw: Any, prefix: str = "") -> Event:
+    """Validate one event (nothing is queued); raises ApiError naming the field."""
     try:
         event = EventIn.model_validate(raw)
     except ValidationError as exc:
@@ -270,7 +270,7 @@ def _queue(outreach: Outreach, raw: Any, prefix: str = "") -> str:
     if refused is not None:
         raise refused
     try:
-        return outreach.emit(
+        return outreach.event(
             event.type, event.customer_id, event.data, id=event.id, occurred_at=event.occurred_at
         )
     except InputError as exc:
@@ -309,21 +309,27 @@ def post_events(request: Request, payload: Annotated[Any, Body()]) -> JSONRespon
             shown = items if not isinstance(items, list) else f"{len(items)} events"
             raise ApiError(422, [problem("events", shown, f"must be a list of 1 to {MAX_BATCH} events")])
         results = []
+        accepted = []
         for index, item in enumerate(items):
             try:
-                event_id = _queue(outreach, item, f"events[{index}]")
-                results.append({"index": index, "status": "accepted", "id": event_id})
+                event = _event(outreach, item, f"events[{index}]")
+                accepted.append(event.to_mapping())
+                results.append({"index": index, "status": "accepted", "id": event.id})
             except ApiError as exc:
                 results.append(
                     {"index": index, "status": "rejected", "code": exc.status, "detail": exc.detail,
                      "errors": exc.errors}
                 )  # fmt: skip
+        # The accepted events into the inbox in one round trip, then queued.
+        outreach.submit(accepted)
         rejected = sum(r["status"] == "rejected" for r in results)
         body = {"accepted": len(results) - rejected, "rejected": rejected, "results": results}
         return JSONResponse(body, status_code=207 if rejected else 202)
     if not isinstance(payload, dict):
         raise ApiError(422, [problem("body", payload, 'must be an event object or {"events": [...]}')])
-    return JSONResponse({"status": "accepted", "id": _queue(outreach, payload)}, status_code=202)
+    event = _event(outreach, payload)
+    outreach.submit([event.to_mapping()])
+    return JSONResponse({"status": "accepted", "id": event.id}, status_code=202)
 
 
 # -- customers ---------------------------------------------------------------------------------
