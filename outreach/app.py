@@ -191,12 +191,13 @@ class Outreach:
             source=source,
             at=self.clock.now(),
         )
+        withdrawn = category is not None and not allowed and category != "transactional"
         stops: list[Stop] = []
-        if category is not None and not allowed and category != "transactional":
+        if withdrawn:
             sends = self.schedule.open_sends(customer_id)
             stops = self.schedule.stops_of([s for s in sends if s["category"] == category])
         self.recurring.enroll(customer)
-        if category is not None and not allowed and category != "transactional":
+        if withdrawn:
             self.emit("customer.unsubscribed", customer_id, {"categories": [category], "source": source})
         return ConsentChange(customer, stops)
 

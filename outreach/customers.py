@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -45,7 +45,14 @@ class Customers:
                 raise CustomerErased(customer.id)
             self.client.srem(self.keys.erased(customer.id), erased_hash(customer.id))
         if keep:
-            return self._upsert_keeping(customer, frozenset(keep), source, at)
+            kept = frozenset(keep)
+
+            def keeping(before: Customer | None) -> Customer:
+                if before is None:
+                    return customer
+                return replace(customer, **{name: getattr(before, name) for name in kept})
+
+            return self._rewrite(customer.id, keeping, source, at)
         before = self.get(customer.id)
         # Every key here is in the customer's shard: one transaction, also on a cluster.
         pipe = self.client.pipeline(transaction=True)
@@ -53,23 +60,23 @@ class Customers:
         results = pipe.execute()
         return customer, bool(results[1])
 
-    def _upsert_keeping(
-        self, customer: Customer, keep: frozenset[str], source: str, at
+    def _rewrite(
+        self, customer_id: str, change: Callable[[Customer | None], Customer], source: str, at
     ) -> tuple[Customer, bool]:
-        key = self.keys.customer(customer.id)
+        """Read the stored profile, ``change`` it and write it back under WATCH: a concurrent
+        change of the profile is never overwritten with what was read before it (retried)."""
+        key = self.keys.customer(customer_id)
         with self.client.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     pipe.watch(key)
                     raw = pipe.get(key)
                     before = Customer.from_json(raw) if raw is not None else None
-                    stored = customer
-                    if before is not None:
-                        stored = replace(customer, **{name: getattr(before, name) for name in keep})
+                    customer = change(before)
                     pipe.multi()
-                    self._write(pipe, stored, before, source, at)
+                    self._write(pipe, customer, before, source, at)
                     results = pipe.execute()
-                    return stored, bool(results[1])
+                    return customer, bool(results[1])
                 except redis.WatchError:
                     continue
 
@@ -110,31 +117,15 @@ class Customers:
             raise InputError("category", category, f"must be one of {', '.join(CATEGORIES)}")
         if channel is not None and channel not in CHANNELS:
             raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")
-        key = self.keys.customer(customer_id)
-        # Read, change and write under WATCH: a concurrent change of the profile (another
-        # consent, a profile sync) is never overwritten with what was read before it.
-        with self.client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if raw is None:
-                        pipe.unwatch()
-                        self.require(customer_id)  # raises: unknown or erased
-                        continue  # created meanwhile: read it again
-                    before = Customer.from_json(raw)
-                    if category is not None:
-                        customer = replace(before, consent={**before.consent, category: allowed})
-                    else:
-                        customer = replace(
-                            before, channel_consent={**before.channel_consent, channel: allowed}
-                        )
-                    pipe.multi()
-                    self._write(pipe, customer, before, source, at)
-                    pipe.execute()
-                    return customer
-                except redis.WatchError:
-                    continue
+
+        def changed(before: Customer | None) -> Customer:
+            # Gone: require() raises (unknown or erased); created meanwhile, WATCH retries.
+            base = before or self.require(customer_id)
+            if category is not None:
+                return replace(base, consent={**base.consent, category: allowed})
+            return replace(base, channel_consent={**base.channel_consent, channel: allowed})
+
+        return self._rewrite(customer_id, changed, source, at)[0]
 
     def consent_history(self, customer_id: str) -> list[dict[str, Any]]:
         return [json.loads(x) for x in self.client.lrange(self.keys.consent_log(customer_id), 0, -1)]

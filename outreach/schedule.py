@@ -139,10 +139,6 @@ class HandOver:
     consent_default: bool
 
 
-#: Outcomes of a cancellation, per send (``Stop.outcome``).
-STOP_OUTCOMES = ("cancelled", "too_late", "final", "unknown")
-
-
 @dataclass(frozen=True)
 class Stop:
     """What a cancellation or an opt-out did to one send.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import UTC, datetime
 
 from outreach import Outreach
 from outreach.channels.outbox import read_outbox
@@ -54,3 +54,11 @@ def plan_send(app: Outreach, label: str, due: datetime, customer_id: str = "c-am
     send_id = send_id_for(label, fields["journey"], fields["step"], customer_id)
     assert app.schedule.plan(send_id, due, Intent(**fields), event_id=label, start=due, data={})
     return send_id
+
+
+def zone_at_noon() -> str:
+    """An Etc/GMT zone where it is about midday now, so the send window is open (real processes)."""
+    offset = (12 - datetime.now(UTC).hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    # Etc/GMT signs are inverted: Etc/GMT-3 is UTC+3.
+    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")

@@ -21,7 +21,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,6 +29,7 @@ from outreach import Outreach, Settings
 from outreach.schedule import FINAL_STATES
 
 from .conftest import ROOT
+from .helpers import zone_at_noon
 from .test_delivery import SECRET, Provider
 
 BIN = Path(sys.executable).parent
@@ -45,14 +45,6 @@ LEASE = 3
 KILLING_SECONDS = 30
 #: Real seconds to wait for the last sends after the killing stopped.
 SETTLE_SECONDS = 40
-
-
-def _zone_at_noon() -> str:
-    """An Etc/GMT zone where it is about midday now, so the send window is open."""
-    offset = (12 - datetime.now(UTC).hour) % 24
-    offset = offset - 24 if offset > 12 else offset
-    # Etc/GMT signs are inverted: Etc/GMT-3 is UTC+3.
-    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
 def _stop(proc: subprocess.Popen, sig: int = signal.SIGKILL, timeout: float = 10) -> None:
@@ -120,7 +112,7 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
 
     try:
         began = time.monotonic()
-        zone_name = _zone_at_noon()
+        zone_name = zone_at_noon()
         for c in range(CUSTOMERS):
             app.upsert_customer(
                 {"id": f"k{c}", "name": f"Kim {c}", "email": f"kim{c}@example.com",

@@ -19,12 +19,12 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from .conftest import ROOT
+from .helpers import zone_at_noon
 
 BIN = Path(sys.executable).parent
 
@@ -34,14 +34,6 @@ DEPLOYMENTS = {
     "rabbitmq": ("redis_server", "rabbitmq_url"),
     "cluster+rabbitmq": ("redis_cluster", "rabbitmq_url"),
 }
-
-
-def _zone_at_noon() -> str:
-    """An Etc/GMT zone where it is about midday now, so the send window is open."""
-    offset = (12 - datetime.now(UTC).hour) % 24
-    offset = offset - 24 if offset > 12 else offset
-    # Etc/GMT signs are inverted: Etc/GMT-3 is UTC+3.
-    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
 
 
 @pytest.mark.redis_server
@@ -62,7 +54,7 @@ def test_two_workers_and_two_schedulers_deliver_each_send_once(deployment, reque
     if broker:
         env["OUTREACH_BROKER_URL"] = request.getfixturevalue(broker)
     people = tmp_path / "people.jsonl"
-    zone = _zone_at_noon()
+    zone = zone_at_noon()
     people.write_text(
         "".join(
             json.dumps({"id": f"p{i}", "name": f"Pat {i}", "email": f"pat{i}@example.com", "zone": zone})

@@ -16,7 +16,6 @@ heartbeat timeout. The figures are printed for docs/DELIVERY.md.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
@@ -27,7 +26,6 @@ import sys
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,6 +36,8 @@ from outreach.connections import waiting
 from outreach.schedule import FINAL_STATES
 
 from .conftest import ROOT
+from .helpers import zone_at_noon
+from .test_chaos import _stop
 from .test_delivery import SECRET, Provider
 
 BIN = Path(sys.executable).parent
@@ -77,23 +77,6 @@ class SlowProvider(Provider):
         return super().answer(handler, body)
 
 
-def _zone_at_noon() -> str:
-    offset = (12 - datetime.now(UTC).hour) % 24
-    offset = offset - 24 if offset > 12 else offset
-    return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
-
-
-def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 class Processes:
     """Real processes of this test, each in a session of its own; all stopped at the end."""
 
@@ -122,7 +105,7 @@ class Processes:
 
     def stop_all(self) -> None:
         for proc in self.procs:
-            _stop(proc)
+            _stop(proc, signal.SIGTERM)
         for log in self.logs:
             log.close()
 
@@ -167,7 +150,7 @@ def test_cancels_and_opt_outs_stop_every_send_not_yet_handed_over(redis_server, 
     )
     app = Outreach(Settings.from_env(env))
     procs = Processes(env, tmp_path)
-    zone_name = _zone_at_noon()
+    zone_name = zone_at_noon()
     try:
         sends: list[str] = []
         for c in range(CUSTOMERS):
