@@ -31,10 +31,10 @@ from pathlib import Path
 
 import jinja2
 
-from outreach.i18n import load_locales
-from outreach.journeys import load_journeys
-from outreach.preview import sample_customer
-from outreach.render import Renderer
+from outreach.cli.preview import sample_customer
+from outreach.journeys.config import load_journeys
+from outreach.localization.locales import load_locales
+from outreach.localization.render import Renderer
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 21, 9, tzinfo=UTC)

@@ -15,7 +15,7 @@ talks to any other Redis. Measured in the same run (docs/PERFORMANCE.md):
 3. Outreach end to end: N ``order.delayed`` sends due now for customers in the ten
    shipped locales, planned with ``app.ingest`` (timed separately: the ingestion
    rate); then one ``dramatiq outreach.worker --processes 1 --threads 8 --queues
-   outreach.deliver`` and the pump ticking in this process (APScheduler, as
+   outreach.delivery.deliver`` and the pump ticking in this process (APScheduler, as
    ``outreach run`` does). Delivered/s from the first pump tick until the stats
    hash counts N deliveries; the outbox must hold N lines.
 4. A backlog of far-future onboarding sends planned through ``Schedule.plan``
@@ -58,14 +58,15 @@ from typing import Any
 
 import redis
 
-from outreach import Outreach, Settings, scripts
+from outreach import Outreach, Settings
 from outreach.app import DELIVER_QUEUE
 from outreach.channels.outbox import OUTBOX_FILE, Outbox
+from outreach.cli.preview import sample_customer
 from outreach.clock import to_ms
-from outreach.keys import send_id_for, split_send_id
-from outreach.preview import sample_customer
-from outreach.schedule import Intent
-from outreach.scheduler import build_scheduler
+from outreach.schedule.store import Intent
+from outreach.store import scripts
+from outreach.store.keys import send_id_for, split_send_id
+from outreach.ticks import build_scheduler
 from outreach.timing import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -568,7 +569,7 @@ class Backlog:
     def fill(self, client: redis.Redis, count: int, chunk: int = 1000) -> None:
         """Plan ``count`` sends through ``Schedule.plan`` on a pipeline, as ingest does."""
         schedule = self.app.schedule
-        client.script_load(scripts.source("plan"))
+        client.script_load(scripts.source("outreach.schedule", "plan"))
         pipe = client.pipeline(transaction=False)
         for i in range(count):
             send_id, intent, event_id, start, due = self.send(i)

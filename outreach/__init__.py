@@ -13,6 +13,7 @@ from typing import Any
 
 from .app import ConsentChange, Outreach
 from .clock import Clock, SimulatedClock, SystemClock
+from .customers.profile import Customer, Event
 from .errors import (
     ChannelError,
     ConfigError,
@@ -26,8 +27,7 @@ from .errors import (
     UnknownCustomer,
     UnknownEventType,
 )
-from .models import Customer, Event
-from .schedule import Stop
+from .schedule.store import Stop
 from .settings import Settings
 
 __all__ = [

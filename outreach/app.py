@@ -15,32 +15,32 @@ import redis
 from .channels import Transport
 from .channels.config import build_transports, load_channels
 from .clock import Clock, SystemClock, to_ms
-from .connections import build_broker, connect, queued, waiting
-from .customers import Customers
+from .customers.profile import Customer, Event
+from .customers.profiles import Customers
 from .datarights import erase_customer, export_customer
-from .deadletters import DeadLetters
-from .deliver import Deliverer, Outcome
+from .delivery.deliver import Deliverer, Outcome
+from .delivery.ratelimit import RateLimiter
 from .errors import CustomerErased, InputError, OutreachError
-from .i18n import load_locales
-from .inbox import Inbox
-from .ingest import Ingestor, IngestResult
-from .journeys import load_journeys
-from .keys import Keys
-from .models import Customer, Event
-from .policy import Policy, load_policy
-from .ratelimit import RateLimiter
-from .recurring import Recurring
-from .render import Renderer
-from .schedule import Claim, Schedule, Stop
+from .journeys.config import load_journeys
+from .journeys.inbox import Inbox
+from .journeys.ingest import Ingestor, IngestResult
+from .journeys.recurring import Recurring
+from .localization.locales import load_locales
+from .localization.render import Renderer
+from .policy.decide import Policy, load_policy
+from .schedule.store import Claim, Schedule, Stop
 from .settings import Settings
-from .surveys import Answer, Surveys
+from .store.connections import build_broker, connect, queued, waiting
+from .store.deadletters import DeadLetters
+from .store.keys import Keys
+from .surveys.answers import Answer, Surveys
 
 logger = logging.getLogger(__name__)
 
 #: Dramatiq queue of incoming events.
-INGEST_QUEUE = "outreach.ingest"
+INGEST_QUEUE = "outreach.journeys.ingest"
 #: Dramatiq queue of due send batches.
-DELIVER_QUEUE = "outreach.deliver"
+DELIVER_QUEUE = "outreach.delivery.deliver"
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class Outreach:
     def _declare_actors(self) -> None:
         # Thin actors: they call plain methods that tests call directly too.
         @dramatiq.actor(
-            actor_name="outreach.ingest",
+            actor_name="outreach.journeys.ingest",
             queue_name=INGEST_QUEUE,
             broker=self.broker,
             max_retries=5,
@@ -139,7 +139,7 @@ class Outreach:
         # No Dramatiq retries: an unfinished batch is recovered by lease expiry,
         # and failed deliveries retry through the schedule.
         @dramatiq.actor(
-            actor_name="outreach.deliver",
+            actor_name="outreach.delivery.deliver",
             queue_name=DELIVER_QUEUE,
             broker=self.broker,
             max_retries=0,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .customers import erased_hash
+from .customers.profiles import erased_hash
 from .errors import UnknownCustomer
-from .keys import is_send_id, split_send_id
+from .store.keys import is_send_id, split_send_id
 
 if TYPE_CHECKING:
     from .app import Outreach

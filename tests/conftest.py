@@ -18,7 +18,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from outreach import Outreach, Settings, SimulatedClock
-from outreach.connections import connect
+from outreach.store.connections import connect
 from outreach.timing import parse_instant
 
 ROOT = Path(__file__).resolve().parent.parent

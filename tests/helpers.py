@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from outreach import Outreach
 from outreach.channels.outbox import read_outbox
-from outreach.keys import send_id_for
-from outreach.schedule import Intent
+from outreach.schedule.store import Intent
+from outreach.store.keys import send_id_for
 from outreach.timing import parse_instant
 
 

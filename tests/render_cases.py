@@ -10,11 +10,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from outreach.i18n import PSEUDO, LocalesConfig, babel_locale
-from outreach.journeys import Journeys
-from outreach.models import Customer
-from outreach.preview import preview
-from outreach.render import Renderer
+from outreach.cli.preview import preview
+from outreach.customers.profile import Customer
+from outreach.journeys.config import Journeys
+from outreach.localization.locales import PSEUDO, LocalesConfig, babel_locale
+from outreach.localization.render import Renderer
 
 NOWS = (datetime(2026, 3, 21, 9, tzinfo=UTC), datetime(2026, 3, 25, 23, 30, tzinfo=UTC))
 REGISTERS = (None, "formal", "informal")

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from outreach import ConfigError, InputError, Outreach, UnknownEventType
-from outreach.models import Customer
+from outreach.customers.profile import Customer
 
 from .conftest import ROOT, make_settings
 from .helpers import at, deliver_due, ingest, outbox

@@ -9,7 +9,7 @@ from datetime import datetime, time
 import pytest
 from click.testing import CliRunner
 
-from outreach.cli import main
+from outreach.cli.commands import main
 from outreach.demo import DEMO_EVENTS
 from outreach.timing import Window, zone
 

@@ -29,10 +29,10 @@ import pytest
 from click.testing import CliRunner
 
 from outreach import Outreach, PermanentChannelError
-from outreach import cli as outreach_cli
 from outreach.channels.base import Delivery
 from outreach.channels.http import HttpBatchTransport, HttpTransport, verify_signature
 from outreach.channels.smtp import message_id
+from outreach.cli import commands as outreach_cli
 from outreach.clock import from_ms, to_ms
 from outreach.timing import zone
 

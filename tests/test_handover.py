@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from outreach import Outreach, SimulatedClock, TransientChannelError
 from outreach.channels.base import Delivery
 from outreach.clock import from_ms, to_ms
-from outreach.keys import send_id_for
-from outreach.schedule import FINAL_STATES, Intent
+from outreach.schedule.store import FINAL_STATES, Intent
+from outreach.store.keys import send_id_for
 
 from .conftest import ROOT, T0, make_settings
 from .helpers import at, deliver_due
@@ -460,8 +460,8 @@ def test_a_consent_change_reads_as_the_stored_profile(client, tmp_path):
 
 
 def _gate(app: Outreach, send_id: str, token: str):
-    from outreach.schedule import HandOver
-    from outreach.scripts import Batch
+    from outreach.schedule.store import HandOver
+    from outreach.store.scripts import Batch
 
     request = HandOver(send_id, token, "lifecycle", "email", "kim0@example.com", True)
     return app.schedule.hand_over([request], Batch())

@@ -14,13 +14,13 @@ import pytest
 from babel import Locale
 
 from outreach import TemplateError
-from outreach.catalogs import check_catalog, cldr_plural_forms, extract
-from outreach.i18n import PSEUDO, load_locales, locale_chain
-from outreach.journeys import load_journeys
-from outreach.models import Customer
-from outreach.preview import preview, sample_customer, sms_problems
-from outreach.render import FSI, PDI, Renderer
-from outreach.sms import sms_info
+from outreach.cli.preview import preview, sample_customer, sms_problems
+from outreach.customers.profile import Customer
+from outreach.journeys.config import load_journeys
+from outreach.localization.catalogs import check_catalog, cldr_plural_forms, extract
+from outreach.localization.locales import PSEUDO, load_locales, locale_chain
+from outreach.localization.render import FSI, PDI, Renderer
+from outreach.localization.sms import sms_info
 
 from .conftest import ROOT
 
@@ -136,7 +136,7 @@ PLURAL_INDEX = {
 @pytest.mark.parametrize("tag", sorted(PLURAL_INDEX))
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 11, 100])
 def test_plural_forms_by_count(renderer, tag, count):
-    from outreach.i18n import load_translations
+    from outreach.localization.locales import load_translations
 
     catalog = load_translations(ROOT / "templates", tag)
     msgid = "formal\x04That is %(count)s day later than we promised."
@@ -271,7 +271,7 @@ def test_locale_chains():
 
 
 def test_unknown_locale_falls_back_to_default_and_is_logged_once(renderer, caplog):
-    with caplog.at_level(logging.WARNING, logger="outreach.i18n"):
+    with caplog.at_level(logging.WARNING, logger="outreach.localization.locales"):
         assert locale_chain("xx_QQ") == ["en"]
         assert locale_chain("xx_QQ") == ["en"]
     assert [r.message for r in caplog.records].count("unknown locale 'xx_QQ': using 'en'") == 1

@@ -14,7 +14,7 @@ import json
 from datetime import timedelta
 
 from outreach.app import INGEST_QUEUE
-from outreach.connections import queued
+from outreach.store.connections import queued
 
 from .helpers import at
 

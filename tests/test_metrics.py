@@ -7,7 +7,7 @@ from collections import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from outreach.clock import to_ms
-from outreach.schedule import LATENCY_BUCKETS
+from outreach.schedule.store import LATENCY_BUCKETS
 
 from .conftest import CUSTOMERS
 from .helpers import at, deliver_due, ingest, outbox

@@ -8,7 +8,7 @@ from datetime import timedelta
 import redis
 
 from outreach.clock import from_ms
-from outreach.schedule import Schedule
+from outreach.schedule.store import Schedule
 from outreach.timing import zone
 
 from .conftest import CUSTOMERS

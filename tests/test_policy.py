@@ -12,7 +12,7 @@ import pytest
 from outreach import CustomerErased, Outreach, SimulatedClock
 from outreach.clock import to_ms
 from outreach.demo import fast_forward
-from outreach.keys import send_id_for
+from outreach.store.keys import send_id_for
 from outreach.timing import zone
 
 from .conftest import make_settings

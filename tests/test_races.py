@@ -32,8 +32,8 @@ import pytest
 
 from outreach import Outreach, Settings
 from outreach.app import INGEST_QUEUE
-from outreach.connections import waiting
-from outreach.schedule import FINAL_STATES
+from outreach.schedule.store import FINAL_STATES
+from outreach.store.connections import waiting
 
 from .conftest import ROOT
 from .helpers import zone_at_noon
@@ -101,7 +101,7 @@ class Processes:
 
     def worker(self) -> subprocess.Popen:
         return self.start("dramatiq", "outreach.worker", "--processes", "1", "--threads", "4",
-                          "--queues", "outreach.ingest", "outreach.deliver")  # fmt: skip
+                          "--queues", "outreach.journeys.ingest", "outreach.delivery.deliver")  # fmt: skip
 
     def stop_all(self) -> None:
         for proc in self.procs:
@@ -327,7 +327,7 @@ def test_events_held_by_a_killed_worker_are_applied_within_one_lease(redis_serve
 
 
 def test_the_race_journey_is_valid(tmp_path):
-    from outreach.journeys import load_journeys
+    from outreach.journeys.config import load_journeys
 
     journeys = load_journeys(_race_config(tmp_path), ROOT / "templates")
     assert [j.name for j in journeys.by_trigger["order.delayed"]] == ["race"]

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from outreach.clock import SimulatedClock, SystemClock
-from outreach.ratelimit import RateLimiter, rate_key
+from outreach.delivery.ratelimit import RateLimiter, rate_key
 from outreach.timing import parse_instant
 
 

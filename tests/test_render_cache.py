@@ -21,11 +21,11 @@ from babel import dates as babel_dates
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from outreach import render as render_module
-from outreach.i18n import PSEUDO, babel_locale, load_locales
-from outreach.journeys import load_journeys
-from outreach.models import Customer
-from outreach.render import Renderer
+from outreach.customers.profile import Customer
+from outreach.journeys.config import load_journeys
+from outreach.localization import render as render_module
+from outreach.localization.locales import PSEUDO, babel_locale, load_locales
+from outreach.localization.render import Renderer
 from outreach.timing import zone
 
 from .conftest import ROOT

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from outreach import InputError, Outreach, SimulatedClock
 from outreach.clock import from_ms, to_ms
 from outreach.demo import fast_forward
-from outreach.embedded import embedded_client
 from outreach.report import (
     DEPTH_DAYS,
     GROUPINGS,
@@ -26,7 +25,8 @@ from outreach.report import (
     render_text,
     report_command,
 )
-from outreach.surveys import SCALES
+from outreach.store.embedded import embedded_client
+from outreach.surveys.answers import SCALES
 
 from .conftest import ROOT, make_settings
 from .helpers import at, ingest, outbox, plan_send

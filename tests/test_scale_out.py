@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from redis.crc import key_slot
 
-from outreach.keys import Keys, send_id_for
+from outreach.store.keys import Keys, send_id_for
 
 from .helpers import at, deliver_due, ingest, plan_send
 from .test_handover import (  # noqa: F401 - collected again here

@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from outreach import ConfigError, Outreach, OutreachError, scripts
+from outreach import ConfigError, Outreach, OutreachError
 from outreach.errors import InputError
-from outreach.journeys import load_journeys
-from outreach.keys import Keys, send_id_for, split_send_id
-from outreach.schedule import Intent
+from outreach.journeys.config import load_journeys
+from outreach.schedule.store import Intent
+from outreach.store import scripts
+from outreach.store.keys import Keys, send_id_for, split_send_id
 from outreach.timing import resolve
 
 from .conftest import CUSTOMERS, ROOT, make_settings
@@ -125,7 +126,7 @@ def test_an_intent_is_kept_once_and_a_different_one_under_its_ref_is_refused(app
 
 
 def test_two_steps_with_the_same_send_id_digest_are_refused(monkeypatch):
-    monkeypatch.setattr("outreach.journeys.step_digest", lambda journey, step: "abcdef")
+    monkeypatch.setattr("outreach.journeys.config.step_digest", lambda journey, step: "abcdef")
     with pytest.raises(ConfigError, match="send id digest"):
         load_journeys(ROOT / "config", ROOT / "templates")
 
@@ -202,15 +203,19 @@ def test_history_days_zero_keeps_finished_sends(client, clock, tmp_path):
 def test_the_lua_scripts_speak_of_the_same_states_as_python():
     import re
 
-    from outreach.schedule import FINAL_STATES, SendState
-    from outreach.scripts import source
+    from outreach.schedule.store import FINAL_STATES, SendState
+    from outreach.store.scripts import source
 
-    prelude = source("claim").split("-- claim.lua", 1)[0]
+    prelude = source("outreach.schedule", "claim").split("-- claim.lua", 1)[0]
     final = re.search(r"local FINAL = \{([^}]*)\}", prelude)
     assert final is not None
     assert set(re.findall(r"(\w+) = true", final.group(1))) == {s.value for s in FINAL_STATES}
     names = ("begin", "cancel", "claim", "finish", "handover", "reap")
-    written = {w for name in names for w in re.findall(r"'HSET', [^,]+, 'state', '(\w+)'", source(name))}
+    written = {
+        w
+        for name in names
+        for w in re.findall(r"'HSET', [^,]+, 'state', '(\w+)'", source("outreach.schedule", name))
+    }
     assert written and written <= {s.value for s in SendState}
     # Python's strings and the enum are the same words.
     assert "delivered" in FINAL_STATES and SendState("sending") is SendState.SENDING

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from outreach.clock import from_ms, to_ms
-from outreach.scheduler import build_scheduler
+from outreach.ticks import build_scheduler
 from outreach.timing import zone
 
 from .helpers import at, deliver_due, ingest, outbox

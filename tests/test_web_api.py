@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from outreach.channels.http import sign
-from outreach.models import EVENT_TYPES
+from outreach.customers.profile import EVENT_TYPES
 
 from .conftest import CUSTOMERS
 from .helpers import deliver_due, ingest

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from outreach import Outreach
 from outreach.channels.base import Delivery
-from outreach.i18n import load_translations
-from outreach.tokens import make_token
+from outreach.links import make_token
+from outreach.localization.locales import load_translations
 from outreach.web import create_app
 
 from .conftest import CUSTOMERS, make_settings

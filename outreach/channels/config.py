@@ -18,8 +18,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..configfile import read_toml
+from ..customers.profile import CHANNELS
 from ..errors import ConfigError
-from ..models import CHANNELS
 from .base import Transport
 from .http import HttpBatchTransport, HttpTransport
 from .outbox import Outbox

@@ -21,7 +21,7 @@ the one import callers need.
 
 from __future__ import annotations
 
-from .command import parse_bound, report, report_command
+from ..cli.report import parse_bound, report, report_command
 from .figures import (
     BATCH,
     DASH,

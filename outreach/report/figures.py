@@ -19,10 +19,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clock import from_ms, to_ms
+from ..customers.profile import parse_locale
 from ..errors import InputError
-from ..models import parse_locale
-from ..schedule import FINAL_STATES
-from ..surveys import SCALES, Answer
+from ..schedule.store import FINAL_STATES
+from ..surveys.answers import SCALES, Answer
 
 if TYPE_CHECKING:  # pragma: no cover - only for annotations (app imports much)
     from ..app import Outreach

@@ -22,9 +22,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, Va
 from ..app import Outreach
 from ..channels.http import verify_signature
 from ..clock import from_ms
+from ..customers.profile import CATEGORIES, CHANNELS, EVENT_TYPES, FORMALITIES, Event
 from ..errors import CustomerErased, InputError, TimingError
-from ..models import CATEGORIES, CHANNELS, EVENT_TYPES, FORMALITIES, Event
-from ..schedule import log_entry
+from ..schedule.store import log_entry
 from ..timing import zone
 from .security import token_matches
 
@@ -252,9 +252,9 @@ EXTRA_SCHEMAS = {"Event": EventIn, "Receipt": ReceiptIn}
 
 
 def _customer_problem(outreach: Outreach, customer_id: str, field: str) -> ApiError | None:
-    if outreach.customers.get(customer_id) is not None:
+    if outreach.customers.profiles.get(customer_id) is not None:
         return None
-    if outreach.customers.is_erased(customer_id):
+    if outreach.customers.profiles.is_erased(customer_id):
         return ApiError(409, [problem(field, customer_id, "the customer was erased")])
     return ApiError(404, [problem(field, customer_id, "no such customer")])
 
@@ -362,7 +362,7 @@ def put_customer(
         raise ApiError(422, [problem("id", body.id, f"must match the path ({customer_id!r}) or be left out")])
     data = body.model_dump(exclude_unset=True)
     data["id"] = customer_id
-    existing = outreach.customers.get(customer_id)
+    existing = outreach.customers.profiles.get(customer_id)
     # Consent left out is kept as stored at the moment of the write (an opt-out made
     # meanwhile is never undone by a profile sync).
     keep = [key for key in ("consent", "channel_consent") if data.get(key) is None]
@@ -411,7 +411,7 @@ def _times(record: dict[str, Any], tz) -> dict[str, Any]:
 )
 def get_send(request: Request, send_id: Annotated[str, Path(min_length=1, max_length=200)]) -> dict[str, Any]:
     outreach = _outreach(request)
-    send = outreach.schedule.get(send_id)
+    send = outreach.schedule.store.get(send_id)
     if send is None:
         raise ApiError(404, [problem("send_id", send_id, "no such send", loc=["path", "send_id"])])
     try:
@@ -423,7 +423,7 @@ def get_send(request: Request, send_id: Annotated[str, Path(min_length=1, max_le
         if isinstance(record.get(key), str):
             with contextlib.suppress(ValueError):
                 record[key] = json.loads(record[key])
-    history = [_times(entry, tz) for entry in outreach.schedule.history(send_id)]
+    history = [_times(entry, tz) for entry in outreach.schedule.store.history(send_id)]
     return {"send_id": send_id, "zone": str(send.get("zone") or "UTC"), "send": _times(record, tz),
             "history": history}  # fmt: skip
 
@@ -443,7 +443,7 @@ def receipt_secret(request: Request, channel: str) -> str | None:
 
 
 def _record_receipt(outreach: Outreach, channel: str, receipt: ReceiptIn) -> dict[str, Any]:
-    send = outreach.schedule.get(receipt.send_id)
+    send = outreach.schedule.store.get(receipt.send_id)
     if send is None:
         raise ApiError(404, [problem("send_id", receipt.send_id, "no such send")])
     if send.get("channel") and send["channel"] != channel:
@@ -453,18 +453,18 @@ def _record_receipt(outreach: Outreach, channel: str, receipt: ReceiptIn) -> dic
         )  # fmt: skip
     now = outreach.clock.now()
     text = f"{channel} reports {receipt.status}" + (f": {receipt.detail}" if receipt.detail else "")
-    outreach.schedule.note(
+    outreach.schedule.store.note(
         receipt.send_id,
         log_entry(now, "receipt", text, channel=channel, status=receipt.status, detail=receipt.detail),
     )
     suppressed = withdrawn = None
     if receipt.status in ("bounced", "complained"):
-        customer = outreach.customers.get(send["customer_id"])
+        customer = outreach.customers.profiles.get(send["customer_id"])
         address = customer.address(channel) if customer is not None else None
         if address:
-            outreach.policy.suppress_address(channel, address)
+            outreach.policy.decide.suppress_address(channel, address)
             suppressed = address
-            outreach.schedule.note(
+            outreach.schedule.store.note(
                 receipt.send_id,
                 log_entry(now, "suppressed_address", f"{address} is suppressed for {channel} "
                           f"({receipt.status})", channel=channel),
@@ -478,7 +478,7 @@ def _record_receipt(outreach: Outreach, channel: str, receipt: ReceiptIn) -> dic
         ):
             outreach.set_consent(customer.id, category=category, allowed=False, source=f"{channel} complaint")
             withdrawn = category
-            outreach.schedule.note(
+            outreach.schedule.store.note(
                 receipt.send_id,
                 log_entry(now, "consent_withdrawn", f"consent for {category} withdrawn after a complaint",
                           category=category),

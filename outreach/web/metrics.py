@@ -20,7 +20,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..app import Outreach
-from ..schedule import LATENCY_BUCKETS
+from ..schedule.store import LATENCY_BUCKETS
 
 
 def _number(value: float | None) -> float:
@@ -59,7 +59,7 @@ class OutreachCollector:
         yield sends
         yield answers
 
-        waiting, inflight = self.outreach.schedule.depth()
+        waiting, inflight = self.outreach.schedule.store.depth()
         depth = GaugeMetricFamily(
             "outreach_schedule_depth",
             "Sends in the durable schedule: waiting for their moment (due) or claimed (inflight).",

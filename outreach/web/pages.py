@@ -3,7 +3,7 @@
 Every page is plain HTML (no JavaScript), rendered in the customer's locale and
 register from ``templates/_web/``; a page reached without a known customer
 negotiates ``Accept-Language`` against the shipped locales. Links are
-authorised by the signed token in their path (``outreach.tokens``).
+authorised by the signed token in their path (``outreach.links``).
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from ..app import Outreach
+from ..customers.profile import Customer
 from ..errors import CustomerErased, InputError, UnknownCustomer
-from ..i18n import babel_locale, locale_chain
-from ..models import Customer
-from ..surveys import MAX_COMMENT, SCALES, answer_links
-from ..tokens import InvalidToken, make_token, read_token
+from ..links import InvalidToken, make_token, read_token
+from ..localization.locales import babel_locale, locale_chain
+from ..surveys.answers import MAX_COMMENT, SCALES, answer_links
 from .security import NonceError, consume_nonce, issue_nonce
 
 #: Categories a customer may switch on and off (transactional is always on).
@@ -202,7 +202,9 @@ def _expiry(token: str) -> datetime | None:
 
 
 def _customer_or_none(outreach: Outreach, customer_id: object) -> Customer | None:
-    return outreach.customers.get(customer_id) if isinstance(customer_id, str) and customer_id else None
+    return (
+        outreach.customers.profiles.get(customer_id) if isinstance(customer_id, str) and customer_id else None
+    )
 
 
 def read(outreach: Outreach, token: str, *purposes: str) -> tuple[str, dict[str, Any]]:
@@ -224,7 +226,7 @@ def require_customer(outreach: Outreach, customer_id: object) -> Customer:
     if not isinstance(customer_id, str) or not customer_id:
         raise PageError("invalid")
     try:
-        return outreach.customers.require(customer_id)
+        return outreach.customers.profiles.require(customer_id)
     except CustomerErased:
         raise PageError("erased") from None
     except UnknownCustomer:
@@ -272,7 +274,7 @@ def _survey_page(
     links = answer_links(outreach.settings.secret, "", send_id, customer.id, kind, expires)
     for link in links:
         link["url"] = _path(request, link["url"])
-    answer = outreach.surveys.get(send_id)
+    answer = outreach.surveys.answers.get(send_id)
     return pages(request).render(
         request,
         "survey.html",
@@ -307,7 +309,7 @@ def survey_answer(request: Request, token: str) -> HTMLResponse:
     send_id, customer_id, kind, raw_score = _survey_fields(fields)
     customer = require_customer(outreach, customer_id)
     score = _check_score(kind, raw_score, customer)
-    current = outreach.surveys.get(send_id)
+    current = outreach.surveys.answers.get(send_id)
     # A reload or a link scanner fetching the same link again changes nothing and emits nothing.
     if current is None or current.score != score or current.customer_id != customer_id:
         try:
@@ -338,7 +340,7 @@ def survey_comment(
     _, fields = read(outreach, token, "answer")
     send_id, customer_id, _, _ = _survey_fields(fields)
     customer = require_customer(outreach, customer_id)
-    answer = outreach.surveys.get(send_id)
+    answer = outreach.surveys.answers.get(send_id)
     if answer is None or answer.customer_id != customer_id:
         raise PageError("unknown_send", customer)
     if not comment.strip():
@@ -346,12 +348,17 @@ def survey_comment(
                             problem=True)  # fmt: skip
     try:
         consume_nonce(
-            outreach.client, outreach.keys, outreach.settings.secret, nonce, send_id, outreach.clock.now()
+            outreach.client,
+            outreach.store.keys,
+            outreach.settings.secret,
+            nonce,
+            send_id,
+            outreach.clock.now(),
         )
     except NonceError as exc:
         kind_of_error = {"expired": "form_expired", "replayed": "replayed"}.get(exc.problem, "invalid")
         raise PageError(kind_of_error, customer) from None
-    outreach.surveys.comment(send_id, comment)
+    outreach.surveys.answers.comment(send_id, comment)
     return pages(request).render(request, "thanks.html", customer=customer)
 
 
@@ -435,7 +442,9 @@ def _preference_page(
         customer=customer,
         saved=saved,
         action=_path(request, f"/p/{token}"),
-        categories=[{"name": c, "allowed": outreach.policy.allows(customer, c)} for c in PAGE_CATEGORIES],
+        categories=[
+            {"name": c, "allowed": outreach.policy.decide.allows(customer, c)} for c in PAGE_CATEGORIES
+        ],
         channels=[
             {"name": c, "allowed": customer.channel_consent.get(c) is not False} for c in PAGE_CHANNELS
         ],
@@ -477,7 +486,7 @@ def preferences_save(
     wanted_categories, wanted_channels = set(category), set(channel)
     for name in PAGE_CATEGORIES:
         wanted = name in wanted_categories
-        if wanted != outreach.policy.allows(customer, name):
+        if wanted != outreach.policy.decide.allows(customer, name):
             customer = outreach.set_consent(
                 customer.id, category=name, allowed=wanted, source="preference page"
             ).customer

@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from ..tokens import InvalidToken, make_token, read_token
+from ..links import InvalidToken, make_token, read_token
 
 #: Default largest request body, in bytes (OUTREACH_MAX_BODY_BYTES overrides it).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024

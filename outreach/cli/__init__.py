@@ -1,0 +1,5 @@
+"""The ``outreach`` command."""
+
+from .commands import main
+
+__all__ = ["main"]

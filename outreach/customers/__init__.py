@@ -1,0 +1,1 @@
+"""Customers: the profile record and its validation, profiles and consent in Redis."""

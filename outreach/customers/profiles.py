@@ -1,0 +1,163 @@
+"""Customer profiles in Redis, their consent history and the erasure tombstones."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from ..clock import to_ms
+from ..errors import CustomerErased, InputError, UnknownCustomer
+from ..store.keys import Keys
+from .profile import CATEGORIES, CHANNELS, Customer
+
+
+def erased_hash(customer_id: str) -> str:
+    """The only trace an erased customer leaves: a hash of the id."""
+    return hashlib.sha256(f"outreach-erased:{customer_id}".encode()).hexdigest()
+
+
+class Customers:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def upsert(
+        self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile", at=None,
+        keep: Collection[str] = (),
+    ) -> tuple[Customer, bool]:  # fmt: skip
+        """Validate and store a profile; returns it and whether it is new.
+
+        Consent that differs from the stored profile is logged with ``source``.
+        An erased id is refused unless ``restore`` says a new profile is meant.
+        ``keep`` names fields (``consent``, ``channel_consent``) taken from the
+        stored profile instead, read and written under WATCH, so a consent change
+        made meanwhile is never overwritten.
+        """
+        customer = data if isinstance(data, Customer) else Customer.from_mapping(data)
+        if self.is_erased(customer.id):
+            if not restore:
+                raise CustomerErased(customer.id)
+            self.client.srem(self.keys.erased(customer.id), erased_hash(customer.id))
+        if keep:
+            kept = frozenset(keep)
+
+            def keeping(before: Customer | None) -> Customer:
+                if before is None:
+                    return customer
+                return replace(customer, **{name: getattr(before, name) for name in kept})
+
+            return self._rewrite(customer.id, keeping, source, at)
+        before = self.get(customer.id)
+        # Every key here is in the customer's shard: one transaction, also on a cluster.
+        pipe = self.client.pipeline(transaction=True)
+        self._write(pipe, customer, before, source, at)
+        results = pipe.execute()
+        return customer, bool(results[1])
+
+    def _rewrite(
+        self, customer_id: str, change: Callable[[Customer | None], Customer], source: str, at
+    ) -> tuple[Customer, bool]:
+        """Read the stored profile, ``change`` it and write it back under WATCH: a concurrent
+        change of the profile is never overwritten with what was read before it (retried)."""
+        key = self.keys.customer(customer_id)
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    before = Customer.from_json(raw) if raw is not None else None
+                    customer = change(before)
+                    pipe.multi()
+                    self._write(pipe, customer, before, source, at)
+                    results = pipe.execute()
+                    return customer, bool(results[1])
+                except redis.WatchError:
+                    continue
+
+    def _write(self, pipe, customer: Customer, before: Customer | None, source: str, at) -> None:
+        """Queue a profile's write: the profile, the shard's index, each consent change logged."""
+        pipe.set(self.keys.customer(customer.id), customer.to_json())
+        pipe.sadd(self.keys.customers(self.keys.shard_of(customer.id)), customer.id)
+        for scope, old, new in (
+            ("category", before.consent if before else {}, customer.consent),
+            ("channel", before.channel_consent if before else {}, customer.channel_consent),
+        ):
+            for key in sorted(set(new) | set(old)):
+                if new.get(key) != old.get(key):
+                    pipe.rpush(
+                        self.keys.consent_log(customer.id), self._entry(scope, key, new.get(key), source, at)
+                    )
+
+    @staticmethod
+    def _entry(scope: str, key: str, allowed: bool | None, source: str, at: datetime | None) -> str:
+        return json.dumps(
+            {
+                "at_ms": to_ms(at) if at else None,
+                "scope": scope,
+                "key": key,
+                "allowed": allowed,
+                "source": source,
+            }
+        )
+
+    def set_consent(
+        self, customer_id: str, *, allowed: bool, source: str, at: datetime,
+        category: str | None = None, channel: str | None = None,
+    ) -> Customer:  # fmt: skip
+        """Record one consent change (a category or a channel) with its time and source."""
+        if (category is None) == (channel is None):
+            raise InputError("consent", (category, channel), "name exactly one category or one channel")
+        if category is not None and category not in CATEGORIES:
+            raise InputError("category", category, f"must be one of {', '.join(CATEGORIES)}")
+        if channel is not None and channel not in CHANNELS:
+            raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")
+
+        def changed(before: Customer | None) -> Customer:
+            # Gone: require() raises (unknown or erased); created meanwhile, WATCH retries.
+            base = before or self.require(customer_id)
+            if category is not None:
+                return replace(base, consent={**base.consent, category: allowed})
+            return replace(base, channel_consent={**base.channel_consent, channel: allowed})
+
+        return self._rewrite(customer_id, changed, source, at)[0]
+
+    def consent_history(self, customer_id: str) -> list[dict[str, Any]]:
+        return [json.loads(x) for x in self.client.lrange(self.keys.consent_log(customer_id), 0, -1)]
+
+    def get(self, customer_id: str) -> Customer | None:
+        raw = self.client.get(self.keys.customer(customer_id))
+        return Customer.from_json(raw) if raw else None
+
+    def require(self, customer_id: str) -> Customer:
+        customer = self.get(customer_id)
+        if customer is None:
+            if self.is_erased(customer_id):
+                raise CustomerErased(customer_id)
+            raise UnknownCustomer(customer_id)
+        return customer
+
+    def is_erased(self, customer_id: str) -> bool:
+        return bool(self.client.sismember(self.keys.erased(customer_id), erased_hash(customer_id)))
+
+    def get_many(self, customer_ids: list[str]) -> dict[str, Customer]:
+        if not customer_ids:
+            return {}
+        unique = list(dict.fromkeys(customer_ids))
+        # One GET each in a pipeline: profiles of several shards may live on several cluster nodes.
+        pipe = self.client.pipeline(transaction=False)
+        for customer_id in unique:
+            pipe.get(self.keys.customer(customer_id))
+        raws = pipe.execute()
+        return {c: Customer.from_json(r) for c, r in zip(unique, raws, strict=True) if r}
+
+    def count(self) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.scard(self.keys.customers(shard))
+        return sum(pipe.execute())

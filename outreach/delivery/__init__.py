@@ -1,0 +1,1 @@
+"""Delivery: claimed sends in, one recorded outcome per send out; rate limits."""

@@ -1,0 +1,454 @@
+"""Delivery: claimed sends in, one recorded outcome per send out.
+
+For each send: start the attempt (tombstones win), ask the policy for the one
+decision (send, defer or suppress), then try the usable channels in order:
+rate limit, render, the hand-over gate (what changed since the decision:
+cancellation, consent, do-not-contact, suppression), hand over. A transient
+failure goes back to the schedule with backoff counted from the failure; a
+permanent one suppresses that address and falls through to the next channel.
+A send is attempted by one worker at a time (claim tokens); a crash after the
+hand-over leads to a new attempt with the same send id as the idempotency key
+(docs/DELIVERY.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..channels.base import BatchTransport, Delivery, Transport
+from ..channels.config import ChannelsConfig
+from ..clock import Clock, from_ms, to_ms
+from ..customers.profile import Customer
+from ..customers.profiles import Customers
+from ..errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
+from ..journeys.recurring import Recurring
+from ..links import make_token
+from ..localization.render import Renderer
+from ..policy.decide import Lookups, Policy, send_rule, window_only
+from ..schedule.store import Claim, HandOver, OutcomeBook, Schedule, log_entry
+from ..settings import Settings
+from ..store.deadletters import DeadLetters
+from ..surveys.answers import answer_links
+from ..timing import resolve, zone
+from .ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    send_id: str
+    state: str
+    reason: str
+
+
+@dataclass
+class _Ready:
+    """A send the policy let through, rendered for the first channel it has left to try."""
+
+    send: dict[str, str]
+    customer: Customer
+    now: datetime
+    #: (channel, address) pairs still to try, in order; the first is the one rendered.
+    channels: list[tuple[str, str]]
+    #: History entries of this attempt, written with its outcome.
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    delivery: Delivery | None = None
+    register: str = ""
+    #: When the hand-over gate let the send go to its current channel's provider.
+    handed: datetime | None = None
+
+
+class Deliverer:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        schedule: Schedule,
+        customers: Customers,
+        renderer: Renderer,
+        transports: Mapping[str, Transport],
+        channels: ChannelsConfig,
+        limiter: RateLimiter,
+        policy: Policy,
+        deadletters: DeadLetters,
+        recurring: Recurring,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.schedule = schedule
+        self.customers = customers
+        self.renderer = renderer
+        self.transports = transports
+        self.channels = channels
+        self.limiter = limiter
+        self.policy = policy
+        self.deadletters = deadletters
+        self.recurring = recurring
+        self._available = frozenset(transports)
+
+    def deliver(self, claims: list[Claim]) -> list[Outcome]:
+        """Attempt a batch of claimed sends; one send failing never affects the others.
+
+        Every send is decided and rendered first; then each channel gets its sends
+        in one hand-over where the transport can take many at once (the outbox),
+        else one by one, each delivery recorded before the next goes out. What
+        needs no hand-over (deferrals, suppressions, retries, failures) is
+        recorded for the whole batch in one round trip at the end.
+        """
+        statuses = self.schedule.begin(claims)
+        outcomes: list[Outcome] = []
+        ready = [c for c, status in zip(claims, statuses, strict=True) if status == "go"]
+        for claim, status in zip(claims, statuses, strict=True):
+            if status != "go":
+                outcomes.append(Outcome(claim.send_id, status, "not attempted"))
+        sends = self.schedule.get_many([c.send_id for c in ready])
+        customers = self.customers.get_many([s["customer_id"] for s in sends if s])
+        lookups = self.policy.lookups([(s, customers.get(s["customer_id"])) for s in sends if s])
+        book = self.schedule.book()
+        lease = _Lease(self.schedule, self.clock, self.settings.lease_seconds)
+        waiting: list[_Ready] = []
+        for index, send in enumerate(sends):
+            if send is None:
+                continue
+            lease.keep([c.send_id for c in ready[index:]])
+            try:
+                result = self._start(send, customers.get(send["customer_id"]), lookups, book)
+            except Exception as exc:  # noqa: BLE001 - one bad send must not sink the batch
+                logger.exception("send %s failed unexpectedly", send["id"])
+                result = self._fail(send, "internal_error", f"{type(exc).__name__}: {exc}", book)
+            if isinstance(result, _Ready):
+                waiting.append(result)
+            else:
+                outcomes.append(result)
+        try:
+            while waiting:
+                waiting = self._hand_over(waiting, outcomes, book, lease)
+        finally:
+            book.flush()
+        return outcomes
+
+    # -- deciding and rendering -----------------------------------------------------------
+
+    def _start(self, send: dict[str, str], customer: Customer | None, lookups: Lookups, book: OutcomeBook):
+        now = self.clock.now()
+        try:
+            decision = self.policy.decide(send, customer, now, self._available, lookups)
+        except TimingError as exc:
+            return self._fail(send, "timing_invalid", str(exc), book)
+        if decision.action == "suppress":
+            return self._end(
+                send, "suppressed", decision.reason, decision.text, book, decision=decision.to_mapping()
+            )
+        if decision.action == "defer":
+            return self._defer(send, decision.until, decision.reason, decision.text, book,
+                               decision=decision.to_mapping())  # fmt: skip
+        assert customer is not None
+        notes = [log_entry(now, "fallthrough", note) for note in decision.skipped]
+        return self._prepare(_Ready(send, customer, now, list(decision.channels), notes), book)
+
+    def _prepare(self, item: _Ready, book: OutcomeBook) -> _Ready | Outcome:
+        """Take the rate limit's token and render for the item's next channel."""
+        send, customer, now = item.send, item.customer, item.now
+        channel, address = item.channels[0]
+        config = self.channels.channels.get(channel)
+        if config is not None and config.rate:
+            wait = self.limiter.acquire(channel, config.rate, config.burst or max(1, int(config.rate)))
+            if wait > 0:
+                # Spread the waiting sends so they do not all come back in the same instant.
+                until = now + timedelta(seconds=wait * (1 + random.random()))
+                text = f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s"
+                return self._defer(send, until, "rate_limited", text, book, notes=item.notes)
+        send_id = send["id"]
+        context: dict = {"data": json.loads(send["data"]), "send": send}
+        if send.get("survey"):
+            expires = now + timedelta(days=self.settings.survey_link_days)
+            context["survey"] = {
+                "kind": send["survey"],
+                "links": answer_links(self.settings.secret, self.settings.public_url, send_id, customer.id,
+                                      send["survey"], expires),
+            }  # fmt: skip
+        try:
+            rendered = self.renderer.render(send["template"], channel, customer, context, now=now)
+        except TemplateError as exc:
+            return self._fail(send, "template_error", str(exc), book, notes=item.notes)
+        unsubscribe_url = unsubscribe_mailto = None
+        if send["category"] != "transactional":
+            expires = now + timedelta(days=self.settings.link_days)
+            token = make_token(
+                self.settings.secret,
+                "unsubscribe",
+                {"c": customer.id, "s": send_id, "k": send["category"]},
+                expires,
+            )
+            unsubscribe_url = f"{self.settings.public_url.rstrip('/')}/u/{token}"
+            if self.settings.unsubscribe_mailto:
+                unsubscribe_mailto = f"{self.settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
+        item.register = rendered.register
+        item.delivery = Delivery(
+            send_id=send_id,
+            attempt=int(send.get("attempts") or 1),
+            customer_id=customer.id,
+            journey=send["journey"],
+            step=send["step"],
+            channel=channel,
+            address=address,
+            locale=rendered.locale,
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            utc=now,
+            local=now.astimezone(zone(customer.zone)),
+            category=send["category"],
+            name=customer.name,
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=unsubscribe_mailto,
+        )
+        return item
+
+    # -- handing over ---------------------------------------------------------------------
+
+    def _hand_over(
+        self, waiting: list[_Ready], outcomes: list[Outcome], book: OutcomeBook, lease: _Lease
+    ) -> list[_Ready]:
+        """One round: every item to its channel; returns those that fall through to their next one.
+
+        Each hand-over first passes the gate (``Schedule.hand_over``) in the same round
+        trip that records the previous outcomes, so a cancellation or an opt-out that
+        came while the batch was decided, rendered or handed over stops every send not
+        yet at its provider.
+        """
+        by_channel: dict[str, list[_Ready]] = {}
+        for item in waiting:
+            by_channel.setdefault(item.channels[0][0], []).append(item)
+        again: list[_Ready] = []
+        for channel, items in by_channel.items():
+            transport = self.transports[channel]
+            if isinstance(transport, BatchTransport):
+                # One hand-over for all: its deliveries are recorded together, right after it.
+                lease.keep([item.send["id"] for item in items])
+                passed = self._gate(items, outcomes, book, again)
+                if passed:
+                    results = transport.send_many([item.delivery for item in passed])
+                    answered = self.clock.now()
+                    for item, result in zip(passed, results, strict=True):
+                        self._after(item, result, answered, outcomes, book, again)
+                book.flush()
+                continue
+            for index, item in enumerate(items):
+                lease.keep([i.send["id"] for i in items[index:]])
+                # The previous delivery is recorded in this round trip, before the next goes out.
+                if not self._gate([item], outcomes, book, again):
+                    continue
+                try:
+                    result: str | Exception = transport.send(item.delivery)
+                except (TransientChannelError, PermanentChannelError) as exc:
+                    result = exc
+                self._after(item, result, self.clock.now(), outcomes, book, again)
+            book.flush()
+        return again
+
+    def _gate(
+        self, items: list[_Ready], outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready]
+    ) -> list[_Ready]:
+        """The last check before the provider; returns the items that may go now."""
+        requests = []
+        for item in items:
+            channel, address = item.channels[0]
+            category = item.send["category"]
+            default = self.policy.default_allows(item.customer.country, category)
+            requests.append(
+                HandOver(item.send["id"], item.send.get("token", ""), category, channel, address, default)
+            )
+        handed, statuses = book.hand_over(requests)
+        # Marked by the gate, then found suppressed in the same round trip: not handed over.
+        self.schedule.release(
+            [
+                Claim(r.send_id, r.token)
+                for r, s in zip(requests, statuses, strict=True)
+                if s == "address_suppressed"
+            ]
+        )
+        passed = []
+        for item, status in zip(items, statuses, strict=True):
+            if status == "go":
+                item.handed = handed
+                passed.append(item)
+            else:
+                self._stopped(item, status, outcomes, book, again)
+        return passed
+
+    def _stopped(
+        self, item: _Ready, status: str, outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready]
+    ) -> None:
+        """Book a send the gate stopped: what changed since the batch was decided decides."""
+        send, customer = item.send, item.customer
+        channel, address = item.channels[0]
+        category = send["category"]
+        if status in ("channel_opt_out", "address_suppressed"):
+            why = (
+                "the customer opted out of this channel"
+                if status == "channel_opt_out"
+                else f"{address} is on the suppression list"
+            )
+            note = f"{channel}: {why} (found at the hand-over)"
+            item.notes.append(log_entry(self.clock.now(), "fallthrough", note, channel=channel))
+            text = f"no usable channel: {note}"
+            self._fall_through(item, outcomes, book, again, lambda: self._end(
+                send, "suppressed", "no_usable_channel", text, book, notes=item.notes))  # fmt: skip
+            return
+        suppressions = {
+            "customer_gone": ("customer_unknown", f"customer {customer.id} is gone (erased or deleted)"),
+            "do_not_contact": ("do_not_contact", f"{customer.id} is on the do-not-contact list"),
+            "no_consent": ("no_consent", f"{customer.id} withdrew consent to {category} messages"),
+        }
+        if status in suppressions:
+            reason, text = suppressions[status]
+            outcomes.append(self._end(send, "suppressed", reason, f"{text} before the hand-over", book,
+                                      notes=item.notes))  # fmt: skip
+            return
+        # Cancelled, claimed again by another worker, erased or already ended: nothing to record.
+        outcomes.append(Outcome(send["id"], status, "stopped at the hand-over"))
+
+    def _fall_through(
+        self, item: _Ready, outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready],
+        ended: Callable[[], Outcome],
+    ) -> None:  # fmt: skip
+        """On to the item's next channel (rendered for it, handed over next round), or ``ended()``."""
+        item.channels.pop(0)
+        if not item.channels:
+            outcomes.append(ended())
+            return
+        following = self._prepare(item, book)
+        if isinstance(following, _Ready):
+            again.append(following)
+        else:
+            outcomes.append(following)
+
+    def _after(
+        self, item: _Ready, result: str | Exception, answered: datetime, outcomes: list[Outcome],
+        book: OutcomeBook, again: list[_Ready],
+    ) -> None:  # fmt: skip
+        """Book the outcome of one hand-over (answered by the provider at ``answered``),
+        or move the item on to its next channel."""
+        send, customer = item.send, item.customer
+        channel, address = item.channels[0]
+        if isinstance(result, TransientChannelError):
+            outcomes.append(self._retry(item, channel, result, answered, book))
+            return
+        if isinstance(result, PermanentChannelError):
+            item.failures.append(f"{channel}: {result}")
+            if result.address:
+                self.policy.suppress_address(channel, address)
+                note = f"{channel}: {result}; {address} is suppressed for {channel}"
+            else:
+                note = f"{channel}: {result} (a provider problem: the address is kept)"
+            handed_ms = to_ms(item.handed) if item.handed else None
+            item.notes.append(log_entry(answered, "fallthrough", note, channel=channel, handed_ms=handed_ms))
+            failures = "; ".join(item.failures)
+            self._fall_through(item, outcomes, book, again, lambda: self._fail(
+                send, "permanent_channel_error", failures, book, notes=item.notes))  # fmt: skip
+            return
+        if isinstance(result, Exception):
+            logger.error("send %s: %s failed unexpectedly: %r", send["id"], channel, result)
+            outcomes.append(self._fail(send, "internal_error", f"{type(result).__name__}: {result}", book,
+                                       notes=item.notes))  # fmt: skip
+            return
+        delivery = item.delivery
+        assert delivery is not None and item.handed is not None
+        local = answered.astimezone(zone(customer.zone))
+        entry = log_entry(
+            answered,
+            "delivered",
+            f"delivered by {channel} to {address} at {local.isoformat()}",
+            channel=channel,
+            reference=result,
+            attempt=delivery.attempt,
+            locale=delivery.locale,
+            register=item.register,
+            handed_ms=to_ms(item.handed),
+        )
+        latency = (item.handed - from_ms(int(send["resolved_ms"]))).total_seconds()
+        book.finish(send["id"], "delivered", entry, field=("channel", channel), reason="ok",
+                    latency=max(latency, 0.0), token=send.get("token", ""), notes=item.notes)  # fmt: skip
+        # The next check-in counts from this message, in the same round trip.
+        self.recurring.contacted(customer.id, answered, pipe=book.batch)
+        outcomes.append(Outcome(send["id"], "delivered", channel))
+
+    # -- outcomes without a hand-over -----------------------------------------------------
+
+    def _retry(
+        self, item: _Ready, channel: str, exc: TransientChannelError, failed: datetime, book: OutcomeBook
+    ) -> Outcome:
+        """Back to the schedule: backoff and Retry-After count from ``failed``, when the error came back."""
+        send, customer = item.send, item.customer
+        attempts = int(send.get("attempts") or 1)
+        if attempts >= self.settings.max_attempts:
+            return self._fail(send, "attempts_exhausted", f"{channel}: {exc} (attempt {attempts})", book,
+                              notes=item.notes)  # fmt: skip
+        backoff = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), self.settings.retry_max_seconds)
+        delay = backoff * random.uniform(0.5, 1.0)
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        when = resolve(
+            window_only(send_rule(send, customer)), failed + timedelta(seconds=delay), customer.zone
+        )
+        entry = log_entry(
+            failed,
+            "retry_scheduled",
+            f"{channel} failed for now ({exc}); attempt {attempts + 1} at {when.local.isoformat()}",
+            channel=channel,
+            attempt=attempts,
+            **({"handed_ms": to_ms(item.handed)} if item.handed else {}),
+        )
+        book.finish(send["id"], "retry_scheduled", entry, due=when.utc, reason="transient_error",
+                    token=send.get("token", ""), notes=item.notes)  # fmt: skip
+        return Outcome(send["id"], "retry_scheduled", str(exc))
+
+    def _defer(self, send, until: datetime, reason: str, text: str, book: OutcomeBook, *,
+               decision=None, notes: list[str] | None = None) -> Outcome:  # fmt: skip
+        entry = log_entry(
+            self.clock.now(),
+            "deferred",
+            text,
+            reason=reason,
+            until_ms=to_ms(until),
+            **({"decision": decision} if decision else {}),
+        )
+        book.finish(send["id"], "deferred", entry, due=until, reason=reason, token=send.get("token", ""),
+                    notes=notes or ())  # fmt: skip
+        return Outcome(send["id"], "deferred", reason)
+
+    def _end(self, send, state: str, reason: str, text: str, book: OutcomeBook, *,
+             notes: list[str] | None = None, **extra) -> Outcome:  # fmt: skip
+        entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
+        book.finish(send["id"], state, entry, field=("reason", reason), reason=reason,
+                    token=send.get("token", ""), notes=notes or ())  # fmt: skip
+        return Outcome(send["id"], state, reason)
+
+    def _fail(self, send, reason: str, text: str, book: OutcomeBook, *, notes: list[str] | None = None):
+        outcome = self._end(send, "failed", reason, text, book, notes=notes)
+        self.deadletters.add("send", f"{reason}: {text}", {"send_id": send["id"]}, source="deliver")
+        return outcome
+
+
+class _Lease:
+    """Renews the leases of a batch's sends before a slow hand-over lets them run out."""
+
+    def __init__(self, schedule: Schedule, clock: Clock, lease_seconds: int) -> None:
+        self.schedule = schedule
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.renewed = clock.now()
+
+    def keep(self, send_ids: list[str]) -> None:
+        now = self.clock.now()
+        if (now - self.renewed).total_seconds() * 3 > self.lease_seconds:
+            self.schedule.renew(send_ids)
+            self.renewed = now

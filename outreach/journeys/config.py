@@ -1,0 +1,292 @@
+"""Journeys declared in TOML under config/: validated once at start-up, then matched to events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..configfile import read_toml
+from ..customers.profile import CATEGORIES, CHANNELS, EVENT_TYPES
+from ..errors import ConfigError, TimingError
+from ..store.keys import step_digest
+from ..surveys.answers import SCALES
+from ..timing import SendRule
+
+#: Keys of a step (besides the send rule's own keys).
+STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey"}
+#: Keys of the [journey] table.
+JOURNEY_KEYS = {
+    "name",
+    "description",
+    "category",
+    "trigger",
+    "exit_on",
+    "supersede_by",
+    "every_days",
+    "defaults",
+    "steps",
+    "sample",
+    "match",
+}
+#: Rule value that means "the customer's own country" for holiday calendars.
+CUSTOMER_HOLIDAYS = "customer"
+
+
+@lru_cache(maxsize=4096)
+def rule_for(rule_json: str, country: str | None) -> SendRule:
+    """A configured rule (JSON) for one customer: ``holidays = "customer"`` takes their country."""
+    rule = json.loads(rule_json)
+    if rule.get("holidays") == CUSTOMER_HOLIDAYS:
+        if country:
+            rule["holidays"] = country
+        else:
+            del rule["holidays"]
+    return SendRule.from_mapping(rule)
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    template: str
+    channels: tuple[str, ...]
+    #: The rule's keys as configured (category, journey and step merged).
+    rule: Mapping[str, Any]
+    cancel_on_exit: bool = True
+    #: csat, nps or ces when the step is a survey (its message carries answer links).
+    survey: str | None = None
+
+    @property
+    def rule_json(self) -> str:
+        """The rule as configured, as canonical JSON (how sends keep it)."""
+        return json.dumps(dict(self.rule), sort_keys=True)
+
+    def send_rule(self, country: str | None) -> SendRule:
+        """The step's rule for one customer (``holidays = "customer"`` takes their country)."""
+        return rule_for(self.rule_json, country)
+
+
+@dataclass(frozen=True)
+class Journey:
+    name: str
+    category: str
+    trigger: str
+    steps: tuple[Step, ...]
+    exit_on: tuple[str, ...] = ()
+    #: Field of the event's data naming what a newer event supersedes (e.g. ``order_id``).
+    supersede_by: str | None = None
+    #: For recurring journeys: days after the customer's last contact.
+    every_days: int | None = None
+    description: str = ""
+    source: str = ""
+    #: Example event data for previews and catalog checks.
+    sample: Mapping[str, Any] | None = None
+    #: Event data the trigger must carry to start the journey (e.g. detractor = true).
+    match: Mapping[str, Any] | None = None
+
+    def matches(self, data: Mapping[str, Any]) -> bool:
+        return all(data.get(k) == v for k, v in (self.match or {}).items())
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+
+class Journeys:
+    """All journeys, indexed by the event types that start or end them."""
+
+    def __init__(self, journeys: list[Journey]) -> None:
+        self.all = {j.name: j for j in journeys}
+        self.by_trigger: dict[str, list[Journey]] = {}
+        self.by_exit: dict[str, list[Journey]] = {}
+        for journey in journeys:
+            self.by_trigger.setdefault(journey.trigger, []).append(journey)
+            for event_type in journey.exit_on:
+                self.by_exit.setdefault(event_type, []).append(journey)
+
+    def __getitem__(self, name: str) -> Journey:
+        return self.all[name]
+
+    def __iter__(self):
+        return iter(self.all.values())
+
+    def recurring(self) -> list[Journey]:
+        return [j for j in self.all.values() if j.every_days]
+
+
+def _fail(where: str, field: str, value: object, problem: str) -> ConfigError:
+    return ConfigError(f"{where}: {field}={value!r}: {problem}")
+
+
+def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
+    """Per-category rule defaults from ``config/categories.toml`` (optional file)."""
+    path = config_dir / "categories.toml"
+    data = read_toml(path)
+    defaults: dict[str, dict[str, Any]] = {}
+    for category, rule in data.items():
+        where = f"{path}: category {category!r}"
+        if category not in CATEGORIES:
+            raise _fail(where, "category", category, f"must be one of {', '.join(CATEGORIES)}")
+        if not isinstance(rule, dict):
+            raise _fail(where, category, rule, "must be a table of rule keys")
+        try:
+            SendRule.from_mapping({k: v for k, v in rule.items() if v != CUSTOMER_HOLIDAYS})
+        except TimingError as exc:
+            raise _fail(where, exc.field, exc.value, exc.problem) from None
+        defaults[category] = rule
+    return defaults
+
+
+def _template_parts(channel: str) -> tuple[str, ...]:
+    return ("subject.txt", "body.txt", "body.html") if channel == "email" else ("body.txt",)
+
+
+def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: Path) -> Journey:
+    table = data.get("journey")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: needs a [journey] table")
+    name = table.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise _fail(f"{path}: journey", "name", name, "must be an identifier (letters, _)")
+    where = f"{path}: journey {name!r}"
+    for key in table:
+        if key not in JOURNEY_KEYS:
+            raise _fail(where, key, table[key], "unknown field")
+    category = table.get("category")
+    if category not in CATEGORIES:
+        raise _fail(where, "category", category, f"must be one of {', '.join(CATEGORIES)}")
+    trigger = table.get("trigger")
+    if trigger not in EVENT_TYPES:
+        raise _fail(where, "trigger", trigger, f"must be one of {', '.join(EVENT_TYPES)}")
+    exit_on = table.get("exit_on", [])
+    if not isinstance(exit_on, list) or any(e not in EVENT_TYPES for e in exit_on):
+        raise _fail(where, "exit_on", exit_on, "must be a list of known event types")
+    supersede_by = table.get("supersede_by")
+    if supersede_by is not None and not isinstance(supersede_by, str):
+        raise _fail(where, "supersede_by", supersede_by, "must be the name of a data field")
+    every_days = table.get("every_days")
+    if every_days is not None:
+        if not isinstance(every_days, int) or isinstance(every_days, bool) or every_days < 1:
+            raise _fail(where, "every_days", every_days, "must be a whole number of days >= 1")
+        if trigger != "customer.checkin_due":
+            raise _fail(where, "trigger", trigger, "a recurring journey is triggered by customer.checkin_due")
+    match = table.get("match", {})
+    if not isinstance(match, dict):
+        raise _fail(where, "match", match, "must be a table of event data values")
+    sample = table.get("sample", {})
+    if not isinstance(sample, dict):
+        raise _fail(where, "sample", sample, "must be a table of example event data")
+    defaults = table.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise _fail(where, "defaults", defaults, "must be a table of rule keys")
+    steps_data = table.get("steps")
+    if not isinstance(steps_data, list) or not steps_data:
+        raise _fail(where, "steps", steps_data, "needs at least one [[journey.steps]]")
+    steps: list[Step] = []
+    for index, raw in enumerate(steps_data):
+        steps.append(
+            _parse_step(
+                f"{where}: steps[{index}]",
+                name,
+                raw,
+                {**categories.get(category, {}), **defaults},
+                templates_dir,
+            )
+        )
+    names = [s.name for s in steps]
+    if len(set(names)) != len(names):
+        raise _fail(where, "steps", names, "step names must be unique")
+    return Journey(
+        name=name,
+        category=category,
+        trigger=trigger,
+        steps=tuple(steps),
+        exit_on=tuple(exit_on),
+        supersede_by=supersede_by,
+        every_days=every_days,
+        description=str(table.get("description", "")),
+        source=str(path),
+        sample=sample,
+        match=match,
+    )
+
+
+def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates_dir: Path) -> Step:
+    if not isinstance(raw, dict):
+        raise _fail(where, "step", raw, "must be a table")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise _fail(where, "name", name, "must be an identifier")
+    where = f"{where} ({name})"
+    channels = raw.get("channels", ["email"])
+    if not isinstance(channels, list) or not channels or any(c not in CHANNELS for c in channels):
+        raise _fail(where, "channels", channels, f"must list channels among {', '.join(CHANNELS)}")
+    template = raw.get("template", f"{journey}/{name}")
+    if not isinstance(template, str):
+        raise _fail(where, "template", template, "must be a path under templates/")
+    for channel in channels:
+        for part in _template_parts(channel):
+            candidates = [
+                templates_dir / template / f"{channel}.{part}",
+                templates_dir / template / part,
+            ]
+            if not any(p.exists() for p in candidates):
+                raise _fail(
+                    where,
+                    "template",
+                    template,
+                    f"missing {template}/{part} (or {channel}.{part}) under {templates_dir}",
+                )
+    survey = raw.get("survey")
+    if survey is not None and survey not in SCALES:
+        raise _fail(where, "survey", survey, f"must be one of {', '.join(SCALES)}")
+    cancel_on_exit = raw.get("cancel_on_exit", True)
+    if not isinstance(cancel_on_exit, bool):
+        raise _fail(where, "cancel_on_exit", cancel_on_exit, "must be true or false")
+    rule = {**defaults, **{k: v for k, v in raw.items() if k not in STEP_KEYS}}
+    # An empty value switches a default off (e.g. holidays = "" on an urgent step).
+    rule = {k: v for k, v in rule.items() if v != ""}
+    probe = dict(rule)
+    if probe.get("holidays") == CUSTOMER_HOLIDAYS:
+        del probe["holidays"]
+    try:
+        SendRule.from_mapping(probe)
+    except TimingError as exc:
+        raise _fail(where, exc.field, exc.value, exc.problem) from None
+    return Step(name, template, tuple(channels), rule, cancel_on_exit, survey)
+
+
+def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:
+    """Read and validate every ``config/journeys/*.toml``; errors name file, journey and field."""
+    categories = load_category_defaults(config_dir)
+    journeys: list[Journey] = []
+    seen: dict[str, Path] = {}
+    folder = config_dir / "journeys"
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no journeys folder")
+    for path in sorted(folder.glob("*.toml")):
+        journey = _parse_journey(path, read_toml(path), categories, templates_dir)
+        if journey.name in seen:
+            raise _fail(
+                f"{path}: journey {journey.name!r}",
+                "name",
+                journey.name,
+                f"already declared in {seen[journey.name]}",
+            )
+        seen[journey.name] = path
+        journeys.append(journey)
+    digests: dict[str, str] = {}
+    for journey in journeys:
+        for step in journey.steps:
+            # Send ids carry a short digest of the step: two steps must never share one.
+            name = f"{journey.name}.{step.name}"
+            other = digests.setdefault(step_digest(journey.name, step.name), name)
+            if other != name:
+                raise _fail(f"{seen[journey.name]}: journey {journey.name!r}", "step", step.name,
+                            f"its send id digest is the same as {other}'s: rename one of them")  # fmt: skip
+    return Journeys(journeys)

@@ -1,0 +1,1 @@
+"""Messages in the customer's language and register: locales, rendering, names, catalogs, SMS encoding."""

@@ -1,0 +1,228 @@
+"""Translation catalogs: extract, update, compile and check (``outreach i18n …``).
+
+Messages are extracted from the templates with Jinja's Babel extractor (syntax
+errors fail the extraction) and written once per register context. Plural
+headers follow CLDR, as Babel knows it, not gettext's older table.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+from babel.plural import to_gettext
+
+from ..customers.profile import parse_locale
+from ..errors import TemplateError
+from .locales import CATALOG_FOLDER, DOMAIN, REGISTERS, LocalesConfig, catalog_path
+
+#: The English source locale needs no catalog: its text is the msgid.
+SOURCE_LOCALE = "en"
+#: Integers the plural check evaluates both rules on.
+PLURAL_SAMPLES = [*range(0, 1200), 10_000, 100_000, 1_000_000, 2_000_000, 10_000_000]
+
+
+def template_path(templates_dir: Path) -> Path:
+    return templates_dir / CATALOG_FOLDER / f"{DOMAIN}.pot"
+
+
+def cldr_plural_forms(tag: str) -> tuple[int, str]:
+    """(nplurals, C expression) for a locale from CLDR's rules, for integers.
+
+    Babel writes CLDR's operands; integers written plainly have the compact
+    exponent ``e`` = 0, which makes the expression valid for gettext.
+    """
+    header = to_gettext(parse_locale(tag).plural_form)
+    count = int(re.search(r"nplurals=(\d+)", header).group(1))
+    expr = re.sub(r"\be\b", "0", header.split("plural=", 1)[1].rstrip(";").strip())
+    return count, expr
+
+
+def _set_plural_forms(catalog: Catalog, tag: str) -> None:
+    count, expr = cldr_plural_forms(tag)
+    catalog._num_plurals = count  # noqa: SLF001 - Babel's own table predates CLDR's
+    catalog._plural_expr = expr  # noqa: SLF001
+
+
+def extract(templates_dir: Path) -> Catalog:
+    """Every message of every template, once per register; raises TemplateError on bad syntax."""
+    method_map = [(f"{CATALOG_FOLDER}/**", "ignore"), ("**.txt", "jinja2"), ("**.html", "jinja2")]
+    options = {"extensions": "jinja2.ext.i18n", "silent": "false", "lstrip_blocks": "true"}
+    options_map = {"**.txt": options, "**.html": options}
+    template = Catalog(
+        project="outreach",
+        version="1",
+        copyright_holder="The Outreach developers",
+        msgid_bugs_address="translations@outreach.invalid",
+        fuzzy=False,
+        # A fixed date keeps regenerated files identical when nothing changed.
+        creation_date=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    try:
+        # Babel skips folders that start with "_" by default; ours (_web, _survey,
+        # _layouts) hold templates too, and _locale is ignored by the method map.
+        for filename, lineno, message, comments, _context in extract_from_dir(
+            str(templates_dir),
+            method_map=method_map,
+            options_map=options_map,
+            directory_filter=lambda path: not os.path.basename(path).startswith("."),
+        ):
+            for register in REGISTERS:
+                template.add(
+                    message,
+                    locations=[(filename, lineno)],
+                    auto_comments=comments,
+                    context=register,
+                    flags=["python-format"] if "%(" in str(message) else [],
+                )
+    except Exception as exc:  # the extractor raises the template's own syntax error
+        raise TemplateError(f"extraction failed: {exc}") from exc
+    return template
+
+
+def write_template(templates_dir: Path) -> Path:
+    path = template_path(templates_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as fh:
+        write_po(fh, extract(templates_dir), width=100, omit_header=False)
+    return path
+
+
+def update(templates_dir: Path, locales: LocalesConfig) -> list[Path]:
+    """Merge the extracted messages into each shipped locale's catalog (creating it if new)."""
+    template = extract(templates_dir)
+    written = []
+    for tag in locales.shipped:
+        if tag == SOURCE_LOCALE:
+            continue
+        path = catalog_path(templates_dir, tag)
+        if path.exists():
+            with path.open("rb") as fh:
+                catalog = read_po(fh, locale=tag)
+        else:
+            catalog = Catalog(
+                locale=tag,
+                project="outreach",
+                version="1",
+                copyright_holder="The Outreach developers",
+                msgid_bugs_address="translations@outreach.invalid",
+                fuzzy=False,
+                creation_date=datetime(2026, 1, 1, tzinfo=UTC),
+                revision_date=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+        catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
+        _set_plural_forms(catalog, tag)
+        catalog.obsolete.clear()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            write_po(fh, catalog, width=100, sort_output=False)
+        written.append(path)
+    return written
+
+
+def compile_all(templates_dir: Path, locales: LocalesConfig) -> list[Path]:
+    """Write ``messages.mo`` beside each catalog (Outreach itself reads the .po directly)."""
+    written = []
+    for tag in locales.shipped:
+        path = catalog_path(templates_dir, tag)
+        if not path.exists():
+            continue
+        with path.open("rb") as fh:
+            catalog = read_po(fh, locale=tag)
+        target = path.with_suffix(".mo")
+        with target.open("wb") as fh:
+            write_mo(fh, catalog, use_fuzzy=False)
+        written.append(target)
+    return written
+
+
+@dataclass
+class CatalogReport:
+    locale: str
+    total: int = 0
+    missing: list[str] = field(default_factory=list)
+    fuzzy: list[str] = field(default_factory=list)
+    obsolete: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not (self.missing or self.fuzzy or self.errors)
+
+    def to_mapping(self) -> dict:
+        return {
+            "locale": self.locale,
+            "complete": self.complete,
+            "total": self.total,
+            "missing": self.missing,
+            "fuzzy": self.fuzzy,
+            "obsolete": self.obsolete,
+            "errors": self.errors,
+        }
+
+
+def _label(message) -> str:
+    msgid = message.id[0] if isinstance(message.id, tuple) else message.id
+    return f"[{message.context}] {msgid[:70]}"
+
+
+def _plural_error(catalog: Catalog, tag: str) -> str | None:
+    count, expr = cldr_plural_forms(tag)
+    try:
+        theirs = gettext.c2py(catalog.plural_expr)
+    except ValueError as exc:
+        return f"Plural-Forms {catalog.plural_forms!r} is not valid: {exc}"
+    ours = gettext.c2py(expr)
+    if catalog.num_plurals != count or any(theirs(n) != ours(n) for n in PLURAL_SAMPLES):
+        return f"Plural-Forms {catalog.plural_forms!r} differs from CLDR: nplurals={count}; plural={expr};"
+    return None
+
+
+def check_catalog(templates_dir: Path, tag: str) -> CatalogReport:
+    """Missing, fuzzy and obsolete entries, format errors and a wrong Plural-Forms header."""
+    report = CatalogReport(tag)
+    template = extract(templates_dir)
+    path = catalog_path(templates_dir, tag)
+    report.total = len(template)
+    if tag == SOURCE_LOCALE:
+        return report
+    if not path.exists():
+        report.missing = [_label(m) for m in template if m.id]
+        report.errors.append(f"{path} does not exist (run `outreach i18n update`)")
+        return report
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=tag)
+    plural = _plural_error(catalog, tag)
+    if plural:
+        report.errors.append(plural)
+    for message in template:
+        if not message.id:
+            continue
+        found = catalog.get(message.id, context=message.context)
+        strings = found.string if found else None
+        if isinstance(strings, tuple):
+            empty = len(strings) != catalog.num_plurals or not all(strings)
+        else:
+            empty = not strings
+        if found is None or empty:
+            report.missing.append(_label(message))
+        elif found.fuzzy:
+            report.fuzzy.append(_label(message))
+    for message, errors in catalog.check():
+        for error in errors:
+            report.errors.append(f"{_label(message)}: {error}")
+    known = {(m.id if not isinstance(m.id, tuple) else m.id[0], m.context) for m in template if m.id}
+    for message in catalog:
+        key = (message.id if not isinstance(message.id, tuple) else message.id[0], message.context)
+        if message.id and key not in known:
+            report.obsolete.append(_label(message))
+    report.obsolete += [_label(m) for m in catalog.obsolete.values()]
+    return report

@@ -1,0 +1,418 @@
+"""Rendering messages: Jinja templates per journey step and channel, localized with Babel.
+
+One Jinja environment per locale. gettext callables live in an environment's
+globals, which every worker thread shares, so they are installed once per
+environment and read the register from each render's own context; nothing is
+swapped per message. ``{% trans %}`` blocks go further: their text is looked up
+for both registers when a template compiles (see CompiledTranslations), and a
+render only picks one by the register in its context.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel import Locale
+from babel import dates as babel_dates
+from babel import lists as babel_lists
+from babel import numbers as babel_numbers
+from markupsafe import Markup, escape
+
+from ..customers.profile import Customer
+from ..errors import TemplateError
+from ..timing import zone
+from .locales import (
+    PSEUDO,
+    CompiledTranslations,
+    LocalesConfig,
+    LocaleSettings,
+    Messages,
+    PseudoMessages,
+    babel_locale,
+    load_translations,
+    locale_chain,
+    pseudo,
+)
+from .names import salutation
+
+#: Parts a channel's message is made of, in templates/<journey>/<step>/.
+PARTS = {"email": ("subject.txt", "body.txt", "body.html")}
+#: Parts for every other channel.
+DEFAULT_PARTS = ("body.txt",)
+#: Unicode first-strong isolate and pop directional isolate, for plain text.
+FSI, PDI = "\u2068", "\u2069"
+
+
+@dataclass(frozen=True)
+class _LocaleFacts:
+    """What every render in one locale needs besides its environment."""
+
+    settings: LocaleSettings
+    babel: Locale
+    lang: str
+    direction: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str | None
+    text: str
+    html: str | None
+    locale: str
+    register: str
+
+
+def _instant(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise TemplateError(f"naive datetime {value!r}: give it a UTC offset")
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise TemplateError(f"not an ISO 8601 instant: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise TemplateError(f"instant without a UTC offset: {value!r}")
+        return parsed
+    raise TemplateError(f"not an instant: {value!r}")
+
+
+def _date(value: Any) -> date | datetime:
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise TemplateError(f"not an ISO 8601 date: {value!r}") from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    return _instant(value)
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        raise TemplateError(f"not a number: {value!r}") from None
+
+
+# Babel formatting is the dearest part of a render, and a batch of messages
+# formats the same few dates and amounts again and again: memoize per locale.
+@lru_cache(maxsize=4096)
+def _date_text(value: Any, format: str, locale: Locale, zone_name: str) -> str:
+    value = _date(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(zone(zone_name)).date()
+    return babel_dates.format_date(value, format=format, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def _datetime_text(value: Any, format: str, locale: Locale, zone_name: str, kind: str) -> str:
+    formatter = babel_dates.format_datetime if kind == "datetime" else babel_dates.format_time
+    return formatter(_instant(value), format=format, tzinfo=zone(zone_name), locale=locale)
+
+
+# A relative date depends on "now", which differs for every message of a batch;
+# keyed by what the text is made of instead (whole days, or the exact timedelta).
+@lru_cache(maxsize=4096)
+def _relative_days(days: int, locale: Locale) -> str:
+    return babel_dates.format_timedelta(
+        timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=locale
+    )
+
+
+@lru_cache(maxsize=4096)
+def _relative_delta(delta: timedelta, locale: Locale) -> str:
+    return babel_dates.format_timedelta(delta, add_direction=True, locale=locale)
+
+
+def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) -> str:
+    value = _date(value)
+    if isinstance(value, datetime):
+        return _relative_delta(value - now, locale)
+    return _relative_days((value - now.astimezone(zone(zone_name)).date()).days, locale)
+
+
+@lru_cache(maxsize=4096)
+def _number_text(value: Any, kind: str, locale: Locale, currency: str = "") -> str:
+    if kind == "money":
+        return babel_numbers.format_currency(_decimal(value), currency, locale=locale)
+    if kind == "percent":
+        return babel_numbers.format_percent(_decimal(value), locale=locale)
+    return babel_numbers.format_decimal(_decimal(value), locale=locale)
+
+
+#: Every memo a render reads from (tests empty them to compare against cold renders).
+CACHES = (_date_text, _datetime_text, _relative_days, _relative_delta, _number_text)
+
+
+def _key(value: Any) -> Any:
+    """A hashable stand-in for a value (lists and dicts are formatted uncached)."""
+    try:
+        hash(value)
+    except TypeError:
+        return None
+    return value
+
+
+@jinja2.pass_context
+def _format_date(ctx, value, format: str = "long") -> str:
+    if _key(value) is None:
+        raise TemplateError(f"not a date: {value!r}")
+    return _date_text(value, format, ctx["_locale"], ctx["_zone"])
+
+
+@jinja2.pass_context
+def _format_datetime(ctx, value, format: str = "medium") -> str:
+    if _key(value) is None:
+        raise TemplateError(f"not an instant: {value!r}")
+    return _datetime_text(value, format, ctx["_locale"], ctx["_zone"], "datetime")
+
+
+@jinja2.pass_context
+def _format_time(ctx, value, format: str = "short") -> str:
+    if _key(value) is None:
+        raise TemplateError(f"not an instant: {value!r}")
+    return _datetime_text(value, format, ctx["_locale"], ctx["_zone"], "time")
+
+
+@jinja2.pass_context
+def _relative(ctx, value) -> str:
+    """'in 3 days' / 'vor 2 Stunden': a date counts in whole local days from the send's local date."""
+    if _key(value) is None:
+        raise TemplateError(f"not a date: {value!r}")
+    return _relative_text(value, ctx["now"], ctx["_locale"], ctx["_zone"])
+
+
+@jinja2.pass_context
+def _money(ctx, amount, currency: str) -> str:
+    return _number_text(str(amount), "money", ctx["_locale"], str(currency))
+
+
+@jinja2.pass_context
+def _number(ctx, value) -> str:
+    return _number_text(str(value), "decimal", ctx["_locale"])
+
+
+@jinja2.pass_context
+def _percent(ctx, value) -> str:
+    return _number_text(str(value), "percent", ctx["_locale"])
+
+
+@jinja2.pass_context
+def _list(ctx, values, style: str = "standard") -> str:
+    return babel_lists.format_list([str(v) for v in values], style=style, locale=ctx["_locale"])
+
+
+@jinja2.pass_context
+def _ltr(ctx, value) -> str:
+    """Isolate a left-to-right value (order number, email, URL) inside right-to-left text."""
+    if ctx["direction"] != "rtl":
+        return value
+    if ctx.eval_ctx.autoescape:
+        return Markup(f'<bdi dir="ltr">{escape(value)}</bdi>')
+    return f"{FSI}{value}{PDI}"
+
+
+def _days_between(start, end) -> int:
+    return (_date(end) - _date(start)).days
+
+
+class _Environment(jinja2.Environment):
+    """A Jinja environment whose templates see its globals as one plain dict.
+
+    Jinja layers each template's globals over the environment's in a ChainMap,
+    which every render copies key by key into the new context. The globals here
+    are complete once ``Renderer._build`` returns, so a template takes a
+    snapshot when it loads and a render copies a dict.
+    """
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``data.order_id``: Jinja tries the attribute first, and on a plain dict that
+        raises (and catches) an AttributeError before the key is looked up. A plain dict
+        has no attributes but its type's, so any other name goes straight to the key,
+        with the same result (and the same undefined when the key is missing)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+#: Every attribute a plain dict has (from its type: instances take none of their own).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+#: Whether a template escapes HTML, by its name (asked for every render's context).
+_autoescape = lru_cache(maxsize=1024)(jinja2.select_autoescape(["html"]))
+
+
+def _tidy(text: str) -> str:
+    """Trim the blank lines block tags leave behind (at most one empty line in a row)."""
+    out: list[str] = []
+    for line in text.strip().splitlines():
+        line = line.rstrip()
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
+
+
+class Renderer:
+    """Renders ``templates/<journey>/<step>/[<channel>.]<part>`` for a customer."""
+
+    def __init__(
+        self, templates_dir: Path, locales: LocalesConfig, *, compile_translations: bool = True
+    ) -> None:
+        self.templates_dir = templates_dir
+        self.locales = locales
+        #: Look {% trans %} text up when a template compiles (False: at every render, as
+        #: jinja2.ext.i18n does; the output is the same, tests compare the two).
+        self.compile_translations = compile_translations
+        self._envs: dict[str, jinja2.Environment] = {}
+        self._names: dict[tuple[str, str, str], str | None] = {}
+        self._templates: dict[tuple[str, str], jinja2.Template] = {}
+        self._facts: dict[str, _LocaleFacts] = {}
+        self._lock = threading.Lock()
+
+    def environment(self, tag: str) -> jinja2.Environment:
+        env = self._envs.get(tag)
+        if env is None:
+            with self._lock:
+                env = self._envs.get(tag) or self._build(tag)
+                self._envs[tag] = env
+        return env
+
+    def _build(self, tag: str) -> jinja2.Environment:
+        env = _Environment(
+            loader=jinja2.FileSystemLoader(self.templates_dir),
+            autoescape=_autoescape,
+            undefined=jinja2.StrictUndefined,
+            extensions=[CompiledTranslations if self.compile_translations else "jinja2.ext.i18n"],
+            lstrip_blocks=True,
+            # Templates are fixed for the life of a process: no stat() per render.
+            auto_reload=False,
+        )
+        if tag == PSEUDO:
+            messages: Messages = PseudoMessages()
+        else:
+            chain = locale_chain(tag, self.locales.default)
+            found = [load_translations(self.templates_dir, t) for t in chain]
+            messages = Messages([c for c in found if c is not None])
+        messages.install(env)
+        env.filters.update(
+            date=_format_date,
+            datetime=_format_datetime,
+            time=_format_time,
+            relative=_relative,
+            money=_money,
+            number=_number,
+            percent=_percent,
+            list=_list,
+            ltr=_ltr,
+        )
+        env.globals["days_between"] = _days_between
+        return env
+
+    def _template(self, tag: str, env: jinja2.Environment, name: str) -> jinja2.Template:
+        # Environment.get_template goes through the loader's cache checks each time.
+        key = (tag, name)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = env.get_template(name)
+        return template
+
+    def _find(self, template: str, channel: str, part: str) -> str | None:
+        key = (template, channel, part)
+        if key not in self._names:
+            self._names[key] = next(
+                (
+                    name
+                    for name in (f"{template}/{channel}.{part}", f"{template}/{part}")
+                    if (self.templates_dir / name).exists()
+                ),
+                None,
+            )
+        return self._names[key]
+
+    def _chain(self, tag: str) -> list[str]:
+        return [self.locales.default] if tag == PSEUDO else locale_chain(tag, self.locales.default)
+
+    def _facts_for(self, tag: str) -> _LocaleFacts:
+        # One entry per environment (the same tags), computed the same way every time.
+        facts = self._facts.get(tag)
+        if facts is None:
+            babel = babel_locale(tag, self.locales.default)
+            facts = self._facts[tag] = _LocaleFacts(
+                settings=self.locales.settings_for(self._chain(tag)),
+                babel=babel,
+                lang=str(babel).replace("_", "-"),
+                direction="rtl" if babel.character_order == "right-to-left" else "ltr",
+            )
+        return facts
+
+    def register_for(self, customer: Customer, tag: str) -> str:
+        """The customer's preference, else the locale's configured default."""
+        if customer.formality:
+            return customer.formality
+        return self._facts_for(tag).settings.formality
+
+    def render(
+        self,
+        template: str,
+        channel: str,
+        customer: Customer,
+        context: dict[str, Any],
+        *,
+        now: datetime,
+        locale: str | None = None,
+        register: str | None = None,
+    ) -> Rendered:
+        """Render the parts a channel needs; raises TemplateError naming the template."""
+        tag = locale or customer.locale
+        env = self.environment(tag)
+        facts = self._facts_for(tag)
+        register = register or customer.formality or facts.settings.formality
+        opening = salutation(customer, facts.settings, register)
+        values = {
+            **context,
+            "customer": customer,
+            "channel": channel,
+            "register": register,
+            "salutation": pseudo(opening) if tag == PSEUDO else opening,
+            "now": now,
+            "lang": facts.lang,
+            "direction": facts.direction,
+            "_locale": facts.babel,
+            "_zone": customer.zone,
+        }
+        out: dict[str, str] = {}
+        for part in PARTS.get(channel, DEFAULT_PARTS):
+            name = self._find(template, channel, part)
+            if name is None:
+                raise TemplateError(f"template {template}/{part} for channel {channel} is missing")
+            try:
+                out[part] = _tidy(self._template(tag, env, name).render(values))
+            except TemplateError:
+                raise
+            except (jinja2.TemplateError, ValueError, KeyError, TypeError) as exc:
+                raise TemplateError(f"template {name} failed to render: {exc}") from None
+        subject = out.get("subject.txt")
+        return Rendered(
+            subject=" ".join(subject.split()) if subject is not None else None,
+            text=out["body.txt"],
+            html=out.get("body.html"),
+            locale=tag,
+            register=register,
+        )

@@ -1,0 +1,416 @@
+"""Send policy: one deterministic, explainable decision per send at the moment it would go out.
+
+``Policy.decide(send, customer, now)`` returns send, defer until an instant, or
+suppress, with a reason code and a sentence. The rules run in this order (the
+first that stops the send decides):
+
+1. customer unknown or erased                    → suppress
+2. global do-not-contact                         → suppress
+3. consent for the message category              → suppress (transactional needs none)
+4. channels: channel consent, suppression lists
+   (bounced addresses), an address, a transport  → suppress when none is left
+5. journey exit and supersede tombstones         → suppress
+6. the send rule in the customer's local time
+   (window, weekdays, holidays; re-resolved)     → defer
+7. the age of a survey about an interaction     → suppress a stale survey
+8. frequency caps and survey fatigue (atomic)    → defer or suppress, as configured
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from ..clock import from_ms, to_ms
+from ..configfile import read_toml
+from ..customers.profile import Customer
+from ..customers.profiles import erased_hash
+from ..errors import ConfigError
+from ..journeys.config import rule_for
+from ..store import scripts
+from ..store.keys import Keys
+from ..timing import SendRule, resolve, zone
+
+#: Categories that caps, consent and fatigue apply to.
+CAPPED = ("lifecycle", "survey", "marketing")
+#: Every reason code a decision can carry (docs/POLICY.md explains each).
+REASONS = {
+    "ok": "send",
+    "customer_unknown": "suppress",
+    "customer_erased": "suppress",
+    "do_not_contact": "suppress",
+    "no_consent": "suppress",
+    "no_usable_channel": "suppress",
+    "cancelled": "suppress",
+    "window": "defer",
+    "survey_stale": "suppress",
+    "survey_fatigue": "suppress",
+    "cap_day": "defer or suppress",
+    "cap_week": "defer or suppress",
+}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    consent: dict[str, str]
+    countries: dict[str, dict[str, str]]
+    caps: dict[str, dict[str, int]]
+    on_limit: dict[str, str]
+    fatigue_days: float
+    max_age_hours: float
+    late_grace: timedelta = timedelta(minutes=5)
+
+
+def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig:
+    """Read and validate ``config/policy.toml``; errors name file, key and value."""
+    path = config_dir / "policy.toml"
+    data = read_toml(path, missing="it holds consent defaults and caps")
+
+    def fail(key: str, value: object, problem: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}={value!r}: {problem}")
+
+    def mode(key: str, value: object) -> str:
+        if value not in ("opt_in", "opt_out"):
+            raise fail(key, value, "must be 'opt_in' or 'opt_out'")
+        return value
+
+    consent_table = dict(data.get("consent", {}))
+    countries_table = consent_table.pop("countries", {})
+    consent = {}
+    for category, value in consent_table.items():
+        if category not in CAPPED:
+            raise fail(f"consent.{category}", value, f"category must be one of {', '.join(CAPPED)}")
+        consent[category] = mode(f"consent.{category}", value)
+    for category in CAPPED:
+        consent.setdefault(category, "opt_out")
+    countries: dict[str, dict[str, str]] = {}
+    for country, table in countries_table.items():
+        if len(country) != 2 or not country.isalpha() or not country.isupper():
+            raise fail("consent.countries", country, "must be an ISO 3166 alpha-2 code (DE)")
+        if not isinstance(table, dict):
+            raise fail(f"consent.countries.{country}", table, "must map categories to opt_in/opt_out")
+        for category, value in table.items():
+            if category not in CAPPED:
+                raise fail(f"consent.countries.{country}.{category}", value, "unknown category")
+            mode(f"consent.countries.{country}.{category}", value)
+        countries[country] = dict(table)
+    caps_table = dict(data.get("caps", {}))
+    on_limit_table = caps_table.pop("on_limit", {})
+    caps: dict[str, dict[str, int]] = {}
+    for name, limits in caps_table.items():
+        if name not in (*CAPPED, "all"):
+            raise fail(f"caps.{name}", limits, f"must be one of {', '.join(CAPPED)}, all")
+        if not isinstance(limits, dict) or set(limits) - {"day", "week"}:
+            raise fail(f"caps.{name}", limits, "must be a table with day and/or week")
+        for period, limit in limits.items():
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise fail(f"caps.{name}.{period}", limit, "must be a whole number >= 0")
+        caps[name] = dict(limits)
+    on_limit = {}
+    for category in CAPPED:
+        value = on_limit_table.get(category, "defer")
+        if value not in ("defer", "suppress"):
+            raise fail(f"caps.on_limit.{category}", value, "must be 'defer' or 'suppress'")
+        on_limit[category] = value
+    for key in on_limit_table:
+        if key not in CAPPED:
+            raise fail(f"caps.on_limit.{key}", on_limit_table[key], "unknown category")
+    survey = data.get("survey", {})
+    values = {}
+    for key, default in (("fatigue_days", 30), ("max_age_hours", 72)):
+        value = survey.get(key, default)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise fail(f"survey.{key}", value, "must be a number >= 0")
+        values[key] = float(value)
+    unknown = set(data) - {"consent", "caps", "survey"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise fail(name, data[name], "unknown section")
+    return PolicyConfig(
+        consent,
+        countries,
+        caps,
+        on_limit,
+        values["fatigue_days"],
+        values["max_age_hours"],
+        timedelta(seconds=late_grace_seconds),
+    )
+
+
+@dataclass(frozen=True)
+class Lookups:
+    """Set memberships read once for a batch of decisions."""
+
+    #: Customer ids on the do-not-contact list.
+    dnc: set[str]
+    #: (channel, lowercased address) pairs on a suppression list.
+    bounced: set[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "send" | "defer" | "suppress"
+    reason: str  # a code from REASONS
+    text: str
+    until: datetime | None = None
+    #: Usable (channel, address) pairs, in the order to try them.
+    channels: tuple[tuple[str, str], ...] = ()
+    #: Why channels were passed over (recorded as fall-throughs).
+    skipped: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "text": self.text,
+            "until": self.until.isoformat() if self.until else None,
+            "channels": [c for c, _ in self.channels],
+            "skipped": list(self.skipped),
+        }
+
+
+def send_rule(send: dict[str, str], customer: Customer) -> SendRule:
+    """The stored rule of a send, with ``holidays = "customer"`` read for the customer now."""
+    return rule_for(send["rule"], customer.country)
+
+
+def window_only(rule: SendRule) -> SendRule:
+    return SendRule(window=rule.window, weekdays=rule.weekdays, holidays=rule.holidays)
+
+
+class Policy:
+    def __init__(self, client: redis.Redis, keys: Keys, config: PolicyConfig) -> None:
+        self.client = client
+        self.keys = keys
+        self.config = config
+        self._cap = scripts.load(client, __package__, "cap")
+
+    # -- consent --------------------------------------------------------------------------
+
+    def allows(self, customer: Customer, category: str) -> bool:
+        """Consent for a category: the customer's own word, else the country's default."""
+        if category == "transactional":
+            return True
+        if category in customer.consent:
+            return customer.consent[category]
+        return self.default_allows(customer.country, category)
+
+    def default_allows(self, country: str | None, category: str) -> bool:
+        """Whether a category is allowed for a customer who never said (the country's default)."""
+        if category == "transactional":
+            return True
+        table = self.config.countries.get(country or "", {})
+        return table.get(category, self.config.consent.get(category, "opt_out")) == "opt_out"
+
+    def suppress_address(self, channel: str, address: str) -> None:
+        """Never use this address on this channel again (a hard bounce, a rejection)."""
+        self.client.sadd(self.keys.suppressed(channel), address.lower())
+
+    # -- the decision ---------------------------------------------------------------------
+
+    def lookups(self, pairs: list[tuple[dict[str, str], Customer | None]]) -> Lookups:
+        """The set memberships a batch of decisions needs, read in one round trip."""
+        customers = sorted({c.id for _, c in pairs if c is not None})
+        by_shard: dict[str, list[str]] = {}
+        for customer_id in customers:
+            by_shard.setdefault(self.keys.do_not_contact(customer_id), []).append(customer_id)
+        wanted: dict[str, set[str]] = {}
+        for send, customer in pairs:
+            if customer is None:
+                continue
+            for channel in json.loads(send["channels"]):
+                address = customer.address(channel)
+                if address:
+                    wanted.setdefault(channel, set()).add(address.lower())
+        pipe = self.client.pipeline(transaction=False)
+        for key, ids in by_shard.items():
+            pipe.smismember(key, ids)
+        channels = sorted(wanted)
+        for channel in channels:
+            pipe.smismember(self.keys.suppressed(channel), sorted(wanted[channel]))
+        results = pipe.execute() if by_shard or channels else []
+        dnc = set()
+        for ids, hits in zip(by_shard.values(), results, strict=False):
+            dnc |= {c for c, hit in zip(ids, hits, strict=True) if hit}
+        bounced = set()
+        for channel, hits in zip(channels, results[len(by_shard) :], strict=True):
+            bounced |= {(channel, a) for a, hit in zip(sorted(wanted[channel]), hits, strict=True) if hit}
+        return Lookups(dnc, bounced)
+
+    def decide(
+        self,
+        send: dict[str, str],
+        customer: Customer | None,
+        now: datetime,
+        transports: set[str] | frozenset[str],
+        lookups: Lookups | None = None,
+    ) -> Decision:
+        """The one decision for a send about to go out (see the module docstring for the order).
+
+        ``lookups`` (from ``lookups()``) lets a batch share one round trip for the
+        do-not-contact and suppression lists; without it they are read here.
+        """
+        category = send["category"]
+        if customer is None:
+            if self.client.sismember(self.keys.erased(send["customer_id"]), erased_hash(send["customer_id"])):
+                return Decision("suppress", "customer_erased", "the customer's data was erased")
+            return Decision("suppress", "customer_unknown", f"customer {send['customer_id']} does not exist")
+        if lookups is None:
+            lookups = self.lookups([(send, customer)])
+        if customer.id in lookups.dnc:
+            return Decision("suppress", "do_not_contact", f"{customer.id} is on the do-not-contact list")
+        if not self.allows(customer, category):
+            return Decision(
+                "suppress", "no_consent", f"{customer.id} has not consented to {category} messages"
+            )
+        channels, skipped = self._channels(send, customer, transports, lookups.bounced)
+        if not channels:
+            return Decision(
+                "suppress",
+                "no_usable_channel",
+                "no usable channel: " + "; ".join(skipped),
+                skipped=tuple(skipped),
+            )
+        if send.get("cancelled"):
+            return Decision("suppress", "cancelled", f"cancelled ({send['cancelled']})")
+        rule = send_rule(send, customer)
+        waiting = self._window(send, customer, rule, now)
+        if waiting is not None:
+            return waiting
+        # The age limit is about interactions: an NPS weeks after sign-up is not "late".
+        if (
+            category == "survey"
+            and send.get("event_type") == "interaction.resolved"
+            and self.config.max_age_hours
+        ):
+            age = now - datetime.fromisoformat(send["start"])
+            if age > timedelta(hours=self.config.max_age_hours):
+                hours = age.total_seconds() / 3600
+                return Decision(
+                    "suppress",
+                    "survey_stale",
+                    f"the interaction was {hours:.0f} h ago; surveys "
+                    f"older than {self.config.max_age_hours:g} h are dropped",
+                )
+        if category in CAPPED:
+            capped = self._caps(send, customer, rule, now)
+            if capped is not None:
+                return capped
+        return Decision("send", "ok", "all rules passed", channels=tuple(channels), skipped=tuple(skipped))
+
+    def _channels(
+        self, send, customer: Customer, transports, bounced: set[tuple[str, str]]
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        order = json.loads(send["channels"])
+        if customer.channel in order:
+            order.remove(customer.channel)
+            order.insert(0, customer.channel)
+        usable, skipped = [], []
+        for channel in order:
+            address = customer.address(channel)
+            if customer.channel_consent.get(channel) is False:
+                skipped.append(f"{channel}: the customer opted out of this channel")
+            elif not address:
+                skipped.append(f"{channel}: no address")
+            elif (channel, address.lower()) in bounced:
+                skipped.append(f"{channel}: {address} is on the suppression list")
+            elif channel not in transports:
+                skipped.append(f"{channel}: no transport configured")
+            else:
+                usable.append((channel, address))
+        return usable, skipped
+
+    def _window(self, send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
+        """Re-resolve the intent in the customer's current zone; defer if it is not time yet."""
+        resolution = resolve(rule, datetime.fromisoformat(send["start"]), customer.zone)
+        moved = (
+            f": the customer moved from {send['zone']} to {customer.zone}"
+            if (customer.zone != send["zone"])
+            else ""
+        )
+        if resolution.utc > now:
+            return Decision(
+                "defer",
+                "window",
+                f"due at {resolution.local.isoformat()} ({customer.zone}){moved}",
+                until=resolution.utc,
+            )
+        grace = self.config.late_grace
+        if to_ms(resolution.utc) != int(send["resolved_ms"]) and now - resolution.utc > grace:
+            # The plan changed (a new zone, holidays, tz data) and its instant has passed:
+            # the same local rule from now, so it still lands at the hour it names.
+            again = resolve(replace(rule, days=0, delay=timedelta(0)), now, customer.zone)
+            if again.utc > now:
+                return Decision(
+                    "defer",
+                    "window",
+                    f"re-planned to {again.local.isoformat()} ({customer.zone}){moved}",
+                    until=again.utc,
+                )
+            return None
+        if now - from_ms(int(send["due_ms"])) <= grace:
+            return None
+        # Late (a retry, a backlog, a stopped scheduler): only the window still binds.
+        again = resolve(window_only(rule), now, customer.zone)
+        if again.utc > now:
+            reasons = ", ".join(s.reason for s in again.shifts)
+            return Decision(
+                "defer",
+                "window",
+                f"late and outside the send rule ({reasons}); waits until {again.local.isoformat()}",
+                until=again.utc,
+            )
+        return None
+
+    def _caps(self, send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
+        category = send["category"]
+        tz = zone(customer.zone)
+        local = now.astimezone(tz)
+        day = local.date().isoformat()
+        year, week, _ = local.isocalendar()
+        week_id = f"{year}-W{week:02d}"
+        caps = self.config.caps
+        limits = [
+            caps.get(category, {}).get("day", -1),
+            caps.get(category, {}).get("week", -1),
+            caps.get("all", {}).get("day", -1),
+            caps.get("all", {}).get("week", -1),
+        ]
+        fatigue_ms = int(self.config.fatigue_days * 86_400_000) if category == "survey" else 0
+        keys = [
+            self.keys.cap(customer.id, category, day),
+            self.keys.cap(customer.id, category, week_id),
+            self.keys.cap(customer.id, "all", day),
+            self.keys.cap(customer.id, "all", week_id),
+            self.keys.fatigue(customer.id),
+            self.keys.cap_slot(send["id"]),
+        ]
+        args = [*limits, 2 * 86_400_000, 8 * 86_400_000, fatigue_ms, send["id"], str(to_ms(now))]
+        result = self._cap(keys=keys, args=args)
+        result = result.decode() if isinstance(result, bytes) else result
+        if result == "ok":
+            return None
+        if result == "fatigue":
+            return Decision(
+                "suppress",
+                "survey_fatigue",
+                f"{customer.id} got a survey in the last {self.config.fatigue_days:g} days",
+            )
+        per_day = result.endswith("_day")
+        scope = category if result.startswith("category") else "all capped categories"
+        reason = "cap_day" if per_day else "cap_week"
+        limit = limits[["category_day", "category_week", "all_day", "all_week"].index(result)]
+        period = f"day ({day})" if per_day else f"week ({week_id})"
+        text = f"{scope}: {limit} per local {period} reached"
+        if self.config.on_limit.get(category, "defer") == "suppress":
+            return Decision("suppress", reason, text)
+        # The next local day (or Monday) from its first instant, then the send rule's window.
+        days = 1 if per_day else 7 - local.weekday()
+        start = resolve(SendRule(days=days, at=time(0)), now, customer.zone)
+        until = resolve(window_only(rule), start.utc, customer.zone)
+        return Decision("defer", reason, f"{text}; waits until {until.local.isoformat()}", until=until.utc)

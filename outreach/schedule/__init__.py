@@ -1,0 +1,1 @@
+"""The durable schedule: the send record, and every change of its state as one atomic script."""

@@ -1,0 +1,76 @@
+"""Connections from URLs: the state store (Redis, or a Redis Cluster) and Dramatiq's broker.
+
+The state always lives in Redis. The broker is the state's own Redis by
+default; ``OUTREACH_BROKER_URL`` moves it to another Redis (``redis://``) or to
+RabbitMQ (``amqp://``). On a Redis Cluster, Dramatiq's Redis broker keeps all
+its keys under one hash tag, so it runs there too (on the node owning that
+slot); RabbitMQ takes the queues off Redis altogether.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import dramatiq
+import fakeredis
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from redis.cluster import RedisCluster
+
+from ..errors import ConfigError
+
+#: URL schemes of a Redis server.
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+#: URL schemes of an AMQP (RabbitMQ) server.
+AMQP_SCHEMES = ("amqp", "amqps")
+
+
+def connect(url: str | None) -> redis.Redis:
+    """A client for a Redis URL (a cluster client when the server is a cluster node).
+
+    Without a URL, an in-process fakeredis (with Lua).
+    """
+    if not url:
+        return fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    if urlsplit(url).scheme not in REDIS_SCHEMES:
+        raise ConfigError(f"OUTREACH_REDIS_URL={url!r}: not a redis:// URL")
+    client = redis.Redis.from_url(url)
+    try:
+        cluster = bool(client.info("cluster").get("cluster_enabled"))
+    except redis.ResponseError:
+        cluster = False  # a server without the command: not a cluster
+    if not cluster:
+        return client
+    client.close()
+    return RedisCluster.from_url(url)
+
+
+def build_broker(url: str | None, state: redis.Redis, namespace: str) -> dramatiq.Broker:
+    """Dramatiq's broker: on the state's Redis (no URL), on another Redis, or on RabbitMQ."""
+    if not url:
+        return RedisBroker(client=state, namespace=namespace)
+    scheme = urlsplit(url).scheme
+    if scheme in REDIS_SCHEMES:
+        return RedisBroker(client=connect(url), namespace=namespace)
+    if scheme in AMQP_SCHEMES:
+        from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+        # Confirmed publishes: a deliver message is on the broker before the pump moves on.
+        return RabbitmqBroker(url=url, confirm_delivery=True)
+    raise ConfigError(f"OUTREACH_BROKER_URL={url!r}: not a redis:// or amqp:// URL")
+
+
+def queued(broker: dramatiq.Broker, queue: str) -> int:
+    """Messages waiting on a queue (its delay queue included), on either kind of broker."""
+    if isinstance(broker, RedisBroker):
+        return broker.do_qsize(queue)
+    ready, delayed, _dead = broker.get_queue_message_counts(queue)
+    return ready + delayed
+
+
+def waiting(broker: dramatiq.Broker, queue: str) -> int:
+    """Messages on a queue that no worker has taken yet (prefetched and running ones excluded)."""
+    if isinstance(broker, RedisBroker):
+        return broker.client.llen(f"{broker.namespace}:{queue}")
+    ready, _delayed, _dead = broker.get_queue_message_counts(queue)
+    return ready

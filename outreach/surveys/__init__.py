@@ -1,0 +1,1 @@
+"""Surveys: CSAT, NPS and CES scales, signed answer links, one answer per send."""

@@ -1,0 +1,183 @@
+"""Surveys: CSAT, NPS and CES scales, one-click answer links, and the answers that close the loop.
+
+Each score in a survey message is its own link, carrying a token signed for
+that send and that score. Clicking records the answer. A second click on
+another score updates it, so a send never holds more than one answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from ..clock import Clock, from_ms, to_ms
+from ..errors import InputError
+from ..links import make_token
+from ..store.keys import Keys
+
+if TYPE_CHECKING:
+    from ..schedule.store import Schedule
+
+#: Longest comment kept with an answer, in characters.
+MAX_COMMENT = 2000
+
+
+@dataclass(frozen=True)
+class Scale:
+    kind: str
+    low: int
+    high: int
+    #: Scores at or below this are detractors (they may start a follow-up journey).
+    detractor_max: int
+    #: Scores at or above this count as positive (CSAT 4–5, NPS promoters 9–10, CES 5–7).
+    positive_min: int
+
+    def scores(self) -> range:
+        return range(self.low, self.high + 1)
+
+    def band(self, score: int) -> str:
+        if score <= self.detractor_max:
+            return "detractor"
+        return "positive" if score >= self.positive_min else "neutral"
+
+
+#: The three survey kinds: CSAT 1–5, NPS 0–10, CES 1–7 ("how easy": 7 is easiest).
+SCALES = {
+    "csat": Scale("csat", 1, 5, detractor_max=2, positive_min=4),
+    "nps": Scale("nps", 0, 10, detractor_max=6, positive_min=9),
+    "ces": Scale("ces", 1, 7, detractor_max=3, positive_min=5),
+}
+
+
+def answer_links(
+    secret: str, public_url: str, send_id: str, customer_id: str, kind: str, expires: datetime
+) -> list[dict[str, Any]]:
+    """One signed link per score of the survey, bound to the send and the score."""
+    base = public_url.rstrip("/")
+    links = []
+    for score in SCALES[kind].scores():
+        token = make_token(secret, "answer", {"s": send_id, "c": customer_id, "k": kind, "v": score}, expires)
+        links.append({"score": score, "url": f"{base}/s/{token}"})
+    return links
+
+
+@dataclass(frozen=True)
+class Answer:
+    send_id: str
+    customer_id: str
+    kind: str
+    score: int
+    band: str
+    version: int
+    answered_at: datetime
+    updated_at: datetime
+    comment: str = ""
+    journey: str = ""
+    channel: str = ""
+    locale: str = ""
+    country: str = ""
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "send_id": self.send_id,
+            "customer_id": self.customer_id,
+            "kind": self.kind,
+            "score": self.score,
+            "band": self.band,
+            "version": self.version,
+            "answered_at": self.answered_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+            "comment": self.comment,
+            "journey": self.journey,
+            "channel": self.channel,
+            "locale": self.locale,
+            "country": self.country,
+        }
+
+
+def _answer(raw: dict[bytes, bytes]) -> Answer:
+    r = {k.decode(): v.decode() for k, v in raw.items()}
+    return Answer(
+        send_id=r["send_id"],
+        customer_id=r["customer_id"],
+        kind=r["kind"],
+        score=int(r["score"]),
+        band=r["band"],
+        version=int(r["version"]),
+        answered_at=from_ms(int(r["answered_ms"])),
+        updated_at=from_ms(int(r["updated_ms"])),
+        comment=r.get("comment", ""),
+        journey=r.get("journey", ""),
+        channel=r.get("channel", ""),
+        locale=r.get("locale", ""),
+        country=r.get("country", ""),
+    )
+
+
+class Surveys:
+    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, schedule: Schedule) -> None:
+        self.client = client
+        self.keys = keys
+        self.clock = clock
+        self.schedule = schedule
+
+    def record(self, send_id: str, customer_id: str, kind: str, score: int, *, locale: str = "",
+               country: str = "") -> Answer:  # fmt: skip
+        """Store the answer to one survey send; a later answer updates it, never adds a second."""
+        scale = SCALES.get(kind)
+        if scale is None or score not in scale.scores():
+            raise InputError("score", score, f"not a {kind} score")
+        send = self.schedule.get(send_id)
+        if send is None or send["customer_id"] != customer_id:
+            raise InputError("send_id", send_id, "no such survey send")
+        now = to_ms(self.clock.now())
+        key = self.keys.answer(send_id)
+        shard = self.keys.shard_of(customer_id)
+        # Every key here is in the customer's shard: one transaction, also on a cluster.
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hsetnx(key, "answered_ms", now)
+        pipe.hset(key, mapping={
+            "send_id": send_id, "customer_id": customer_id, "kind": kind, "score": score,
+            "band": scale.band(score), "updated_ms": now, "journey": send["journey"],
+            "channel": send.get("channel", ""), "locale": locale, "country": country,
+        })  # fmt: skip
+        pipe.hincrby(key, "version", 1)
+        pipe.zadd(self.keys.answers_index(shard), {send_id: now})
+        pipe.sadd(self.keys.answers(customer_id), send_id)
+        pipe.hincrby(self.keys.shard_stats(shard), f"answers:{kind}:{scale.band(score)}", 1)
+        pipe.execute()
+        return self.get(send_id)
+
+    def comment(self, send_id: str, text: str) -> Answer:
+        """Keep the optional comment with an answer (trimmed to MAX_COMMENT characters)."""
+        key = self.keys.answer(send_id)
+        if not self.client.exists(key):
+            raise InputError("send_id", send_id, "has no answer to comment on")
+        self.client.hset(
+            key, mapping={"comment": text.strip()[:MAX_COMMENT], "updated_ms": to_ms(self.clock.now())}
+        )
+        return self.get(send_id)
+
+    def get(self, send_id: str) -> Answer | None:
+        raw = self.client.hgetall(self.keys.answer(send_id))
+        return _answer(raw) if raw else None
+
+    def between(self, start: datetime | None, end: datetime | None) -> list[Answer]:
+        """Answers whose latest change falls in [start, end]."""
+        low = to_ms(start) if start else "-inf"
+        high = to_ms(end) if end else "+inf"
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.zrangebyscore(self.keys.answers_index(shard), low, high)
+        ids = [x.decode() for rows in pipe.execute() for x in rows]
+        pipe = self.client.pipeline(transaction=False)
+        for send_id in ids:
+            pipe.hgetall(self.keys.answer(send_id))
+        return [_answer(raw) for raw in pipe.execute() if raw]
+
+    def of_customer(self, customer_id: str) -> list[Answer]:
+        ids = sorted(x.decode() for x in self.client.smembers(self.keys.answers(customer_id)))
+        return [a for a in (self.get(i) for i in ids) if a is not None]
