@@ -10,12 +10,13 @@
 -- would be available in ms milliseconds. Nothing waits here: the caller defers.
 -- A missing bucket is full. The key expires once the bucket would be full again,
 -- because a full bucket needs no state.
+local bucket_key = KEYS[1]
 local now = now_ms(ARGV[1])
 local rate = tonumber(ARGV[2])
 local burst = tonumber(ARGV[3])
 local wanted = tonumber(ARGV[4])
 
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local state = redis.call('HMGET', bucket_key, 'tokens', 'ts')
 local tokens = tonumber(state[1])
 local ts = tonumber(state[2])
 if tokens == nil or ts == nil then
@@ -39,6 +40,6 @@ if tokens + 1e-9 >= wanted then
 else
   wait = math.ceil((wanted - tokens) * 1000 / rate)
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(ts))
-redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) * 1000 / rate) + 1000)
+redis.call('HSET', bucket_key, 'tokens', tostring(tokens), 'ts', tostring(ts))
+redis.call('PEXPIRE', bucket_key, math.ceil((burst - tokens) * 1000 / rate) + 1000)
 return {taken, wait}

@@ -7,10 +7,13 @@
 --          crash between claim and use loses nothing
 --
 -- Returns {member1, due1, member2, due2, ...} with the due times they had.
+local index_key = KEYS[1]
 local now = now_ms(ARGV[1])
-local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-local later = now + tonumber(ARGV[3])
+local limit = ARGV[2]
+local lease = ARGV[3]
+local rows = redis.call('ZRANGEBYSCORE', index_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(limit))
+local later = now + tonumber(lease)
 for i = 1, #rows, 2 do
-  redis.call('ZADD', KEYS[1], later, rows[i])
+  redis.call('ZADD', index_key, later, rows[i])
 end
 return rows

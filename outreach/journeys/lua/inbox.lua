@@ -14,21 +14,27 @@
 -- an event that is only slow (a busy worker holds it) is not queued again and
 -- again; ingestion is idempotent, so it is applied once all the same.
 -- Returns {{event json, ...}, {event json given up, ...}}.
+local inbox_key = KEYS[1]
+local events_key = KEYS[2]
+local tries_key = KEYS[3]
 local now = now_ms(ARGV[1])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local limit = ARGV[2]
+local lease = ARGV[3]
+local max_tries = ARGV[4]
+local ids = redis.call('ZRANGEBYSCORE', inbox_key, '-inf', now, 'LIMIT', 0, tonumber(limit))
 local again, given_up = {}, {}
 for _, id in ipairs(ids) do
-  local event = redis.call('HGET', KEYS[2], id)
-  local tries = redis.call('HINCRBY', KEYS[3], id, 1)
-  if not event or tries > tonumber(ARGV[4]) then
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HDEL', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
+  local event = redis.call('HGET', events_key, id)
+  local tries = redis.call('HINCRBY', tries_key, id, 1)
+  if not event or tries > tonumber(max_tries) then
+    redis.call('ZREM', inbox_key, id)
+    redis.call('HDEL', events_key, id)
+    redis.call('HDEL', tries_key, id)
     if event then
       given_up[#given_up + 1] = event
     end
   else
-    redis.call('ZADD', KEYS[1], now + math.min(tonumber(ARGV[3]) * 2 ^ tries, 3600000), id)
+    redis.call('ZADD', inbox_key, now + math.min(tonumber(lease) * 2 ^ tries, 3600000), id)
     again[#again + 1] = event
   end
 end

@@ -19,33 +19,42 @@
 -- Returns 'ok' (slot taken, or already held by this send), 'fatigue', or the name
 -- of the first full counter: 'category_day', 'category_week', 'all_day', 'all_week'.
 -- Two workers cannot both take the last slot: the check and the increment are one step.
-if redis.call('EXISTS', KEYS[6]) == 1 then
+local counter_keys = {KEYS[1], KEYS[2], KEYS[3], KEYS[4]}
+local fatigue_key = KEYS[5]
+local slot_key = KEYS[6]
+local limits = {ARGV[1], ARGV[2], ARGV[3], ARGV[4]}
+local day_ttl_ms = ARGV[5]
+local week_ttl_ms = ARGV[6]
+local fatigue_ms = ARGV[7]
+local send_id = ARGV[8]
+local now_arg = ARGV[9]
+if redis.call('EXISTS', slot_key) == 1 then
   return 'ok'
 end
-local now = now_ms(ARGV[9])
-local fatigue = tonumber(ARGV[7])
+local now = now_ms(now_arg)
+local fatigue = tonumber(fatigue_ms)
 if fatigue > 0 then
-  local holder = redis.call('GET', KEYS[5])
+  local holder = redis.call('GET', fatigue_key)
   if holder then
     local send, until_ms = string.match(holder, '^(.*) (%d+)$')
-    if send ~= ARGV[8] and tonumber(until_ms) > now then
+    if send ~= send_id and tonumber(until_ms) > now then
       return 'fatigue'
     end
   end
 end
 local names = {'category_day', 'category_week', 'all_day', 'all_week'}
 for i = 1, 4 do
-  local limit = tonumber(ARGV[i])
-  if limit >= 0 and tonumber(redis.call('GET', KEYS[i]) or '0') >= limit then
+  local limit = tonumber(limits[i])
+  if limit >= 0 and tonumber(redis.call('GET', counter_keys[i]) or '0') >= limit then
     return names[i]
   end
 end
 for i = 1, 4 do
-  redis.call('INCR', KEYS[i])
-  redis.call('PEXPIRE', KEYS[i], (i % 2 == 1) and ARGV[5] or ARGV[6])
+  redis.call('INCR', counter_keys[i])
+  redis.call('PEXPIRE', counter_keys[i], (i % 2 == 1) and day_ttl_ms or week_ttl_ms)
 end
 if fatigue > 0 then
-  redis.call('SET', KEYS[5], ARGV[8] .. ' ' .. (now + fatigue), 'PX', fatigue)
+  redis.call('SET', fatigue_key, send_id .. ' ' .. (now + fatigue), 'PX', fatigue)
 end
-redis.call('SET', KEYS[6], '1', 'PX', ARGV[6])
+redis.call('SET', slot_key, '1', 'PX', week_ttl_ms)
 return 'ok'

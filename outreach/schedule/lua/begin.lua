@@ -14,28 +14,34 @@
 --   'cancelled'  a tombstone was found: the send is cancelled and released
 --   'missing'    the send's record is gone (erased)
 --   other        the send already ended in this state (delivered, failed, ...)
+local inflight_key = KEYS[1]
+-- KEYS[2] and KEYS[3] are the shard's tag .. 'outcomes' and 'stats': close_cancelled writes them.
 local now = now_ms(ARGV[1])
 local lease = tonumber(ARGV[2])
+local tag = ARGV[3]
+local history_ms = ARGV[4]
+local HEAD = 4   -- ARGV[1..HEAD] above; then one group per send:
+local GROUP = 2  -- send id, claim token
 local out = {}
-for i = 5, #ARGV, 2 do
-  local id = ARGV[i]
-  local key = ARGV[3] .. 'send:' .. id
+for i = HEAD + 1, #ARGV, GROUP do
+  local id, claim = ARGV[i], ARGV[i + 1]
+  local key = tag .. 'send:' .. id
   local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
   local state, token, cancelled = fields[1], fields[2], fields[3]
   if not state then
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', inflight_key, id)
     out[#out + 1] = 'missing'
   elseif FINAL[state] then
     out[#out + 1] = state
   elseif cancelled then
-    close_cancelled(ARGV[3], id, cancelled, now, ARGV[4])
+    close_cancelled(tag, id, cancelled, now, history_ms)
     out[#out + 1] = 'cancelled'
-  elseif token ~= ARGV[i + 1] then
+  elseif token ~= claim then
     out[#out + 1] = 'stale'
   else
     redis.call('HSET', key, 'state', 'sending')
     redis.call('HINCRBY', key, 'attempts', 1)
-    redis.call('ZADD', KEYS[1], now + lease, id)
+    redis.call('ZADD', inflight_key, now + lease, id)
     out[#out + 1] = 'go'
   end
 end

@@ -27,15 +27,27 @@
 -- Returns {outcome, state before, handed_ms}: outcome 'cancelled', 'too_late'
 -- (handed_ms: when the hand-over began; for a delivered send, its last one),
 -- 'final' (the send had already ended otherwise) or 'unknown'.
-local state = redis.call('HGET', KEYS[3], 'state')
+local due_key = KEYS[1]
+local send_key = KEYS[3]
+local log_key = KEYS[4]
+-- KEYS[2], KEYS[5], KEYS[6] and KEYS[7] are the tag's 'inflight', 'outcomes', 'stats' and the
+-- customer's 'open:' set: close_cancelled writes them.
+local send_id = ARGV[1]
+local reason = ARGV[2]
+local entry = ARGV[3]
+local now = ARGV[4]
+local tag = ARGV[5]
+local history_ms = ARGV[6]
+local late_entry = ARGV[7]
+local state = redis.call('HGET', send_key, 'state')
 if not state then
-  local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
-  if not (due and materialize(ARGV[5], ARGV[1], due)) then
+  local due = redis.call('ZSCORE', due_key, send_id)
+  if not (due and materialize(tag, send_id, due)) then
     return {'unknown', '', ''}
   end
   state = 'scheduled'
 end
-local fields = redis.call('HMGET', KEYS[3], 'handing', 'handed_ms')
+local fields = redis.call('HMGET', send_key, 'handing', 'handed_ms')
 local handing, handed = fields[1], fields[2] or ''
 if state == 'delivered' then
   return {'too_late', state, handed}
@@ -44,19 +56,19 @@ if FINAL[state] then
   return {'final', state, handed}
 end
 if handing and handing ~= '' then
-  redis.call('RPUSH', KEYS[4], ARGV[7])
+  redis.call('RPUSH', log_key, late_entry)
   if state == 'sending' then
     -- The attempt under way owns the send: the tombstone stops its retry, its next
     -- channel, and any later attempt.
-    redis.call('HSET', KEYS[3], 'cancelled', ARGV[2])
+    redis.call('HSET', send_key, 'cancelled', reason)
   else
     -- That hand-over's lease was reaped (its worker died or outlived it): nothing
     -- owns the send, so it ends here; a late 'delivered' from that worker is still
     -- recorded, because it happened.
-    close_cancelled(ARGV[5], ARGV[1], ARGV[2], ARGV[4], ARGV[6])
+    close_cancelled(tag, send_id, reason, now, history_ms)
   end
   return {'too_late', state, handed}
 end
-redis.call('RPUSH', KEYS[4], ARGV[3])
-close_cancelled(ARGV[5], ARGV[1], ARGV[2], ARGV[4], ARGV[6])
+redis.call('RPUSH', log_key, entry)
+close_cancelled(tag, send_id, reason, now, history_ms)
 return {'cancelled', state, handed}

@@ -13,23 +13,29 @@
 -- gone) are dropped from the due set instead. A token names one claim: a deliver
 -- message carrying a stale token (its lease expired and the send was claimed
 -- again) is ignored by begin.lua.
+local due_key = KEYS[1]
+local inflight_key = KEYS[2]
+local counter_key = KEYS[3]
 local now = now_ms(ARGV[1])
-local rows = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local limit = ARGV[2]
+local lease = ARGV[3]
+local tag = ARGV[4]
+local rows = redis.call('ZRANGEBYSCORE', due_key, '-inf', now, 'WITHSCORES', 'LIMIT', 0, tonumber(limit))
 local out = {now}
 local count = #rows / 2
 if count == 0 then
   return out
 end
 -- The rows are the lowest ranks of the set: one command removes them all.
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, count - 1)
-local deadline = now + tonumber(ARGV[3])
-local last = redis.call('INCRBY', KEYS[3], count)
+redis.call('ZREMRANGEBYRANK', due_key, 0, count - 1)
+local deadline = now + tonumber(lease)
+local last = redis.call('INCRBY', counter_key, count)
 local leased = {}
 for i = 1, count do
   local id = rows[2 * i - 1]
-  local key = ARGV[4] .. 'send:' .. id
+  local key = tag .. 'send:' .. id
   local state = redis.call('HGET', key, 'state')
-  if not state and materialize(ARGV[4], id, rows[2 * i]) then
+  if not state and materialize(tag, id, rows[2 * i]) then
     state = 'scheduled'
   end
   if state and not FINAL[state] then
@@ -42,6 +48,6 @@ for i = 1, count do
   end
 end
 if #leased > 0 then
-  redis.call('ZADD', KEYS[2], unpack(leased))
+  redis.call('ZADD', inflight_key, unpack(leased))
 end
 return out

@@ -30,66 +30,85 @@
 -- is emptied; 'handed_ms' stays); another attempt's hand-over is left as it is.
 -- A final state leaves both the in-flight and the due set.
 -- Returns the state recorded, 'stale' or 'erased'.
+local inflight_key = KEYS[1]
+local due_key = KEYS[2]
+local send_key = KEYS[3]
+local log_key = KEYS[4]
+local outcomes_key = KEYS[5]
+local stats_key = KEYS[6]
+local open_key = KEYS[7]
+local send_id = ARGV[1]
 local state = ARGV[2]
-if redis.call('EXISTS', KEYS[3]) == 0 then
+local due_ms = ARGV[3]
+local entry = ARGV[4]
+local field_name, field_value = ARGV[5], ARGV[6]
+local now = ARGV[7]
+local reason = ARGV[8]
+local latency_bucket = ARGV[9]
+local claim = ARGV[10]
+local latency = ARGV[11]
+local history_ms = ARGV[12]
+local tag = ARGV[13]
+local FIRST_NOTE = 14
+if redis.call('EXISTS', send_key) == 0 then
   -- Erased while the attempt ran: record nothing, recreate nothing.
-  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('ZREM', inflight_key, send_id)
   return 'erased'
 end
-if #ARGV >= 14 then
-  redis.call('RPUSH', KEYS[4], unpack(ARGV, 14))
+if #ARGV >= FIRST_NOTE then
+  redis.call('RPUSH', log_key, unpack(ARGV, FIRST_NOTE))
 end
-local current = redis.call('HMGET', KEYS[3], 'token', 'handing')
+local current = redis.call('HMGET', send_key, 'token', 'handing')
 local token, handing = current[1], current[2]
-local stale = ARGV[10] ~= '' and token ~= ARGV[10]
+local stale = claim ~= '' and token ~= claim
 local later = state == 'retry_scheduled' or state == 'deferred'
 if stale and state ~= 'delivered' then
-  redis.call('RPUSH', KEYS[4], ARGV[4])
-  redis.call('HINCRBY', KEYS[6], 'sends:stale:' .. state, 1)
+  redis.call('RPUSH', log_key, entry)
+  redis.call('HINCRBY', stats_key, 'sends:stale:' .. state, 1)
   return 'stale'
 end
-redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', inflight_key, send_id)
 local fields = {'state', state}
-if ARGV[10] ~= '' and handing == ARGV[10] then
+if claim ~= '' and handing == claim then
   -- This attempt's hand-over has its answer: a cancellation from now on is in time again.
   fields[#fields + 1] = 'handing'
   fields[#fields + 1] = ''
 end
 if later then
-  if redis.call('HEXISTS', KEYS[3], 'cancelled') == 1 then
+  if redis.call('HEXISTS', send_key, 'cancelled') == 1 then
     state = 'cancelled'
     fields[2] = state
     later = false
   else
-    redis.call('ZADD', KEYS[2], tonumber(ARGV[3]), ARGV[1])
+    redis.call('ZADD', due_key, tonumber(due_ms), send_id)
     fields[#fields + 1] = 'due_ms'
-    fields[#fields + 1] = ARGV[3]
+    fields[#fields + 1] = due_ms
     if state == 'deferred' then
       -- Nothing was handed over: a deferral is not a delivery attempt.
-      redis.call('HINCRBY', KEYS[3], 'attempts', -1)
+      redis.call('HINCRBY', send_key, 'attempts', -1)
     end
   end
 end
 if not later then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  redis.call('HDEL', KEYS[3], 'token')
+  redis.call('ZREM', due_key, send_id)
+  redis.call('HDEL', send_key, 'token')
   fields[#fields + 1] = 'finished_ms'
-  fields[#fields + 1] = ARGV[7]
-  redis.call('ZADD', KEYS[5], tonumber(ARGV[7]), ARGV[1])
-  redis.call('SREM', KEYS[7], ARGV[1])
+  fields[#fields + 1] = now
+  redis.call('ZADD', outcomes_key, tonumber(now), send_id)
+  redis.call('SREM', open_key, send_id)
 end
-if ARGV[5] ~= '' then
-  fields[#fields + 1] = ARGV[5]
-  fields[#fields + 1] = ARGV[6]
+if field_name ~= '' then
+  fields[#fields + 1] = field_name
+  fields[#fields + 1] = field_value
 end
-redis.call('HSET', KEYS[3], unpack(fields))
-redis.call('HINCRBY', KEYS[6], 'sends:' .. state .. ':' .. ARGV[8], 1)
-if ARGV[9] ~= '' then
-  redis.call('HINCRBY', KEYS[6], ARGV[9], 1)
-  redis.call('HINCRBYFLOAT', KEYS[6], 'latency:sum', ARGV[11])
+redis.call('HSET', send_key, unpack(fields))
+redis.call('HINCRBY', stats_key, 'sends:' .. state .. ':' .. reason, 1)
+if latency_bucket ~= '' then
+  redis.call('HINCRBY', stats_key, latency_bucket, 1)
+  redis.call('HINCRBYFLOAT', stats_key, 'latency:sum', latency)
 end
-redis.call('RPUSH', KEYS[4], ARGV[4])
+redis.call('RPUSH', log_key, entry)
 if not later then
-  retire(ARGV[13], ARGV[1], ARGV[12])
+  retire(tag, send_id, history_ms)
 end
 return state

@@ -27,10 +27,14 @@
 --   'do_not_contact'   the customer is on the do-not-contact list
 --   'no_consent'       consent for the category was withdrawn (or never given)
 --   'channel_opt_out'  the customer opted out of this channel
+-- KEYS[1..3] are the tag's 'inflight', 'outcomes' and 'stats': close_cancelled writes them.
 local now = now_ms(ARGV[1])
 local tag = ARGV[2]
+local history_ms = ARGV[3]
+local HEAD = 3   -- ARGV[1..HEAD] above; then one group per send:
+local GROUP = 5  -- send id, claim token, category, channel, consent default
 local out = {now}
-for i = 4, #ARGV, 5 do
+for i = HEAD + 1, #ARGV, GROUP do
   local id, claim, category, channel, default = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = tag .. 'send:' .. id
   local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
@@ -41,7 +45,7 @@ for i = 4, #ARGV, 5 do
   elseif FINAL[state] then
     status = state
   elseif cancelled then
-    close_cancelled(tag, id, cancelled, now, ARGV[3])
+    close_cancelled(tag, id, cancelled, now, history_ms)
     status = 'cancelled'
   elseif token ~= claim then
     status = 'stale'

@@ -5,7 +5,10 @@
 -- ARGV     entries (JSON)
 --
 -- Returns the length of the history, 0 when nothing was written.
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local send_key = KEYS[1]
+local log_key = KEYS[2]
+local FIRST_ENTRY = 1
+if redis.call('EXISTS', send_key) == 0 then
   return 0
 end
-return redis.call('RPUSH', KEYS[2], unpack(ARGV))
+return redis.call('RPUSH', log_key, unpack(ARGV, FIRST_ENTRY))

@@ -13,13 +13,23 @@
 -- ARGV[7]  the event's data as JSON ('' for none)
 --
 -- Returns 1 when planned, 0 when the send id already existed.
-if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('HEXISTS', KEYS[2], ARGV[3]) == 1 then
+local due_key = KEYS[1]
+local plan_key = KEYS[2]
+local send_key = KEYS[3]
+local send_id = ARGV[1]
+local due_ms = ARGV[2]
+local send_field = ARGV[3]
+local event_field = ARGV[4]
+local intent_ref = ARGV[5]
+local event_value = ARGV[6]
+local event_data = ARGV[7]
+if redis.call('EXISTS', send_key) == 1 or redis.call('HEXISTS', plan_key, send_field) == 1 then
   return 0
 end
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[5])
-redis.call('HSETNX', KEYS[2], ARGV[4], ARGV[6])
-if ARGV[7] ~= '' then
-  redis.call('HSETNX', KEYS[2], ARGV[4] .. 'd', ARGV[7])
+redis.call('HSET', plan_key, send_field, intent_ref)
+redis.call('HSETNX', plan_key, event_field, event_value)
+if event_data ~= '' then
+  redis.call('HSETNX', plan_key, event_field .. 'd', event_data)
 end
-redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', due_key, tonumber(due_ms), send_id)
 return 1

@@ -8,12 +8,16 @@
 --
 -- The send's token is cleared, so a late message for the old claim is ignored.
 -- Returns the ids returned to the schedule.
+local inflight_key = KEYS[1]
+local due_key = KEYS[2]
 local now = now_ms(ARGV[1])
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local limit = ARGV[2]
+local tag = ARGV[3]
+local ids = redis.call('ZRANGEBYSCORE', inflight_key, '-inf', now, 'LIMIT', 0, tonumber(limit))
 for _, id in ipairs(ids) do
-  local key = ARGV[3] .. 'send:' .. id
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('ZADD', KEYS[2], now, id)
+  local key = tag .. 'send:' .. id
+  redis.call('ZREM', inflight_key, id)
+  redis.call('ZADD', due_key, now, id)
   redis.call('HSET', key, 'state', 'scheduled')
   redis.call('HDEL', key, 'token')
   redis.call('RPUSH', key .. ':log',

@@ -8,9 +8,11 @@
 -- cancellation is answered 'cancelled' again, with no hand-over time. Another
 -- attempt's mark is left alone.
 -- Returns 1 when the mark was taken back.
-if redis.call('HGET', KEYS[1], 'handing') == ARGV[1] then
-  redis.call('HSET', KEYS[1], 'handing', '')
-  redis.call('HDEL', KEYS[1], 'handed_ms')
+local send_key = KEYS[1]
+local claim = ARGV[1]
+if redis.call('HGET', send_key, 'handing') == claim then
+  redis.call('HSET', send_key, 'handing', '')
+  redis.call('HDEL', send_key, 'handed_ms')
   return 1
 end
 return 0
