@@ -45,11 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Stable entry points whose inclusive time is shown: label -> (file suffix, function name).
 ENTRY_POINTS = {
-    "Renderer.render (Jinja + Babel: subject, text, HTML)": ("outreach/render.py", "render"),
-    "Policy.decide (consent, channels, window, caps)": ("outreach/policy.py", "decide"),
-    "Schedule.begin (begin.lua)": ("outreach/schedule.py", "begin"),
-    "Schedule.get_many (send hashes)": ("outreach/schedule.py", "get_many"),
-    "Customers.get_many (profiles)": ("outreach/customers.py", "get_many"),
+    "Renderer.render (Jinja + Babel: subject, text, HTML)": ("outreach/localization/render.py", "render"),
+    "Policy.decide (consent, channels, window, caps)": ("outreach/policy/decide.py", "decide"),
+    "Schedule.begin (begin.lua)": ("outreach/schedule/store.py", "begin"),
+    "Schedule.get_many (send hashes)": ("outreach/schedule/reads.py", "get_many"),
+    "Customers.get_many (profiles)": ("outreach/customers/profiles.py", "get_many"),
     "Outbox.send (one JSON line)": ("outreach/channels/outbox.py", "send"),
 }
 
@@ -64,16 +64,14 @@ GROUPS = (
             "/markupsafe/",
             "/babel/",
             "/templates/",
-            "outreach/render.py",
-            "outreach/i18n.py",
-            "outreach/names.py",
+            "outreach/localization/",
             "/gettext.py",
         ),
     ),
-    ("policy and timing", ("outreach/policy.py", "outreach/timing.py", "/zoneinfo/", "/holidays/")),
+    ("policy and timing", ("outreach/policy/", "outreach/timing/", "/zoneinfo/", "/holidays/")),
     ("transport: outbox file", ("outreach/channels/", "posix.", "pathlib.py", "<built-in method io.open")),
     ("JSON (history entries, send fields, outbox line)", ("/json/", "_json")),
-    ("unsubscribe token (HMAC)", ("outreach/tokens.py", "/hmac.py", "/base64.py", "_hashlib")),
+    ("unsubscribe token (HMAC)", ("outreach/links.py", "/hmac.py", "/base64.py", "_hashlib")),
     ("other Outreach code", ("outreach/",)),
 )
 

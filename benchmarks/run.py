@@ -15,7 +15,7 @@ talks to any other Redis. Measured in the same run (docs/PERFORMANCE.md):
 3. Outreach end to end: N ``order.delayed`` sends due now for customers in the ten
    shipped locales, planned with ``app.ingest`` (timed separately: the ingestion
    rate); then one ``dramatiq outreach.worker --processes 1 --threads 8 --queues
-   outreach.delivery.deliver`` and the pump ticking in this process (APScheduler, as
+   outreach.deliver`` and the pump ticking in this process (APScheduler, as
    ``outreach run`` does). Delivered/s from the first pump tick until the stats
    hash counts N deliveries; the outbox must hold N lines.
 4. A backlog of far-future onboarding sends planned through ``Schedule.plan``
@@ -63,7 +63,7 @@ from outreach.app import DELIVER_QUEUE
 from outreach.channels.outbox import OUTBOX_FILE, Outbox
 from outreach.cli.preview import sample_customer
 from outreach.clock import to_ms
-from outreach.schedule.store import Intent
+from outreach.schedule import Intent
 from outreach.store import scripts
 from outreach.store.keys import send_id_for, split_send_id
 from outreach.ticks import build_scheduler

@@ -13,7 +13,7 @@ from typing import Any
 
 from .app import ConsentChange, Outreach
 from .clock import Clock, SimulatedClock, SystemClock
-from .customers.profile import Customer, Event
+from .customers.profile import Customer
 from .errors import (
     ChannelError,
     ConfigError,
@@ -27,7 +27,8 @@ from .errors import (
     UnknownCustomer,
     UnknownEventType,
 )
-from .schedule.store import Stop
+from .journeys.events import Event
+from .schedule import Stop
 from .settings import Settings
 
 __all__ = [

@@ -14,33 +14,38 @@ import redis
 
 from .channels import Transport
 from .channels.config import build_transports, load_channels
-from .clock import Clock, SystemClock, to_ms
-from .customers.profile import Customer, Event
+from .clock import Clock, SystemClock
+from .customers.profile import Customer
 from .customers.profiles import Customers
-from .datarights import erase_customer, export_customer
-from .delivery.deliver import Deliverer, Outcome
+from .datarights import DataRights
+from .delivery.attempt import Outcome
+from .delivery.deliver import Deliverer
 from .delivery.ratelimit import RateLimiter
 from .errors import CustomerErased, InputError, OutreachError
 from .journeys.config import load_journeys
+from .journeys.events import Event
 from .journeys.inbox import Inbox
 from .journeys.ingest import Ingestor, IngestResult
 from .journeys.recurring import Recurring
 from .localization.locales import load_locales
 from .localization.render import Renderer
-from .policy.decide import Policy, load_policy
-from .schedule.store import Claim, Schedule, Stop
+from .policy.config import load_policy
+from .policy.decide import Policy
+from .schedule import Claim, Schedule, Stop
+from .schedule.pump import Pump
 from .settings import Settings
 from .store.connections import build_broker, connect, queued, waiting
 from .store.deadletters import DeadLetters
 from .store.keys import Keys
+from .store.stats import read_stats
 from .surveys.answers import Answer, Surveys
 
 logger = logging.getLogger(__name__)
 
 #: Dramatiq queue of incoming events.
-INGEST_QUEUE = "outreach.journeys.ingest"
+INGEST_QUEUE = "outreach.ingest"
 #: Dramatiq queue of due send batches.
-DELIVER_QUEUE = "outreach.delivery.deliver"
+DELIVER_QUEUE = "outreach.deliver"
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,10 @@ class Outreach:
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
         self.surveys = Surveys(self.client, self.keys, self.clock, self.schedule)
+        self.datarights = DataRights(
+            self.client, self.keys, self.clock, self.customers, self.schedule, self.surveys,
+            self.policy, self.deadletters, self.journeys,
+        )  # fmt: skip
         self.ingestor = Ingestor(
             self.client,
             self.keys,
@@ -122,11 +131,18 @@ class Outreach:
         )
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())
         self._declare_actors()
+        self.pumper = Pump(
+            self.client, self.keys, self.clock, self.schedule,
+            lambda claims: self.deliver_actor.send([[c.send_id, c.token] for c in claims]),
+            claim_limit=settings.claim_limit,
+            max_inflight=settings.max_inflight,
+            batch=settings.deliver_batch,
+        )  # fmt: skip
 
     def _declare_actors(self) -> None:
         # Thin actors: they call plain methods that tests call directly too.
         @dramatiq.actor(
-            actor_name="outreach.journeys.ingest",
+            actor_name="outreach.ingest",
             queue_name=INGEST_QUEUE,
             broker=self.broker,
             max_retries=5,
@@ -139,7 +155,7 @@ class Outreach:
         # No Dramatiq retries: an unfinished batch is recovered by lease expiry,
         # and failed deliveries retry through the schedule.
         @dramatiq.actor(
-            actor_name="outreach.delivery.deliver",
+            actor_name="outreach.deliver",
             queue_name=DELIVER_QUEUE,
             broker=self.broker,
             max_retries=0,
@@ -195,7 +211,7 @@ class Outreach:
         stops: list[Stop] = []
         if withdrawn:
             sends = self.schedule.open_sends(customer_id)
-            stops = self.schedule.stops_of([s for s in sends if s["category"] == category])
+            stops = self.schedule.stops_of([s for s in sends if s.category == category])
         self.recurring.enroll(customer)
         if withdrawn:
             self.emit("customer.unsubscribed", customer_id, {"categories": [category], "source": source})
@@ -207,12 +223,8 @@ class Outreach:
         Putting them on stops every send not yet handed to a provider; the result
         says so per open send (``Stop``), as ``set_consent`` does.
         """
-        self.customers.require(customer_id)
-        if not blocked:
-            self.client.srem(self.keys.do_not_contact(customer_id), customer_id)
-            return []
-        self.client.sadd(self.keys.do_not_contact(customer_id), customer_id)
-        return self.schedule.stops_of(self.schedule.open_sends(customer_id))
+        self.customers.set_do_not_contact(customer_id, blocked)
+        return self.schedule.stops_of(self.schedule.open_sends(customer_id)) if blocked else []
 
     def answer_survey(self, send_id: str, customer_id: str, kind: str, score: int) -> Answer:
         """Record a survey answer (one per send; a new click updates it) and emit ``survey.answered``.
@@ -232,11 +244,11 @@ class Outreach:
 
     def export_customer(self, customer_id: str) -> dict[str, Any]:
         """Everything held about a customer, as JSON-ready data."""
-        return export_customer(self, customer_id)
+        return self.datarights.export(customer_id)
 
     def erase_customer(self, customer_id: str) -> dict[str, int]:
         """Erase a customer; only a hashed tombstone stays, so later events are refused."""
-        return erase_customer(self, customer_id)
+        return self.datarights.erase(customer_id)
 
     def emit(
         self,
@@ -300,31 +312,7 @@ class Outreach:
     def pump(self, *, max_rounds: int = 20) -> int:
         """Queue overdue events again, return expired leases, claim due sends and hand them to workers."""
         self.requeue_overdue_events()
-        self.schedule.reap(self.settings.claim_limit)
-        oldest = self.schedule.next_due()
-        now = self.clock.now()
-        # Pump lag: how long the oldest due send has waited to be claimed (a metric).
-        lag_ms = max(0, to_ms(now) - to_ms(oldest)) if oldest and oldest <= now else 0
-        total = 0
-        # Backpressure: never more in flight than the workers can finish within a lease.
-        room = self.settings.max_inflight - self.schedule.depth()[1]
-        for _ in range(max_rounds):
-            if room <= 0:
-                break
-            claims = self.schedule.claim(min(self.settings.claim_limit, room))
-            room -= len(claims)
-            batch = self.settings.deliver_batch
-            for i in range(0, len(claims), batch):
-                chunk = claims[i : i + batch]
-                self.deliver_actor.send([[c.send_id, c.token] for c in chunk])
-            total += len(claims)
-            if len(claims) < self.settings.claim_limit:
-                break
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hset(self.keys.stats, mapping={"pump:lag_ms": lag_ms, "pump:last_ms": to_ms(now)})
-        pipe.hincrby(self.keys.stats, "pump:claimed", total)
-        pipe.execute()
-        return total
+        return self.pumper.tick(max_rounds=max_rounds)
 
     def requeue_overdue_events(self) -> int:
         """Queue again the events not applied within their lease (their worker died); returns how many.
@@ -355,18 +343,7 @@ class Outreach:
 
     def stats(self) -> dict[str, float]:
         """Every counter and gauge of the stats hashes, summed over the shards."""
-        pipe = self.client.pipeline(transaction=False)
-        for key in self.keys.all_stats():
-            pipe.hgetall(key)
-        totals: dict[str, float] = {}
-        for raw in pipe.execute():
-            for name, value in raw.items():
-                name = name.decode() if isinstance(name, bytes) else name
-                try:
-                    totals[name] = totals.get(name, 0.0) + float(value)
-                except ValueError:
-                    continue
-        return totals
+        return read_stats(self.client, self.keys)
 
     # -- workers --------------------------------------------------------------------------
 

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
-from .customers.profiles import erased_hash
+import redis
+
+from .clock import Clock
+from .customers.profiles import Customers, erased_hash
 from .errors import UnknownCustomer
-from .store.keys import is_send_id, split_send_id
+from .journeys.config import Journeys
+from .policy.decide import Policy
+from .registry import consentable
+from .schedule import Schedule
+from .store.deadletters import DeadLetter, DeadLetters
+from .store.keys import Keys, is_send_id, split_send_id
+from .surveys.answers import Surveys
 
-if TYPE_CHECKING:
-    from .app import Outreach
 
-
-def _str(value) -> str:
+def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -22,86 +29,109 @@ def _glob(text: str) -> str:
     return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)
 
 
-def _letters_about(app: Outreach, customer_id: str):
-    for letter in app.deadletters.list(limit=100_000):
-        payload = letter.payload
-        if not isinstance(payload, dict):
-            continue
-        send_id = str(payload.get("send_id", ""))
-        if customer_id in (payload.get("customer_id"), payload.get("id")) or (
-            is_send_id(send_id) and split_send_id(send_id)[2] == customer_id
-        ):
-            yield letter
+class DataRights:
+    """A customer's rights over their data: a copy of everything held (export) and erasure."""
 
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        clock: Clock,
+        customers: Customers,
+        schedule: Schedule,
+        surveys: Surveys,
+        policy: Policy,
+        deadletters: DeadLetters,
+        journeys: Journeys,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.clock = clock
+        self.customers = customers
+        self.schedule = schedule
+        self.surveys = surveys
+        self.policy = policy
+        self.deadletters = deadletters
+        self.journeys = journeys
 
-def export_customer(app: Outreach, customer_id: str) -> dict[str, Any]:
-    """Everything held about a customer: profile, consent and its history, sends, answers."""
-    customer = app.customers.require(customer_id)
-    send_ids = app.schedule.send_ids_of(customer_id)
-    sends = []
-    for send_id, send in zip(send_ids, app.schedule.get_many(send_ids), strict=True):
-        if send is None:
-            continue
-        record = dict(send)
-        for field in ("channels", "rule", "data"):
-            if field in record:
-                record[field] = json.loads(record[field])
-        sends.append({"send": record, "history": app.schedule.history(send_id)})
-    answers = [a.to_mapping() for a in app.surveys.of_customer(customer_id)]
-    return {
-        "exported_at": app.clock.now().isoformat(),
-        "profile": json.loads(customer.to_json()),
-        "consent": {
-            "categories": {c: app.policy.allows(customer, c) for c in ("lifecycle", "survey", "marketing")},
-            "channels": customer.channel_consent,
-            "history": app.customers.consent_history(customer_id),
-        },
-        "do_not_contact": bool(app.client.sismember(app.keys.do_not_contact(customer_id), customer_id)),
-        "sends": sends,
-        "survey_answers": answers,
-        "dead_letters": [d.to_mapping() for d in _letters_about(app, customer_id)],
-    }
+    def _letters_about(self, customer_id: str) -> Iterator[DeadLetter]:
+        for letter in self.deadletters.list(limit=100_000):
+            payload = letter.payload
+            if not isinstance(payload, dict):
+                continue
+            send_id = str(payload.get("send_id", ""))
+            if customer_id in (payload.get("customer_id"), payload.get("id")) or (
+                is_send_id(send_id) and split_send_id(send_id)[2] == customer_id
+            ):
+                yield letter
 
+    def export(self, customer_id: str) -> dict[str, Any]:
+        """Everything held about a customer: profile, consent and its history, sends, answers."""
+        customer = self.customers.require(customer_id)
+        send_ids = self.schedule.send_ids_of(customer_id)
+        sends = []
+        for send_id, send in zip(send_ids, self.schedule.get_many(send_ids), strict=True):
+            if send is None:
+                continue
+            record: dict[str, Any] = send.to_fields()
+            for field in ("channels", "rule", "data"):
+                if field in record:
+                    record[field] = json.loads(record[field])
+            sends.append({"send": record, "history": self.schedule.history(send_id)})
+        answers = [a.to_mapping() for a in self.surveys.of_customer(customer_id)]
+        return {
+            "exported_at": self.clock.now().isoformat(),
+            "profile": json.loads(customer.to_json()),
+            "consent": {
+                "categories": {c: self.policy.allows(customer, c) for c in consentable()},
+                "channels": customer.channel_consent,
+                "history": self.customers.consent_history(customer_id),
+            },
+            "do_not_contact": bool(self.client.sismember(self.keys.do_not_contact(customer_id), customer_id)),
+            "sends": sends,
+            "survey_answers": answers,
+            "dead_letters": [d.to_mapping() for d in self._letters_about(customer_id)],
+        }
 
-def erase_customer(app: Outreach, customer_id: str) -> dict[str, int]:
-    """Remove everything about a customer, cancel what is pending, keep only a hashed tombstone.
+    def erase(self, customer_id: str) -> dict[str, int]:
+        """Remove everything about a customer, cancel what is pending, keep only a hashed tombstone.
 
-    A send being handed over at this moment cannot be recalled; every other
-    pending or claimed send is stopped (its record is gone, so no worker can
-    attempt it), and later events for the id are refused, not silently turned
-    into a new profile.
-    """
-    keys = app.keys
-    send_ids = app.schedule.send_ids_of(customer_id)
-    if app.customers.get(customer_id) is None and not send_ids:
-        raise UnknownCustomer(customer_id)
-    letters = list(_letters_about(app, customer_id))
-    answered = [_str(x) for x in app.client.smembers(keys.answers(customer_id))]
-    shard = keys.shard_of(customer_id)
-    # Every key below is in the customer's shard: one transaction, also on a cluster.
-    pipe = app.client.pipeline(transaction=True)
-    for send_id in answered:
-        pipe.delete(keys.answer(send_id))
-        pipe.zrem(keys.answers_index(shard), send_id)
-    pipe.sadd(keys.erased(customer_id), erased_hash(customer_id))
-    for send_id in send_ids:
-        pipe.delete(keys.send(send_id), keys.send_log(send_id), keys.cap_slot(send_id))
-    if send_ids:
-        # Send ids name the customer: none may stay behind, not even as a reported outcome.
-        for index in (keys.due(shard), keys.inflight(shard), keys.outcomes(shard)):
-            pipe.zrem(index, *send_ids)
-    pipe.delete(keys.planned(customer_id), keys.open_sends(customer_id), keys.customer_sends(customer_id))
-    for journey in app.journeys:
-        pipe.zrem(keys.recurring(shard, journey.name), customer_id)
-    pipe.srem(keys.customers(shard), customer_id)
-    pipe.srem(keys.do_not_contact(customer_id), customer_id)
-    pipe.execute()
-    for letter in letters:
-        app.deadletters.remove(letter.id)
-    # Whatever else is named after the customer: profile, consent log, answers, caps, supersedes.
-    removed = 0
-    pattern = _glob(customer_id)
-    for match in (f"{_glob(keys.tag(shard))}*:{pattern}", f"{_glob(keys.tag(shard))}*:{pattern}:*"):
-        for key in list(app.client.scan_iter(match=match, count=1000)):
-            removed += app.client.delete(key)
-    return {"sends": len(send_ids), "dead_letters": len(letters), "keys": removed}
+        A send being handed over at this moment cannot be recalled; every other
+        pending or claimed send is stopped (its record is gone, so no worker can
+        attempt it), and later events for the id are refused, not silently turned
+        into a new profile.
+        """
+        keys = self.keys
+        send_ids = self.schedule.send_ids_of(customer_id)
+        if self.customers.get(customer_id) is None and not send_ids:
+            raise UnknownCustomer(customer_id)
+        letters = list(self._letters_about(customer_id))
+        answered = [_str(x) for x in self.client.smembers(keys.answers(customer_id))]
+        shard = keys.shard_of(customer_id)
+        # Every key below is in the customer's shard: one transaction, also on a cluster.
+        pipe = self.client.pipeline(transaction=True)
+        for send_id in answered:
+            pipe.delete(keys.answer(send_id))
+            pipe.zrem(keys.answers_index(shard), send_id)
+        pipe.sadd(keys.erased(customer_id), erased_hash(customer_id))
+        for send_id in send_ids:
+            pipe.delete(keys.send(send_id), keys.send_log(send_id), keys.cap_slot(send_id))
+        if send_ids:
+            # Send ids name the customer: none may stay behind, not even as a reported outcome.
+            for index in (keys.due(shard), keys.inflight(shard), keys.outcomes(shard)):
+                pipe.zrem(index, *send_ids)
+        pipe.delete(keys.planned(customer_id), keys.open_sends(customer_id), keys.customer_sends(customer_id))
+        for journey in self.journeys:
+            pipe.zrem(keys.recurring(shard, journey.name), customer_id)
+        pipe.srem(keys.customers(shard), customer_id)
+        pipe.srem(keys.do_not_contact(customer_id), customer_id)
+        pipe.execute()
+        for letter in letters:
+            self.deadletters.remove(letter.id)
+        # Whatever else is named after the customer: profile, consent log, answers, caps, supersedes.
+        removed = 0
+        pattern = _glob(customer_id)
+        for match in (f"{_glob(keys.tag(shard))}*:{pattern}", f"{_glob(keys.tag(shard))}*:{pattern}:*"):
+            for key in list(self.client.scan_iter(match=match, count=1000)):
+                removed += self.client.delete(key)
+        return {"sends": len(send_ids), "dead_letters": len(letters), "keys": removed}

@@ -1,7 +1,9 @@
-"""Signed, expiring tokens for links in messages (unsubscribe, survey answers).
+"""The links in messages and on customer pages: their paths, and the signed, expiring tokens in them.
 
 A token is ``base64url(json payload) "." base64url(HMAC-SHA256)``. The payload
-names its purpose, so a token made for one link never works for another.
+names its purpose, so a token made for one link never works for another. Each
+kind of link is made here and nowhere else; ``outreach.web`` serves the pages
+they open and reads the tokens back with ``read_token``.
 """
 
 from __future__ import annotations
@@ -56,3 +58,29 @@ def read_token(secret: str, purpose: str, token: str, now: datetime) -> dict[str
     if expires is not None and now.timestamp() > expires:
         raise InvalidToken("expired")
     return payload
+
+
+#: The customer page each kind of link opens, by the purpose of its token.
+PATHS = {"unsubscribe": "/u/", "answer": "/s/", "preferences": "/p/"}
+
+
+def link(public_url: str, purpose: str, token: str) -> str:
+    """The full URL of a customer page for a token made for ``purpose``."""
+    return f"{public_url.rstrip('/')}{PATHS[purpose]}{token}"
+
+
+def unsubscribe_token(secret: str, customer_id: str, send_id: str, category: str, expires: datetime) -> str:
+    """Withdraws consent to ``category`` (what a message's unsubscribe link and header carry)."""
+    return make_token(secret, "unsubscribe", {"c": customer_id, "s": send_id, "k": category}, expires)
+
+
+def answer_token(
+    secret: str, send_id: str, customer_id: str, kind: str, score: int, expires: datetime
+) -> str:
+    """Records one score of one survey send (each score in a survey message is its own link)."""
+    return make_token(secret, "answer", {"s": send_id, "c": customer_id, "k": kind, "v": score}, expires)
+
+
+def preferences_token(secret: str, customer_id: str, expires: datetime) -> str:
+    """Opens a customer's preference page."""
+    return make_token(secret, "preferences", {"c": customer_id}, expires)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from outreach import Outreach
 from outreach.channels.outbox import read_outbox
-from outreach.schedule.store import Intent
+from outreach.schedule import Intent
 from outreach.store.keys import send_id_for
 from outreach.timing import parse_instant
 
@@ -41,7 +41,7 @@ def deliver_due(app: Outreach) -> list:
 
 def by_step(app: Outreach, send_ids: list[str]) -> dict[str, str]:
     """Planned send ids keyed by step name (journeys plan in no fixed order)."""
-    return {app.schedule.get(s)["step"]: s for s in send_ids}
+    return {app.schedule.get(s).step: s for s in send_ids}
 
 
 def plan_send(app: Outreach, label: str, due: datetime, customer_id: str = "c-amelia", **intent) -> str:

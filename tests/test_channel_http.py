@@ -14,7 +14,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from outreach.channels.base import Delivery
-from outreach.channels.http import HttpTransport, parse_retry_after, sign, verify_signature
+from outreach.channels.http import HttpTransport, parse_retry_after
+from outreach.channels.signed_json import sign, verify_signature
 from outreach.clock import SimulatedClock
 from outreach.errors import ConfigError, PermanentChannelError, TransientChannelError
 

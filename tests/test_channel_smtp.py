@@ -19,7 +19,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from outreach.channels.base import Delivery
-from outreach.channels.smtp import SmtpConfig, SmtpTransport, build_message
+from outreach.channels.email_message import build_message
+from outreach.channels.smtp import SmtpConfig, SmtpTransport
 from outreach.errors import PermanentChannelError, TransientChannelError
 
 SENDER = "hello@example.com"

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from outreach import Outreach, Settings
-from outreach.schedule.store import FINAL_STATES
+from outreach.schedule import FINAL_STATES
 
 from .conftest import ROOT
 from .helpers import zone_at_noon
@@ -102,7 +102,7 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
 
     def start_worker(i: int) -> None:
         start(f"worker{i}", "dramatiq", "outreach.worker", "--processes", "1", "--threads", "4",
-              "--queues", "outreach.journeys.ingest", "outreach.delivery.deliver")  # fmt: skip
+              "--queues", "outreach.ingest", "outreach.deliver")  # fmt: skip
 
     def states(send_ids: list[str]) -> Counter:
         pipe = app.client.pipeline(transaction=False)

@@ -30,9 +30,11 @@ from click.testing import CliRunner
 
 from outreach import Outreach, PermanentChannelError
 from outreach.channels.base import Delivery
-from outreach.channels.http import HttpBatchTransport, HttpTransport, verify_signature
-from outreach.channels.smtp import message_id
+from outreach.channels.email_message import message_id
+from outreach.channels.http import HttpBatchTransport, HttpTransport
+from outreach.channels.signed_json import verify_signature
 from outreach.cli import commands as outreach_cli
+from outreach.cli import common as cli_common
 from outreach.clock import from_ms, to_ms
 from outreach.timing import zone
 
@@ -322,7 +324,7 @@ def history(app: Outreach, send_id: str, what: str | None = None) -> list[dict]:
 
 def run_cli(monkeypatch, app: Outreach, *args: str) -> str:
     """Run an ``outreach`` command against this test's application (its Redis and clock)."""
-    monkeypatch.setattr(outreach_cli, "_app", lambda **_: contextlib.nullcontext(app))
+    monkeypatch.setattr(cli_common, "_app", lambda **_: contextlib.nullcontext(app))
     result = CliRunner().invoke(outreach_cli.main, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result.output
@@ -342,11 +344,11 @@ def test_503_then_200_retries_through_the_schedule_with_the_same_key(app, provid
     [first] = deliver_due(app)
     assert first.state == "retry_scheduled" and "HTTP 503" in first.reason
     send = app.schedule.get(send_id)
-    assert send["state"] == "retry_scheduled" and send["attempts"] == "1"
+    assert send.state == "retry_scheduled" and send.attempts == 1
     # Back in our own sorted set with its backoff (60 s base, jitter 0.5-1.0) ...
     due = due_in_schedule(app, send_id)
     assert timedelta(seconds=30) <= due - T0_AT <= timedelta(seconds=60)
-    assert int(send["due_ms"]) == to_ms(due)
+    assert to_ms(send.due) == to_ms(due)
     assert app.schedule.depth() == (1, 0)
     # ... and not a delayed message in Dramatiq's queues.
     assert dramatiq_keys(app) == []
@@ -364,7 +366,7 @@ def test_503_then_200_retries_through_the_schedule_with_the_same_key(app, provid
     assert one.json["to"] == two.json["to"] == YUI["phone"]
     assert set(provider.accepted) == {send_id}
     assert provider.accepted[send_id].repeats == 0
-    assert app.schedule.get(send_id)["state"] == "delivered"
+    assert app.schedule.get(send_id).state == "delivered"
     assert app.schedule.depth() == (0, 0)
 
 
@@ -414,7 +416,7 @@ def test_exponential_backoff_with_jitter_then_failed_and_dead_lettered(
         for outcome in deliver_due(app):
             send = app.schedule.get(outcome.send_id)
             if outcome.state == "retry_scheduled":
-                attempt = int(send["attempts"])
+                attempt = send.attempts
                 due_ms = to_ms(due_in_schedule(app, outcome.send_id))
                 delays[outcome.send_id][attempt] = due_ms - to_ms(clock.now())
             else:
@@ -433,7 +435,7 @@ def test_exponential_backoff_with_jitter_then_failed_and_dead_lettered(
         assert finals[send_id].state == "failed"
         assert finals[send_id].reason == "attempts_exhausted"
         send = app.schedule.get(send_id)
-        assert send["state"] == "failed" and send["attempts"] == "5"
+        assert send.state == "failed" and send.attempts == 5
     # The jitter spreads sends that failed together.
     assert len({delays[s][1] for s in sends}) > 1
     assert provider.keys_seen() == Counter(dict.fromkeys(sends, 5))
@@ -528,7 +530,7 @@ def test_a_permanent_refusal_suppresses_the_address_and_falls_through(app, provi
     assert app.client.sismember(app.keys.suppressed("sms"), YUI["phone"])
     assert [d.send_id for d in mailbox.attempts] == [send_id]
     assert list(mailbox.messages) == [f"<{send_id}@example.com>"]
-    assert app.schedule.get(send_id)["channel"] == "email"
+    assert app.schedule.get(send_id).channel == "email"
     [fallthrough] = history(app, send_id, "fallthrough")
     assert fallthrough["channel"] == "sms"
     assert f"HTTP {status}" in fallthrough["text"] and "unknown subscriber" in fallthrough["text"]
@@ -554,7 +556,7 @@ def test_every_channel_refusing_fails_the_send_and_replay_works_after_the_fix(
     [outcome] = deliver_due(app)
     assert outcome.state == "failed" and outcome.reason == "permanent_channel_error"
     send = app.schedule.get(send_id)
-    assert send["state"] == "failed" and send["reason"] == "permanent_channel_error"
+    assert send.state == "failed" and send.reason == "permanent_channel_error"
     assert app.client.sismember(app.keys.suppressed("sms"), YUI["phone"])
     assert app.client.sismember(app.keys.suppressed("email"), YUI["email"])
     assert [e.get("channel") for e in history(app, send_id, "fallthrough")] == ["sms", "email"]
@@ -569,9 +571,9 @@ def test_every_channel_refusing_fails_the_send_and_replay_works_after_the_fix(
     app.upsert_customer({**YUI, "phone": "+819087654321"})
     out = run_cli(monkeypatch, app, "dead-letters", "replay", letter["id"])
     assert f"replayed send {letter['id']}" in out
-    assert app.schedule.get(send_id)["state"] == "scheduled"
+    assert app.schedule.get(send_id).state == "scheduled"
     assert [o.state for o in deliver_due(app)] == ["delivered"]
-    assert app.schedule.get(send_id)["channel"] == "sms"
+    assert app.schedule.get(send_id).channel == "sms"
     assert [r.json["to"] for r in provider.requests] == [YUI["phone"], "+819087654321"]
     assert list(provider.accepted) == [send_id]
     assert app.deadletters.count() == 0
@@ -672,20 +674,20 @@ def test_explain_shows_the_states_and_every_attempt(app, provider, clock, sms, m
         """The sms transport, noting the send's state at the moment of the hand-over."""
 
         def send(self, delivery: Delivery) -> str:
-            states.append(app.schedule.get(delivery.send_id)["state"])
+            states.append(app.schedule.get(delivery.send_id).state)
             return sms.send(delivery)
 
     app.transports["sms"] = Watching()
     provider.script = [(503, {}, b'{"error": "carrier timeout"}')]
     send_id = delay_notice(app, "c-yui", 1)
-    seen = [app.schedule.get(send_id)["state"]]
+    seen = [app.schedule.get(send_id).state]
     claims = app.schedule.claim(10)
-    seen.append(app.schedule.get(send_id)["state"])
+    seen.append(app.schedule.get(send_id).state)
     app.deliver(claims)
-    seen.append(app.schedule.get(send_id)["state"])
+    seen.append(app.schedule.get(send_id).state)
     clock.set(due_in_schedule(app, send_id))
     deliver_due(app)
-    seen.append(app.schedule.get(send_id)["state"])
+    seen.append(app.schedule.get(send_id).state)
     assert seen == ["scheduled", "claimed", "retry_scheduled", "delivered"]
     assert states == ["sending", "sending"]
 
@@ -746,12 +748,12 @@ def test_an_attempt_that_outlives_its_lease_is_not_followed_by_another_delivery(
     else:
         assert [o.state for o in outcomes] == ["retry_scheduled"]  # a stale outcome
         assert [o.state for o in app.deliver(again)] == ["delivered"]
-    assert app.schedule.get(send_id)["state"] == "delivered"
+    assert app.schedule.get(send_id).state == "delivered"
     requests = len(provider.requests)
 
     clock.advance(timedelta(hours=1))
     deliver_due(app)
-    assert app.schedule.get(send_id)["state"] == "delivered"
+    assert app.schedule.get(send_id).state == "delivered"
     assert len(provider.requests) == requests, "a delivered send was handed over again"
     assert provider.accepted[send_id].repeats == 0
     assert [e["what"] for e in app.schedule.history(send_id)].count("delivered") == 1

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from outreach import Outreach, SimulatedClock, TransientChannelError
 from outreach.channels.base import Delivery
 from outreach.clock import from_ms, to_ms
-from outreach.schedule.store import FINAL_STATES, Intent
+from outreach.schedule import FINAL_STATES, Intent, Send
 from outreach.store.keys import send_id_for
 
 from .conftest import ROOT, T0, make_settings
@@ -107,7 +107,7 @@ def plan(app: Outreach, label: str, customer_id: str, category: str = "lifecycle
     return send_id
 
 
-def state(app: Outreach, send_id: str) -> dict[str, str]:
+def state(app: Outreach, send_id: str) -> Send:
     send = app.schedule.get(send_id)
     assert send is not None
     return send
@@ -146,7 +146,7 @@ def test_a_send_cancelled_while_its_batch_is_handed_over_never_reaches_the_provi
     assert sends[2] not in provider.ids()
     assert provider.ids() == [sends[0], sends[1], sends[3]]
     assert outcomes[sends[2]] == "cancelled"
-    assert state(app, sends[2])["state"] == "cancelled"
+    assert state(app, sends[2]).state == "cancelled"
     assert app.schedule.inflight() == [] and app.schedule.due_between(None, None) == []
 
 
@@ -163,7 +163,7 @@ def test_a_cancel_during_the_hand_over_says_too_late_with_the_hand_over_time(cli
     _, _, received_at = provider.received[1]
     assert (stop.outcome, stop.state, stop.handed_at) == ("too_late", "sending", received_at)
     send = state(app, sends[1])
-    assert send["state"] == "delivered"
+    assert send.state == "delivered"
     history = app.schedule.history(sends[1])
     delivered = next(e for e in history if e["what"] == "delivered")
     # The history shows the real times: handed over at the gate, answered after the provider's latency.
@@ -182,7 +182,7 @@ def test_a_too_late_cancel_still_stops_the_retry(client, tmp_path):
 
     assert stops[0].outcome == "too_late"
     assert outcome.state == "retry_scheduled"
-    assert state(app, send_id)["state"] == "cancelled"
+    assert state(app, send_id).state == "cancelled"
     clock.advance(timedelta(hours=1))
     assert deliver_due(app) == []
     assert provider.ids() == [send_id]
@@ -227,7 +227,7 @@ def test_a_consent_withdrawal_mid_batch_stops_the_customers_remaining_sends(clie
     assert provider.ids() == [s for s in sends if s not in anas[1:]]
     for s in anas[1:]:
         assert outcomes[s].state == "suppressed" and outcomes[s].reason == "no_consent"
-        assert state(app, s)["reason"] == "no_consent"
+        assert state(app, s).reason == "no_consent"
 
 
 def test_do_not_contact_and_erasure_mid_batch_stop_what_is_left(client, tmp_path):
@@ -399,7 +399,7 @@ def test_whatever_stops_a_send_mid_batch_the_answers_tell_the_truth(
             assert what not in ("*", category, channel), (who, what, send_id, channel)
     for send_id in sends:
         send = app.schedule.get(send_id)
-        assert send is None or send["state"] in FINAL_STATES
+        assert send is None or send.state in FINAL_STATES
     assert app.schedule.inflight() == []
     assert all(from_ms(to_ms(when)) == when for _, _, when in received)
 
@@ -460,7 +460,7 @@ def test_a_consent_change_reads_as_the_stored_profile(client, tmp_path):
 
 
 def _gate(app: Outreach, send_id: str, token: str):
-    from outreach.schedule.store import HandOver
+    from outreach.schedule import HandOver
     from outreach.store.scripts import Batch
 
     request = HandOver(send_id, token, "lifecycle", "email", "kim0@example.com", True)
@@ -480,7 +480,7 @@ def test_a_cancel_after_the_lease_of_a_hand_over_was_reaped_ends_the_send(client
     stop = app.schedule.cancel(send_id, "journey_exit", "x")
     # That hand-over may have reached the provider: too late; but nothing more goes out.
     assert (stop.outcome, stop.handed_at) == ("too_late", handed)
-    assert state(app, send_id)["state"] == "cancelled"
+    assert state(app, send_id).state == "cancelled"
     assert app.schedule.due_of(send_id) is None and app.schedule.inflight() == []
     assert app.schedule.open_sends(owner(send_id)) == []
     assert app.schedule.claim(10) == []
@@ -505,7 +505,7 @@ def test_another_attempts_outcome_leaves_a_slow_hand_over_marked(client, tmp_pat
     assert (stop.outcome, stop.handed_at) == ("too_late", handed)
     # ... and when it is answered, the delivery is recorded, because it happened.
     app.schedule.finish(send_id, "delivered", "{}", token=first.token)
-    assert state(app, send_id)["state"] == "delivered"
+    assert state(app, send_id).state == "delivered"
 
 
 def test_a_send_found_suppressed_at_the_gate_is_not_reported_as_handed_over(client, tmp_path):

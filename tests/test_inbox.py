@@ -58,7 +58,7 @@ def test_a_lost_event_is_queued_again_one_lease_after_it_was_accepted(app, custo
         worker.stop()
     assert app.inbox.depth() == 0
     sends = app.schedule.open_sends("c-jonas")
-    assert [s["event_id"] for s in sends] == ["ev-1"]
+    assert [s.event_id for s in sends] == ["ev-1"]
     # Queued again, it gets a new lease: not overdue again before that one runs out.
     assert app.requeue_overdue_events() == 0
 

@@ -7,7 +7,7 @@ from collections import Counter
 from prometheus_client.parser import text_string_to_metric_families
 
 from outreach.clock import to_ms
-from outreach.schedule.store import LATENCY_BUCKETS
+from outreach.schedule import LATENCY_BUCKETS
 
 from .conftest import CUSTOMERS
 from .helpers import at, deliver_due, ingest, outbox
@@ -55,7 +55,7 @@ def test_metrics_after_a_few_deliveries(app, customers, clock, worker):
     app.drain(worker)
 
     finished = [s for rows in app.schedule.finished_between(0, to_ms(clock.now()), 1000) for s, _ in rows]
-    delivered = [s for s in finished if app.schedule.get(s)["state"] == "delivered"]
+    delivered = [s for s in finished if app.schedule.get(s).state == "delivered"]
     assert len(delivered) >= 3 and claimed >= len(delivered)
     survey = next(row for row in outbox(app) if row["journey"] == "survey")
     with web_client(app) as web:

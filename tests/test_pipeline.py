@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import redis
 
-from outreach.clock import from_ms
-from outreach.schedule.store import Schedule
+from outreach.clock import from_ms, to_ms
+from outreach.schedule import Schedule
 from outreach.timing import zone
 
 from .conftest import CUSTOMERS
@@ -18,9 +18,9 @@ from .helpers import at, by_step, deliver_due, ingest, outbox, plan_send, sent_i
 def test_signup_plans_three_onboarding_steps_at_local_hours(app, customers, clock):
     result = ingest(app, "customer.signed_up", "c-amelia", "2026-03-20T07:30:00Z", id="e1")
     assert len(result.planned) == 4  # three onboarding steps and the NPS survey on day 28
-    steps = {app.schedule.get(s)["step"]: app.schedule.get(s) for s in result.planned}
+    steps = {app.schedule.get(s).step: app.schedule.get(s) for s in result.planned}
     ny = zone("America/New_York")
-    welcome, tips, checkin = (int(steps[s]["due_ms"]) for s in ("welcome", "tips", "checkin"))
+    welcome, tips, checkin = (to_ms(steps[s].due) for s in ("welcome", "tips", "checkin"))
     # Signed up at 03:30 in New York: the welcome waits for the 07:00 window.
     assert from_ms(welcome).astimezone(ny).isoformat() == "2026-03-20T07:00:00-04:00"
     assert from_ms(tips).astimezone(ny).isoformat() == "2026-03-22T10:00:00-04:00"
@@ -65,7 +65,7 @@ def test_exit_cancels_remaining_steps_even_a_claimed_one(app, customers, clock):
     assert [(o.state, o.reason) for o in deliver_due(app)] == [("suppressed", "no_consent")]
     assert [r["step"] for r in outbox(app)] == ["welcome"]
     tips = app.schedule.get(claims[0].send_id)
-    assert tips["state"] == "cancelled" and tips["cancelled"] == "journey_exit"
+    assert tips.state == "cancelled" and tips.cancelled == "journey_exit"
 
 
 def test_newer_delay_notice_supersedes_a_pending_one_even_claimed(app, customers, clock):
@@ -214,7 +214,7 @@ def test_transient_failure_retries_through_the_schedule(app, customers, clock):
     [outcome] = deliver_due(app)
     assert outcome.state == "retry_scheduled"
     send = app.schedule.get(outcome.send_id)
-    retry_at = int(send["due_ms"]) / 1000 - clock.now().timestamp()
+    retry_at = to_ms(send.due) / 1000 - clock.now().timestamp()
     assert 120 <= retry_at <= 121  # Retry-After wins over the shorter first backoff
     assert app.schedule.depth() == (1, 0)  # back in our schedule, not in Dramatiq's delay queue
     assert deliver_due(app) == []  # not yet due
@@ -261,7 +261,7 @@ def test_customer_who_moved_zone_is_replanned_at_fire_time(app, customers, clock
     clock.set(at("2026-03-22T14:00:01Z"))  # 10:00 New York, 23:00 Tokyo
     outcomes = {o.send_id: o.state for o in deliver_due(app)}
     assert outcomes[tips] == "deferred"
-    due = int(app.schedule.get(tips)["due_ms"])
+    due = to_ms(app.schedule.get(tips).due)
     # Day 2 counted from the sign-up's local date in Tokyo (03-20 21:00 JST) is 03-22; 10:00 JST
     # on 03-22 already passed (01:00Z), so the rule now resolves to the next day at 10:00.
     assert from_ms(due).astimezone(zone("Asia/Tokyo")).isoformat() == "2026-03-23T10:00:00+09:00"

@@ -12,6 +12,7 @@ import pytest
 from outreach import CustomerErased, Outreach, SimulatedClock
 from outreach.clock import to_ms
 from outreach.demo import fast_forward
+from outreach.schedule import Intent, Send
 from outreach.store.keys import send_id_for
 from outreach.timing import zone
 
@@ -22,16 +23,19 @@ TRANSPORTS = frozenset({"email", "sms", "whatsapp", "webhook"})
 
 
 def make_send(label: str, customer_id: str, category: str, start: str, *, rule=None, zone_name="UTC",
-              channels=("email",), **extra) -> dict[str, str]:  # fmt: skip
+              channels=("email",), event_type="", **extra) -> Send:  # fmt: skip
     """A send as the policy reads it; ``label`` names it (the same label is the same send)."""
     due = to_ms(at(start))
-    return {
-        "id": send_id_for(label, "j", "s", customer_id), "customer_id": customer_id, "category": category,
-        "journey": "j", "step": "s",
-        "channels": json.dumps(list(channels)), "rule": json.dumps(rule or {}),
-        "start": at(start).isoformat(), "zone": zone_name, "due_ms": str(due), "resolved_ms": str(due),
-        **extra,
+    intent = Intent(
+        journey="j", step="s", category=category, template="", channels=json.dumps(list(channels)),
+        rule=json.dumps(rule or {}), survey="", event_type=event_type, zone=zone_name, country="",
+    )  # fmt: skip
+    fields = {
+        **intent.fields, "id": send_id_for(label, "j", "s", customer_id), "customer_id": customer_id,
+        "event_id": label, "start": at(start).isoformat(), "created_ms": str(due), "state": "sending",
+        "due_ms": str(due), "resolved_ms": str(due), "attempts": "1", **extra,
     }  # fmt: skip
+    return Send.from_fields(fields, intent)
 
 
 def customer(app, cid="c1", **values):
@@ -229,8 +233,8 @@ def test_consent_withdrawn_while_a_send_is_claimed(app, worker, customers, clock
     app.set_consent("c-amelia", category="lifecycle", allowed=False, source="preference page")
     assert [o.reason for o in app.deliver(claims)] == ["no_consent"]
     app.drain(worker)  # the customer.unsubscribed event reaches the journeys
-    assert app.schedule.get(planned["checkin"])["state"] == "cancelled"
-    assert app.schedule.get(planned["nps"])["state"] == "scheduled"  # a survey, not a lifecycle message
+    assert app.schedule.get(planned["checkin"]).state == "cancelled"
+    assert app.schedule.get(planned["nps"]).state == "scheduled"  # a survey, not a lifecycle message
     history = app.customers.consent_history("c-amelia")
     assert history[-1]["key"] == "lifecycle" and history[-1]["allowed"] is False
     assert history[-1]["source"] == "preference page" and history[-1]["at_ms"] == to_ms(clock.now())

@@ -70,7 +70,7 @@ def test_two_workers_and_two_schedulers_deliver_each_send_once(deployment, reque
 
     cli("customers", "import", str(people))
     worker = [BIN / "dramatiq", "outreach.worker", "--processes", "1", "--threads", "2",
-              "--queues", "outreach.journeys.ingest", "outreach.delivery.deliver"]  # fmt: skip
+              "--queues", "outreach.ingest", "outreach.deliver"]  # fmt: skip
     procs = [
         subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
         for command in (worker, worker, [BIN / "outreach", "scheduler"], [BIN / "outreach", "scheduler"])

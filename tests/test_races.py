@@ -32,7 +32,7 @@ import pytest
 
 from outreach import Outreach, Settings
 from outreach.app import INGEST_QUEUE
-from outreach.schedule.store import FINAL_STATES
+from outreach.schedule import FINAL_STATES
 from outreach.store.connections import waiting
 
 from .conftest import ROOT
@@ -101,7 +101,7 @@ class Processes:
 
     def worker(self) -> subprocess.Popen:
         return self.start("dramatiq", "outreach.worker", "--processes", "1", "--threads", "4",
-                          "--queues", "outreach.journeys.ingest", "outreach.delivery.deliver")  # fmt: skip
+                          "--queues", "outreach.ingest", "outreach.deliver")  # fmt: skip
 
     def stop_all(self) -> None:
         for proc in self.procs:

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from outreach import InputError, Outreach, SimulatedClock
+from outreach.cli.report import report_command
 from outreach.clock import from_ms, to_ms
 from outreach.demo import fast_forward
 from outreach.report import (
@@ -23,10 +24,9 @@ from outreach.report import (
     language_of,
     render_html,
     render_text,
-    report_command,
 )
 from outreach.store.embedded import embedded_client
-from outreach.surveys.answers import SCALES
+from outreach.surveys.scales import SCALES
 
 from .conftest import ROOT, make_settings
 from .helpers import at, ingest, outbox, plan_send
@@ -219,7 +219,7 @@ def expected(month: Month, since: datetime, until: datetime, by: str | None) -> 
         kind = SURVEY_KIND.get(row["journey"])
         if kind and within(at(row["utc"]), since, until):
             out[group(row["customer_id"])]["delivered_surveys"][kind] += 1
-    owners = {s: month.app.schedule.get(s)["customer_id"] for s in month.finals}
+    owners = {s: month.app.schedule.get(s).customer_id for s in month.finals}
     for send_id, (state, reason, when) in month.finals.items():
         if within(when, since, until):
             g = out[group(owners[send_id])]

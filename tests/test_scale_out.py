@@ -111,5 +111,5 @@ def test_ingest_and_deliver_in_process_on_the_cluster(app, customers, clock):
                     data={"order_id": "A-1", "new_eta": "2026-03-24"})  # fmt: skip
     [send_id] = result.planned
     assert [o.state for o in deliver_due(app)] == ["delivered"]
-    assert app.schedule.get(send_id)["state"] == "delivered"
+    assert app.schedule.get(send_id).state == "delivered"
     assert app.stats()["sends:delivered:ok"] == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import timedelta
 
@@ -11,9 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from outreach import ConfigError, Outreach, OutreachError
+from outreach.clock import to_ms
 from outreach.errors import InputError
 from outreach.journeys.config import load_journeys
-from outreach.schedule.store import Intent
+from outreach.schedule import Intent
 from outreach.store import scripts
 from outreach.store.keys import Keys, send_id_for, split_send_id
 from outreach.timing import resolve
@@ -46,17 +46,17 @@ def test_claim_gives_the_send_its_own_hash_and_the_event_leaves_with_its_last_se
                     data={"order_id": "A-1", "new_eta": "2026-03-24"})  # fmt: skip
     [send_id] = result.planned
     before = app.schedule.get(send_id)
-    assert before["state"] == "scheduled" and json.loads(before["data"]) == {
+    assert before.state == "scheduled" and dict(before.data) == {
         "order_id": "A-1",
         "new_eta": "2026-03-24",
     }
     [claim] = app.schedule.claim(10)
     assert claim.send_id == send_id
     after = app.schedule.get(send_id)
-    assert after["state"] == "claimed" and after["token"] == claim.token
+    assert after.state == "claimed" and after.token == claim.token
     # The same send read in either form: only the state and the claim differ.
-    assert {k: v for k, v in after.items() if k not in ("state", "token")} == {
-        k: v for k, v in before.items() if k != "state"
+    assert {k: v for k, v in after.to_fields().items() if k not in ("state", "token")} == {
+        k: v for k, v in before.to_fields().items() if k != "state"
     }
     assert not app.client.exists(app.keys.planned("c-jonas"))  # its only send left: the hash is gone
 
@@ -70,7 +70,7 @@ def test_a_multi_step_event_keeps_its_shared_fields_until_its_last_send_is_claim
     assert [c.send_id for c in app.schedule.claim(10)] == [steps["welcome"]]
     assert len(app.client.hgetall(plan)) == 4  # tips, check-in, NPS and the event
     for name in ("tips", "checkin", "nps"):
-        assert app.schedule.get(steps[name])["event_id"] == "e1"
+        assert app.schedule.get(steps[name]).event_id == "e1"
 
 
 def test_history_starts_with_how_the_send_was_planned(app, customers, clock):
@@ -78,8 +78,8 @@ def test_history_starts_with_how_the_send_was_planned(app, customers, clock):
                        data={"order_id": "A-1", "new_eta": "2026-03-24"}).planned  # fmt: skip
     send = app.schedule.get(send_id)
     [planned] = app.schedule.history(send_id)
-    expected = resolve(app.schedule.intent_of(send).send_rule(), at("2026-03-20T06:00:00Z"), "Europe/Berlin")
-    assert planned["what"] == "planned" and planned["at_ms"] == int(send["created_ms"])
+    expected = resolve(send.intent.send_rule(), at("2026-03-20T06:00:00Z"), "Europe/Berlin")
+    assert planned["what"] == "planned" and planned["at_ms"] == to_ms(send.created)
     assert planned["resolution"] == expected.to_mapping()
     assert "order_delay.notice planned for" in planned["text"] and "(Europe/Berlin)" in planned["text"]
     deliver_due(app)
@@ -93,7 +93,7 @@ def test_cancelling_a_planned_send_records_the_cancellation(app, customers, cloc
     stop = app.schedule.cancel(steps["tips"], "journey_exit", "test")
     assert (stop.outcome, stop.state, stop.handed_at) == ("cancelled", "scheduled", None)
     send = app.schedule.get(steps["tips"])
-    assert send["state"] == "cancelled" and send["cancelled"] == "journey_exit"
+    assert send.state == "cancelled" and send.cancelled == "journey_exit"
     assert app.schedule.due_of(steps["tips"]) is None
     assert [e["what"] for e in app.schedule.history(steps["tips"])] == ["planned", "cancelled"]
     assert app.stats()["sends:cancelled:journey_exit"] == 1
@@ -104,7 +104,7 @@ def test_cancelling_a_planned_send_records_the_cancellation(app, customers, cloc
 def test_a_send_planned_again_is_a_no_op_in_either_form(app, customers, clock):
     due = at("2026-03-20T05:00:00Z")
     send_id = plan_send(app, "e1", due)
-    intent = app.schedule.intent_of(app.schedule.get(send_id))
+    intent = app.schedule.get(send_id).intent
     again = dict(event_id="e1", start=due, data={})
     assert app.schedule.plan(send_id, due, intent, **again) is False
     app.schedule.claim(10)
@@ -176,7 +176,7 @@ def test_a_finished_send_is_kept_for_the_history_days_then_forgotten(app, custom
     )
     app.schedule.cancel(steps["tips"], "journey_exit", "test")
     deliver_due(app)
-    assert app.schedule.get(send_id)["state"] == "delivered"
+    assert app.schedule.get(send_id).state == "delivered"
     kept = app.settings.history_days * 86_400_000
     for key in (app.keys.send(send_id), app.keys.send_log(send_id), app.keys.send(steps["tips"])):
         assert 0 < app.client.pttl(key) <= kept  # Redis drops them after the history days
@@ -203,7 +203,7 @@ def test_history_days_zero_keeps_finished_sends(client, clock, tmp_path):
 def test_the_lua_scripts_speak_of_the_same_states_as_python():
     import re
 
-    from outreach.schedule.store import FINAL_STATES, SendState
+    from outreach.schedule import FINAL_STATES, SendState
     from outreach.store.scripts import source
 
     prelude = source("outreach.schedule", "claim").split("-- claim.lua", 1)[0]
@@ -219,3 +219,42 @@ def test_the_lua_scripts_speak_of_the_same_states_as_python():
     assert written and written <= {s.value for s in SendState}
     # Python's strings and the enum are the same words.
     assert "delivered" in FINAL_STATES and SendState("sending") is SendState.SENDING
+
+
+def test_the_key_names_the_lua_scripts_build_are_the_ones_keys_names():
+    """Scripts build some keys from the shard's tag (a send's own keys, a customer's sets): every
+    such shape is the one ``Keys`` gives, so the two cannot drift apart."""
+    import re
+    from importlib import resources
+
+    from outreach.store.keys import Keys
+
+    keys = Keys("outreach:", 16)
+    customer, send_id = "c-ana", "s0123456789ab012345.c-ana"
+    shard = keys.shard_of(customer)
+    tag = keys.tag(shard)
+    names = {"customer": customer, "id": send_id, "string": customer}
+    expected = {
+        ("customer:", "customer", ""): keys.customer(customer),
+        ("dnc", "", ""): keys.do_not_contact(customer),
+        ("due", "", ""): keys.due(shard),
+        ("inflight", "", ""): keys.inflight(shard),
+        ("open:", "customer", ""): keys.open_sends(customer),
+        ("open:", "string", ""): keys.open_sends(customer),
+        ("outcomes", "", ""): keys.outcomes(shard),
+        ("plan:", "customer", ""): keys.planned(customer),
+        ("send:", "id", ""): keys.send(send_id),
+        ("send:", "id", ":log"): keys.send_log(send_id),
+        ("sends:", "customer", ""): keys.customer_sends(customer),
+        ("stats", "", ""): keys.shard_stats(shard),
+    }
+    pattern = re.compile(r"tag \.\. '([a-z_:]+)'(?: \.\. ([a-z_]+))?(?: \.\. '([a-z_:]+)')?")
+    found = set()
+    for package in ("outreach.store", "outreach.schedule", "outreach.journeys", "outreach.policy"):
+        folder = resources.files(package).joinpath("lua")
+        for script in folder.iterdir():
+            found |= {m.groups("") for m in pattern.finditer(script.read_text())}
+    assert found and found <= set(expected), found - set(expected)
+    for literal, variable, suffix in found:
+        built = tag + literal + (names[variable] if variable else "") + suffix
+        assert built == expected[(literal, variable, suffix)], (literal, variable, suffix)

@@ -415,7 +415,7 @@ def test_zone_is_cached_and_parse_instant():
 
 
 def test_search_is_bounded(monkeypatch):
-    monkeypatch.setattr(timing, "SEARCH_DAYS", 3)
+    monkeypatch.setattr(timing.resolution, "SEARCH_DAYS", 3)
     with pytest.raises(TimingError, match="nothing qualifies within 3 days") as exc:
         run({"weekdays": ["mon"]}, "2024-06-04T10:00:00Z", "Europe/Berlin")  # a Tuesday
     assert exc.value.field == "rule" and exc.value.value == {"weekdays": ["mon"]}

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 import redis
 
-from outreach.channels.http import sign
-from outreach.customers.profile import EVENT_TYPES
+from outreach.channels.signed_json import sign
+from outreach.registry import EVENT_TYPES
 
 from .conftest import CUSTOMERS
 from .helpers import deliver_due, ingest
@@ -85,7 +85,7 @@ def test_one_event_is_queued_and_ingested(app, web, customers, worker, clock):
     assert response.json() == {"status": "accepted", "id": "api-1"}
     app.drain(worker)
     assert app.client.get(app.keys.event("api-1")) == b"done"
-    assert [s["journey"] for s in app.schedule.open_sends("c-jonas")].count("onboarding") == 3
+    assert [s.journey for s in app.schedule.open_sends("c-jonas")].count("onboarding") == 3
 
 
 @pytest.mark.parametrize(
@@ -250,7 +250,7 @@ def test_explain_view_with_local_times(app, web, customers, clock):
     planned = ingest(app, "customer.signed_up", "c-haruto", "2026-03-20T06:00:00Z", id="sx").planned
     clock.set(app.schedule.next_due())
     deliver_due(app)
-    welcome = next(s for s in planned if app.schedule.get(s)["step"] == "welcome")
+    welcome = next(s for s in planned if app.schedule.get(s).step == "welcome")
     response = web.get(f"/v1/sends/{welcome}", headers=AUTH)
     assert response.status_code == 200
     view = response.json()

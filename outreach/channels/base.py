@@ -1,11 +1,16 @@
-"""What every transport receives and must do."""
+"""What every transport receives and must do, and what makes a kind of provider."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..registry import Entry
+
+if TYPE_CHECKING:
+    from .parsing import Where
 
 
 @dataclass(frozen=True)
@@ -54,3 +59,20 @@ class BatchTransport(Transport, Protocol):
         The deliverer records the outcomes of one call together: a crash between the
         two repeats the whole batch (with the same idempotency keys).
         """
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderKind(Entry):
+    """A kind of provider a channel hands its messages to (``outreach.channels.registry``).
+
+    ``parse`` reads the provider's settings from a channel's table of
+    ``config/channels.toml`` and the environment (None: not configured, the channel
+    stays on the outbox); ``build`` makes the transport for those settings.
+    """
+
+    #: The keys a channel's table may hold for this kind (besides ``rate`` and ``burst``).
+    keys: frozenset[str]
+    #: The environment variables that override a channel's keys: channel -> {key: variable}.
+    env: Callable[[str], dict[str, str]]
+    parse: Callable[[Where, Mapping[str, object], Mapping[str, str]], Any]
+    build: Callable[[str, Any], Transport]

@@ -9,24 +9,25 @@ codes map to TransientChannelError (429, 5xx, network trouble) or PermanentChann
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import http.client
 import json
 import math
 import ssl
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 
 from ..clock import Clock, SystemClock
 from ..errors import ConfigError, PermanentChannelError, TransientChannelError
-from .base import Delivery
+from .base import Delivery, ProviderKind
+from .parsing import Where, number, pick, same_host
+from .signed_json import SIGNATURE_HEADER, TIMESTAMP_HEADER, batch_key, batch_payload, payload, sign
 
-SIGNATURE_HEADER = "X-Outreach-Signature"
-TIMESTAMP_HEADER = "X-Outreach-Timestamp"
+DEFAULT_HTTP_TIMEOUT = 10.0
+
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 USER_AGENT = "outreach/0.1"
 
@@ -38,52 +39,6 @@ BODY_EXCERPT = 500
 
 #: Permanent answers that say nothing about the recipient's address.
 NOT_ADDRESS = frozenset({401, 402, 403, 405, 407, 411, 413, 414, 415, 426, 431})
-
-
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value for a body: ``sha256=<hex HMAC-SHA256>``."""
-    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """For receivers: True when ``header`` is the signature of ``body`` (constant-time)."""
-    if not header or not secret:
-        return False
-    return hmac.compare_digest(sign(secret, body).encode("ascii"), header.strip().encode("utf-8", "replace"))
-
-
-def payload(delivery: Delivery) -> bytes:
-    """The JSON body sent for a delivery (UTF-8, compact, keys in a fixed order)."""
-    return json.dumps(_record(delivery), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def batch_payload(deliveries: Sequence[Delivery]) -> bytes:
-    """The JSON body of a batch request: ``{"messages": [<payload of each delivery>, ...]}``."""
-    body = {"messages": [_record(d) for d in deliveries]}
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def batch_key(deliveries: Sequence[Delivery]) -> str:
-    """A batch's Idempotency-Key: the same deliveries (send ids and attempts) give the same key."""
-    ids = "\n".join(f"{d.send_id}#{d.attempt}" for d in deliveries)
-    return "batch-" + hashlib.sha256(ids.encode("utf-8")).hexdigest()[:32]
-
-
-def _record(delivery: Delivery) -> dict:
-    return {
-        "send_id": delivery.send_id,
-        "attempt": delivery.attempt,
-        "channel": delivery.channel,
-        "to": delivery.address,
-        "locale": delivery.locale,
-        "subject": delivery.subject,
-        "text": delivery.text,
-        "html": delivery.html,
-        "customer_id": delivery.customer_id,
-        "journey": delivery.journey,
-        "step": delivery.step,
-        "category": delivery.category,
-    }
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -279,8 +234,19 @@ class HttpBatchTransport(HttpTransport):
     out is retried; a whole request refused (or lost) counts for every message.
     """
 
-    def __init__(self, *args, batch_url: str, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        secret: str,
+        timeout: float = 10.0,
+        headers: Mapping[str, str] | None = None,
+        *,
+        batch_url: str,
+        clock: Clock | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        super().__init__(name, url, secret, timeout, headers, clock=clock, ssl_context=ssl_context)
         parts = urlsplit(batch_url)
         self._batch_path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
@@ -319,3 +285,74 @@ class HttpBatchTransport(HttpTransport):
             else:
                 out.append(self._refusal(item, None, str(row.get("error", ""))))
         return out
+
+
+# -- configuration (config/channels.toml [sms], [whatsapp], [webhook]) ----------------------
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Where and how to POST a channel's messages."""
+
+    url: str
+    secret: str = field(repr=False)
+    timeout: float = DEFAULT_HTTP_TIMEOUT
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: The provider's batch endpoint (same host as ``url``): many messages per request.
+    batch_url: str | None = None
+
+
+def env_names(channel: str) -> dict[str, str]:
+    """The environment variables that override a channel's keys (key -> variable)."""
+    upper = channel.upper()
+    return {"url": f"OUTREACH_{upper}_URL", "secret": f"OUTREACH_{upper}_SECRET"}
+
+
+def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> HttpConfig | None:
+    """The HTTP settings of a channel's table, or None without a URL (the channel stays on the outbox)."""
+    channel = where.channel
+    names = env_names(channel)
+    url, url_env = pick(where, table, env, "url", names["url"])
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise where.fail("url", url, f"not a valid URL ({exc})", url_env) from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise where.fail("url", url, "must be an http:// or https:// URL with a host", url_env)
+    secret, _ = pick(where, table, env, "secret", names["secret"])
+    if not secret:
+        raise where.fail("secret", None, f"is needed to sign requests: set it or {names['secret']}")
+    timeout = float(number(where, "timeout", table.get("timeout", DEFAULT_HTTP_TIMEOUT)))
+    headers = table.get("headers", {})
+    if not isinstance(headers, dict):
+        raise where.fail("headers", headers, f"must be a table [{channel}.headers] of names to strings")
+    for name, value in headers.items():
+        if not isinstance(value, str):
+            raise where.fail(f"headers.{name}", value, "must be a string")
+        if any(ord(c) < 32 or ord(c) == 127 for c in value + name) or not name.strip():
+            raise where.fail(f"headers.{name}", value, "must be one line without control characters")
+    batch_url = table.get("batch_url")
+    if batch_url is not None and not (isinstance(batch_url, str) and same_host(batch_url, parts)):
+        raise where.fail("batch_url", batch_url, f"must be a URL on the same host as url ({url})")
+    return HttpConfig(url, secret, timeout, headers, batch_url)
+
+
+def build(channel: str, config: HttpConfig) -> HttpTransport:
+    if config.batch_url:
+        return HttpBatchTransport(
+            channel, config.url, config.secret, config.timeout, config.headers, batch_url=config.batch_url
+        )
+    return HttpTransport(channel, config.url, config.secret, config.timeout, config.headers)
+
+
+KIND = ProviderKind(
+    name="http",
+    description="signed JSON over HTTP(S), one message or a batch per request",
+    keys=frozenset({"url", "batch_url", "secret", "timeout", "headers"}),
+    env=env_names,
+    parse=parse,
+    build=build,
+)

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .base import Delivery
 
@@ -60,7 +61,7 @@ class Outbox:
         return (json.dumps(record, ensure_ascii=False) + "\n").encode()
 
 
-def read_outbox(folder: Path) -> list[dict]:
+def read_outbox(folder: Path) -> list[dict[str, Any]]:
     """Every attempt written to an outbox folder, in order."""
     path = Path(folder) / OUTBOX_FILE
     if not path.exists():

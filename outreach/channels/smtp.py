@@ -1,134 +1,33 @@
-"""Email over SMTP: a MIME message built safely from a Delivery, one connection per worker thread.
+"""Email over SMTP: the ``smtp`` provider kind.
 
-``build_message`` is pure: every header is built through ``email.headerregistry`` with
-the SMTP policy, so display names and subjects in any script become RFC 2047 encoded
-words, and customer data can never start a header of its own (control characters are
-replaced before anything reaches a header). ``SmtpTransport`` hands the message over
-with ``smtplib`` and maps every failure to TransientChannelError or PermanentChannelError.
+``SmtpTransport`` hands a message (``email_message.build_message``) over with
+``smtplib``, one connection per worker thread, and maps every failure to
+TransientChannelError or PermanentChannelError. ``parse`` reads the ``[email]``
+table of ``config/channels.toml``: an ``smtp://`` / ``smtps://`` URL and a sender.
 """
 
 from __future__ import annotations
 
-import re
+import math
 import smtplib
 import ssl
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email import policy as email_policy
-from email.errors import HeaderParseError
-from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
-from email.utils import format_datetime
-from typing import Literal
-from urllib.parse import quote
+from email.utils import parseaddr
+from typing import Literal, TypedDict
+from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ..errors import PermanentChannelError, TransientChannelError
-from .base import Delivery
+from ..errors import ConfigError, PermanentChannelError, TransientChannelError
+from .base import Delivery, ProviderKind
+from .email_message import build_message
+from .parsing import FALSE, TRUE, Where, pick
 
 Security = Literal["plain", "starttls", "tls"]
-
-#: Control characters and Unicode line/paragraph separators: any of them in a header
-#: value could end the header (or confuse a parser that splits on them).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-_SPACES = re.compile(r"\s+")
-#: What survives of a send id in Message-ID's left part (dot-atom text, no surprises).
-_ID_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-#: Characters kept as they are in a List-Unsubscribe URI; the rest is percent-encoded,
-#: so a URI can neither leave its angle brackets nor carry non-ASCII.
-_URI_SAFE = "!#$%&'()*+/:;=?@[]~-._"
-
-
-class _UriListHeader(UnstructuredHeader):
-    """List-Unsubscribe: RFC 2369 URIs must stay verbatim, never become encoded words."""
-
-    def fold(self, *, policy) -> str:
-        # The default folder encodes a token longer than a line; a URI must not be
-        # touched, so each one goes on its own (possibly long) line instead.
-        uris = [part.strip() for part in str(self).split(",") if part.strip()]
-        return f"{self.name}: " + f",{policy.linesep} ".join(uris) + policy.linesep
-
-
-def _registry() -> HeaderRegistry:
-    registry = HeaderRegistry()
-    registry.map_to_type("list-unsubscribe", _UriListHeader)
-    return registry
-
-
-#: SMTP line endings; bodies encoded as 7-bit (quoted-printable or base64, whichever is
-#: shorter) so no server has to support 8BITMIME.
-POLICY = email_policy.SMTP.clone(cte_type="7bit", header_factory=_registry())
-
-
-def clean_header_text(value: str | None) -> str:
-    """Customer text made safe for one header line: controls become spaces, runs collapse."""
-    if not value:
-        return ""
-    return _SPACES.sub(" ", _CONTROL.sub(" ", value)).strip()
-
-
-def message_id(send_id: str, domain: str) -> str:
-    """The Message-ID of every attempt of one send, so a resend is recognisable downstream."""
-    left = _ID_UNSAFE.sub("-", send_id) or "send"
-    right = _ID_UNSAFE.sub("-", domain) or "localhost"
-    return f"<{left}@{right}>"
-
-
-def _uri(value: str) -> str:
-    return quote(_CONTROL.sub("", value).strip(), safe=_URI_SAFE)
-
-
-def _address(display_name: str | None, addr_spec: str, what: str) -> Address:
-    """An Address, or PermanentChannelError: a malformed address never becomes valid later.
-
-    An internationalised domain becomes its ASCII (IDNA) form, so only a non-ASCII local
-    part needs a server with SMTPUTF8.
-    """
-    local, _, domain = (addr_spec or "").rpartition("@")
-    if not local or not domain or _CONTROL.search(addr_spec) or _SPACES.search(addr_spec):
-        raise PermanentChannelError(f"smtp: invalid {what} address {addr_spec!r}")
-    name = clean_header_text(display_name)
-    try:
-        if not domain.isascii():
-            domain = domain.encode("idna").decode("ascii")
-        if local.isascii():
-            return Address(display_name=name, addr_spec=f"{local}@{domain}")
-        return Address(display_name=name, username=local, domain=domain)
-    except (ValueError, IndexError, HeaderParseError) as exc:
-        # UnicodeError (a bad IDNA label) is a ValueError too.
-        raise PermanentChannelError(f"smtp: invalid {what} address {addr_spec!r}: {exc}") from None
-
-
-def build_message(delivery: Delivery, sender_address: str, sender_name: str, domain: str) -> EmailMessage:
-    """The MIME message for one delivery: text (and HTML as an alternative), UTF-8, safe headers.
-
-    Raises PermanentChannelError when the recipient address is unusable.
-    """
-    msg = EmailMessage(policy=POLICY)
-    msg["From"] = _address(sender_name, sender_address, "sender")
-    msg["To"] = _address(delivery.name, delivery.address, "recipient")
-    if delivery.subject is not None:
-        msg["Subject"] = clean_header_text(delivery.subject)
-    msg["Date"] = format_datetime(delivery.utc)
-    msg["Message-ID"] = message_id(delivery.send_id, domain)
-    msg["X-Outreach-Send-Id"] = clean_header_text(delivery.send_id)
-    if delivery.unsubscribe_url or delivery.unsubscribe_mailto:
-        uris = []
-        if delivery.unsubscribe_mailto:
-            mailto = delivery.unsubscribe_mailto
-            uris.append(mailto if mailto.lower().startswith("mailto:") else f"mailto:{mailto}")
-        if delivery.unsubscribe_url:
-            uris.append(delivery.unsubscribe_url)
-        msg["List-Unsubscribe"] = ", ".join(f"<{_uri(u)}>" for u in uris)
-        if delivery.unsubscribe_url:
-            # RFC 8058 one-click: only an https URI can receive the POST.
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(delivery.text, charset="utf-8")
-    if delivery.html is not None:
-        msg.add_alternative(delivery.html, subtype="html", charset="utf-8")
-        for part in msg.iter_parts():
-            # add_alternative gives sub-parts their own MIME-Version; only the top needs it.
-            del part["MIME-Version"]
-    return msg
+#: Options an SMTP URL's query may carry.
+SMTP_QUERY = {"starttls", "timeout", "cafile"}
+DEFAULT_SMTP_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +54,26 @@ class SmtpConfig:
         return self.domain or self.sender_address.rpartition("@")[2] or "localhost"
 
 
+class _Smtp(smtplib.SMTP):
+    """An SMTP client that knows its server's name before it connects.
+
+    smtplib records the host (the name TLS verifies the certificate for, in starttls)
+    only when its constructor connects; this one connects later, with ``connect()``.
+    """
+
+    def __init__(self, host: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self._host = host
+
+
+class _SmtpSsl(smtplib.SMTP_SSL):
+    """Implicit TLS (smtps): like _Smtp, the host is known before connecting."""
+
+    def __init__(self, host: str, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(timeout=timeout, context=context)
+        self._host = host
+
+
 #: Failures of the connection itself: worth another attempt on a fresh connection.
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -179,13 +98,13 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         c = self.config
-        if c.security == "tls":
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(timeout=c.timeout, context=self._tls_context())
-        else:
-            conn = smtplib.SMTP(timeout=c.timeout)
         # connect() apart from the constructor, so a failed greeting cannot leave the socket
-        # open; the constructor would also have set the name TLS verifies the certificate for.
-        conn._host = c.host
+        # open; the constructor would also have set the name TLS verifies the certificate for,
+        # so _Smtp and _SmtpSsl take it themselves.
+        if c.security == "tls":
+            conn: smtplib.SMTP = _SmtpSsl(c.host, c.timeout, self._tls_context())
+        else:
+            conn = _Smtp(c.host, c.timeout)
         try:
             code, text = conn.connect(c.host, c.port)
             if code != 220:
@@ -311,3 +230,116 @@ def _by_code(where: str, code: int, text: bytes | str, what: str) -> Exception:
         return PermanentChannelError(message, address=code in ADDRESS_CODES or what.startswith("recipient"))
     # Anything else (a greeting that is not 220, odd servers): try again later.
     return TransientChannelError(message)
+
+
+# -- configuration (config/channels.toml [email]) ------------------------------------------
+
+
+class _SmtpUrl(TypedDict):
+    """What an SMTP URL says, as SmtpConfig's keyword arguments."""
+
+    host: str
+    port: int
+    security: Security
+    username: str | None
+    password: str | None
+    timeout: float
+    ca_file: str | None
+
+
+def _parse_smtp_url(url: str, where: Where, key: str = "url", env_var: str | None = None) -> _SmtpUrl:
+    """Host, port, security, credentials and options from ``smtp(s)://user:pass@host:port?...``."""
+
+    def fail(problem: str) -> ConfigError:
+        return where.fail(key, url, problem, env_var)
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise fail(f"not a valid URL ({exc})") from None
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise fail("must be smtp://host[:port] or smtps://host[:port]")
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    unknown = sorted(set(query) - SMTP_QUERY)
+    if unknown:
+        raise fail(f"unknown option {unknown[0]!r} (known: {', '.join(sorted(SMTP_QUERY))})")
+    starttls = query.get("starttls", "false").lower()
+    if starttls not in TRUE | FALSE:
+        raise fail(f"starttls={query['starttls']!r} must be true or false")
+    if parts.scheme == "smtps" and starttls in TRUE:
+        raise fail("smtps:// is already TLS; starttls=true applies to smtp:// only")
+    timeout = DEFAULT_SMTP_TIMEOUT
+    if "timeout" in query:
+        try:
+            timeout = float(query["timeout"])
+        except ValueError:
+            timeout = -1.0
+        if not (math.isfinite(timeout) and timeout > 0):
+            raise fail(f"timeout={query['timeout']!r} must be a number of seconds > 0")
+    security: Security
+    default_port: int
+    if parts.scheme == "smtps":
+        security, default_port = "tls", 465
+    elif starttls in TRUE:
+        security, default_port = "starttls", 587
+    else:
+        security, default_port = "plain", 25
+    return {
+        "host": parts.hostname,
+        "port": port or default_port,
+        "security": security,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password is not None else None,
+        "timeout": timeout,
+        "ca_file": query.get("cafile") or None,
+    }
+
+
+def _sender(value: object, where: Where, env_var: str | None) -> tuple[str, str]:
+    if not isinstance(value, str):
+        raise where.fail("from", value, "must be a string like 'Outreach <hello@example.com>'", env_var)
+    name, address = parseaddr(value)
+    if not address or "@" not in address or any(c.isspace() or ord(c) < 32 for c in address):
+        raise where.fail("from", value, "must be an address like 'Outreach <hello@example.com>'", env_var)
+    return name, address
+
+
+def env_names(channel: str) -> dict[str, str]:
+    """The environment variables that override the ``[email]`` table's keys (key -> variable)."""
+    return {"url": "OUTREACH_SMTP_URL", "from": "OUTREACH_SMTP_FROM"}
+
+
+def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> SmtpConfig | None:
+    """The SMTP settings of a channel's table, or None without a URL (the channel stays on the outbox)."""
+    names = env_names(where.channel)
+    url, url_env = pick(where, table, env, "url", names["url"])
+    if url is None:
+        return None
+    sender, sender_env = pick(where, table, env, "from", names["from"])
+    if sender is None:
+        raise where.fail("from", None, f"is needed to send email: set it or {names['from']}")
+    name, address = _sender(sender, where, sender_env)
+    domain = table.get("domain", "")
+    if not isinstance(domain, str):
+        raise where.fail("domain", domain, "must be a string (the right part of Message-IDs)")
+    return SmtpConfig(
+        sender_address=address,
+        sender_name=name,
+        domain=domain,
+        **_parse_smtp_url(url, where, "url", url_env),
+    )
+
+
+def build(channel: str, config: SmtpConfig) -> SmtpTransport:
+    return SmtpTransport(config)
+
+
+KIND = ProviderKind(
+    name="smtp",
+    description="email over SMTP (smtp://, smtps://, STARTTLS)",
+    keys=frozenset({"url", "from", "domain"}),
+    env=env_names,
+    parse=parse,
+    build=build,
+)

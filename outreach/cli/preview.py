@@ -9,14 +9,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..customers.profile import Customer, parse_locale
+import click
+
+from ..customers.profile import Customer
 from ..errors import InputError
 from ..journeys.config import Journeys
+from ..languages import parse_locale
 from ..localization.locales import PSEUDO, LocalesConfig
 from ..localization.render import Rendered, Renderer
 from ..localization.sms import sms_info
 from ..settings import DEFAULT_PUBLIC_URL
 from ..surveys.answers import answer_links
+from .common import _config
 
 #: The moment previews are rendered at: the day after the journeys' sample events.
 PREVIEW_NOW = "2026-03-21T09:00:00+00:00"
@@ -109,9 +113,84 @@ def sms_problems(renderer: Renderer, journeys: Journeys, locales: LocalesConfig)
 
 
 def write_html(rendered: Rendered, folder: Path, name: str) -> Path | None:
+    """Write the HTML body to ``folder/name.html`` to look at in a browser; None if there is none."""
     if rendered.html is None:
         return None
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.html"
     path.write_text(rendered.html, encoding="utf-8")
     return path
+
+
+@click.command("preview")
+@click.argument("step_ref", metavar="JOURNEY.STEP")
+@click.option("--locale", "locale_tag", required=True, help="Locale, e.g. de, pt-BR, he_IL, or 'pseudo'.")
+@click.option("--formality", type=click.Choice(["formal", "informal"]), default=None)
+@click.option("--channel", default=None, help="Channel (default: the step's first).")
+@click.option(
+    "--customer",
+    "customer_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A customer profile as JSON.",
+)
+@click.option("--data", default=None, help="Event data as JSON (default: the journey's sample).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Write the HTML body to this folder.",
+)
+@click.option("--json", "as_json", is_flag=True)
+def preview_command(
+    step_ref: str,
+    locale_tag: str,
+    formality: str | None,
+    channel: str | None,
+    customer_file: Path | None,
+    data: str | None,
+    out_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Render a journey step for a locale and register without sending it."""
+    settings, locales, journeys = _config()
+    customer = None
+    if customer_file is not None:
+        customer = Customer.from_mapping(json.loads(customer_file.read_text(encoding="utf-8")))
+    payload = json.loads(data) if data else None
+    renderer = Renderer(settings.templates_dir, locales)
+    rendered, used = preview(
+        renderer,
+        journeys,
+        step_ref,
+        locale=locale_tag,
+        channel=channel,
+        formality=formality,
+        customer=customer,
+        data=payload,
+    )
+    html_path = (
+        write_html(rendered, out_dir, step_ref.replace(".", "-") + f".{locale_tag}") if out_dir else None
+    )
+    result: dict[str, object] = {
+        "step": step_ref,
+        "locale": rendered.locale,
+        "register": rendered.register,
+        "channel": used,
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+        "html_file": str(html_path) if html_path else None,
+    }
+    if used != "email":
+        info = sms_info(rendered.text)
+        result["sms"] = {"encoding": info.encoding, "units": info.units, "segments": info.segments}
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    if rendered.subject is not None:
+        click.echo(f"Subject: {rendered.subject}\n")
+    click.echo(rendered.text)
+    if html_path:
+        click.echo(f"\nHTML: {html_path}")

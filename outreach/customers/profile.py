@@ -1,50 +1,24 @@
-"""Customers and events: their shape, validation and JSON form."""
+"""The customer record: its shape, validation and JSON form."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, overload
 
-from babel import Locale, UnknownLocaleError
-
-from ..errors import InputError, TimingError, UnknownEventType
-from ..timing import parse_instant, zone
-
-#: Message categories a send belongs to; consent is kept per category.
-CATEGORIES = ("transactional", "lifecycle", "survey", "marketing")
-#: Channels a customer may prefer and a step may name.
-CHANNELS = ("email", "sms", "whatsapp", "webhook")
-FORMALITIES = ("formal", "informal")
-#: Titles a salutation may use (each locale says how, in config/locales.toml).
-TITLES = ("ms", "mr", "mx", "dr")
-
-#: Lifecycle event types Outreach understands.
-EVENT_TYPES = (
-    "customer.signed_up",
-    "customer.activated",
-    "customer.unsubscribed",
-    "customer.checkin_due",
-    "order.delayed",
-    "interaction.resolved",
-    "survey.answered",
-)
+from ..errors import InputError, TimingError
+from ..languages import parse_locale
+from ..registry import CATEGORIES, CHANNELS, FORMALITIES, TITLES
+from ..timing import zone
 
 
-@lru_cache(maxsize=512)
-def parse_locale(tag: str) -> Locale:
-    """A cached Babel Locale for ``pt_BR`` or BCP 47 ``pt-BR``."""
-    try:
-        return Locale.parse(tag, sep="-" if "-" in tag else "_")
-    except (UnknownLocaleError, ValueError, TypeError) as exc:
-        raise InputError("locale", tag, f"not a known locale ({exc})") from None
-
-
-def _text(data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+@overload
+def text_field(data: Mapping[str, Any], key: str, *, required: Literal[True]) -> str: ...
+@overload
+def text_field(data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None: ...
+def text_field(data: Mapping[str, Any], key: str, *, required: bool = False) -> str | None:
+    """A string field, stripped; None when absent or empty (an InputError instead when required)."""
     value = data.get(key)
     if value is None or value == "":
         if required:
@@ -99,35 +73,35 @@ class Customer:
             "attributes",
         }
         extra = {k: v for k, v in data.items() if k not in known}
-        customer_id = _text(data, "id", required=True)
-        given_name = _text(data, "given_name")
-        family_name = _text(data, "family_name")
-        name = _text(data, "name") or " ".join(n for n in (given_name, family_name) if n)
+        customer_id = text_field(data, "id", required=True)
+        given_name = text_field(data, "given_name")
+        family_name = text_field(data, "family_name")
+        name = text_field(data, "name") or " ".join(n for n in (given_name, family_name) if n)
         if not name:
             raise InputError("name", data.get("name"), "is required (or given_name)")
-        title = _text(data, "title")
+        title = text_field(data, "title")
         if title is not None and title.lower() not in TITLES:
             raise InputError("title", title, f"must be one of {', '.join(TITLES)}")
-        email = _text(data, "email")
+        email = text_field(data, "email")
         if email is not None and ("@" not in email or any(c in email for c in "\r\n <>")):
             raise InputError("email", email, "not an email address")
-        phone = _text(data, "phone")
+        phone = text_field(data, "phone")
         if phone is not None and not phone.lstrip("+").replace(" ", "").isdigit():
             raise InputError("phone", phone, "not a phone number (digits, optional +)")
-        locale_tag = _text(data, "locale") or "en"
+        locale_tag = text_field(data, "locale") or "en"
         parse_locale(locale_tag)
-        zone_name = _text(data, "zone") or "UTC"
+        zone_name = text_field(data, "zone") or "UTC"
         try:
             zone(zone_name)
         except TimingError as exc:
             raise InputError("zone", zone_name, exc.problem) from None
-        country = _text(data, "country")
+        country = text_field(data, "country")
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise InputError("country", country, "must be an ISO 3166 alpha-2 code")
-        channel = _text(data, "channel") or "email"
+        channel = text_field(data, "channel") or "email"
         if channel not in CHANNELS:
             raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")
-        formality = _text(data, "formality")
+        formality = text_field(data, "formality")
         if formality is not None and formality not in FORMALITIES:
             raise InputError("formality", formality, "must be 'formal' or 'informal'")
         consent = data.get("consent") or {}
@@ -175,59 +149,8 @@ class Customer:
 
     def address(self, channel: str) -> str | None:
         """Where this customer is reached on a channel, or None if they cannot be."""
-        if channel == "email":
-            return self.email
-        if channel in ("sms", "whatsapp"):
-            return self.phone
-        if channel == "webhook":
-            return self.id
-        return None
-
-
-@dataclass(frozen=True)
-class Event:
-    id: str
-    type: str
-    customer_id: str
-    occurred_at: datetime
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, now: datetime | None = None) -> Event:
-        """Validate an event; ``id`` and ``occurred_at`` default to a new id and now."""
-        if not isinstance(data, Mapping):
-            raise InputError("event", data, "must be an object")
-        unknown = set(data) - {"id", "type", "customer_id", "occurred_at", "data"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise InputError(name, data[name], "unknown event field")
-        event_type = _text(data, "type", required=True)
-        if event_type not in EVENT_TYPES:
-            raise UnknownEventType(event_type)
-        customer_id = _text(data, "customer_id", required=True)
-        event_id = _text(data, "id") or uuid.uuid4().hex
-        raw_time = data.get("occurred_at")
-        if raw_time is None or raw_time == "":
-            occurred = (now or datetime.now(UTC)).astimezone(UTC)
-        elif isinstance(raw_time, datetime):
-            if raw_time.tzinfo is None:
-                raise InputError("occurred_at", raw_time, "needs a UTC offset")
-            occurred = raw_time.astimezone(UTC)
-        else:
-            try:
-                occurred = parse_instant(str(raw_time)).astimezone(UTC)
-            except TimingError:
-                raise InputError("occurred_at", raw_time, "not ISO 8601 with an offset") from None
-        payload = data.get("data") or {}
-        if not isinstance(payload, Mapping):
-            raise InputError("data", payload, "must be an object")
-        return cls(event_id, event_type, customer_id, occurred, dict(payload))
-
-    def to_mapping(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "type": self.type,
-            "customer_id": self.customer_id,
-            "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
-            "data": self.data,
-        }
+        entry = CHANNELS.get(channel)
+        if entry is None:
+            return None
+        value = getattr(self, entry.address)
+        return str(value) if value is not None else None

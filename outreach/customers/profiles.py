@@ -13,8 +13,9 @@ import redis
 
 from ..clock import to_ms
 from ..errors import CustomerErased, InputError, UnknownCustomer
+from ..registry import CATEGORIES, CHANNELS
 from ..store.keys import Keys
-from .profile import CATEGORIES, CHANNELS, Customer
+from .profile import Customer
 
 
 def erased_hash(customer_id: str) -> str:
@@ -123,6 +124,7 @@ class Customers:
             base = before or self.require(customer_id)
             if category is not None:
                 return replace(base, consent={**base.consent, category: allowed})
+            assert channel is not None, "one of category and channel (checked above)"
             return replace(base, channel_consent={**base.channel_consent, channel: allowed})
 
         return self._rewrite(customer_id, changed, source, at)[0]
@@ -141,6 +143,15 @@ class Customers:
                 raise CustomerErased(customer_id)
             raise UnknownCustomer(customer_id)
         return customer
+
+    def set_do_not_contact(self, customer_id: str, blocked: bool) -> None:
+        """Put a customer on (or take them off) the global do-not-contact list."""
+        self.require(customer_id)
+        key = self.keys.do_not_contact(customer_id)
+        if blocked:
+            self.client.sadd(key, customer_id)
+        else:
+            self.client.srem(key, customer_id)
 
     def is_erased(self, customer_id: str) -> bool:
         return bool(self.client.sismember(self.keys.erased(customer_id), erased_hash(customer_id)))

@@ -13,59 +13,35 @@ hand-over leads to a new attempt with the same send id as the idempotency key
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..channels.base import BatchTransport, Delivery, Transport
 from ..channels.config import ChannelsConfig
-from ..clock import Clock, from_ms, to_ms
+from ..clock import Clock, to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
 from ..errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
 from ..journeys.recurring import Recurring
-from ..links import make_token
+from ..links import link, unsubscribe_token
 from ..localization.render import Renderer
-from ..policy.decide import Lookups, Policy, send_rule, window_only
-from ..schedule.store import Claim, HandOver, OutcomeBook, Schedule, log_entry
+from ..policy.decide import Action, Lookups, Policy
+from ..registry import CATEGORIES
+from ..schedule import Claim, HandOver, OutcomeBook, Schedule, Send, log_entry
 from ..settings import Settings
 from ..store.deadletters import DeadLetters
 from ..surveys.answers import answer_links
-from ..timing import resolve, zone
+from ..timing import zone
+from .attempt import Attempt, Outcome, Outcomes
 from .ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    send_id: str
-    state: str
-    reason: str
-
-
-@dataclass
-class _Ready:
-    """A send the policy let through, rendered for the first channel it has left to try."""
-
-    send: dict[str, str]
-    customer: Customer
-    now: datetime
-    #: (channel, address) pairs still to try, in order; the first is the one rendered.
-    channels: list[tuple[str, str]]
-    #: History entries of this attempt, written with its outcome.
-    notes: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    delivery: Delivery | None = None
-    register: str = ""
-    #: When the hand-over gate let the send go to its current channel's provider.
-    handed: datetime | None = None
-
-
-class Deliverer:
+class Deliverer(Outcomes):
     def __init__(
         self,
         settings: Settings,
@@ -109,21 +85,21 @@ class Deliverer:
             if status != "go":
                 outcomes.append(Outcome(claim.send_id, status, "not attempted"))
         sends = self.schedule.get_many([c.send_id for c in ready])
-        customers = self.customers.get_many([s["customer_id"] for s in sends if s])
-        lookups = self.policy.lookups([(s, customers.get(s["customer_id"])) for s in sends if s])
+        customers = self.customers.get_many([s.customer_id for s in sends if s])
+        lookups = self.policy.lookups([(s, customers.get(s.customer_id)) for s in sends if s])
         book = self.schedule.book()
         lease = _Lease(self.schedule, self.clock, self.settings.lease_seconds)
-        waiting: list[_Ready] = []
+        waiting: list[Attempt] = []
         for index, send in enumerate(sends):
             if send is None:
                 continue
             lease.keep([c.send_id for c in ready[index:]])
             try:
-                result = self._start(send, customers.get(send["customer_id"]), lookups, book)
+                result = self._start(send, customers.get(send.customer_id), lookups, book)
             except Exception as exc:  # noqa: BLE001 - one bad send must not sink the batch
-                logger.exception("send %s failed unexpectedly", send["id"])
+                logger.exception("send %s failed unexpectedly", send.id)
                 result = self._fail(send, "internal_error", f"{type(exc).__name__}: {exc}", book)
-            if isinstance(result, _Ready):
+            if isinstance(result, Attempt):
                 waiting.append(result)
             else:
                 outcomes.append(result)
@@ -136,24 +112,27 @@ class Deliverer:
 
     # -- deciding and rendering -----------------------------------------------------------
 
-    def _start(self, send: dict[str, str], customer: Customer | None, lookups: Lookups, book: OutcomeBook):
+    def _start(
+        self, send: Send, customer: Customer | None, lookups: Lookups, book: OutcomeBook
+    ) -> Attempt | Outcome:
         now = self.clock.now()
         try:
             decision = self.policy.decide(send, customer, now, self._available, lookups)
         except TimingError as exc:
             return self._fail(send, "timing_invalid", str(exc), book)
-        if decision.action == "suppress":
+        if decision.action == Action.SUPPRESS:
             return self._end(
                 send, "suppressed", decision.reason, decision.text, book, decision=decision.to_mapping()
             )
-        if decision.action == "defer":
+        if decision.action == Action.DEFER:
+            assert decision.until is not None, "a deferral says until when"
             return self._defer(send, decision.until, decision.reason, decision.text, book,
                                decision=decision.to_mapping())  # fmt: skip
         assert customer is not None
         notes = [log_entry(now, "fallthrough", note) for note in decision.skipped]
-        return self._prepare(_Ready(send, customer, now, list(decision.channels), notes), book)
+        return self._prepare(Attempt(send, customer, now, list(decision.channels), notes), book)
 
-    def _prepare(self, item: _Ready, book: OutcomeBook) -> _Ready | Outcome:
+    def _prepare(self, item: Attempt, book: OutcomeBook) -> Attempt | Outcome:
         """Take the rate limit's token and render for the item's next channel."""
         send, customer, now = item.send, item.customer, item.now
         channel, address = item.channels[0]
@@ -165,38 +144,33 @@ class Deliverer:
                 until = now + timedelta(seconds=wait * (1 + random.random()))
                 text = f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s"
                 return self._defer(send, until, "rate_limited", text, book, notes=item.notes)
-        send_id = send["id"]
-        context: dict = {"data": json.loads(send["data"]), "send": send}
-        if send.get("survey"):
+        send_id = send.id
+        context: dict[str, Any] = {"data": dict(send.data), "send": send.to_fields()}
+        if send.survey:
             expires = now + timedelta(days=self.settings.survey_link_days)
             context["survey"] = {
-                "kind": send["survey"],
+                "kind": send.survey,
                 "links": answer_links(self.settings.secret, self.settings.public_url, send_id, customer.id,
-                                      send["survey"], expires),
+                                      send.survey, expires),
             }  # fmt: skip
         try:
-            rendered = self.renderer.render(send["template"], channel, customer, context, now=now)
+            rendered = self.renderer.render(send.template, channel, customer, context, now=now)
         except TemplateError as exc:
             return self._fail(send, "template_error", str(exc), book, notes=item.notes)
         unsubscribe_url = unsubscribe_mailto = None
-        if send["category"] != "transactional":
+        if CATEGORIES[send.category].consentable:
             expires = now + timedelta(days=self.settings.link_days)
-            token = make_token(
-                self.settings.secret,
-                "unsubscribe",
-                {"c": customer.id, "s": send_id, "k": send["category"]},
-                expires,
-            )
-            unsubscribe_url = f"{self.settings.public_url.rstrip('/')}/u/{token}"
+            token = unsubscribe_token(self.settings.secret, customer.id, send_id, send.category, expires)
+            unsubscribe_url = link(self.settings.public_url, "unsubscribe", token)
             if self.settings.unsubscribe_mailto:
                 unsubscribe_mailto = f"{self.settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
         item.register = rendered.register
         item.delivery = Delivery(
             send_id=send_id,
-            attempt=int(send.get("attempts") or 1),
+            attempt=send.attempts or 1,
             customer_id=customer.id,
-            journey=send["journey"],
-            step=send["step"],
+            journey=send.journey,
+            step=send.step,
             channel=channel,
             address=address,
             locale=rendered.locale,
@@ -205,7 +179,7 @@ class Deliverer:
             html=rendered.html,
             utc=now,
             local=now.astimezone(zone(customer.zone)),
-            category=send["category"],
+            category=send.category,
             name=customer.name,
             unsubscribe_url=unsubscribe_url,
             unsubscribe_mailto=unsubscribe_mailto,
@@ -215,8 +189,8 @@ class Deliverer:
     # -- handing over ---------------------------------------------------------------------
 
     def _hand_over(
-        self, waiting: list[_Ready], outcomes: list[Outcome], book: OutcomeBook, lease: _Lease
-    ) -> list[_Ready]:
+        self, waiting: list[Attempt], outcomes: list[Outcome], book: OutcomeBook, lease: _Lease
+    ) -> list[Attempt]:
         """One round: every item to its channel; returns those that fall through to their next one.
 
         Each hand-over first passes the gate (``Schedule.hand_over``) in the same round
@@ -224,30 +198,30 @@ class Deliverer:
         came while the batch was decided, rendered or handed over stops every send not
         yet at its provider.
         """
-        by_channel: dict[str, list[_Ready]] = {}
+        by_channel: dict[str, list[Attempt]] = {}
         for item in waiting:
             by_channel.setdefault(item.channels[0][0], []).append(item)
-        again: list[_Ready] = []
+        again: list[Attempt] = []
         for channel, items in by_channel.items():
             transport = self.transports[channel]
             if isinstance(transport, BatchTransport):
                 # One hand-over for all: its deliveries are recorded together, right after it.
-                lease.keep([item.send["id"] for item in items])
+                lease.keep([item.send.id for item in items])
                 passed = self._gate(items, outcomes, book, again)
                 if passed:
-                    results = transport.send_many([item.delivery for item in passed])
+                    answers = transport.send_many([item.message for item in passed])
                     answered = self.clock.now()
-                    for item, result in zip(passed, results, strict=True):
-                        self._after(item, result, answered, outcomes, book, again)
+                    for item, answer in zip(passed, answers, strict=True):
+                        self._after(item, answer, answered, outcomes, book, again)
                 book.flush()
                 continue
             for index, item in enumerate(items):
-                lease.keep([i.send["id"] for i in items[index:]])
+                lease.keep([i.send.id for i in items[index:]])
                 # The previous delivery is recorded in this round trip, before the next goes out.
                 if not self._gate([item], outcomes, book, again):
                     continue
                 try:
-                    result: str | Exception = transport.send(item.delivery)
+                    result: str | Exception = transport.send(item.message)
                 except (TransientChannelError, PermanentChannelError) as exc:
                     result = exc
                 self._after(item, result, self.clock.now(), outcomes, book, again)
@@ -255,17 +229,15 @@ class Deliverer:
         return again
 
     def _gate(
-        self, items: list[_Ready], outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready]
-    ) -> list[_Ready]:
+        self, items: list[Attempt], outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt]
+    ) -> list[Attempt]:
         """The last check before the provider; returns the items that may go now."""
         requests = []
         for item in items:
             channel, address = item.channels[0]
-            category = item.send["category"]
+            category = item.send.category
             default = self.policy.default_allows(item.customer.country, category)
-            requests.append(
-                HandOver(item.send["id"], item.send.get("token", ""), category, channel, address, default)
-            )
+            requests.append(HandOver(item.send.id, item.send.token, category, channel, address, default))
         handed, statuses = book.hand_over(requests)
         # Marked by the gate, then found suppressed in the same round trip: not handed over.
         self.schedule.release(
@@ -285,12 +257,12 @@ class Deliverer:
         return passed
 
     def _stopped(
-        self, item: _Ready, status: str, outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready]
+        self, item: Attempt, status: str, outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt]
     ) -> None:
         """Book a send the gate stopped: what changed since the batch was decided decides."""
         send, customer = item.send, item.customer
         channel, address = item.channels[0]
-        category = send["category"]
+        category = send.category
         if status in ("channel_opt_out", "address_suppressed"):
             why = (
                 "the customer opted out of this channel"
@@ -314,10 +286,10 @@ class Deliverer:
                                       notes=item.notes))  # fmt: skip
             return
         # Cancelled, claimed again by another worker, erased or already ended: nothing to record.
-        outcomes.append(Outcome(send["id"], status, "stopped at the hand-over"))
+        outcomes.append(Outcome(send.id, status, "stopped at the hand-over"))
 
     def _fall_through(
-        self, item: _Ready, outcomes: list[Outcome], book: OutcomeBook, again: list[_Ready],
+        self, item: Attempt, outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt],
         ended: Callable[[], Outcome],
     ) -> None:  # fmt: skip
         """On to the item's next channel (rendered for it, handed over next round), or ``ended()``."""
@@ -326,14 +298,14 @@ class Deliverer:
             outcomes.append(ended())
             return
         following = self._prepare(item, book)
-        if isinstance(following, _Ready):
+        if isinstance(following, Attempt):
             again.append(following)
         else:
             outcomes.append(following)
 
     def _after(
-        self, item: _Ready, result: str | Exception, answered: datetime, outcomes: list[Outcome],
-        book: OutcomeBook, again: list[_Ready],
+        self, item: Attempt, result: str | Exception, answered: datetime, outcomes: list[Outcome],
+        book: OutcomeBook, again: list[Attempt],
     ) -> None:  # fmt: skip
         """Book the outcome of one hand-over (answered by the provider at ``answered``),
         or move the item on to its next channel."""
@@ -356,7 +328,7 @@ class Deliverer:
                 send, "permanent_channel_error", failures, book, notes=item.notes))  # fmt: skip
             return
         if isinstance(result, Exception):
-            logger.error("send %s: %s failed unexpectedly: %r", send["id"], channel, result)
+            logger.error("send %s: %s failed unexpectedly: %r", send.id, channel, result)
             outcomes.append(self._fail(send, "internal_error", f"{type(result).__name__}: {result}", book,
                                        notes=item.notes))  # fmt: skip
             return
@@ -374,68 +346,12 @@ class Deliverer:
             register=item.register,
             handed_ms=to_ms(item.handed),
         )
-        latency = (item.handed - from_ms(int(send["resolved_ms"]))).total_seconds()
-        book.finish(send["id"], "delivered", entry, field=("channel", channel), reason="ok",
-                    latency=max(latency, 0.0), token=send.get("token", ""), notes=item.notes)  # fmt: skip
+        latency = (item.handed - send.resolved).total_seconds()
+        book.finish(send.id, "delivered", entry, field=("channel", channel), reason="ok",
+                    latency=max(latency, 0.0), token=send.token, notes=item.notes)  # fmt: skip
         # The next check-in counts from this message, in the same round trip.
         self.recurring.contacted(customer.id, answered, pipe=book.batch)
-        outcomes.append(Outcome(send["id"], "delivered", channel))
-
-    # -- outcomes without a hand-over -----------------------------------------------------
-
-    def _retry(
-        self, item: _Ready, channel: str, exc: TransientChannelError, failed: datetime, book: OutcomeBook
-    ) -> Outcome:
-        """Back to the schedule: backoff and Retry-After count from ``failed``, when the error came back."""
-        send, customer = item.send, item.customer
-        attempts = int(send.get("attempts") or 1)
-        if attempts >= self.settings.max_attempts:
-            return self._fail(send, "attempts_exhausted", f"{channel}: {exc} (attempt {attempts})", book,
-                              notes=item.notes)  # fmt: skip
-        backoff = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), self.settings.retry_max_seconds)
-        delay = backoff * random.uniform(0.5, 1.0)
-        if exc.retry_after is not None:
-            delay = max(delay, exc.retry_after)
-        when = resolve(
-            window_only(send_rule(send, customer)), failed + timedelta(seconds=delay), customer.zone
-        )
-        entry = log_entry(
-            failed,
-            "retry_scheduled",
-            f"{channel} failed for now ({exc}); attempt {attempts + 1} at {when.local.isoformat()}",
-            channel=channel,
-            attempt=attempts,
-            **({"handed_ms": to_ms(item.handed)} if item.handed else {}),
-        )
-        book.finish(send["id"], "retry_scheduled", entry, due=when.utc, reason="transient_error",
-                    token=send.get("token", ""), notes=item.notes)  # fmt: skip
-        return Outcome(send["id"], "retry_scheduled", str(exc))
-
-    def _defer(self, send, until: datetime, reason: str, text: str, book: OutcomeBook, *,
-               decision=None, notes: list[str] | None = None) -> Outcome:  # fmt: skip
-        entry = log_entry(
-            self.clock.now(),
-            "deferred",
-            text,
-            reason=reason,
-            until_ms=to_ms(until),
-            **({"decision": decision} if decision else {}),
-        )
-        book.finish(send["id"], "deferred", entry, due=until, reason=reason, token=send.get("token", ""),
-                    notes=notes or ())  # fmt: skip
-        return Outcome(send["id"], "deferred", reason)
-
-    def _end(self, send, state: str, reason: str, text: str, book: OutcomeBook, *,
-             notes: list[str] | None = None, **extra) -> Outcome:  # fmt: skip
-        entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
-        book.finish(send["id"], state, entry, field=("reason", reason), reason=reason,
-                    token=send.get("token", ""), notes=notes or ())  # fmt: skip
-        return Outcome(send["id"], state, reason)
-
-    def _fail(self, send, reason: str, text: str, book: OutcomeBook, *, notes: list[str] | None = None):
-        outcome = self._end(send, "failed", reason, text, book, notes=notes)
-        self.deadletters.add("send", f"{reason}: {text}", {"send_id": send["id"]}, source="deliver")
-        return outcome
+        outcomes.append(Outcome(send.id, "delivered", channel))
 
 
 class _Lease:

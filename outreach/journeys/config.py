@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from ..configfile import read_toml
-from ..customers.profile import CATEGORIES, CHANNELS, EVENT_TYPES
 from ..errors import ConfigError, TimingError
+from ..registry import CATEGORIES, CHANNELS, EVENT_TYPES
 from ..store.keys import step_digest
-from ..surveys.answers import SCALES
-from ..timing import SendRule
+from ..surveys.scales import SCALES
+from ..timing import CUSTOMER_HOLIDAYS, SendRule, rule_for
 
 #: Keys of a step (besides the send rule's own keys).
 STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey"}
@@ -32,20 +31,6 @@ JOURNEY_KEYS = {
     "sample",
     "match",
 }
-#: Rule value that means "the customer's own country" for holiday calendars.
-CUSTOMER_HOLIDAYS = "customer"
-
-
-@lru_cache(maxsize=4096)
-def rule_for(rule_json: str, country: str | None) -> SendRule:
-    """A configured rule (JSON) for one customer: ``holidays = "customer"`` takes their country."""
-    rule = json.loads(rule_json)
-    if rule.get("holidays") == CUSTOMER_HOLIDAYS:
-        if country:
-            rule["holidays"] = country
-        else:
-            del rule["holidays"]
-    return SendRule.from_mapping(rule)
 
 
 @dataclass(frozen=True)
@@ -158,10 +143,10 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
         if key not in JOURNEY_KEYS:
             raise _fail(where, key, table[key], "unknown field")
     category = table.get("category")
-    if category not in CATEGORIES:
+    if category is None or category not in CATEGORIES:
         raise _fail(where, "category", category, f"must be one of {', '.join(CATEGORIES)}")
     trigger = table.get("trigger")
-    if trigger not in EVENT_TYPES:
+    if trigger is None or trigger not in EVENT_TYPES:
         raise _fail(where, "trigger", trigger, f"must be one of {', '.join(EVENT_TYPES)}")
     exit_on = table.get("exit_on", [])
     if not isinstance(exit_on, list) or any(e not in EVENT_TYPES for e in exit_on):

@@ -13,18 +13,20 @@ from dataclasses import dataclass, field
 import redis
 
 from ..clock import Clock, from_ms, to_ms
-from ..customers.profile import Customer, Event
+from ..customers.profile import Customer
 from ..customers.profiles import Customers
 from ..errors import InputError
-from ..schedule.store import Intent, Schedule, Stop
+from ..registry import consentable
+from ..schedule import Intent, Schedule, Stop
 from ..store.keys import Keys, send_id_for
 from ..timing import resolve
 from .config import Journey, Journeys
+from .events import Event
 from .inbox import Inbox
 from .recurring import Recurring
 
 #: Categories an unsubscribe without a list of categories withdraws.
-UNSUBSCRIBABLE = ("lifecycle", "survey", "marketing")
+UNSUBSCRIBABLE = consentable()
 
 
 def unsubscribed_categories(event: Event) -> list[str]:
@@ -122,14 +124,16 @@ class Ingestor:
     def _exit(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
         keep = {s.name for s in journey.steps if not s.cancel_on_exit}
         for send in self.schedule.open_sends(customer.id):
-            if send["journey"] != journey.name or send["step"] in keep:
+            if send.journey != journey.name or send.step in keep:
                 continue
             text = f"journey {journey.name} exited on {event.type} (event {event.id})"
-            result.record(self.schedule.cancel(send["id"], "journey_exit", text))
+            result.record(self.schedule.cancel(send.id, "journey_exit", text))
 
-    def _supersede(self, journey: Journey, customer: Customer, event: Event, result) -> bool:
-        """Cancel the sends of an older event for the same key; False if this event is the older."""
-        field_name = journey.supersede_by
+    def _supersede(
+        self, journey: Journey, field_name: str, customer: Customer, event: Event, result: IngestResult
+    ) -> bool:
+        """Cancel the sends of an older event for the same key (``field_name`` of the event data);
+        False if this event is the older."""
         value = event.data.get(field_name)
         if value is None or value == "":
             raise InputError(f"data.{field_name}", value, f"required by journey {journey.name}")
@@ -160,7 +164,9 @@ class Ingestor:
         return True
 
     def _start(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
-        if journey.supersede_by and not self._supersede(journey, customer, event, result):
+        if journey.supersede_by and not self._supersede(
+            journey, journey.supersede_by, customer, event, result
+        ):
             return
         # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
         start = from_ms(to_ms(event.occurred_at))

@@ -11,14 +11,21 @@ from datetime import datetime, timedelta
 import redis
 
 from ..clock import Clock, from_ms, to_ms
-from ..customers.profile import Customer, Event
+from ..customers.profile import Customer
 from ..store import scripts
 from ..store.keys import Keys
 from ..timing import parse_instant
-from .config import Journeys
+from .config import Journey, Journeys
+from .events import Event
 
 #: Seconds a claimed index entry waits before it is due again (if its event was lost).
 RECURRING_LEASE_SECONDS = 3600
+
+
+def _period(journey: Journey) -> timedelta:
+    """How often a recurring journey comes due (``Journeys.recurring()`` holds only those with one)."""
+    assert journey.every_days is not None, f"journey {journey.name} is not recurring"
+    return timedelta(days=journey.every_days)
 
 
 class Recurring:
@@ -54,7 +61,7 @@ class Recurring:
         for journey in self.journeys:
             key = self.keys.recurring(shard, journey.name)
             if self.allows(customer, journey.category):
-                due = self._base(customer) + timedelta(days=journey.every_days)
+                due = self._base(customer) + _period(journey)
                 target.zadd(key, {customer.id: to_ms(due)}, nx=True)
             else:
                 target.zrem(key, customer.id)
@@ -66,7 +73,7 @@ class Recurring:
         target = pipe or self.client.pipeline(transaction=False)
         shard = self.keys.shard_of(customer_id)
         for journey in self.journeys:
-            due = at + timedelta(days=journey.every_days)
+            due = at + _period(journey)
             target.zadd(self.keys.recurring(shard, journey.name), {customer_id: to_ms(due)}, xx=True)
         if pipe is None:
             target.execute()

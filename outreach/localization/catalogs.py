@@ -20,8 +20,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.plural import to_gettext
 
-from ..customers.profile import parse_locale
 from ..errors import TemplateError
+from ..languages import parse_locale
 from .locales import CATALOG_FOLDER, DOMAIN, REGISTERS, LocalesConfig, catalog_path
 
 #: The English source locale needs no catalog: its text is the msgid.
@@ -41,15 +41,18 @@ def cldr_plural_forms(tag: str) -> tuple[int, str]:
     exponent ``e`` = 0, which makes the expression valid for gettext.
     """
     header = to_gettext(parse_locale(tag).plural_form)
-    count = int(re.search(r"nplurals=(\d+)", header).group(1))
+    found = re.search(r"nplurals=(\d+)", header)
+    assert found is not None, f"Babel's plural forms for {tag} name no nplurals: {header}"
+    count = int(found.group(1))
     expr = re.sub(r"\be\b", "0", header.split("plural=", 1)[1].rstrip(";").strip())
     return count, expr
 
 
 def _set_plural_forms(catalog: Catalog, tag: str) -> None:
     count, expr = cldr_plural_forms(tag)
-    catalog._num_plurals = count  # noqa: SLF001 - Babel's own table predates CLDR's
-    catalog._plural_expr = expr  # noqa: SLF001
+    # Babel's Catalog starts both at None and sets them as it reads a header: mypy infers type None.
+    catalog._num_plurals = count  # type: ignore[assignment]  # noqa: SLF001 - Babel's own table predates CLDR's
+    catalog._plural_expr = expr  # type: ignore[assignment]  # noqa: SLF001
 
 
 def extract(templates_dir: Path) -> Catalog:

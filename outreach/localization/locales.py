@@ -15,6 +15,7 @@ import io
 import logging
 import re
 import threading
+from collections.abc import Callable
 from copy import deepcopy
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,8 +30,8 @@ from jinja2 import nodes
 from jinja2.ext import InternationalizationExtension
 
 from ..configfile import read_toml
-from ..customers.profile import parse_locale
 from ..errors import ConfigError, InputError
+from ..languages import parse_locale
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +161,17 @@ def locale_chain(tag: str, default: str = "en") -> list[str]:
         return [default]
 
 
+class CompiledCatalog(gettext.GNUTranslations):
+    """A catalog read from a .mo, with what ``GNUTranslations`` sets as it parses (typeshed omits it)."""
+
+    #: msgid (with its context) -> text; a plural form is keyed (msgid, index).
+    _catalog: dict[str | tuple[str, int], str]
+    #: The plural form index for n (from the catalog's Plural-Forms).
+    plural: Callable[[int], int]
+
+
 @lru_cache(maxsize=64)
-def _load_catalog(path: Path, mtime: float) -> gettext.GNUTranslations:
+def _load_catalog(path: Path, mtime: float) -> CompiledCatalog:
     # Compile the .po in memory: a fresh clone needs no build step, and a missing
     # .mo can never silently turn into untranslated text.
     with path.open("rb") as fh:
@@ -169,10 +179,10 @@ def _load_catalog(path: Path, mtime: float) -> gettext.GNUTranslations:
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
     buffer.seek(0)
-    return gettext.GNUTranslations(buffer)
+    return CompiledCatalog(buffer)
 
 
-def load_translations(templates_dir: Path, tag: str) -> gettext.GNUTranslations | None:
+def load_translations(templates_dir: Path, tag: str) -> CompiledCatalog | None:
     path = catalog_path(templates_dir, tag)
     if not path.exists():
         return None
@@ -182,7 +192,7 @@ def load_translations(templates_dir: Path, tag: str) -> gettext.GNUTranslations 
 class Messages:
     """Register-aware lookups through a chain of catalogs; English source text last."""
 
-    def __init__(self, catalogs: list[gettext.GNUTranslations]) -> None:
+    def __init__(self, catalogs: list[CompiledCatalog]) -> None:
         self.catalogs = catalogs
 
     def _find(self, key: Any) -> str | None:
@@ -227,7 +237,8 @@ class Messages:
         def _npgettext(ctx, context: str, singular: str, plural: str, n: int) -> str:
             return self.ngettext(singular, plural, n, context)
 
-        env.install_gettext_callables(
+        # The i18n extension adds this method to the environment at run time (Environment.extend).
+        env.install_gettext_callables(  # type: ignore[attr-defined]
             _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext
         )
         # For CompiledTranslations: {% trans %} blocks look their text up as they compile.

@@ -41,5 +41,6 @@ def salutation(customer: Customer, settings: LocaleSettings, register: str) -> s
     for pattern in candidates:
         names = _PLACEHOLDER.findall(pattern)
         if all(values[n] for n in names):
-            return _PLACEHOLDER.sub(lambda m: values[m.group(1)], pattern)
+            # Every name of the pattern has a value (checked above): ``or ""`` never applies.
+            return _PLACEHOLDER.sub(lambda m: values[m.group(1)] or "", pattern)
     return ""

@@ -18,26 +18,32 @@ first that stops the send decides):
 
 from __future__ import annotations
 
-import json
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
-from pathlib import Path
+from enum import StrEnum
 from typing import Any
 
 import redis
 
-from ..clock import from_ms, to_ms
-from ..configfile import read_toml
+from ..clock import to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import erased_hash
-from ..errors import ConfigError
-from ..journeys.config import rule_for
-from ..store import scripts
+from ..schedule import Send
+from ..store import replies, scripts
 from ..store.keys import Keys
 from ..timing import SendRule, resolve, zone
+from .config import CAPPED, PolicyConfig
 
-#: Categories that caps, consent and fatigue apply to.
-CAPPED = ("lifecycle", "survey", "marketing")
+
+class Action(StrEnum):
+    """What a decision does with a send."""
+
+    SEND = "send"
+    DEFER = "defer"
+    SUPPRESS = "suppress"
+
+
 #: Every reason code a decision can carry (docs/POLICY.md explains each).
 REASONS = {
     "ok": "send",
@@ -56,93 +62,6 @@ REASONS = {
 
 
 @dataclass(frozen=True)
-class PolicyConfig:
-    consent: dict[str, str]
-    countries: dict[str, dict[str, str]]
-    caps: dict[str, dict[str, int]]
-    on_limit: dict[str, str]
-    fatigue_days: float
-    max_age_hours: float
-    late_grace: timedelta = timedelta(minutes=5)
-
-
-def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig:
-    """Read and validate ``config/policy.toml``; errors name file, key and value."""
-    path = config_dir / "policy.toml"
-    data = read_toml(path, missing="it holds consent defaults and caps")
-
-    def fail(key: str, value: object, problem: str) -> ConfigError:
-        return ConfigError(f"{path}: {key}={value!r}: {problem}")
-
-    def mode(key: str, value: object) -> str:
-        if value not in ("opt_in", "opt_out"):
-            raise fail(key, value, "must be 'opt_in' or 'opt_out'")
-        return value
-
-    consent_table = dict(data.get("consent", {}))
-    countries_table = consent_table.pop("countries", {})
-    consent = {}
-    for category, value in consent_table.items():
-        if category not in CAPPED:
-            raise fail(f"consent.{category}", value, f"category must be one of {', '.join(CAPPED)}")
-        consent[category] = mode(f"consent.{category}", value)
-    for category in CAPPED:
-        consent.setdefault(category, "opt_out")
-    countries: dict[str, dict[str, str]] = {}
-    for country, table in countries_table.items():
-        if len(country) != 2 or not country.isalpha() or not country.isupper():
-            raise fail("consent.countries", country, "must be an ISO 3166 alpha-2 code (DE)")
-        if not isinstance(table, dict):
-            raise fail(f"consent.countries.{country}", table, "must map categories to opt_in/opt_out")
-        for category, value in table.items():
-            if category not in CAPPED:
-                raise fail(f"consent.countries.{country}.{category}", value, "unknown category")
-            mode(f"consent.countries.{country}.{category}", value)
-        countries[country] = dict(table)
-    caps_table = dict(data.get("caps", {}))
-    on_limit_table = caps_table.pop("on_limit", {})
-    caps: dict[str, dict[str, int]] = {}
-    for name, limits in caps_table.items():
-        if name not in (*CAPPED, "all"):
-            raise fail(f"caps.{name}", limits, f"must be one of {', '.join(CAPPED)}, all")
-        if not isinstance(limits, dict) or set(limits) - {"day", "week"}:
-            raise fail(f"caps.{name}", limits, "must be a table with day and/or week")
-        for period, limit in limits.items():
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-                raise fail(f"caps.{name}.{period}", limit, "must be a whole number >= 0")
-        caps[name] = dict(limits)
-    on_limit = {}
-    for category in CAPPED:
-        value = on_limit_table.get(category, "defer")
-        if value not in ("defer", "suppress"):
-            raise fail(f"caps.on_limit.{category}", value, "must be 'defer' or 'suppress'")
-        on_limit[category] = value
-    for key in on_limit_table:
-        if key not in CAPPED:
-            raise fail(f"caps.on_limit.{key}", on_limit_table[key], "unknown category")
-    survey = data.get("survey", {})
-    values = {}
-    for key, default in (("fatigue_days", 30), ("max_age_hours", 72)):
-        value = survey.get(key, default)
-        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-            raise fail(f"survey.{key}", value, "must be a number >= 0")
-        values[key] = float(value)
-    unknown = set(data) - {"consent", "caps", "survey"}
-    if unknown:
-        name = sorted(unknown)[0]
-        raise fail(name, data[name], "unknown section")
-    return PolicyConfig(
-        consent,
-        countries,
-        caps,
-        on_limit,
-        values["fatigue_days"],
-        values["max_age_hours"],
-        timedelta(seconds=late_grace_seconds),
-    )
-
-
-@dataclass(frozen=True)
 class Lookups:
     """Set memberships read once for a batch of decisions."""
 
@@ -154,7 +73,7 @@ class Lookups:
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # "send" | "defer" | "suppress"
+    action: Action
     reason: str  # a code from REASONS
     text: str
     until: datetime | None = None
@@ -174,9 +93,9 @@ class Decision:
         }
 
 
-def send_rule(send: dict[str, str], customer: Customer) -> SendRule:
+def send_rule(send: Send, customer: Customer) -> SendRule:
     """The stored rule of a send, with ``holidays = "customer"`` read for the customer now."""
-    return rule_for(send["rule"], customer.country)
+    return send.send_rule(customer.country)
 
 
 def window_only(rule: SendRule) -> SendRule:
@@ -213,7 +132,7 @@ class Policy:
 
     # -- the decision ---------------------------------------------------------------------
 
-    def lookups(self, pairs: list[tuple[dict[str, str], Customer | None]]) -> Lookups:
+    def lookups(self, pairs: list[tuple[Send, Customer | None]]) -> Lookups:
         """The set memberships a batch of decisions needs, read in one round trip."""
         customers = sorted({c.id for _, c in pairs if c is not None})
         by_shard: dict[str, list[str]] = {}
@@ -223,7 +142,7 @@ class Policy:
         for send, customer in pairs:
             if customer is None:
                 continue
-            for channel in json.loads(send["channels"]):
+            for channel in send.channels:
                 address = customer.address(channel)
                 if address:
                     wanted.setdefault(channel, set()).add(address.lower())
@@ -244,7 +163,7 @@ class Policy:
 
     def decide(
         self,
-        send: dict[str, str],
+        send: Send,
         customer: Customer | None,
         now: datetime,
         transports: set[str] | frozenset[str],
@@ -255,44 +174,42 @@ class Policy:
         ``lookups`` (from ``lookups()``) lets a batch share one round trip for the
         do-not-contact and suppression lists; without it they are read here.
         """
-        category = send["category"]
+        category = send.category
         if customer is None:
-            if self.client.sismember(self.keys.erased(send["customer_id"]), erased_hash(send["customer_id"])):
-                return Decision("suppress", "customer_erased", "the customer's data was erased")
-            return Decision("suppress", "customer_unknown", f"customer {send['customer_id']} does not exist")
+            if self.client.sismember(self.keys.erased(send.customer_id), erased_hash(send.customer_id)):
+                return Decision(Action.SUPPRESS, "customer_erased", "the customer's data was erased")
+            return Decision(
+                Action.SUPPRESS, "customer_unknown", f"customer {send.customer_id} does not exist"
+            )
         if lookups is None:
             lookups = self.lookups([(send, customer)])
         if customer.id in lookups.dnc:
-            return Decision("suppress", "do_not_contact", f"{customer.id} is on the do-not-contact list")
+            return Decision(Action.SUPPRESS, "do_not_contact", f"{customer.id} is on the do-not-contact list")
         if not self.allows(customer, category):
             return Decision(
-                "suppress", "no_consent", f"{customer.id} has not consented to {category} messages"
+                Action.SUPPRESS, "no_consent", f"{customer.id} has not consented to {category} messages"
             )
         channels, skipped = self._channels(send, customer, transports, lookups.bounced)
         if not channels:
             return Decision(
-                "suppress",
+                Action.SUPPRESS,
                 "no_usable_channel",
                 "no usable channel: " + "; ".join(skipped),
                 skipped=tuple(skipped),
             )
-        if send.get("cancelled"):
-            return Decision("suppress", "cancelled", f"cancelled ({send['cancelled']})")
+        if send.cancelled:
+            return Decision(Action.SUPPRESS, "cancelled", f"cancelled ({send.cancelled})")
         rule = send_rule(send, customer)
         waiting = self._window(send, customer, rule, now)
         if waiting is not None:
             return waiting
         # The age limit is about interactions: an NPS weeks after sign-up is not "late".
-        if (
-            category == "survey"
-            and send.get("event_type") == "interaction.resolved"
-            and self.config.max_age_hours
-        ):
-            age = now - datetime.fromisoformat(send["start"])
+        if category == "survey" and send.event_type == "interaction.resolved" and self.config.max_age_hours:
+            age = now - send.start
             if age > timedelta(hours=self.config.max_age_hours):
                 hours = age.total_seconds() / 3600
                 return Decision(
-                    "suppress",
+                    Action.SUPPRESS,
                     "survey_stale",
                     f"the interaction was {hours:.0f} h ago; surveys "
                     f"older than {self.config.max_age_hours:g} h are dropped",
@@ -301,12 +218,14 @@ class Policy:
             capped = self._caps(send, customer, rule, now)
             if capped is not None:
                 return capped
-        return Decision("send", "ok", "all rules passed", channels=tuple(channels), skipped=tuple(skipped))
+        return Decision(
+            Action.SEND, "ok", "all rules passed", channels=tuple(channels), skipped=tuple(skipped)
+        )
 
     def _channels(
-        self, send, customer: Customer, transports, bounced: set[tuple[str, str]]
+        self, send: Send, customer: Customer, transports: Collection[str], bounced: set[tuple[str, str]]
     ) -> tuple[list[tuple[str, str]], list[str]]:
-        order = json.loads(send["channels"])
+        order = list(send.channels)
         if customer.channel in order:
             order.remove(customer.channel)
             order.insert(0, customer.channel)
@@ -325,50 +244,50 @@ class Policy:
                 usable.append((channel, address))
         return usable, skipped
 
-    def _window(self, send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
+    def _window(self, send: Send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
         """Re-resolve the intent in the customer's current zone; defer if it is not time yet."""
-        resolution = resolve(rule, datetime.fromisoformat(send["start"]), customer.zone)
+        resolution = resolve(rule, send.start, customer.zone)
         moved = (
-            f": the customer moved from {send['zone']} to {customer.zone}"
-            if (customer.zone != send["zone"])
+            f": the customer moved from {send.zone} to {customer.zone}"
+            if (customer.zone != send.zone)
             else ""
         )
         if resolution.utc > now:
             return Decision(
-                "defer",
+                Action.DEFER,
                 "window",
                 f"due at {resolution.local.isoformat()} ({customer.zone}){moved}",
                 until=resolution.utc,
             )
         grace = self.config.late_grace
-        if to_ms(resolution.utc) != int(send["resolved_ms"]) and now - resolution.utc > grace:
+        if to_ms(resolution.utc) != to_ms(send.resolved) and now - resolution.utc > grace:
             # The plan changed (a new zone, holidays, tz data) and its instant has passed:
             # the same local rule from now, so it still lands at the hour it names.
             again = resolve(replace(rule, days=0, delay=timedelta(0)), now, customer.zone)
             if again.utc > now:
                 return Decision(
-                    "defer",
+                    Action.DEFER,
                     "window",
                     f"re-planned to {again.local.isoformat()} ({customer.zone}){moved}",
                     until=again.utc,
                 )
             return None
-        if now - from_ms(int(send["due_ms"])) <= grace:
+        if now - send.due <= grace:
             return None
         # Late (a retry, a backlog, a stopped scheduler): only the window still binds.
         again = resolve(window_only(rule), now, customer.zone)
         if again.utc > now:
             reasons = ", ".join(s.reason for s in again.shifts)
             return Decision(
-                "defer",
+                Action.DEFER,
                 "window",
                 f"late and outside the send rule ({reasons}); waits until {again.local.isoformat()}",
                 until=again.utc,
             )
         return None
 
-    def _caps(self, send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
-        category = send["category"]
+    def _caps(self, send: Send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
+        category = send.category
         tz = zone(customer.zone)
         local = now.astimezone(tz)
         day = local.date().isoformat()
@@ -388,16 +307,22 @@ class Policy:
             self.keys.cap(customer.id, "all", day),
             self.keys.cap(customer.id, "all", week_id),
             self.keys.fatigue(customer.id),
-            self.keys.cap_slot(send["id"]),
+            self.keys.cap_slot(send.id),
         ]
-        args = [*limits, 2 * 86_400_000, 8 * 86_400_000, fatigue_ms, send["id"], str(to_ms(now))]
-        result = self._cap(keys=keys, args=args)
-        result = result.decode() if isinstance(result, bytes) else result
+        args: list[str | int] = [
+            *limits,
+            2 * 86_400_000,
+            8 * 86_400_000,
+            fatigue_ms,
+            send.id,
+            str(to_ms(now)),
+        ]
+        result = replies.text(self._cap(keys=keys, args=args))
         if result == "ok":
             return None
         if result == "fatigue":
             return Decision(
-                "suppress",
+                Action.SUPPRESS,
                 "survey_fatigue",
                 f"{customer.id} got a survey in the last {self.config.fatigue_days:g} days",
             )
@@ -408,9 +333,11 @@ class Policy:
         period = f"day ({day})" if per_day else f"week ({week_id})"
         text = f"{scope}: {limit} per local {period} reached"
         if self.config.on_limit.get(category, "defer") == "suppress":
-            return Decision("suppress", reason, text)
+            return Decision(Action.SUPPRESS, reason, text)
         # The next local day (or Monday) from its first instant, then the send rule's window.
         days = 1 if per_day else 7 - local.weekday()
         start = resolve(SendRule(days=days, at=time(0)), now, customer.zone)
         until = resolve(window_only(rule), start.utc, customer.zone)
-        return Decision("defer", reason, f"{text}; waits until {until.local.isoformat()}", until=until.utc)
+        return Decision(
+            Action.DEFER, reason, f"{text}; waits until {until.local.isoformat()}", until=until.utc
+        )

@@ -9,19 +9,18 @@
 
 It also counts the sends due over the coming days from the ``due`` zset, one
 ``ZCOUNT`` per UTC day, never loading the set. ``render_html`` turns a report
-into one self-contained page (inline CSS, hand-written SVG, no JavaScript) and
-``report_command`` is ``outreach report``. docs/INSIGHTS.md has the definitions.
+into one self-contained page (inline CSS, hand-written SVG, no JavaScript);
+``outreach report`` is ``outreach.cli.report``. docs/INSIGHTS.md has the definitions.
 
 The code is split by concern: ``figures`` (the data model and ``build_report``),
 ``formatting`` (scores and rates as shown), ``text`` (``render_text``), ``svg``
-(the charts), ``html`` (``render_html``) and ``command`` (``outreach report``).
+(the charts), ``html`` (``render_html``) and ``period`` (``parse_bound``).
 Everything public is re-exported here, so ``from outreach.report import ...`` is
 the one import callers need.
 """
 
 from __future__ import annotations
 
-from ..cli.report import parse_bound, report, report_command
 from .figures import (
     BATCH,
     DASH,
@@ -30,7 +29,6 @@ from .figures import (
     DEPTH_DAYS,
     GROUPINGS,
     KINDS,
-    SEND_FIELDS,
     STATES,
     UNKNOWN,
     Day,
@@ -40,9 +38,9 @@ from .figures import (
     build_report,
     language_of,
 )
-from .formatting import LABELS, format_rate, format_score
-from .html import CSS, FIGURE_HEADER, TITLES, TREND_HEADER, render_html
-from .svg import COLOURS, DOMAINS, TICKS
+from .formatting import format_rate, format_score
+from .html import CSS, FIGURE_HEADER, TREND_HEADER, render_html
+from .period import parse_bound
 from .text import render_text
 
 __all__ = [
@@ -62,24 +60,16 @@ __all__ = [
     "BATCH",
     "UNKNOWN",
     "DASH",
-    "SEND_FIELDS",
     # Scores and rates as shown (formatting.py).
     "format_score",
     "format_rate",
-    "LABELS",
     # Plain text (text.py).
     "render_text",
     # HTML and its SVG charts (html.py, svg.py).
     "render_html",
-    "TITLES",
     "FIGURE_HEADER",
     "TREND_HEADER",
     "CSS",
-    "COLOURS",
-    "DOMAINS",
-    "TICKS",
-    # The command (command.py).
-    "report_command",
-    "report",
+    # The period (period.py).
     "parse_bound",
 ]

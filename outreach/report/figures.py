@@ -19,10 +19,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..clock import from_ms, to_ms
-from ..customers.profile import parse_locale
 from ..errors import InputError
-from ..schedule.store import FINAL_STATES
-from ..surveys.answers import SCALES, Answer
+from ..languages import parse_locale
+from ..schedule import FINAL_STATES, Send
+from ..surveys.answers import Answer
+from ..surveys.scales import SCALES
 
 if TYPE_CHECKING:  # pragma: no cover - only for annotations (app imports much)
     from ..app import Outreach
@@ -32,7 +33,7 @@ GROUPINGS = ("locale", "journey", "channel", "country")
 #: The breakdown a report carries when no grouping is asked for.
 DEFAULT_GROUPING = "locale"
 #: Survey kinds, in display order.
-KINDS = ("csat", "nps", "ces")
+KINDS = SCALES.names()
 #: Final states of a send, in display order.
 STATES = ("delivered", "suppressed", "failed", "cancelled")
 #: Days a report covers when no start is given.
@@ -45,19 +46,6 @@ BATCH = 500
 UNKNOWN = "(none)"
 #: Shown for a figure that has nothing to be computed from.
 DASH = "–"
-#: Send hash fields a report reads.
-SEND_FIELDS = (
-    "journey",
-    "step",
-    "category",
-    "state",
-    "reason",
-    "channel",
-    "customer_id",
-    "survey",
-    "finished_ms",
-    "cancelled",
-)
 
 
 def language_of(tag: str) -> str:
@@ -122,25 +110,23 @@ class Figures:
 
     # -- scores -----------------------------------------------------------------------------
 
+    def score(self, kind: str) -> float | None:
+        """The figure of a survey kind (``Scale.figure``): CSAT % positive, NPS, CES average."""
+        return SCALES[kind].compute(
+            self.answers[kind], self.positive[kind], self.detractors[kind], self.score_sums[kind]
+        )
+
     @property
     def csat(self) -> float | None:
-        """% of CSAT answers scoring 4 or 5."""
-        return _percent(self.positive["csat"], self.answers["csat"])
+        return self.score("csat")
 
     @property
     def nps(self) -> float | None:
-        """% promoters (9–10) minus % detractors (0–6), from −100 to 100."""
-        n = self.answers["nps"]
-        return 100.0 * (self.positive["nps"] - self.detractors["nps"]) / n if n else None
+        return self.score("nps")
 
     @property
     def ces(self) -> float | None:
-        """Average CES score (1–7, 7 is easiest)."""
-        n = self.answers["ces"]
-        return self.score_sums["ces"] / n if n else None
-
-    def score(self, kind: str) -> float | None:
-        return {"csat": self.csat, "nps": self.nps, "ces": self.ces}[kind]
+        return self.score("ces")
 
     def response_rate(self, kind: str) -> float | None:
         """Answers / delivered survey sends of a kind, in %; None without a delivered one."""
@@ -156,9 +142,7 @@ class Figures:
 
     def to_mapping(self) -> dict[str, Any]:
         return {
-            "csat": self.csat,
-            "nps": self.nps,
-            "ces": self.ces,
+            **{kind: self.score(kind) for kind in KINDS},
             "answers": {**self.answers, "total": self.total_answers},
             "positive": dict(self.positive),
             "detractors": dict(self.detractors),
@@ -265,15 +249,13 @@ def _period(app: Outreach, since: datetime | None, until: datetime | None) -> tu
     return since, until
 
 
-def _final_sends(app: Outreach, low: int, high: int) -> Iterable[list[tuple[str, int, dict[str, str]]]]:
+def _final_sends(app: Outreach, low: int, high: int) -> Iterable[list[tuple[str, int, Send]]]:
     """Batches of (send id, final UTC ms, send) of the sends whose final state falls in [low, high]."""
     for rows in app.schedule.finished_between(low, high, BATCH):
         sends = app.schedule.get_many([send_id for send_id, _ in rows])
         # A send erased since leaves no record: it is not counted.
         yield [
-            (send_id, ms, {name: send.get(name, "") for name in SEND_FIELDS})
-            for (send_id, ms), send in zip(rows, sends, strict=True)
-            if send is not None
+            (send_id, ms, send) for (send_id, ms), send in zip(rows, sends, strict=True) if send is not None
         ]
 
 
@@ -290,13 +272,13 @@ def _profiles(app: Outreach, customer_ids: Iterable[str], cache: dict[str, tuple
             )
 
 
-def _send_group(send: Mapping[str, str], group_by: str, profiles: Mapping[str, tuple[str, str]]) -> str:
+def _send_group(send: Send, group_by: str, profiles: Mapping[str, tuple[str, str]]) -> str:
     if group_by == "journey":
-        value = send.get("journey", "")
+        value = send.journey
     elif group_by == "channel":
-        value = send.get("channel", "")
+        value = send.channel
     else:
-        language, country = profiles.get(send.get("customer_id", ""), ("", ""))
+        language, country = profiles.get(send.customer_id, ("", ""))
         value = language if group_by == "locale" else country
     return value or UNKNOWN
 
@@ -305,10 +287,14 @@ def _answer_group(
     answer: Answer,
     group_by: str,
     profiles: Mapping[str, tuple[str, str]],
-    sends: Mapping[str, Mapping[str, str]],
+    sends: Mapping[str, Send],
 ) -> str:
-    if group_by in ("journey", "channel"):
-        value = getattr(answer, group_by) or sends.get(answer.send_id, {}).get(group_by, "")
+    if group_by == "journey":
+        send = sends.get(answer.send_id)
+        value = answer.journey or (send.journey if send else "")
+    elif group_by == "channel":
+        send = sends.get(answer.send_id)
+        value = answer.channel or (send.channel if send else "")
     elif group_by == "locale":
         value = language_of(answer.locale) or profiles.get(answer.customer_id, ("", ""))[0]
     else:
@@ -364,13 +350,13 @@ def build_report(
     needs_profiles = group_by in ("locale", "country")
     for batch in _final_sends(app, low, high):
         if needs_profiles:
-            _profiles(app, (send["customer_id"] for _, _, send in batch), profiles)
+            _profiles(app, (send.customer_id for _, _, send in batch), profiles)
         for _, finished_ms, send in batch:
-            state = send["state"]
+            state = send.state.value
             if state not in FINAL_STATES:
                 continue  # replayed from the dead-letter store since: not final any more
-            reason = "ok" if state == "delivered" else (send["reason"] or send["cancelled"] or state)
-            survey = send["survey"]
+            reason = "ok" if state == "delivered" else (send.reason or send.cancelled or state)
+            survey = send.survey
             overall.add_send(state, reason, survey)
             day_of(finished_ms).add_send(state, reason, survey)
             name = _send_group(send, group_by, profiles)
@@ -378,13 +364,14 @@ def build_report(
 
     # Answers whose latest change falls in the period.
     answers = app.surveys.between(since, until)
-    answer_sends: dict[str, dict[str, str]] = {}
+    answer_sends: dict[str, Send] = {}
     if group_by in ("journey", "channel"):
         missing = [a.send_id for a in answers if not getattr(a, group_by)]
         for i in range(0, len(missing), BATCH):
             chunk = missing[i : i + BATCH]
-            for send_id, send in zip(chunk, app.schedule.get_many(chunk), strict=True):
-                answer_sends[send_id] = send or {}
+            for send_id, found in zip(chunk, app.schedule.get_many(chunk), strict=True):
+                if found is not None:
+                    answer_sends[send_id] = found
     elif group_by == "locale":
         _profiles(app, (a.customer_id for a in answers if not a.locale), profiles)
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..surveys.scales import SCALES
 from .figures import DASH
 
 
@@ -9,15 +10,8 @@ def format_score(kind: str, value: float | None) -> str:
     """A score as shown: CSAT ``83.3 %``, NPS ``+12.5``, CES ``5.25``; ``–`` for none."""
     if value is None:
         return DASH
-    if kind == "csat":
-        return f"{value:.1f} %"
-    if kind == "nps":
-        return f"{value:+.1f}" if value else "0.0"
-    return f"{value:.2f}"
+    return SCALES[kind].show(value)
 
 
 def format_rate(value: float | None) -> str:
     return DASH if value is None else f"{value:.1f} %"
-
-
-LABELS = {"csat": "CSAT %", "nps": "NPS", "ces": "CES (avg)"}

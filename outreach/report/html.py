@@ -4,15 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..surveys.scales import SCALES
 from .figures import DASH, DEPTH_DAYS, KINDS, STATES, Figures, Report, _iso
 from .formatting import format_rate, format_score
 from .svg import _bars_svg, _depth_svg, _e, _Ids, _trend_svg
-
-TITLES = {
-    "csat": "CSAT (% of answers scoring 4–5)",
-    "nps": "NPS (% promoters − % detractors)",
-    "ces": "CES (average score, 1–7)",
-}
 
 
 def _table(caption: str, header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
@@ -104,7 +99,7 @@ def render_html(report: Report, *, title: str = "Outreach report") -> str:
     o = report.overall
     group_by = report.group_by
     cards = "".join(
-        f'<li><span class="big">{_e(format_score(k, o.score(k)))}</span>{_e(TITLES[k])}<br>'
+        f'<li><span class="big">{_e(format_score(k, o.score(k)))}</span>{_e(SCALES[k].title)}<br>'
         f"{o.answers[k]} answers, response {_e(format_rate(o.response_rate(k)))}</li>"
         for k in KINDS
     )
@@ -144,14 +139,14 @@ def render_html(report: Report, *, title: str = "Outreach report") -> str:
         _table("Sends by reason", ["reason", "sends"], reasons or [[DASH, "0"]]),
         "</section>",
         '<section aria-labelledby="h-trend"><h2 id="h-trend">Trend per UTC day</h2><div class="charts">',
-        *(f"<div><h3>{_e(TITLES[k])}</h3>{_trend_svg(ids, report, k)}</div>" for k in KINDS),
+        *(f"<div><h3>{_e(SCALES[k].title)}</h3>{_trend_svg(ids, report, k)}</div>" for k in KINDS),
         "</div>",
         "<details><summary>Trend as a table</summary>",
         _table("Trend per UTC day", TREND_HEADER, trend_rows),
         "</details></section>",
         f'<section aria-labelledby="h-groups"><h2 id="h-groups">By {_e(group_by)}</h2>{note}',
         '<div class="charts">',
-        *(f"<div><h3>{_e(TITLES[k])}</h3>{_bars_svg(ids, report, k)}</div>" for k in KINDS),
+        *(f"<div><h3>{_e(SCALES[k].title)}</h3>{_bars_svg(ids, report, k)}</div>" for k in KINDS),
         "</div>",
         _table(f"Figures by {group_by}", [group_by, *FIGURE_HEADER[1:]], _figure_rows(report.groups.items())),
         "</section>",

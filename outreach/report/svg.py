@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import html
 
+from ..surveys.scales import SCALES
 from .figures import DASH, Depth, Report
-from .formatting import LABELS, format_score
+from .formatting import format_score
 
 #: Chart colours, each at least 4.5:1 against white.
-COLOURS = {"csat": "#1f5fbf", "nps": "#a3410c", "ces": "#2e6b30", "depth": "#5b3fa8"}
+#: The colour of the schedule-depth bars (each survey kind has its own: ``Scale.colour``).
+DEPTH_COLOUR = "#5b3fa8"
 #: Value ranges of the charts.
-DOMAINS = {"csat": (0.0, 100.0), "nps": (-100.0, 100.0), "ces": (1.0, 7.0)}
-TICKS = {"csat": (0, 25, 50, 75, 100), "nps": (-100, -50, 0, 50, 100), "ces": (1, 2, 3, 4, 5, 6, 7)}
 
 
 def _e(value: object) -> str:
@@ -44,7 +44,7 @@ def _svg_open(ids: _Ids, width: int, height: int, title: str, desc: str) -> tupl
 def _trend_svg(ids: _Ids, report: Report, kind: str) -> str:
     width, height, left, right, top, bottom = 640, 190, 52, 16, 16, 40
     plot_w, plot_h = width - left - right, height - top - bottom
-    lo, hi = DOMAINS[kind]
+    lo, hi = SCALES[kind].domain
     n = len(report.days)
 
     def x(i: int) -> float:
@@ -55,7 +55,7 @@ def _trend_svg(ids: _Ids, report: Report, kind: str) -> str:
 
     values = [d.figures.score(kind) for d in report.days]
     shown = sum(v is not None for v in values)
-    title = f"Trend of {LABELS[kind]} per UTC day"
+    title = f"Trend of {SCALES[kind].label} per UTC day"
     desc = (
         f"{shown} of {n} days have {kind.upper()} answers; the table below lists every value."
         if shown
@@ -63,7 +63,7 @@ def _trend_svg(ids: _Ids, report: Report, kind: str) -> str:
     )
     _, out = _svg_open(ids, width, height, title, desc)
     parts = [out]
-    for tick in TICKS[kind]:
+    for tick in SCALES[kind].ticks:
         ty = y(tick)
         parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{ty:.1f}" y2="{ty:.1f}"/>')
         parts.append(f'<text class="tick" x="{left - 6}" y="{ty + 4:.1f}" text-anchor="end">{tick}</text>')
@@ -86,7 +86,7 @@ def _trend_svg(ids: _Ids, report: Report, kind: str) -> str:
             segment.append(f"{x(i):.1f},{y(v):.1f}")
     if segment:
         segments.append(segment)
-    colour = COLOURS[kind]
+    colour = SCALES[kind].colour
     for seg in segments:
         if len(seg) > 1:
             parts.append(
@@ -114,13 +114,13 @@ def _bars_svg(ids: _Ids, report: Report, kind: str) -> str:
     label_w, plot_w, value_w, row_h, top = 150, 360, 80, 24, 8
     width = label_w + plot_w + value_w
     height = top * 2 + row_h * max(len(rows), 1)
-    lo, hi = DOMAINS[kind]
+    lo, hi = SCALES[kind].domain
     lo = min(lo, 0.0)
 
     def x(v: float) -> float:
         return label_w + plot_w * (min(max(v, lo), hi) - lo) / (hi - lo)
 
-    title = f"{LABELS[kind]} by {report.group_by}"
+    title = f"{SCALES[kind].label} by {report.group_by}"
     shown = [name for name, f in rows if f.score(kind) is not None]
     desc = (
         f"{len(shown)} of {len(rows)} groups have {kind.upper()} answers; the table below lists them."
@@ -144,7 +144,7 @@ def _bars_svg(ids: _Ids, report: Report, kind: str) -> str:
             x0, x1 = sorted((zero, x(value)))
             parts.append(
                 f'<rect class="bar {kind}" x="{x0:.1f}" y="{cy + 4}" width="{max(x1 - x0, 1):.1f}" '
-                f'height="{row_h - 8}" fill="{COLOURS[kind]}">'
+                f'height="{row_h - 8}" fill="{SCALES[kind].colour}">'
                 f"<title>{_e(f'{name}: {text} ({figures.answers[kind]} answers)')}</title></rect>"
             )
         parts.append(f'<text class="value" x="{label_w + plot_w + 8}" y="{cy + 16}">{_e(text)}</text>')
@@ -169,7 +169,7 @@ def _depth_svg(ids: _Ids, depth: Depth) -> str:
         bx = left + i * slot + slot * 0.15
         parts.append(
             f'<rect class="bar depth" x="{bx:.1f}" y="{base - bar_h:.1f}" width="{slot * 0.7:.1f}" '
-            f'height="{bar_h:.1f}" fill="{COLOURS["depth"]}">'
+            f'height="{bar_h:.1f}" fill="{DEPTH_COLOUR}">'
             f"<title>{day.isoformat()}: {count} due</title></rect>"
         )
         cx = left + i * slot + slot / 2

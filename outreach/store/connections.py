@@ -9,6 +9,7 @@ slot); RabbitMQ takes the queues off Redis altogether.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 import dramatiq
@@ -18,6 +19,9 @@ from dramatiq.brokers.redis import RedisBroker
 from redis.cluster import RedisCluster
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 #: URL schemes of a Redis server.
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -42,16 +46,17 @@ def connect(url: str | None) -> redis.Redis:
     if not cluster:
         return client
     client.close()
-    return RedisCluster.from_url(url)
+    # A cluster client answers the same commands, one hash slot per call (docs/SCALING.md).
+    return cast(redis.Redis, RedisCluster.from_url(url))
 
 
 def build_broker(url: str | None, state: redis.Redis, namespace: str) -> dramatiq.Broker:
     """Dramatiq's broker: on the state's Redis (no URL), on another Redis, or on RabbitMQ."""
     if not url:
-        return RedisBroker(client=state, namespace=namespace)
+        return RedisBroker(client=state, namespace=namespace)  # type: ignore[no-untyped-call]
     scheme = urlsplit(url).scheme
     if scheme in REDIS_SCHEMES:
-        return RedisBroker(client=connect(url), namespace=namespace)
+        return RedisBroker(client=connect(url), namespace=namespace)  # type: ignore[no-untyped-call]
     if scheme in AMQP_SCHEMES:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
@@ -63,14 +68,14 @@ def build_broker(url: str | None, state: redis.Redis, namespace: str) -> dramati
 def queued(broker: dramatiq.Broker, queue: str) -> int:
     """Messages waiting on a queue (its delay queue included), on either kind of broker."""
     if isinstance(broker, RedisBroker):
-        return broker.do_qsize(queue)
-    ready, delayed, _dead = broker.get_queue_message_counts(queue)
-    return ready + delayed
+        return int(broker.do_qsize(queue))
+    ready, delayed, _dead = cast("RabbitmqBroker", broker).get_queue_message_counts(queue)
+    return int(ready + delayed)
 
 
 def waiting(broker: dramatiq.Broker, queue: str) -> int:
     """Messages on a queue that no worker has taken yet (prefetched and running ones excluded)."""
     if isinstance(broker, RedisBroker):
-        return broker.client.llen(f"{broker.namespace}:{queue}")
-    ready, _delayed, _dead = broker.get_queue_message_counts(queue)
-    return ready
+        return int(broker.client.llen(f"{broker.namespace}:{queue}"))
+    ready, _delayed, _dead = cast("RabbitmqBroker", broker).get_queue_message_counts(queue)
+    return int(ready)

@@ -12,6 +12,7 @@ import redis
 
 from ..clock import Clock, from_ms, to_ms
 from .keys import Keys
+from .replies import text_fields, texts
 
 #: Kinds of dead letters and what replaying one does.
 KINDS = ("event", "customer", "send")
@@ -48,7 +49,7 @@ class DeadLetters:
             raise ValueError(f"dead-letter kind {kind!r}")
         entry_id = "dl_" + uuid.uuid4().hex[:16]
         now = self.clock.now()
-        record = {
+        record: dict[Any, str] = {
             "kind": kind,
             "reason": reason,
             "payload": json.dumps(payload, ensure_ascii=False, default=str),
@@ -65,7 +66,7 @@ class DeadLetters:
         raw = self.client.hgetall(self.keys.deadletter(entry_id))
         if not raw:
             return None
-        r = {k.decode(): v.decode() for k, v in raw.items()}
+        r = text_fields(raw)
         return DeadLetter(
             entry_id,
             r["kind"],
@@ -76,7 +77,7 @@ class DeadLetters:
         )
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
-        ids = [x.decode() for x in self.client.zrange(self.keys.deadletters, 0, limit - 1)]
+        ids = texts(self.client.zrange(self.keys.deadletters, 0, limit - 1))
         return [d for d in (self.get(i) for i in ids) if d is not None]
 
     def remove(self, entry_id: str) -> bool:

@@ -12,6 +12,7 @@ runs twice.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -20,6 +21,8 @@ import redis
 from redis.cluster import RedisCluster
 from redis.commands.core import Script
 
+#: A command gathered in a batch: the client method's name, its arguments and keyword arguments.
+Call = tuple[str, tuple[Any, ...], dict[str, Any]]
 #: Script text by SHA1, for loading a script a server does not have.
 _SOURCES: dict[str, str] = {}
 
@@ -35,7 +38,7 @@ def load(client: redis.Redis, package: str | None, name: str) -> Script:
     """Register a package's script with a client (redis-py loads it on first use and after a restart)."""
     assert package, "scripts are loaded by the package they sit in"
     script = client.register_script(source(package, name))
-    _SOURCES[script.sha] = script.script
+    _SOURCES[script.sha] = source(package, name)
     return script
 
 
@@ -43,12 +46,12 @@ class Batch:
     """Commands gathered for one round trip: any client method, ``evalsha`` included."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple, dict]] = []
+        self.calls: list[Call] = []
 
     def __len__(self) -> int:
         return len(self.calls)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Callable[..., Batch]:
         def add(*args: Any, **kwargs: Any) -> Batch:
             self.calls.append((name, args, kwargs))
             return self
@@ -56,7 +59,7 @@ class Batch:
         return add
 
 
-def _send(client: redis.Redis, calls: list[tuple[str, tuple, dict]]) -> list[Any]:
+def _send(client: redis.Redis, calls: list[Call]) -> list[Any]:
     """One pipeline (one per node on a cluster); every result or error, in order."""
     if not isinstance(client, RedisCluster):
         pipe = client.pipeline(transaction=False)

@@ -1,4 +1,4 @@
-"""Surveys: CSAT, NPS and CES scales, one-click answer links, and the answers that close the loop.
+"""Surveys: one-click answer links, and the answers that close the loop (the scales: ``scales.py``).
 
 Each score in a survey message is its own link, carrying a token signed for
 that send and that score. Clicking records the answer. A second click on
@@ -7,6 +7,7 @@ another score updates it, so a send never holds more than one answer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,52 +16,26 @@ import redis
 
 from ..clock import Clock, from_ms, to_ms
 from ..errors import InputError
-from ..links import make_token
+from ..links import answer_token, link
 from ..store.keys import Keys
+from ..store.replies import text_fields, texts
+from .scales import SCALES
 
 if TYPE_CHECKING:
-    from ..schedule.store import Schedule
+    from ..schedule import Schedule
 
 #: Longest comment kept with an answer, in characters.
 MAX_COMMENT = 2000
-
-
-@dataclass(frozen=True)
-class Scale:
-    kind: str
-    low: int
-    high: int
-    #: Scores at or below this are detractors (they may start a follow-up journey).
-    detractor_max: int
-    #: Scores at or above this count as positive (CSAT 4–5, NPS promoters 9–10, CES 5–7).
-    positive_min: int
-
-    def scores(self) -> range:
-        return range(self.low, self.high + 1)
-
-    def band(self, score: int) -> str:
-        if score <= self.detractor_max:
-            return "detractor"
-        return "positive" if score >= self.positive_min else "neutral"
-
-
-#: The three survey kinds: CSAT 1–5, NPS 0–10, CES 1–7 ("how easy": 7 is easiest).
-SCALES = {
-    "csat": Scale("csat", 1, 5, detractor_max=2, positive_min=4),
-    "nps": Scale("nps", 0, 10, detractor_max=6, positive_min=9),
-    "ces": Scale("ces", 1, 7, detractor_max=3, positive_min=5),
-}
 
 
 def answer_links(
     secret: str, public_url: str, send_id: str, customer_id: str, kind: str, expires: datetime
 ) -> list[dict[str, Any]]:
     """One signed link per score of the survey, bound to the send and the score."""
-    base = public_url.rstrip("/")
     links = []
     for score in SCALES[kind].scores():
-        token = make_token(secret, "answer", {"s": send_id, "c": customer_id, "k": kind, "v": score}, expires)
-        links.append({"score": score, "url": f"{base}/s/{token}"})
+        token = answer_token(secret, send_id, customer_id, kind, score, expires)
+        links.append({"score": score, "url": link(public_url, "answer", token)})
     return links
 
 
@@ -98,8 +73,8 @@ class Answer:
         }
 
 
-def _answer(raw: dict[bytes, bytes]) -> Answer:
-    r = {k.decode(): v.decode() for k, v in raw.items()}
+def _answer(raw: Mapping[Any, Any]) -> Answer:
+    r = text_fields(raw)
     return Answer(
         send_id=r["send_id"],
         customer_id=r["customer_id"],
@@ -131,7 +106,7 @@ class Surveys:
         if scale is None or score not in scale.scores():
             raise InputError("score", score, f"not a {kind} score")
         send = self.schedule.get(send_id)
-        if send is None or send["customer_id"] != customer_id:
+        if send is None or send.customer_id != customer_id:
             raise InputError("send_id", send_id, "no such survey send")
         now = to_ms(self.clock.now())
         key = self.keys.answer(send_id)
@@ -141,15 +116,15 @@ class Surveys:
         pipe.hsetnx(key, "answered_ms", now)
         pipe.hset(key, mapping={
             "send_id": send_id, "customer_id": customer_id, "kind": kind, "score": score,
-            "band": scale.band(score), "updated_ms": now, "journey": send["journey"],
-            "channel": send.get("channel", ""), "locale": locale, "country": country,
+            "band": scale.band(score), "updated_ms": now, "journey": send.journey,
+            "channel": send.channel, "locale": locale, "country": country,
         })  # fmt: skip
         pipe.hincrby(key, "version", 1)
         pipe.zadd(self.keys.answers_index(shard), {send_id: now})
         pipe.sadd(self.keys.answers(customer_id), send_id)
         pipe.hincrby(self.keys.shard_stats(shard), f"answers:{kind}:{scale.band(score)}", 1)
         pipe.execute()
-        return self.get(send_id)
+        return self._written(send_id)
 
     def comment(self, send_id: str, text: str) -> Answer:
         """Keep the optional comment with an answer (trimmed to MAX_COMMENT characters)."""
@@ -159,11 +134,17 @@ class Surveys:
         self.client.hset(
             key, mapping={"comment": text.strip()[:MAX_COMMENT], "updated_ms": to_ms(self.clock.now())}
         )
-        return self.get(send_id)
+        return self._written(send_id)
 
     def get(self, send_id: str) -> Answer | None:
         raw = self.client.hgetall(self.keys.answer(send_id))
         return _answer(raw) if raw else None
+
+    def _written(self, send_id: str) -> Answer:
+        """The answer just written for a send."""
+        answer = self.get(send_id)
+        assert answer is not None, f"the answer to {send_id} was just written"
+        return answer
 
     def between(self, start: datetime | None, end: datetime | None) -> list[Answer]:
         """Answers whose latest change falls in [start, end]."""
@@ -172,12 +153,12 @@ class Surveys:
         pipe = self.client.pipeline(transaction=False)
         for shard in range(self.keys.shards):
             pipe.zrangebyscore(self.keys.answers_index(shard), low, high)
-        ids = [x.decode() for rows in pipe.execute() for x in rows]
+        ids = [send_id for rows in pipe.execute() for send_id in texts(rows)]
         pipe = self.client.pipeline(transaction=False)
         for send_id in ids:
             pipe.hgetall(self.keys.answer(send_id))
         return [_answer(raw) for raw in pipe.execute() if raw]
 
     def of_customer(self, customer_id: str) -> list[Answer]:
-        ids = sorted(x.decode() for x in self.client.smembers(self.keys.answers(customer_id)))
+        ids = sorted(texts(self.client.smembers(self.keys.answers(customer_id))))
         return [a for a in (self.get(i) for i in ids) if a is not None]

@@ -20,7 +20,7 @@ from prometheus_client.samples import Sample
 from prometheus_client.utils import floatToGoString
 
 from ..app import Outreach
-from ..schedule.store import LATENCY_BUCKETS
+from ..schedule import LATENCY_BUCKETS
 
 
 def _number(value: float | None) -> float:
@@ -59,7 +59,7 @@ class OutreachCollector:
         yield sends
         yield answers
 
-        waiting, inflight = self.outreach.schedule.store.depth()
+        waiting, inflight = self.outreach.schedule.depth()
         depth = GaugeMetricFamily(
             "outreach_schedule_depth",
             "Sends in the durable schedule: waiting for their moment (due) or claimed (inflight).",
@@ -82,7 +82,7 @@ class OutreachCollector:
         yield self._latency(stats)
 
     @staticmethod
-    def _latency(stats: dict[str, str]) -> Metric:
+    def _latency(stats: dict[str, float]) -> Metric:
         """The latency histogram: the stats hold one count per bucket; Prometheus wants them cumulated."""
         metric = Metric(
             "outreach_delivery_latency_seconds",

@@ -102,10 +102,11 @@ def ops_page(
     ] = None,
     by: Annotated[Literal["locale", "journey", "channel", "country"] | None, Query()] = None,
 ) -> HTMLResponse:
-    user_ok = credentials is not None and hmac.compare_digest(
-        credentials.username.encode(), OPS_USER.encode()
-    )
-    if not (user_ok and token_matches(credentials.password, request.app.state.api_tokens)):
+    if not (
+        credentials is not None
+        and hmac.compare_digest(credentials.username.encode(), OPS_USER.encode())
+        and token_matches(credentials.password, request.app.state.api_tokens)
+    ):
         return _problem_page(
             401, "Sign-in required", "Sign in as 'ops' with an API token as the password.",
             headers={"WWW-Authenticate": 'Basic realm="outreach operations", charset="UTF-8"'},

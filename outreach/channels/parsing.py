@@ -1,0 +1,93 @@
+"""Reading a channel's table of ``config/channels.toml`` (and its environment overrides): helpers
+every provider kind shares; every error names the file or variable, the key and the value,
+with secrets and passwords redacted."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import SplitResult, urlsplit
+
+from ..errors import ConfigError
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
+
+
+class Where:
+    """Names the place a value came from, for error messages."""
+
+    def __init__(self, path: Path, channel: str) -> None:
+        self.path = path
+        self.channel = channel
+
+    def fail(self, key: str, value: object, problem: str, env_var: str | None = None) -> ConfigError:
+        shown = redact(value) if isinstance(value, str) else value
+        if (key == "secret" and value) or (key.startswith("headers.") and isinstance(value, str)):
+            shown = "***"  # secrets and header values (tokens) never go into messages
+        if env_var is not None:
+            return ConfigError(f"environment {env_var}={shown!r}: {problem}")
+        return ConfigError(f"{self.path}: [{self.channel}] {key}={shown!r}: {problem}")
+
+
+def redact(value: str) -> str:
+    """A URL with its password replaced, so error messages and logs never show it."""
+    try:
+        parts = urlsplit(value)
+        password = parts.password
+    except ValueError:
+        return value
+    if not password:
+        return value
+    return value.replace(f":{password}@", ":***@", 1)
+
+
+def number(where: Where, key: str, value: object, *, integer: bool = False) -> float:
+    if (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (isinstance(value, int) or not integer)
+        and value > 0
+    ):
+        return value
+    kind = "an integer >= 1" if integer else "a number > 0"
+    raise where.fail(key, value, f"must be {kind}")
+
+
+def rate_of(where: Where, table: Mapping[str, object]) -> tuple[float | None, int | None]:
+    rate = table.get("rate")
+    burst = table.get("burst")
+    if rate is None:
+        if burst is not None:
+            raise where.fail("burst", burst, "needs a rate (messages per second) as well")
+        return None, None
+    rate = float(number(where, "rate", rate))
+    if burst is None:
+        # One second's worth of messages may go at once by default.
+        return rate, max(1, math.ceil(rate))
+    return rate, int(number(where, "burst", burst, integer=True))
+
+
+def same_host(url: str, parts: SplitResult) -> bool:
+    """Whether ``url`` has the scheme, host and port of ``parts`` (False when it is no URL)."""
+    try:
+        other = urlsplit(url)
+        return (other.scheme, other.hostname, other.port) == (parts.scheme, parts.hostname, parts.port)
+    except ValueError:
+        return False
+
+
+def pick(
+    where: Where, table: Mapping[str, object], env: Mapping[str, str], key: str, env_var: str
+) -> tuple[str | None, str | None]:
+    """A string setting from the environment (when set and not empty) or the file."""
+    if env.get(env_var):
+        return env[env_var], env_var
+    value = table.get(key)
+    if value is None:
+        return None, None
+    if not isinstance(value, str) or not value.strip():
+        raise where.fail(key, value, "must be a non-empty string")
+    return value, None

@@ -1,0 +1,61 @@
+"""Helpers shared by every ``outreach`` command: the app factory, errors, times, tables, config."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, NoReturn
+
+import click
+
+from ..app import Outreach
+from ..settings import Settings
+from ..store.embedded import embedded_client
+
+
+@contextmanager
+def _app(**overrides: Any) -> Iterator[Outreach]:
+    """The application on Redis when configured, else on the embedded store file.
+
+    Commands call it as ``common._app()`` so that tests can replace this one attribute.
+    """
+    settings = Settings.from_env(**overrides)
+    if settings.redis_url:
+        yield Outreach(settings)
+        return
+    with embedded_client() as client:
+        yield Outreach(settings, client=client)
+
+
+def _fail(exc: Exception) -> NoReturn:
+    """Show an error as click's one-line message with exit status 1."""
+    raise click.ClickException(str(exc))
+
+
+def _iso(instant: datetime) -> str:
+    """UTC to the second with a ``Z``: the form every command prints."""
+    return instant.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _print_table(rows: Sequence[Sequence[object]]) -> None:
+    """Aligned columns, cut to a wide terminal so each row stays on one line."""
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    limit = shutil.get_terminal_size((160, 20)).columns
+    for row in rows:
+        line = "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        click.echo(line[:limit] if len(line) > limit and limit > 100 else line)
+
+
+def _config() -> tuple[Settings, Any, Any]:
+    """Settings, locales and journeys, for the commands that render without a store."""
+    from ..journeys.config import load_journeys
+    from ..localization.locales import load_locales
+
+    settings = Settings.from_env()
+    return (
+        settings,
+        load_locales(settings.config_dir),
+        load_journeys(settings.config_dir, settings.templates_dir),
+    )

@@ -1,0 +1,118 @@
+"""``outreach demo``: sample customers through two simulated weeks, with a table of what was sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from ..app import Outreach
+from ..channels.outbox import OUTBOX_FILE, read_outbox
+from ..clock import SimulatedClock
+from ..settings import Settings
+from ..timing import parse_instant
+from .common import _iso, _print_table
+
+
+@click.command()
+@click.option(
+    "--days",
+    default=15,
+    show_default=True,
+    help="Simulated days to fast-forward (day 14 steps land on the 15th).",
+)
+@click.option(
+    "--outbox",
+    "outbox_dir",
+    type=click.Path(path_type=Path),
+    default=Path("outbox"),
+    show_default=True,
+    help="Folder of the outbox (its deliveries file starts empty).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the deliveries as JSON.")
+@click.option(
+    "--smtp",
+    "smtp_url",
+    envvar="OUTREACH_SMTP_URL",
+    default=None,
+    help="Send the demo's email through this SMTP server (smtp://host:port; also OUTREACH_SMTP_URL).",
+)
+def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> None:
+    """Run sample customers through two simulated weeks and show what was sent when."""
+    from ..channels.config import build_transports
+    from ..channels.outbox import Outbox
+    from ..demo import DEMO_START, Tee, run_demo
+
+    settings = Settings.from_env(outbox_dir=outbox_dir)
+    if settings.redis_url:
+        # Its own prefix on a shared Redis, removed afterwards: nothing else is touched.
+        settings = Settings.from_env(outbox_dir=outbox_dir, prefix=f"outreach-demo:{uuid.uuid4().hex[:8]}:")
+    (outbox_dir / OUTBOX_FILE).unlink(missing_ok=True)
+    clock = SimulatedClock(parse_instant(DEMO_START))
+    environ = dict(os.environ)
+    if smtp_url:
+        environ["OUTREACH_SMTP_URL"] = smtp_url
+        environ.setdefault("OUTREACH_SMTP_FROM", "Outreach demo <demo@outreach.example>")
+    transports = build_transports(settings.config_dir, settings.outbox_dir, environ)
+    # Real transports (SMTP) also write to the outbox, so the table shows every message.
+    outbox = Outbox(settings.outbox_dir)
+    transports = {c: t if isinstance(t, Outbox) else Tee(t, outbox) for c, t in transports.items()}
+    app = Outreach(settings, clock=clock, transports=transports)
+    worker = app.worker(threads=4)
+    try:
+        result = run_demo(app, worker, days=days)
+    finally:
+        worker.stop()
+        app.close()
+    rows = read_outbox(outbox_dir)
+    letters = app.deadletters.list()
+    if settings.redis_url:
+        for key in app.client.scan_iter(match=settings.prefix + "*", count=1000):
+            app.client.delete(key)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"deliveries": rows, "dead_letters": [d.to_mapping() for d in letters]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    click.echo(
+        f"Simulated {_iso(result.start)} -> {_iso(result.end)}: "
+        f"{result.emitted} events, {len(rows)} deliveries.\n"
+    )
+    header = ("sent (UTC)", "customer local time", "customer", "journey.step", "channel", "subject")
+    table = [header]
+    for r in rows:
+        local = datetime.fromisoformat(r["local"])
+        zone_name = next(c["zone"] for c in _demo_zones() if c["id"] == r["customer_id"])
+        table.append(
+            (
+                r["utc"][:16].replace("T", " "),
+                f"{local:%a %Y-%m-%d %H:%M} {zone_name}",
+                f"{r['customer_id']} ({r['locale']})",
+                f"{r['journey']}.{r['step']}",
+                r["channel"],
+                (r["subject"] or r["body"].splitlines()[0])[:48],
+            )
+        )
+    _print_table(table)
+    by_journey = Counter(r["journey"] for r in rows)
+    ids = Counter(r["send_id"] for r in rows)
+    click.echo("\nBy journey: " + ", ".join(f"{k} {v}" for k, v in sorted(by_journey.items())))
+    click.echo(f"Send ids delivered twice: {sum(1 for n in ids.values() if n > 1)}")
+    click.echo(f"Dead letters: {len(letters)}" + "".join(f"\n  {d.reason}" for d in letters))
+    click.echo(f"Outbox: {outbox_dir / OUTBOX_FILE}")
+
+
+def _demo_zones() -> list[dict]:
+    """The demo's customers, whose zones the table shows beside each local time."""
+    from ..demo import demo_customers
+
+    return demo_customers()

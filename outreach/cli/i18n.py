@@ -1,0 +1,84 @@
+"""``outreach i18n``: extract, update, compile and check the translation catalogs."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from .common import _config
+
+
+@click.group()
+def i18n() -> None:
+    """Translation catalogs: extract, update, compile, check."""
+
+
+@i18n.command("extract")
+def i18n_extract() -> None:
+    """Write templates/_locale/messages.pot from the templates (fails on a syntax error)."""
+    from ..localization.catalogs import write_template
+
+    settings, _, _ = _config()
+    click.echo(f"wrote {write_template(settings.templates_dir)}")
+
+
+@i18n.command("update")
+def i18n_update() -> None:
+    """Merge new and changed messages into every shipped locale's catalog."""
+    from ..localization.catalogs import update, write_template
+
+    settings, locales, _ = _config()
+    write_template(settings.templates_dir)
+    for path in update(settings.templates_dir, locales):
+        click.echo(f"updated {path}")
+
+
+@i18n.command("compile")
+def i18n_compile() -> None:
+    """Write .mo files beside the catalogs (for other gettext tools; Outreach reads the .po)."""
+    from ..localization.catalogs import compile_all
+
+    settings, locales, _ = _config()
+    for path in compile_all(settings.templates_dir, locales):
+        click.echo(f"compiled {path}")
+
+
+@i18n.command("check")
+@click.option("--json", "as_json", is_flag=True)
+def i18n_check(as_json: bool) -> None:
+    """Report missing, fuzzy and obsolete entries, plural headers and SMS lengths; fail if incomplete."""
+    from ..localization.catalogs import check_catalog
+    from ..localization.render import Renderer
+    from .preview import sms_problems
+
+    settings, locales, journeys = _config()
+    reports = [check_catalog(settings.templates_dir, tag) for tag in locales.shipped]
+    renderer = Renderer(settings.templates_dir, locales)
+    for problem in sms_problems(renderer, journeys, locales):
+        tag = problem.split(":", 1)[0]
+        next(r for r in reports if r.locale == tag).errors.append(problem)
+    failed = [r.locale for r in reports if not r.complete]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"ok": not failed, "locales": [r.to_mapping() for r in reports]}, ensure_ascii=False, indent=2
+            )
+        )
+    else:
+        for r in reports:
+            status = "ok" if r.complete else "INCOMPLETE"
+            click.echo(
+                f"{r.locale:<8} {status:<10} {r.total} entries, {len(r.missing)} missing, "
+                f"{len(r.fuzzy)} fuzzy, {len(r.obsolete)} obsolete, {len(r.errors)} errors"
+            )
+            for label, items in (
+                ("missing", r.missing),
+                ("fuzzy", r.fuzzy),
+                ("obsolete", r.obsolete),
+                ("error", r.errors),
+            ):
+                for item in items[:20]:
+                    click.echo(f"    {label}: {item}")
+    if failed:
+        raise click.ClickException(f"incomplete locales: {', '.join(failed)}")

@@ -1,0 +1,132 @@
+"""An attempt of a send under way, and how an outcome that needs no hand-over is booked: a retry
+with backoff, a deferral, a final state (suppressed, failed and dead-lettered)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..channels.base import Delivery
+from ..clock import Clock, to_ms
+from ..customers.profile import Customer
+from ..errors import TransientChannelError
+from ..policy.decide import send_rule, window_only
+from ..schedule import OutcomeBook, Send, log_entry
+from ..settings import Settings
+from ..store.deadletters import DeadLetters
+from ..timing import resolve
+
+
+@dataclass(frozen=True)
+class Outcome:
+    send_id: str
+    state: str
+    reason: str
+
+
+@dataclass
+class Attempt:
+    """A send under way: the policy let it through; rendered for the first channel it has left to try."""
+
+    send: Send
+    customer: Customer
+    now: datetime
+    #: (channel, address) pairs still to try, in order; the first is the one rendered.
+    channels: list[tuple[str, str]]
+    #: History entries of this attempt, written with its outcome.
+    notes: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    delivery: Delivery | None = None
+    register: str = ""
+    #: When the hand-over gate let the send go to its current channel's provider.
+    handed: datetime | None = None
+
+    @property
+    def message(self) -> Delivery:
+        """The message rendered for the current channel (every attempt handed over has one)."""
+        assert self.delivery is not None, f"send {self.send.id} was not rendered"
+        return self.delivery
+
+
+class Outcomes:
+    """Booking outcomes that need no hand-over (a mixin of ``Deliverer``, which holds the parts)."""
+
+    settings: Settings
+    clock: Clock
+    deadletters: DeadLetters
+
+    def _retry(
+        self, item: Attempt, channel: str, exc: TransientChannelError, failed: datetime, book: OutcomeBook
+    ) -> Outcome:
+        """Back to the schedule: backoff and Retry-After count from ``failed``, when the error came back."""
+        send, customer = item.send, item.customer
+        attempts = send.attempts or 1
+        if attempts >= self.settings.max_attempts:
+            return self._fail(send, "attempts_exhausted", f"{channel}: {exc} (attempt {attempts})", book,
+                              notes=item.notes)  # fmt: skip
+        backoff = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), self.settings.retry_max_seconds)
+        delay = backoff * random.uniform(0.5, 1.0)
+        if exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        when = resolve(
+            window_only(send_rule(send, customer)), failed + timedelta(seconds=delay), customer.zone
+        )
+        entry = log_entry(
+            failed,
+            "retry_scheduled",
+            f"{channel} failed for now ({exc}); attempt {attempts + 1} at {when.local.isoformat()}",
+            channel=channel,
+            attempt=attempts,
+            **({"handed_ms": to_ms(item.handed)} if item.handed else {}),
+        )
+        book.finish(send.id, "retry_scheduled", entry, due=when.utc, reason="transient_error",
+                    token=send.token, notes=item.notes)  # fmt: skip
+        return Outcome(send.id, "retry_scheduled", str(exc))
+
+    def _defer(
+        self,
+        send: Send,
+        until: datetime,
+        reason: str,
+        text: str,
+        book: OutcomeBook,
+        *,
+        decision: dict[str, Any] | None = None,
+        notes: list[str] | None = None,
+    ) -> Outcome:
+        entry = log_entry(
+            self.clock.now(),
+            "deferred",
+            text,
+            reason=reason,
+            until_ms=to_ms(until),
+            **({"decision": decision} if decision else {}),
+        )
+        book.finish(send.id, "deferred", entry, due=until, reason=reason, token=send.token,
+                    notes=notes or ())  # fmt: skip
+        return Outcome(send.id, "deferred", reason)
+
+    def _end(
+        self,
+        send: Send,
+        state: str,
+        reason: str,
+        text: str,
+        book: OutcomeBook,
+        *,
+        notes: list[str] | None = None,
+        **extra: Any,
+    ) -> Outcome:
+        entry = log_entry(self.clock.now(), state, text, reason=reason, **extra)
+        book.finish(send.id, state, entry, field=("reason", reason), reason=reason,
+                    token=send.token, notes=notes or ())  # fmt: skip
+        return Outcome(send.id, state, reason)
+
+    def _fail(
+        self, send: Send, reason: str, text: str, book: OutcomeBook, *, notes: list[str] | None = None
+    ) -> Outcome:
+        outcome = self._end(send, "failed", reason, text, book, notes=notes)
+        self.deadletters.add("send", f"{reason}: {text}", {"send_id": send.id}, source="deliver")
+        return outcome

@@ -1,0 +1,102 @@
+"""The policy as configured: consent defaults per country, caps, survey fatigue and age
+(``config/policy.toml``, docs/POLICY.md), validated at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from ..configfile import read_toml
+from ..errors import ConfigError
+from ..registry import consentable
+
+#: Categories that caps, consent and fatigue apply to.
+CAPPED = consentable()
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    consent: dict[str, str]
+    countries: dict[str, dict[str, str]]
+    caps: dict[str, dict[str, int]]
+    on_limit: dict[str, str]
+    fatigue_days: float
+    max_age_hours: float
+    late_grace: timedelta = timedelta(minutes=5)
+
+
+def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig:
+    """Read and validate ``config/policy.toml``; errors name file, key and value."""
+    path = config_dir / "policy.toml"
+    data = read_toml(path, missing="it holds consent defaults and caps")
+
+    def fail(key: str, value: object, problem: str) -> ConfigError:
+        return ConfigError(f"{path}: {key}={value!r}: {problem}")
+
+    def mode(key: str, value: object) -> str:
+        if value not in ("opt_in", "opt_out"):
+            raise fail(key, value, "must be 'opt_in' or 'opt_out'")
+        return value
+
+    consent_table = dict(data.get("consent", {}))
+    countries_table = consent_table.pop("countries", {})
+    consent = {}
+    for category, value in consent_table.items():
+        if category not in CAPPED:
+            raise fail(f"consent.{category}", value, f"category must be one of {', '.join(CAPPED)}")
+        consent[category] = mode(f"consent.{category}", value)
+    for category in CAPPED:
+        consent.setdefault(category, "opt_out")
+    countries: dict[str, dict[str, str]] = {}
+    for country, table in countries_table.items():
+        if len(country) != 2 or not country.isalpha() or not country.isupper():
+            raise fail("consent.countries", country, "must be an ISO 3166 alpha-2 code (DE)")
+        if not isinstance(table, dict):
+            raise fail(f"consent.countries.{country}", table, "must map categories to opt_in/opt_out")
+        for category, value in table.items():
+            if category not in CAPPED:
+                raise fail(f"consent.countries.{country}.{category}", value, "unknown category")
+            mode(f"consent.countries.{country}.{category}", value)
+        countries[country] = dict(table)
+    caps_table = dict(data.get("caps", {}))
+    on_limit_table = caps_table.pop("on_limit", {})
+    caps: dict[str, dict[str, int]] = {}
+    for name, limits in caps_table.items():
+        if name not in (*CAPPED, "all"):
+            raise fail(f"caps.{name}", limits, f"must be one of {', '.join(CAPPED)}, all")
+        if not isinstance(limits, dict) or set(limits) - {"day", "week"}:
+            raise fail(f"caps.{name}", limits, "must be a table with day and/or week")
+        for period, limit in limits.items():
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise fail(f"caps.{name}.{period}", limit, "must be a whole number >= 0")
+        caps[name] = dict(limits)
+    on_limit = {}
+    for category in CAPPED:
+        value = on_limit_table.get(category, "defer")
+        if value not in ("defer", "suppress"):
+            raise fail(f"caps.on_limit.{category}", value, "must be 'defer' or 'suppress'")
+        on_limit[category] = value
+    for key in on_limit_table:
+        if key not in CAPPED:
+            raise fail(f"caps.on_limit.{key}", on_limit_table[key], "unknown category")
+    survey = data.get("survey", {})
+    values = {}
+    for key, default in (("fatigue_days", 30), ("max_age_hours", 72)):
+        value = survey.get(key, default)
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+            raise fail(f"survey.{key}", value, "must be a number >= 0")
+        values[key] = float(value)
+    unknown = set(data) - {"consent", "caps", "survey"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise fail(name, data[name], "unknown section")
+    return PolicyConfig(
+        consent,
+        countries,
+        caps,
+        on_limit,
+        values["fatigue_days"],
+        values["max_age_hours"],
+        timedelta(seconds=late_grace_seconds),
+    )

@@ -1,0 +1,256 @@
+"""The send record: its states, what a journey step asked for (its intent), and the typed ``Send``
+every reader gets, decoded once where it leaves Redis (``Schedule.get_many``).
+
+A send is stored as strings (a hash of its own, or its compact planned form, docs/ARCHITECTURE.md);
+``Send.from_fields`` turns those strings into typed values, and ``Send.to_fields`` gives them back
+as stored, for the API and the data-rights export that show the record as it is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from functools import cached_property
+from typing import Any
+
+from ..clock import from_ms, to_ms
+from ..timing import SendRule, rule_for
+
+
+class SendState(StrEnum):
+    """Every state a send can be in (docs/DELIVERY.md); the Lua scripts write the same words."""
+
+    SCHEDULED = "scheduled"
+    CLAIMED = "claimed"
+    SENDING = "sending"
+    RETRY_SCHEDULED = "retry_scheduled"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    SUPPRESSED = "suppressed"
+    CANCELLED = "cancelled"
+
+
+#: States in which a send will never be attempted again (``FINAL`` in ``lua/_prelude.lua``).
+FINAL_STATES = frozenset({SendState.DELIVERED, SendState.FAILED, SendState.SUPPRESSED, SendState.CANCELLED})
+#: Hex digits of an intent ref (48 bits: no collision among all intents a deployment makes).
+INTENT_DIGITS = 12
+
+
+def log_entry(at: datetime, what: str, text: str, **data: Any) -> str:
+    """One JSON line of a send's history."""
+    return json.dumps(
+        {"at_ms": to_ms(at), "what": what, "text": text, **data},
+        ensure_ascii=False,
+        default=str,
+    )
+
+
+@dataclass(frozen=True)
+class Intent:
+    """What a journey step asked for when the send was planned, for one zone and country.
+
+    Kept once per distinct value and shared by every send that names it; the
+    send keeps only a reference, so the intent it was planned with stays the
+    same even when the journey's configuration changes later.
+    """
+
+    journey: str
+    step: str
+    category: str
+    template: str
+    #: JSON list of channels, in the step's order.
+    channels: str
+    #: JSON of the step's rule as configured (``holidays = "customer"`` is read when the send fires).
+    rule: str
+    survey: str
+    event_type: str
+    #: The customer's zone and country when the send was planned.
+    zone: str
+    country: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @cached_property
+    def ref(self) -> str:
+        return hashlib.sha1(self.to_json().encode()).hexdigest()[:INTENT_DIGITS]
+
+    @cached_property
+    def fields(self) -> dict[str, str]:
+        """The intent as a send's fields (computed once and shared: copy before changing it)."""
+        return asdict(self)
+
+    def send_rule(self) -> SendRule:
+        """The rule as it was resolved when the send was planned."""
+        return rule_for(self.rule, self.country or None)
+
+    @cached_property
+    def channel_list(self) -> tuple[str, ...]:
+        return tuple(json.loads(self.channels))
+
+
+@dataclass(frozen=True)
+class Claim:
+    send_id: str
+    token: str
+
+
+@dataclass(frozen=True)
+class HandOver:
+    """A send about to go to its provider, as the hand-over gate (``handover.lua``) checks it."""
+
+    send_id: str
+    token: str
+    category: str
+    channel: str
+    address: str
+    #: Whether the category is allowed for this customer when they never said (country default).
+    consent_default: bool
+
+
+@dataclass(frozen=True)
+class Stop:
+    """What a cancellation or an opt-out did to one send.
+
+    ``cancelled``: no provider is asked for the send from now on. ``too_late``: a
+    hand-over to a provider began at ``handed_at`` (for a delivered send, its last
+    one). ``final``: the send had already ended otherwise (``state`` says how).
+    ``unknown``: there is no such send.
+    """
+
+    send_id: str
+    outcome: str
+    #: The send's state just before.
+    state: str = ""
+    handed_at: datetime | None = None
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {
+            "send_id": self.send_id,
+            "outcome": self.outcome,
+            "state": self.state,
+            "handed_at": self.handed_at.isoformat() if self.handed_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class Send:
+    """A send as read from Redis, in either form: its intent, its event and its state, typed."""
+
+    id: str
+    customer_id: str
+    intent: Intent
+    event_id: str
+    #: When the event happened: the journey's steps count from here.
+    start: datetime
+    #: When the send was planned (the event's ingestion).
+    created: datetime
+    #: The event's data, for the template.
+    data: Mapping[str, Any]
+    state: SendState
+    #: When it is (or was last) due in the schedule.
+    due: datetime
+    #: The instant its rule resolved to when it was planned (delivery latency counts from here).
+    resolved: datetime
+    attempts: int
+    #: The claim token of the attempt under way ('' when not claimed).
+    token: str = ""
+    #: The channel that delivered it.
+    channel: str = ""
+    #: Why it ended as it did (a reason code).
+    reason: str = ""
+    #: The tombstone: why it was cancelled ('' when it was not).
+    cancelled: str = ""
+    #: The token of the attempt whose hand-over has begun and is not answered yet.
+    handing: str = ""
+    #: When its last hand-over began.
+    handed: datetime | None = None
+    #: When it reached a final state.
+    finished: datetime | None = None
+    #: The fields as stored, for ``to_fields``.
+    _fields: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str], intent: Intent) -> Send:
+        """Decode a send's stored fields (intent and event fields already spelled out)."""
+
+        def ms(name: str) -> datetime | None:
+            value = fields.get(name)
+            return from_ms(int(value)) if value else None
+
+        due = ms("due_ms")
+        assert due is not None, f"send {fields.get('id')} has no due time"
+        return cls(
+            id=fields["id"],
+            customer_id=fields["customer_id"],
+            intent=intent,
+            event_id=fields["event_id"],
+            start=datetime.fromisoformat(fields["start"]),
+            created=from_ms(int(fields["created_ms"])),
+            data=json.loads(fields.get("data") or "{}"),
+            state=SendState(fields["state"]),
+            due=due,
+            resolved=ms("resolved_ms") or due,
+            attempts=int(fields.get("attempts") or 0),
+            token=fields.get("token", ""),
+            channel=fields.get("channel", ""),
+            reason=fields.get("reason", ""),
+            cancelled=fields.get("cancelled", ""),
+            handing=fields.get("handing", ""),
+            handed=ms("handed_ms"),
+            finished=ms("finished_ms"),
+            _fields=fields,
+        )
+
+    def to_fields(self) -> dict[str, str]:
+        """The send as stored: every field a string, the intent's spelled out."""
+        return dict(self._fields)
+
+    # The intent's parts, as every reader names them.
+
+    @property
+    def journey(self) -> str:
+        return self.intent.journey
+
+    @property
+    def step(self) -> str:
+        return self.intent.step
+
+    @property
+    def category(self) -> str:
+        return self.intent.category
+
+    @property
+    def template(self) -> str:
+        return self.intent.template
+
+    @property
+    def survey(self) -> str:
+        return self.intent.survey
+
+    @property
+    def event_type(self) -> str:
+        return self.intent.event_type
+
+    @property
+    def zone(self) -> str:
+        """The customer's zone when the send was planned."""
+        return self.intent.zone
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The step's channels, in order."""
+        return self.intent.channel_list
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def send_rule(self, country: str | None) -> SendRule:
+        """The step's rule, with ``holidays = "customer"`` read for ``country``."""
+        return rule_for(self.intent.rule, country)

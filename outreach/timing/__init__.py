@@ -1,0 +1,41 @@
+"""The local-time engine: when, in a customer's own zone, a send rule fires.
+
+A rule says "N calendar days after the event, at HH:MM, inside a daily window, on
+allowed weekdays, not on public holidays". ``resolve`` turns it into one UTC instant
+and records every move it made on the way. docs/TIMING.md states the semantics.
+
+The modules, each importing only those before it:
+
+* ``zones``: IANA zones, ISO 8601 instants, wall clock <-> UTC steps;
+* ``calendar``: holiday calendars (country, subdivision), weekday sets and names;
+* ``rules``: ``Window`` (the quiet hours), ``SendRule`` and ``rule_for``;
+* ``resolution``: ``resolve``, ``Shift`` and ``Resolution``.
+
+Everything other modules use is importable from ``outreach.timing`` itself. Module
+constants are read where they are defined: patch ``resolution.SEARCH_DAYS``, not
+``outreach.timing.SEARCH_DAYS``.
+"""
+
+from __future__ import annotations
+
+from .calendar import _calendar, _holiday_code
+from .resolution import SEARCH_DAYS, Resolution, Shift, resolve
+from .rules import CUSTOMER_HOLIDAYS, MAX_DAYS, SendRule, Window, rule_for
+from .zones import UTC, parse_instant, zone
+
+__all__ = [
+    "CUSTOMER_HOLIDAYS",
+    "MAX_DAYS",
+    "SEARCH_DAYS",
+    "UTC",
+    "Resolution",
+    "SendRule",
+    "Shift",
+    "Window",
+    "_calendar",
+    "_holiday_code",
+    "parse_instant",
+    "resolve",
+    "rule_for",
+    "zone",
+]

@@ -1,0 +1,208 @@
+"""Send rules: the quiet hours (``Window``), ``SendRule`` and its parsing, and ``rule_for``.
+
+A rule says "N calendar days after the event, at HH:MM, inside a daily window, on
+allowed weekdays, not on public holidays". docs/TIMING.md states the semantics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from outreach.errors import TimingError
+
+from .calendar import _WEEKDAY_CODES, _holiday_code, _weekday_set
+from .zones import _MIDNIGHT
+
+#: Upper bound for ``days`` and ``delay``; keeps all arithmetic far from datetime.max.
+MAX_DAYS = 3660
+#: Rule value that means "the customer's own country" for holiday calendars.
+CUSTOMER_HOLIDAYS = "customer"
+_TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
+_KEYS = ("days", "at", "window", "weekdays", "holidays", "delay_hours", "delay_minutes")
+
+
+def _parse_time(field: str, text: object, *, allow_24: bool = False) -> dt.time:
+    if isinstance(text, dt.time) and text.tzinfo is None:
+        return text
+    m = _TIME_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if m is None:
+        raise TimingError(field, text, "expected a local time HH:MM")
+    h, mi, s = int(m[1]), int(m[2]), int(m[3] or 0)
+    if allow_24 and (h, mi, s) == (24, 0, 0):
+        return _MIDNIGHT  # "21:00-24:00" means up to the end of the day
+    if h > 23 or mi > 59 or s > 59:
+        raise TimingError(field, text, "not a valid time of day (00:00 to 23:59)")
+    return dt.time(h, mi, s)
+
+
+def _fmt_time(t: dt.time) -> str:
+    return t.strftime("%H:%M:%S" if t.second else "%H:%M")
+
+
+@dataclass(frozen=True)
+class Window:
+    """Quiet hours: the daily window ``[open, close)`` of local wall time a send may go out in.
+
+    Every local time outside the window is a quiet hour; it wraps midnight if open > close.
+    This is the one place that says what local hours a send may go out: ``resolve`` moves
+    a send into the window, and the policy re-checks it (through ``resolve``) before delivery.
+    """
+
+    open: dt.time
+    close: dt.time
+
+    def __post_init__(self) -> None:
+        for t in (self.open, self.close):
+            if not isinstance(t, dt.time) or t.tzinfo is not None or t.microsecond:
+                raise TimingError("window", t, "expected a naive time of day")
+        if self.open == self.close:
+            raise TimingError("window", str(self), "open and close must differ")
+
+    @classmethod
+    def parse(cls, text: str) -> Window:
+        """Parse ``"08:00-21:00"``; ``"21:00-07:00"`` wraps midnight."""
+        parts = text.split("-") if isinstance(text, str) else []
+        if len(parts) != 2:
+            raise TimingError("window", text, "expected HH:MM-HH:MM")
+        try:
+            return cls(_parse_time("window", parts[0]), _parse_time("window", parts[1], allow_24=True))
+        except TimingError as exc:
+            raise TimingError("window", text, exc.problem) from None
+
+    def __str__(self) -> str:
+        return f"{_fmt_time(self.open)}-{_fmt_time(self.close)}"
+
+    def contains(self, t: dt.time) -> bool:
+        """True if the wall time ``t`` lies inside the window."""
+        if self.open < self.close:
+            return self.open <= t < self.close
+        return t >= self.open or t < self.close
+
+
+def _number(field: str, value: object) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise TimingError(field, value, "expected a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TimingError(field, value, "expected a number")
+    if not math.isfinite(value) or value < 0:
+        raise TimingError(field, value, "must be a finite number >= 0")
+    return value
+
+
+@dataclass(frozen=True)
+class SendRule:
+    """When to send, relative to an event: see docs/TIMING.md for the exact semantics."""
+
+    days: int = 0
+    at: dt.time | None = None
+    window: Window | None = None
+    weekdays: frozenset[int] = frozenset(range(7))
+    holidays: str | None = None
+    delay: dt.timedelta = dt.timedelta(0)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.days, bool) or not isinstance(self.days, int):
+            raise TimingError("days", self.days, "expected a whole number of days")
+        if not 0 <= self.days <= MAX_DAYS:
+            raise TimingError("days", self.days, f"must be between 0 and {MAX_DAYS}")
+        if self.at is not None and (
+            not isinstance(self.at, dt.time) or self.at.tzinfo is not None or self.at.microsecond
+        ):
+            raise TimingError("at", self.at, "expected a naive local time HH:MM")
+        if self.window is not None and not isinstance(self.window, Window):
+            raise TimingError("window", self.window, "expected a Window")
+        object.__setattr__(self, "weekdays", _weekday_set(self.weekdays))
+        if self.holidays is not None:
+            country, subdiv = _holiday_code(self.holidays)
+            object.__setattr__(self, "holidays", f"{country}-{subdiv}" if subdiv else country)
+        if not isinstance(self.delay, dt.timedelta) or not (
+            dt.timedelta(0) <= self.delay <= dt.timedelta(days=MAX_DAYS)
+        ):
+            raise TimingError("delay", self.delay, f"must be between 0 and {MAX_DAYS} days")
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> SendRule:
+        """Build a rule from config/CLI keys; a None value means the key is absent."""
+        if not isinstance(data, Mapping):
+            raise TimingError("rule", data, "expected a mapping of send-rule keys")
+        for key in data:
+            if key not in _KEYS:
+                raise TimingError(str(key), data[key], f"unknown key (known: {', '.join(_KEYS)})")
+        get = {k: v for k, v in data.items() if v is not None}
+        kw: dict[str, Any] = {}
+        if "days" in get:
+            days = get["days"]
+            if isinstance(days, str) and days.strip().isdigit():
+                days = int(days)
+            kw["days"] = days
+        if "at" in get:
+            kw["at"] = _parse_time("at", get["at"])
+        if "window" in get:
+            w = get["window"]
+            kw["window"] = w if isinstance(w, Window) else Window.parse(w)
+        for key in ("weekdays", "holidays"):  # validated by __post_init__
+            if key in get:
+                kw[key] = get[key]
+        hours = _number("delay_hours", get.get("delay_hours", 0))
+        minutes = _number("delay_minutes", get.get("delay_minutes", 0))
+        try:
+            kw["delay"] = dt.timedelta(hours=hours) + dt.timedelta(minutes=minutes)
+        except OverflowError:
+            field, value = ("delay_hours", hours) if hours * 60 >= minutes else ("delay_minutes", minutes)
+            raise TimingError(field, value, f"must be at most {MAX_DAYS} days") from None
+        return cls(**kw)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The JSON-ready inverse of from_mapping; keys at their default are left out."""
+        out: dict[str, Any] = {}
+        if self.days:
+            out["days"] = self.days
+        if self.at is not None:
+            out["at"] = _fmt_time(self.at)
+        if self.window is not None:
+            out["window"] = str(self.window)
+        if self.weekdays != frozenset(range(7)):
+            out["weekdays"] = [_WEEKDAY_CODES[i] for i in sorted(self.weekdays)]
+        if self.holidays is not None:
+            out["holidays"] = self.holidays
+        if self.delay:
+            if not self.delay % dt.timedelta(hours=1):
+                out["delay_hours"] = self.delay // dt.timedelta(hours=1)
+            elif not self.delay % dt.timedelta(minutes=1):
+                out["delay_minutes"] = self.delay // dt.timedelta(minutes=1)
+            else:
+                out["delay_minutes"] = self.delay.total_seconds() / 60
+        return out
+
+    def merged(self, defaults: SendRule | Mapping[str, Any]) -> SendRule:
+        """``defaults`` with every field of this rule that is not at its default on top."""
+        base = defaults if isinstance(defaults, SendRule) else SendRule.from_mapping(defaults)
+        own = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != f.default
+        }
+        return dataclasses.replace(base, **own)
+
+
+@functools.lru_cache(maxsize=4096)
+def rule_for(rule_json: str, country: str | None) -> SendRule:
+    """A configured rule (JSON) for one customer: ``holidays = "customer"`` takes their country."""
+    rule = json.loads(rule_json)
+    if rule.get("holidays") == CUSTOMER_HOLIDAYS:
+        if country:
+            rule["holidays"] = country
+        else:
+            del rule["holidays"]
+    return SendRule.from_mapping(rule)
