@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
+from ..registry import CHANNELS, consentable
 from . import common
 
 
@@ -92,8 +93,8 @@ def customers_show(customer_id: str) -> None:
 
 @customers.command("consent")
 @click.argument("customer_id")
-@click.option("--category", type=click.Choice(["lifecycle", "survey", "marketing"]), default=None)
-@click.option("--channel", type=click.Choice(["email", "sms", "whatsapp", "webhook"]), default=None)
+@click.option("--category", type=click.Choice(consentable()), default=None)
+@click.option("--channel", type=click.Choice(CHANNELS.names()), default=None)
 @click.option("--allow/--deny", "allowed", required=True, help="Give or withdraw consent.")
 @click.option(
     "--source", default="cli", show_default=True, help="Where the change came from (kept in the history)."

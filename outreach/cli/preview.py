@@ -18,6 +18,7 @@ from ..languages import parse_locale
 from ..localization.locales import PSEUDO, LocalesConfig
 from ..localization.render import Rendered, Renderer
 from ..localization.sms import sms_info
+from ..registry import CHANNELS
 from ..settings import DEFAULT_PUBLIC_URL
 from ..surveys.answers import answer_links
 from .common import _config
@@ -25,7 +26,7 @@ from .common import _config
 #: The moment previews are rendered at: the day after the journeys' sample events.
 PREVIEW_NOW = "2026-03-21T09:00:00+00:00"
 #: Channels whose text is sent as SMS-like messages (segment limits apply).
-SMS_CHANNELS = ("sms", "whatsapp")
+SMS_CHANNELS = CHANNELS.where(lambda c: c.short_text)
 
 
 def sample_customer(tag: str, default: str = "en") -> Customer:

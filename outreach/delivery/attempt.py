@@ -12,7 +12,7 @@ from ..channels.base import Delivery
 from ..clock import Clock, to_ms
 from ..customers.profile import Customer
 from ..errors import TransientChannelError
-from ..policy.decide import send_rule, window_only
+from ..policy.decide import send_rule
 from ..schedule import OutcomeBook, Send, log_entry
 from ..settings import Settings
 from ..store.deadletters import DeadLetters
@@ -71,7 +71,7 @@ class Outcomes:
         if exc.retry_after is not None:
             delay = max(delay, exc.retry_after)
         when = resolve(
-            window_only(send_rule(send, customer)), failed + timedelta(seconds=delay), customer.zone
+            send_rule(send, customer).quiet_hours(), failed + timedelta(seconds=delay), customer.zone
         )
         entry = log_entry(
             failed,

@@ -98,10 +98,6 @@ def send_rule(send: Send, customer: Customer) -> SendRule:
     return send.send_rule(customer.country)
 
 
-def window_only(rule: SendRule) -> SendRule:
-    return SendRule(window=rule.window, weekdays=rule.weekdays, holidays=rule.holidays)
-
-
 class Policy:
     def __init__(self, client: redis.Redis, keys: Keys, config: PolicyConfig) -> None:
         self.client = client
@@ -275,7 +271,7 @@ class Policy:
         if now - send.due <= grace:
             return None
         # Late (a retry, a backlog, a stopped scheduler): only the window still binds.
-        again = resolve(window_only(rule), now, customer.zone)
+        again = resolve(rule.quiet_hours(), now, customer.zone)
         if again.utc > now:
             reasons = ", ".join(s.reason for s in again.shifts)
             return Decision(
@@ -337,7 +333,7 @@ class Policy:
         # The next local day (or Monday) from its first instant, then the send rule's window.
         days = 1 if per_day else 7 - local.weekday()
         start = resolve(SendRule(days=days, at=time(0)), now, customer.zone)
-        until = resolve(window_only(rule), start.utc, customer.zone)
+        until = resolve(rule.quiet_hours(), start.utc, customer.zone)
         return Decision(
             Action.DEFER, reason, f"{text}; waits until {until.local.isoformat()}", until=until.utc
         )

@@ -35,7 +35,7 @@ class SendState(StrEnum):
     CANCELLED = "cancelled"
 
 
-#: States in which a send will never be attempted again (``FINAL`` in ``lua/_prelude.lua``).
+#: States in which a send will never be attempted again (``FINAL`` in ``store/lua/_prelude.lua``).
 FINAL_STATES = frozenset({SendState.DELIVERED, SendState.FAILED, SendState.SUPPRESSED, SendState.CANCELLED})
 #: Hex digits of an intent ref (48 bits: no collision among all intents a deployment makes).
 INTENT_DIGITS = 12

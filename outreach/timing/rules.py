@@ -131,6 +131,11 @@ class SendRule:
         ):
             raise TimingError("delay", self.delay, f"must be between 0 and {MAX_DAYS} days")
 
+    def quiet_hours(self) -> SendRule:
+        """Only the hours a send may go out (window, weekdays, holidays), from any instant: what
+        binds a retry, a late send or a send pushed past a cap."""
+        return SendRule(window=self.window, weekdays=self.weekdays, holidays=self.holidays)
+
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> SendRule:
         """Build a rule from config/CLI keys; a None value means the key is absent."""
