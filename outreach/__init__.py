@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from .app import ConsentChange, Outreach
+from .app import Outreach
 from .clock import Clock, SimulatedClock, SystemClock
 from .customers.profile import Customer
 from .errors import (
@@ -28,7 +28,7 @@ from .errors import (
     UnknownEventType,
 )
 from .journeys.events import Event
-from .schedule import Stop
+from .schedule import ConsentChange, Stop
 from .settings import Settings
 
 __all__ = [

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import dramatiq
@@ -23,7 +22,7 @@ from .delivery.deliver import Deliverer
 from .delivery.ratelimit import RateLimiter
 from .errors import CustomerErased, InputError, OutreachError
 from .journeys.config import load_journeys
-from .journeys.events import Event
+from .journeys.events import Event, check_time
 from .journeys.inbox import Inbox
 from .journeys.ingest import Ingestor, IngestResult
 from .journeys.recurring import Recurring
@@ -31,7 +30,7 @@ from .localization.locales import load_locales
 from .localization.render import Renderer
 from .policy.config import load_policy
 from .policy.decide import Policy
-from .schedule import Claim, Schedule, Stop
+from .schedule import Claim, ConsentChange, Schedule, Stop
 from .schedule.pump import Pump
 from .settings import Settings
 from .store.connections import build_broker, connect, queued, waiting
@@ -46,23 +45,6 @@ logger = logging.getLogger(__name__)
 INGEST_QUEUE = "outreach.ingest"
 #: Dramatiq queue of due send batches.
 DELIVER_QUEUE = "outreach.deliver"
-
-
-@dataclass(frozen=True)
-class ConsentChange:
-    """A consent change: the profile as stored, and what it did to the customer's open sends.
-
-    It reads as the stored profile too (``change.consent``, ``change.id``), as the
-    ``Customer`` that ``set_consent`` returned before it said what it stopped.
-    """
-
-    customer: Customer
-    stops: list[Stop] = field(default_factory=list)
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "customer" or name.startswith("__"):
-            raise AttributeError(name)  # not set yet (copy, pickle): never look it up on itself
-        return getattr(self.customer, name)
 
 
 class Outreach:
@@ -273,10 +255,14 @@ class Outreach:
         id: str | None = None,
         occurred_at: datetime | str | None = None,
     ) -> Event:
-        """Validate an event (InputError names the field); nothing is queued."""
+        """Validate an event (InputError names the field; its time must be one the deduplication
+        window covers: ``journeys.events.check_time``); nothing is queued."""
         raw = {"id": id, "type": type, "customer_id": customer_id, "occurred_at": occurred_at,
                "data": dict(data or {})}  # fmt: skip
-        return Event.from_mapping(raw, now=self.clock.now())
+        now = self.clock.now()
+        event = Event.from_mapping(raw, now=now)
+        check_time(event.occurred_at, now, timedelta(days=self.settings.event_ttl_days))
+        return event
 
     def submit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Queue valid events for ingestion: kept in the inbox first (one round trip for all), so no

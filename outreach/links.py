@@ -12,10 +12,13 @@ import base64
 import hashlib
 import hmac
 import json
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, TypeGuard
 
 from .errors import InputError
+
+#: The latest expiry a token may carry (9999-12-31, the last instant ``datetime`` holds).
+MAX_EXPIRY = 253_402_300_799
 
 
 class InvalidToken(InputError):
@@ -50,14 +53,32 @@ def read_token(secret: str, purpose: str, token: str, now: datetime) -> dict[str
         if not hmac.compare_digest(expected, _unb64(mac)):
             raise InvalidToken("the signature does not match")
         payload = json.loads(_unb64(body))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):
         raise InvalidToken("not a token") from None
+    # Signed, but not made by make_token (a leaked secret, another tool): refused, never trusted.
+    if not isinstance(payload, dict):
+        raise InvalidToken("not a token")
     if payload.pop("p", None) != purpose:
         raise InvalidToken("made for another purpose")
     expires = payload.pop("exp", None)
+    if expires is not None and not _is_expiry(expires):
+        raise InvalidToken("not a token")
     if expires is not None and now.timestamp() > expires:
         raise InvalidToken("expired")
     return payload
+
+
+def expiry_of(token: str) -> datetime | None:
+    """The expiry inside a token that ``read_token`` accepted (None when it has none)."""
+    body = token.split(".", 1)[0]
+    payload = json.loads(_unb64(body))
+    expires = payload.get("exp") if isinstance(payload, dict) else None
+    return datetime.fromtimestamp(expires, tz=UTC) if _is_expiry(expires) else None
+
+
+def _is_expiry(value: object) -> TypeGuard[int]:
+    """A Unix time in seconds that ``datetime`` can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_EXPIRY
 
 
 #: The customer page each kind of link opens, by the purpose of its token.

@@ -9,6 +9,7 @@ from typing import Any, Literal, overload
 
 from ..errors import InputError, TimingError
 from ..languages import parse_locale
+from ..payload import check, check_text
 from ..registry import CATEGORIES, CHANNELS, FORMALITIES, TITLES
 from ..timing import zone
 
@@ -26,6 +27,7 @@ def text_field(data: Mapping[str, Any], key: str, *, required: bool = False) -> 
         return None
     if not isinstance(value, str):
         raise InputError(key, value, "must be a string")
+    check_text(key, value)
     return value.strip()
 
 
@@ -120,8 +122,12 @@ class Customer:
                 raise InputError("channel_consent", channel_name, f"unknown channel ({', '.join(CHANNELS)})")
             if not isinstance(allowed, bool):
                 raise InputError(f"channel_consent.{channel_name}", allowed, "must be true or false")
-        attributes = dict(data.get("attributes") or {})
+        raw_attributes = data.get("attributes") or {}
+        if not isinstance(raw_attributes, Mapping):
+            raise InputError("attributes", raw_attributes, "must be an object")
+        attributes = dict(raw_attributes)
         attributes.update(extra)
+        check("attributes", attributes)
         return cls(
             id=customer_id,
             name=name,

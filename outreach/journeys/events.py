@@ -1,17 +1,49 @@
-"""The event record: what happened to a customer, validated where it comes in."""
+"""The event record: what happened to a customer, validated where it comes in.
+
+An event's time decides what its journeys plan, and its id is remembered for the
+deduplication window (``OUTREACH_EVENT_TTL_DAYS``) so a repeat is applied once. So
+``check_time`` accepts only times the window can vouch for: not older than the
+window (a replay of an event whose id was forgotten would be applied again), not
+more than a day ahead (clock skew), never before 2000.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..customers.profile import text_field
 from ..errors import InputError, TimingError, UnknownEventType
+from ..payload import check
 from ..registry import EVENT_TYPES
 from ..timing import parse_instant
+
+#: No event is older than this, whatever the window.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+#: How far ahead of now an event may be stamped (the clocks of two systems disagree a little).
+MAX_AHEAD = timedelta(days=1)
+
+
+def check_time(occurred: datetime, now: datetime, window: timedelta) -> None:
+    """Refuse an event time outside ``[now - window, now + 1 day]`` (and before 2000)."""
+    oldest = max(EARLIEST, now - window)
+    if occurred < oldest:
+        why = (
+            f"is older than the deduplication window ({window.days} days, from {oldest.isoformat()}): "
+            "a repeat of it could no longer be recognised"
+            if oldest > EARLIEST
+            else f"is before {EARLIEST.date().isoformat()}"
+        )
+        raise InputError("occurred_at", _iso(occurred), why)
+    if occurred > now + MAX_AHEAD:
+        raise InputError("occurred_at", _iso(occurred), f"is more than a day ahead of now ({_iso(now)})")
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -42,15 +74,16 @@ class Event:
         elif isinstance(raw_time, datetime):
             if raw_time.tzinfo is None:
                 raise InputError("occurred_at", raw_time, "needs a UTC offset")
-            occurred = raw_time.astimezone(UTC)
+            occurred = _utc(raw_time)
         else:
             try:
-                occurred = parse_instant(str(raw_time)).astimezone(UTC)
+                occurred = _utc(parse_instant(str(raw_time)))
             except TimingError:
                 raise InputError("occurred_at", raw_time, "not ISO 8601 with an offset") from None
         payload = data.get("data") or {}
         if not isinstance(payload, Mapping):
             raise InputError("data", payload, "must be an object")
+        check("data", payload)
         return cls(event_id, event_type, customer_id, occurred, dict(payload))
 
     def to_mapping(self) -> dict[str, Any]:
@@ -61,3 +94,11 @@ class Event:
             "occurred_at": self.occurred_at.isoformat().replace("+00:00", "Z"),
             "data": self.data,
         }
+
+
+def _utc(at: datetime) -> datetime:
+    """The instant in UTC; one at the very edge of the calendar (0001-01-01 at +14:00) has none."""
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise InputError("occurred_at", at.isoformat(), "is outside the calendar") from None

@@ -1,13 +1,14 @@
 """The durable schedule: the send record (``send``), every change of its state as one atomic script
 (``store``), and reading it back (``reads``)."""
 
-from .send import FINAL_STATES, Claim, HandOver, Intent, Send, SendState, Stop, log_entry
+from .send import FINAL_STATES, Claim, ConsentChange, HandOver, Intent, Send, SendState, Stop, log_entry
 from .store import LATENCY_BUCKETS, OutcomeBook, Schedule
 
 __all__ = [
     "FINAL_STATES",
     "LATENCY_BUCKETS",
     "Claim",
+    "ConsentChange",
     "HandOver",
     "Intent",
     "OutcomeBook",

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from ..clock import from_ms, to_ms
+from ..customers.profile import Customer
 from ..timing import SendRule, rule_for
 
 
@@ -136,6 +137,23 @@ class Stop:
             "state": self.state,
             "handed_at": self.handed_at.isoformat() if self.handed_at else None,
         }
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    """A consent change: the profile as stored, and what it did to the customer's open sends.
+
+    It reads as the stored profile too (``change.consent``, ``change.id``), as the
+    ``Customer`` that ``set_consent`` returned before it said what it stopped.
+    """
+
+    customer: Customer
+    stops: list[Stop] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "customer" or name.startswith("__"):
+            raise AttributeError(name)  # not set yet (copy, pickle): never look it up on itself
+        return getattr(self.customer, name)
 
 
 @dataclass(frozen=True)

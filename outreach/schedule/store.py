@@ -33,6 +33,9 @@ LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
 
 
 def _b36(number: int) -> str:
+    """A non-negative number in base 36 (event times are after 2000: see ``journeys.events``)."""
+    if number < 0:
+        raise ValueError(f"base 36 of a negative number: {number}")
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = ""
     while True:

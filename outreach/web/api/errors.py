@@ -14,9 +14,10 @@ MISSING = "is required"
 
 
 def _jsonable(value: Any) -> Any:
+    """The value itself when strict JSON in UTF-8 can carry it (no NaN, no lone surrogate), else its repr."""
     try:
-        json.dumps(value)
-    except (TypeError, ValueError):
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
         return repr(value)
     return value
 

@@ -10,11 +10,12 @@ from fastapi.responses import HTMLResponse
 
 from ...customers.profile import Customer
 from ...errors import CustomerErased, InputError, UnknownCustomer
+from ...links import expiry_of
 from ...surveys.answers import MAX_COMMENT, answer_links
 from ...surveys.scales import SCALES
 from ..security import NonceError, consume_nonce, issue_nonce
 from .shared import PageError, outreach_of, pages_of, path_of
-from .tokens import expiry, read, require_customer
+from .tokens import read, require_customer
 
 router = APIRouter()
 
@@ -49,7 +50,7 @@ def _survey_page(
 ) -> HTMLResponse:
     outreach = outreach_of(request)
     scale = SCALES[kind]
-    expires = expiry(token) or outreach.clock.now() + timedelta(days=outreach.settings.survey_link_days)
+    expires = expiry_of(token) or outreach.clock.now() + timedelta(days=outreach.settings.survey_link_days)
     # An empty base URL gives links relative to this server: /s/<token>.
     links = answer_links(outreach.settings.secret, "", send_id, customer.id, kind, expires)
     for link in links:

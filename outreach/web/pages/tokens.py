@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,14 +15,6 @@ from .shared import PageError, path_of
 
 #: "Now" far in the past: reads an expired token's fields (its signature is still checked).
 _EPOCH = datetime(1970, 1, 2, tzinfo=UTC)
-
-
-def expiry(token: str) -> datetime | None:
-    """The expiry inside a token already verified by ``read_token``."""
-    body = token.split(".", 1)[0]
-    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    exp = payload.get("exp")
-    return datetime.fromtimestamp(exp, tz=UTC) if isinstance(exp, int | float) else None
 
 
 def _customer_or_none(outreach: Outreach, customer_id: object) -> Customer | None:
