@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {
     "Renderer.render (Jinja + Babel: subject, text, HTML)": ("outreach/localization/render.py", "render"),
     "Policy.decide (consent, channels, window, caps)": ("outreach/policy/decide.py", "decide"),
-    "Schedule.begin (begin.lua)": ("outreach/schedule/store.py", "begin"),
+    "Schedule.begin (begin.lua)": ("outreach/schedule/transitions.py", "begin"),
     "Schedule.get_many (send hashes)": ("outreach/schedule/reads.py", "get_many"),
     "Customers.get_many (profiles)": ("outreach/customers/profiles.py", "get_many"),
     "Outbox.send (one JSON line)": ("outreach/channels/outbox.py", "send"),

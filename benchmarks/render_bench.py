@@ -31,8 +31,8 @@ from pathlib import Path
 
 import jinja2
 
-from outreach.cli.preview import sample_customer
 from outreach.journeys.config import load_journeys
+from outreach.journeys.preview import sample_customer
 from outreach.localization.locales import load_locales
 from outreach.localization.render import Renderer
 

@@ -61,8 +61,8 @@ import redis
 from outreach import Outreach, Settings
 from outreach.app import DELIVER_QUEUE
 from outreach.channels.outbox import OUTBOX_FILE, Outbox
-from outreach.cli.preview import sample_customer
 from outreach.clock import to_ms
+from outreach.journeys.preview import sample_customer
 from outreach.schedule import Intent
 from outreach.store import scripts
 from outreach.store.keys import send_id_for, split_send_id

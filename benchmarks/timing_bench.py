@@ -22,8 +22,7 @@ import sys
 import time
 import zoneinfo
 
-from outreach import timing
-from outreach.timing import SendRule, resolve
+from outreach.timing import SendRule, calendar, resolve
 
 RULES: dict[str, dict] = {
     "no_window": {},
@@ -78,10 +77,10 @@ def measure(rule: SendRule, pairs: list[tuple[str, dt.datetime]], repeats: int) 
 
 def cold_calendar_ms(code: str = "DE-BY", year: int = 2031) -> float:
     """Time to build one holiday calendar the first time it is needed."""
-    timing._calendar.cache_clear()
-    country, subdiv = timing._holiday_code(code)
+    calendar._calendar.cache_clear()
+    country, subdiv = calendar._holiday_code(code)
     t0 = time.perf_counter_ns()
-    timing._calendar(country, subdiv, year)
+    calendar._calendar(country, subdiv, year)
     return round((time.perf_counter_ns() - t0) / 1e6, 2)
 
 

@@ -30,6 +30,7 @@ from .localization.locales import load_locales
 from .localization.render import Renderer
 from .policy.config import load_policy
 from .policy.decide import Policy
+from .registry import needs_consent
 from .schedule import Claim, ConsentChange, Schedule, Stop
 from .schedule.pump import Pump
 from .settings import Settings
@@ -113,7 +114,7 @@ class Outreach:
         )
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())
         self._declare_actors()
-        self.pumper = Pump(
+        self._pump = Pump(
             self.client, self.keys, self.clock, self.schedule,
             lambda claims: self.deliver_actor.send([[c.send_id, c.token] for c in claims]),
             claim_limit=settings.claim_limit,
@@ -189,7 +190,7 @@ class Outreach:
             source=source,
             at=self.clock.now(),
         )
-        withdrawn = category is not None and not allowed and category != "transactional"
+        withdrawn = category is not None and not allowed and needs_consent(category)
         stops: list[Stop] = []
         if withdrawn:
             sends = self.schedule.open_sends(customer_id)
@@ -298,7 +299,7 @@ class Outreach:
     def pump(self, *, max_rounds: int = 20) -> int:
         """Queue overdue events again, return expired leases, claim due sends and hand them to workers."""
         self.requeue_overdue_events()
-        return self.pumper.tick(max_rounds=max_rounds)
+        return self._pump.tick(max_rounds=max_rounds)
 
     def requeue_overdue_events(self) -> int:
         """Queue again the events not applied within their lease (their worker died); returns how many.

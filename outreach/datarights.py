@@ -17,11 +17,8 @@ from .registry import consentable
 from .schedule import Schedule
 from .store.deadletters import DeadLetter, DeadLetters
 from .store.keys import Keys, is_send_id, split_send_id
+from .store.replies import texts
 from .surveys.answers import Surveys
-
-
-def _str(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _glob(text: str) -> str:
@@ -73,7 +70,7 @@ class DataRights:
         for send_id, send in zip(send_ids, self.schedule.get_many(send_ids), strict=True):
             if send is None:
                 continue
-            record: dict[str, Any] = send.to_fields()
+            record: dict[str, Any] = send.as_stored()
             for field in ("channels", "rule", "data"):
                 if field in record:
                     record[field] = json.loads(record[field])
@@ -106,7 +103,7 @@ class DataRights:
         if self.customers.get(customer_id) is None and not send_ids:
             raise UnknownCustomer(customer_id)
         letters = list(self._letters_about(customer_id))
-        answered = [_str(x) for x in self.client.smembers(keys.answers(customer_id))]
+        answered = texts(self.client.smembers(keys.answers(customer_id)))
         shard = keys.shard_of(customer_id)
         # Every key below is in the customer's shard: one transaction, also on a cluster.
         pipe = self.client.pipeline(transaction=True)

@@ -1,9 +1,10 @@
 """The words Outreach knows, each with one owner and one lookup: event types, message categories,
 channels, registers and salutation titles.
 
-Every other module asks a registry (``CATEGORIES.consentable()``, ``CHANNELS["sms"].address``,
-``name in EVENT_TYPES``) instead of spelling a list out. The registries are the extension points:
-what is declared here (or added with ``Registry.add``) is known everywhere at once.
+Every other module asks a registry (``needs_consent(category)``, ``CHANNELS["sms"].address``,
+``name in EVENT_TYPES``) instead of spelling a list out. The registries are the extension points.
+Declare an entry (``Registry.add``) before the modules that read them are imported: the API's
+schema and the command's choices are built from them at import.
 Survey scales (``outreach.surveys.scales``) and provider kinds (``outreach.channels.registry``)
 are registries of the same shape, kept next to the code that gives them meaning.
 """
@@ -66,7 +67,8 @@ class Registry(Generic[E]):
         return entry
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        # Any value may be asked about (a list from a TOML file): only a declared name is in.
+        return isinstance(name, str) and name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
@@ -77,8 +79,8 @@ class Registry(Generic[E]):
     def __getitem__(self, name: str) -> E:
         return self._entries[name]
 
-    def get(self, name: str) -> E | None:
-        return self._entries.get(name)
+    def get(self, name: object) -> E | None:
+        return self._entries.get(name) if isinstance(name, str) else None
 
     def names(self) -> tuple[str, ...]:
         return tuple(self._entries)
@@ -134,3 +136,9 @@ TITLES: Registry[Entry] = Registry("title", [Entry(t) for t in ("ms", "mr", "mx"
 def consentable() -> tuple[str, ...]:
     """The categories a customer can opt out of, in order."""
     return CATEGORIES.where(lambda c: c.consentable)
+
+
+def needs_consent(category: str) -> bool:
+    """Whether sends of a category need the customer's consent (an unknown category does)."""
+    entry = CATEGORIES.get(category)
+    return entry is None or entry.consentable

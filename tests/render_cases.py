@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from outreach.cli.preview import preview
 from outreach.customers.profile import Customer
 from outreach.journeys.config import Journeys
+from outreach.journeys.preview import preview
 from outreach.localization.locales import PSEUDO, LocalesConfig, babel_locale
 from outreach.localization.render import Renderer
 

@@ -60,7 +60,7 @@ def test_environment_makes_channels_real(tmp_path):
         "example.com",
     )
     sms = load_channels(ROOT / "config", environ=env)["sms"]
-    assert (sms.kind, sms.provider.url, sms.secret, sms.rate) == (
+    assert (sms.kind, sms.settings.url, sms.secret, sms.rate) == (
         "http",
         env["OUTREACH_SMS_URL"],
         "s3cret",
@@ -79,7 +79,7 @@ def test_environment_makes_channels_real(tmp_path):
 )
 def test_smtp_urls(url, expected, tmp_path):
     env = {"OUTREACH_SMTP_URL": url, "OUTREACH_SMTP_FROM": "hello@example.com"}
-    smtp = load_channels(tmp_path, environ=env)["email"].provider
+    smtp = load_channels(tmp_path, environ=env)["email"].settings
     assert (smtp.host, smtp.port, smtp.security, smtp.username) == expected
     assert smtp.sender_name == ""
 
@@ -106,19 +106,19 @@ def test_the_file_configures_and_the_environment_wins(tmp_path):
     )
     config = load_channels(tmp_path, environ={"OUTREACH_WEBHOOK_SECRET": "from-env"})
     email = config["email"]
-    assert (email.provider.host, email.provider.port, email.provider.message_domain) == (
+    assert (email.settings.host, email.settings.port, email.settings.message_domain) == (
         "file.example.com",
         2525,
         "mail.example.com",
     )
     assert (email.rate, email.burst) == (2.5, 3)  # burst defaults to one second's worth
     webhook = config["webhook"]
-    assert (webhook.provider.url, webhook.secret, webhook.provider.timeout) == (
+    assert (webhook.settings.url, webhook.secret, webhook.settings.timeout) == (
         "https://hooks.example.com/file",
         "from-env",
         3,
     )
-    assert (webhook.rate, webhook.burst, dict(webhook.provider.headers)) == (
+    assert (webhook.rate, webhook.burst, dict(webhook.settings.headers)) == (
         100.0,
         7,
         {"Authorization": "Bearer abc"},
@@ -126,7 +126,7 @@ def test_the_file_configures_and_the_environment_wins(tmp_path):
 
     env = {"OUTREACH_SMTP_URL": "smtps://env.example.com", "OUTREACH_SMTP_FROM": "env@example.com"}
     email = load_channels(tmp_path, environ=env)["email"]
-    assert (email.provider.host, email.provider.security, email.provider.sender_address) == (
+    assert (email.settings.host, email.settings.security, email.settings.sender_address) == (
         "env.example.com",
         "tls",
         "env@example.com",

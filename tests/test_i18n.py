@@ -14,9 +14,9 @@ import pytest
 from babel import Locale
 
 from outreach import TemplateError
-from outreach.cli.preview import preview, sample_customer, sms_problems
 from outreach.customers.profile import Customer
 from outreach.journeys.config import load_journeys
+from outreach.journeys.preview import preview, sample_customer, sms_problems
 from outreach.localization.catalogs import check_catalog, cldr_plural_forms, extract
 from outreach.localization.locales import PSEUDO, load_locales, locale_chain
 from outreach.localization.render import FSI, PDI, Renderer

@@ -55,9 +55,11 @@ def test_claim_gives_the_send_its_own_hash_and_the_event_leaves_with_its_last_se
     after = app.schedule.get(send_id)
     assert after.state == "claimed" and after.token == claim.token
     # The same send read in either form: only the state and the claim differ.
-    assert {k: v for k, v in after.to_fields().items() if k not in ("state", "token")} == {
-        k: v for k, v in before.to_fields().items() if k != "state"
+    assert {k: v for k, v in after.as_stored().items() if k not in ("state", "token")} == {
+        k: v for k, v in before.as_stored().items() if k != "state"
     }
+    typed = ("intent", "event_id", "start", "created", "data", "due", "resolved", "attempts")
+    assert [getattr(after, name) for name in typed] == [getattr(before, name) for name in typed]
     assert not app.client.exists(app.keys.planned("c-jonas"))  # its only send left: the hash is gone
 
 

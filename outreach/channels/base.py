@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar, runtime_checkable
 
 from ..registry import Entry
 
@@ -61,8 +61,12 @@ class BatchTransport(Transport, Protocol):
         """
 
 
+#: A provider kind's settings (``SmtpConfig``, ``HttpConfig``).
+S = TypeVar("S")
+
+
 @dataclass(frozen=True, kw_only=True)
-class ProviderKind(Entry):
+class ProviderKind(Entry, Generic[S]):
     """A kind of provider a channel hands its messages to (``outreach.channels.registry``).
 
     ``parse`` reads the provider's settings from a channel's table of
@@ -74,5 +78,5 @@ class ProviderKind(Entry):
     keys: frozenset[str]
     #: The environment variables that override a channel's keys: channel -> {key: variable}.
     env: Callable[[str], dict[str, str]]
-    parse: Callable[[Where, Mapping[str, object], Mapping[str, str]], Any]
-    build: Callable[[str, Any], Transport]
+    parse: Callable[[Where, Mapping[str, object], Mapping[str, str]], S | None]
+    build: Callable[[str, S], Transport]

@@ -45,12 +45,12 @@ class ChannelConfig:
     #: Messages that may go at once after a quiet spell (the bucket size).
     burst: int | None = None
     #: The provider's own settings (``SmtpConfig``, ``HttpConfig``); None on the outbox.
-    provider: Any = None
+    settings: Any = None
 
     @property
     def secret(self) -> str | None:
         """The secret the provider signs with (requests, and the receipts it sends back), if any."""
-        value = getattr(self.provider, "secret", None)
+        value = getattr(self.settings, "secret", None)
         return value if isinstance(value, str) else None
 
 
@@ -101,9 +101,9 @@ def load_channels(config_dir: Path, environ: Mapping[str, str] | None = None) ->
 
 def make_transport(channel: ChannelConfig, outbox: Outbox) -> Transport:
     """The transport a channel's configuration asks for (the shared outbox when unconfigured)."""
-    if channel.kind == OUTBOX or channel.provider is None:
+    if channel.kind == OUTBOX or channel.settings is None:
         return outbox
-    return PROVIDERS[channel.kind].build(channel.name, channel.provider)
+    return PROVIDERS[channel.kind].build(channel.name, channel.settings)
 
 
 def build_transports(

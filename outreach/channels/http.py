@@ -348,7 +348,7 @@ def build(channel: str, config: HttpConfig) -> HttpTransport:
     return HttpTransport(channel, config.url, config.secret, config.timeout, config.headers)
 
 
-KIND = ProviderKind(
+KIND: ProviderKind[HttpConfig] = ProviderKind(
     name="http",
     description="signed JSON over HTTP(S), one message or a batch per request",
     keys=frozenset({"url", "batch_url", "secret", "timeout", "headers"}),

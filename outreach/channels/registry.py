@@ -4,8 +4,10 @@ configuration holds and which transport it makes."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..registry import Registry
 from . import http, smtp
 from .base import ProviderKind
 
-PROVIDERS: Registry[ProviderKind] = Registry("provider kind", [smtp.KIND, http.KIND])
+PROVIDERS: Registry[ProviderKind[Any]] = Registry("provider kind", [smtp.KIND, http.KIND])

@@ -335,7 +335,7 @@ def build(channel: str, config: SmtpConfig) -> SmtpTransport:
     return SmtpTransport(config)
 
 
-KIND = ProviderKind(
+KIND: ProviderKind[SmtpConfig] = ProviderKind(
     name="smtp",
     description="email over SMTP (smtp://, smtps://, STARTTLS)",
     keys=frozenset({"url", "from", "domain"}),

@@ -48,9 +48,9 @@ def i18n_compile() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def i18n_check(as_json: bool) -> None:
     """Report missing, fuzzy and obsolete entries, plural headers and SMS lengths; fail if incomplete."""
+    from ..journeys.preview import sms_problems
     from ..localization.catalogs import check_catalog
     from ..localization.render import Renderer
-    from .preview import sms_problems
 
     settings, locales, journeys = _config()
     reports = [check_catalog(settings.templates_dir, tag) for tag in locales.shipped]

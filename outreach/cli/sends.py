@@ -78,7 +78,7 @@ def explain(send_id: str, as_json: bool) -> None:
         raise click.ClickException(f"send_id={send_id!r}: no such send")
     tz = zone(send.zone)
     if as_json:
-        click.echo(json.dumps({"send": send.to_fields(), "history": history}, ensure_ascii=False, indent=2))
+        click.echo(json.dumps({"send": send.as_stored(), "history": history}, ensure_ascii=False, indent=2))
         return
     due = send.due
     click.echo(f"send {send_id}: {send.journey}.{send.step} for {send.customer_id}")

@@ -29,7 +29,7 @@ from ..journeys.recurring import Recurring
 from ..links import link, unsubscribe_token
 from ..localization.render import Renderer
 from ..policy.decide import Action, Lookups, Policy
-from ..registry import CATEGORIES
+from ..registry import needs_consent
 from ..schedule import Claim, HandOver, OutcomeBook, Schedule, Send, log_entry
 from ..settings import Settings
 from ..store.deadletters import DeadLetters
@@ -145,7 +145,7 @@ class Deliverer(Outcomes):
                 text = f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s"
                 return self._defer(send, until, "rate_limited", text, book, notes=item.notes)
         send_id = send.id
-        context: dict[str, Any] = {"data": dict(send.data), "send": send.to_fields()}
+        context: dict[str, Any] = {"data": dict(send.data), "send": send.as_stored()}
         if send.survey:
             expires = now + timedelta(days=self.settings.survey_link_days)
             context["survey"] = {
@@ -158,7 +158,7 @@ class Deliverer(Outcomes):
         except TemplateError as exc:
             return self._fail(send, "template_error", str(exc), book, notes=item.notes)
         unsubscribe_url = unsubscribe_mailto = None
-        if CATEGORIES[send.category].consentable:
+        if needs_consent(send.category):
             expires = now + timedelta(days=self.settings.link_days)
             token = unsubscribe_token(self.settings.secret, customer.id, send_id, send.category, expires)
             unsubscribe_url = link(self.settings.public_url, "unsubscribe", token)
@@ -237,7 +237,10 @@ class Deliverer(Outcomes):
             channel, address = item.channels[0]
             category = item.send.category
             default = self.policy.default_allows(item.customer.country, category)
-            requests.append(HandOver(item.send.id, item.send.token, category, channel, address, default))
+            requests.append(
+                HandOver(item.send.id, item.send.token, category, channel, address, default,
+                         needs_consent(category))
+            )  # fmt: skip
         handed, statuses = book.hand_over(requests)
         # Marked by the gate, then found suppressed in the same round trip: not handed over.
         self.schedule.release(

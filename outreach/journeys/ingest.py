@@ -25,14 +25,12 @@ from .events import Event
 from .inbox import Inbox
 from .recurring import Recurring
 
-#: Categories an unsubscribe without a list of categories withdraws.
-UNSUBSCRIBABLE = consentable()
-
 
 def unsubscribed_categories(event: Event) -> list[str]:
     """The categories a ``customer.unsubscribed`` event withdraws (never transactional)."""
-    named = event.data.get("categories") or list(UNSUBSCRIBABLE)
-    return [c for c in named if c in UNSUBSCRIBABLE]
+    unsubscribable = consentable()
+    named = event.data.get("categories") or list(unsubscribable)
+    return [c for c in named if c in unsubscribable]
 
 
 @dataclass

@@ -11,9 +11,6 @@ from ..configfile import read_toml
 from ..errors import ConfigError
 from ..registry import consentable
 
-#: Categories that caps, consent and fatigue apply to.
-CAPPED = consentable()
-
 
 @dataclass(frozen=True)
 class PolicyConfig:
@@ -28,6 +25,8 @@ class PolicyConfig:
 
 def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig:
     """Read and validate ``config/policy.toml``; errors name file, key and value."""
+    # The categories that consent, caps and fatigue apply to.
+    capped = consentable()
     path = config_dir / "policy.toml"
     data = read_toml(path, missing="it holds consent defaults and caps")
 
@@ -43,10 +42,10 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
     countries_table = consent_table.pop("countries", {})
     consent = {}
     for category, value in consent_table.items():
-        if category not in CAPPED:
-            raise fail(f"consent.{category}", value, f"category must be one of {', '.join(CAPPED)}")
+        if category not in capped:
+            raise fail(f"consent.{category}", value, f"category must be one of {', '.join(capped)}")
         consent[category] = mode(f"consent.{category}", value)
-    for category in CAPPED:
+    for category in capped:
         consent.setdefault(category, "opt_out")
     countries: dict[str, dict[str, str]] = {}
     for country, table in countries_table.items():
@@ -55,7 +54,7 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
         if not isinstance(table, dict):
             raise fail(f"consent.countries.{country}", table, "must map categories to opt_in/opt_out")
         for category, value in table.items():
-            if category not in CAPPED:
+            if category not in capped:
                 raise fail(f"consent.countries.{country}.{category}", value, "unknown category")
             mode(f"consent.countries.{country}.{category}", value)
         countries[country] = dict(table)
@@ -63,8 +62,8 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
     on_limit_table = caps_table.pop("on_limit", {})
     caps: dict[str, dict[str, int]] = {}
     for name, limits in caps_table.items():
-        if name not in (*CAPPED, "all"):
-            raise fail(f"caps.{name}", limits, f"must be one of {', '.join(CAPPED)}, all")
+        if name not in (*capped, "all"):
+            raise fail(f"caps.{name}", limits, f"must be one of {', '.join(capped)}, all")
         if not isinstance(limits, dict) or set(limits) - {"day", "week"}:
             raise fail(f"caps.{name}", limits, "must be a table with day and/or week")
         for period, limit in limits.items():
@@ -72,13 +71,13 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
                 raise fail(f"caps.{name}.{period}", limit, "must be a whole number >= 0")
         caps[name] = dict(limits)
     on_limit = {}
-    for category in CAPPED:
+    for category in capped:
         value = on_limit_table.get(category, "defer")
         if value not in ("defer", "suppress"):
             raise fail(f"caps.on_limit.{category}", value, "must be 'defer' or 'suppress'")
         on_limit[category] = value
     for key in on_limit_table:
-        if key not in CAPPED:
+        if key not in capped:
             raise fail(f"caps.on_limit.{key}", on_limit_table[key], "unknown category")
     survey = data.get("survey", {})
     values = {}

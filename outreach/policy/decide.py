@@ -29,11 +29,12 @@ import redis
 from ..clock import to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import erased_hash
+from ..registry import needs_consent
 from ..schedule import Send
 from ..store import replies, scripts
 from ..store.keys import Keys
 from ..timing import SendRule, resolve, zone
-from .config import CAPPED, PolicyConfig
+from .config import PolicyConfig
 
 
 class Action(StrEnum):
@@ -109,7 +110,7 @@ class Policy:
 
     def allows(self, customer: Customer, category: str) -> bool:
         """Consent for a category: the customer's own word, else the country's default."""
-        if category == "transactional":
+        if not needs_consent(category):
             return True
         if category in customer.consent:
             return customer.consent[category]
@@ -117,7 +118,7 @@ class Policy:
 
     def default_allows(self, country: str | None, category: str) -> bool:
         """Whether a category is allowed for a customer who never said (the country's default)."""
-        if category == "transactional":
+        if not needs_consent(category):
             return True
         table = self.config.countries.get(country or "", {})
         return table.get(category, self.config.consent.get(category, "opt_out")) == "opt_out"
@@ -210,7 +211,7 @@ class Policy:
                     f"the interaction was {hours:.0f} h ago; surveys "
                     f"older than {self.config.max_age_hours:g} h are dropped",
                 )
-        if category in CAPPED:
+        if needs_consent(category):
             capped = self._caps(send, customer, rule, now)
             if capped is not None:
                 return capped

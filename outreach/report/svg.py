@@ -12,10 +12,9 @@ from ..surveys.scales import SCALES
 from .figures import DASH, Depth, Report
 from .formatting import format_score
 
-#: Chart colours, each at least 4.5:1 against white.
-#: The colour of the schedule-depth bars (each survey kind has its own: ``Scale.colour``).
+#: The colour of the schedule-depth bars, at least 4.5:1 against white (each survey kind has its
+#: own: ``Scale.colour``).
 DEPTH_COLOUR = "#5b3fa8"
-#: Value ranges of the charts.
 
 
 def _e(value: object) -> str:

@@ -1,8 +1,8 @@
 """The durable schedule: the send record (``send``), every change of its state as one atomic script
-(``store``), and reading it back (``reads``)."""
+(``transitions``), reading it back (``reads``), and the pump that claims due sends (``pump``)."""
 
 from .send import FINAL_STATES, Claim, ConsentChange, HandOver, Intent, Send, SendState, Stop, log_entry
-from .store import LATENCY_BUCKETS, OutcomeBook, Schedule
+from .transitions import LATENCY_BUCKETS, OutcomeBook, Schedule
 
 __all__ = [
     "FINAL_STATES",

@@ -15,7 +15,7 @@ import redis
 from ..clock import Clock, to_ms
 from ..store.keys import Keys
 from .send import Claim
-from .store import Schedule
+from .transitions import Schedule
 
 
 class Pump:

@@ -45,11 +45,11 @@ class Reads:
         out = []
         for send in sends:
             if send.state == SendState.DELIVERED or send.handing:
-                out.append(Stop(send.id, "too_late", send.state, send.handed))
+                out.append(Stop(send.id, "too_late", send.state.value, send.handed))
             elif send.is_final:
-                out.append(Stop(send.id, "final", send.state, send.handed))
+                out.append(Stop(send.id, "final", send.state.value, send.handed))
             else:
-                out.append(Stop(send.id, "cancelled", send.state, send.handed))
+                out.append(Stop(send.id, "cancelled", send.state.value, send.handed))
         return out
 
     # -- reading --------------------------------------------------------------------------
@@ -96,10 +96,11 @@ class Reads:
                     continue
                 send_id = send_ids[i]
                 due_ms = str(int(due))
-                out[i] = self._expand({
-                    "id": send_id, "customer_id": split_send_id(send_id)[2], "intent": text(ref),
-                    "event": text(meta), "data": text_or_none(data) or "{}", "state": SendState.SCHEDULED,
-                    "due_ms": due_ms, "resolved_ms": due_ms, "attempts": "0",
+                out[i] = self._expand({  # the fields materialize() in _prelude.lua writes
+                    "id": send_id, "customer_id": split_send_id(send_id)[2],
+                    "intent": text(ref), "event": text(meta), "data": text_or_none(data) or "{}",
+                    "state": SendState.SCHEDULED.value, "due_ms": due_ms, "resolved_ms": due_ms,
+                    "attempts": "0",
                 })  # fmt: skip
         return out
 

@@ -2,7 +2,7 @@
 every reader gets, decoded once where it leaves Redis (``Schedule.get_many``).
 
 A send is stored as strings (a hash of its own, or its compact planned form, docs/ARCHITECTURE.md);
-``Send.from_fields`` turns those strings into typed values, and ``Send.to_fields`` gives them back
+``Send.from_fields`` turns those strings into typed values, and ``Send.as_stored`` gives them back
 as stored, for the API and the data-rights export that show the record as it is kept.
 """
 
@@ -112,6 +112,8 @@ class HandOver:
     address: str
     #: Whether the category is allowed for this customer when they never said (country default).
     consent_default: bool
+    #: Whether the category needs consent at all (``registry.needs_consent``).
+    consentable: bool = True
 
 
 @dataclass(frozen=True)
@@ -190,7 +192,7 @@ class Send:
     handed: datetime | None = None
     #: When it reached a final state.
     finished: datetime | None = None
-    #: The fields as stored, for ``to_fields``.
+    #: The fields as read, for ``as_stored``.
     _fields: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -225,8 +227,9 @@ class Send:
             _fields=fields,
         )
 
-    def to_fields(self) -> dict[str, str]:
-        """The send as stored: every field a string, the intent's spelled out."""
+    def as_stored(self) -> dict[str, str]:
+        """The fields as read from Redis (the intent's spelled out), not rebuilt from the typed values:
+        what the API, ``explain --json`` and the data-rights export show."""
         return dict(self._fields)
 
     # The intent's parts, as every reader names them.

@@ -169,7 +169,7 @@ class Keys:
         return self._c(customer_id) + "erased"
 
     def planned(self, customer_id: str) -> str:
-        """hash: the customer's sends still only planned, in compact form (see schedule.py)."""
+        """hash: the customer's sends still only planned, in compact form (see schedule/transitions.py)."""
         return f"{self._c(customer_id)}plan:{customer_id}"
 
     def open_sends(self, customer_id: str) -> str:

@@ -10,19 +10,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 
 from ..clock import Clock, from_ms, to_ms
 from ..errors import InputError
 from ..links import answer_token, link
+from ..schedule import Schedule
 from ..store.keys import Keys
 from ..store.replies import text_fields, texts
 from .scales import SCALES
-
-if TYPE_CHECKING:
-    from ..schedule import Schedule
 
 #: Longest comment kept with an answer, in characters.
 MAX_COMMENT = 2000

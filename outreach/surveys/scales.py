@@ -1,6 +1,7 @@
 """The survey scales as plain data: CSAT, NPS and CES, each with its scores, its bands, how its
-answers make one figure and how that figure is shown. A new scale is one more entry here: the
-journeys, the answer pages and the report read every scale from ``SCALES``."""
+answers make one figure and how that figure is shown. The journeys, the answer pages and the
+report read every scale from ``SCALES``; a new scale is one more entry here, plus the words of its
+question and score hints in the survey templates (``templates/_survey/``, ``templates/_web/``)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,6 @@ constants are read where they are defined: patch ``resolution.SEARCH_DAYS``, not
 
 from __future__ import annotations
 
-from .calendar import _calendar, _holiday_code
 from .resolution import SEARCH_DAYS, Resolution, Shift, resolve
 from .rules import CUSTOMER_HOLIDAYS, MAX_DAYS, SendRule, Window, rule_for
 from .zones import UTC, parse_instant, zone
@@ -32,8 +31,6 @@ __all__ = [
     "SendRule",
     "Shift",
     "Window",
-    "_calendar",
-    "_holiday_code",
     "parse_instant",
     "resolve",
     "rule_for",

@@ -7,7 +7,8 @@
 -- ARGV[3]  how long a send is kept after its final state, in ms (0: for ever)
 -- ARGV[4..] groups of five per send:
 --          send id, claim token, category, channel,
---          '1' or '0': whether the category is allowed when the customer never said
+--          consent: '-' when the category needs none, else '1' or '0': whether it is
+--          allowed when the customer never said
 --
 -- The batch was decided a while ago; this re-reads, per send and at once, all
 -- that can stop it since: the tombstone of a cancellation, the claim token, the
@@ -32,10 +33,10 @@ local now = now_ms(ARGV[1])
 local tag = ARGV[2]
 local history_ms = ARGV[3]
 local HEAD = 3   -- ARGV[1..HEAD] above; then one group per send:
-local GROUP = 5  -- send id, claim token, category, channel, consent default
+local GROUP = 5  -- send id, claim token, category, channel, consent
 local out = {now}
 for i = HEAD + 1, #ARGV, GROUP do
-  local id, claim, category, channel, default = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local id, claim, category, channel, consent = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = tag .. 'send:' .. id
   local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
   local state, token, cancelled = fields[1], fields[2], fields[3]
@@ -58,12 +59,12 @@ for i = HEAD + 1, #ARGV, GROUP do
       status = 'do_not_contact'
     else
       local profile = cjson.decode(raw)
-      if category ~= 'transactional' then
+      if consent ~= '-' then
         local said = nil
         if type(profile.consent) == 'table' then
           said = profile.consent[category]
         end
-        if said == false or (said == nil and default ~= '1') then
+        if said == false or (said == nil and consent ~= '1') then
           status = 'no_consent'
         end
       end

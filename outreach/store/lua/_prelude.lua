@@ -1,4 +1,4 @@
--- _prelude.lua: put in front of every script by outreach/scripts.py.
+-- _prelude.lua: put in front of every script by outreach/store/scripts.py.
 --
 -- now_ms(arg): the caller's clock in UTC ms, or the Redis server's TIME when the
 -- caller passes '' (production passes ''; a simulated clock passes its time).
@@ -37,7 +37,7 @@ local function close_cancelled(tag, id, reason, now, history_ms)
 end
 
 -- A send id is 's' .. event digest (12 hex) .. step digest (6 hex) .. '.' .. customer id
--- (outreach/keys.py); every key of a send lives under its customer's shard tag.
+-- (outreach/store/keys.py); every key of a send lives under its customer's shard tag.
 local function customer_of(id)
   return string.sub(id, 21)
 end

@@ -64,7 +64,7 @@ def get_send(request: Request, send_id: Annotated[str, Path(min_length=1, max_le
         tz = zone(send.zone or "UTC")
     except TimingError:
         tz = zone("UTC")
-    record: dict[str, Any] = send.to_fields()
+    record: dict[str, Any] = send.as_stored()
     for key in ("channels", "rule", "data"):
         if isinstance(record.get(key), str):
             with contextlib.suppress(ValueError):

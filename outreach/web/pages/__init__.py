@@ -12,7 +12,7 @@ from fastapi import APIRouter
 
 from . import preferences, survey, unsubscribe
 from .negotiate import negotiate
-from .shared import PAGE_CATEGORIES, PAGE_CHANNELS, STATUS, PageError, Pages, outreach_of, pages_of, path_of
+from .shared import STATUS, PageError, Pages, outreach_of, page_categories, page_channels, pages_of, path_of
 from .tokens import preferences_url, read, require_customer
 
 router = APIRouter(tags=["Customer pages"])
@@ -22,8 +22,8 @@ router.include_router(unsubscribe.router)
 router.include_router(preferences.router)
 
 __all__ = [
-    "PAGE_CATEGORIES",
-    "PAGE_CHANNELS",
+    "page_categories",
+    "page_channels",
     "STATUS",
     "PageError",
     "Pages",

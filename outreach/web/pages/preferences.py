@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from ...customers.profile import Customer
-from .shared import PAGE_CATEGORIES, PAGE_CHANNELS, outreach_of, pages_of, path_of
+from ...links import PATHS
+from .shared import outreach_of, page_categories, page_channels, pages_of, path_of
 from .tokens import read, require_customer
 
 router = APIRouter()
@@ -23,16 +24,16 @@ def _preference_page(
         "preferences.html",
         customer=customer,
         saved=saved,
-        action=path_of(request, f"/p/{token}"),
-        categories=[{"name": c, "allowed": outreach.policy.allows(customer, c)} for c in PAGE_CATEGORIES],
+        action=path_of(request, PATHS["preferences"] + token),
+        categories=[{"name": c, "allowed": outreach.policy.allows(customer, c)} for c in page_categories()],
         channels=[
-            {"name": c, "allowed": customer.channel_consent.get(c) is not False} for c in PAGE_CHANNELS
+            {"name": c, "allowed": customer.channel_consent.get(c) is not False} for c in page_channels()
         ],
     )
 
 
 @router.get(
-    "/p/{token}",
+    PATHS["preferences"] + "{token}",
     response_class=HTMLResponse,
     name="preferences_page",
     summary="Message preferences",
@@ -49,7 +50,7 @@ def preferences_page(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post(
-    "/p/{token}",
+    PATHS["preferences"] + "{token}",
     response_class=HTMLResponse,
     name="preferences_save",
     summary="Save message preferences",
@@ -66,13 +67,13 @@ def preferences_save(
     _, fields = read(outreach, token, "preferences", "unsubscribe")
     customer = require_customer(outreach, fields.get("c"))
     wanted_categories, wanted_channels = set(category), set(channel)
-    for name in PAGE_CATEGORIES:
+    for name in page_categories():
         wanted = name in wanted_categories
         if wanted != outreach.policy.allows(customer, name):
             customer = outreach.set_consent(
                 customer.id, category=name, allowed=wanted, source="preference page"
             ).customer
-    for name in PAGE_CHANNELS:
+    for name in page_channels():
         wanted = name in wanted_channels
         if wanted != (customer.channel_consent.get(name) is not False):
             customer = outreach.set_consent(

@@ -13,10 +13,17 @@ from ...localization.locales import babel_locale, locale_chain
 from ...registry import CHANNELS, consentable
 from .negotiate import negotiate
 
-#: Categories a customer may switch on and off (transactional is always on).
-PAGE_CATEGORIES = consentable()
-#: Channels shown on the preference page.
-PAGE_CHANNELS = CHANNELS.where(lambda c: c.preference)
+
+def page_categories() -> tuple[str, ...]:
+    """Categories a customer may switch on and off (transactional ones are always on)."""
+    return consentable()
+
+
+def page_channels() -> tuple[str, ...]:
+    """Channels shown on the preference page."""
+    return CHANNELS.where(lambda c: c.preference)
+
+
 #: Error kinds and their HTTP status.
 STATUS = {
     "invalid": 400,

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from ...customers.profile import Customer
 from ...errors import CustomerErased, InputError, UnknownCustomer
-from ...links import expiry_of
+from ...links import PATHS, expiry_of
 from ...surveys.answers import MAX_COMMENT, answer_links
 from ...surveys.scales import SCALES
 from ..security import NonceError, consume_nonce, issue_nonce
@@ -68,14 +68,14 @@ def _survey_page(
         links=links,
         nonce=issue_nonce(outreach.settings.secret, send_id, outreach.clock.now()),
         comment=answer.comment if answer else "",
-        comment_action=path_of(request, f"/s/{token}/comment"),
+        comment_action=path_of(request, PATHS["answer"] + token + "/comment"),
         max_comment=MAX_COMMENT,
         problem=problem,
     )
 
 
 @router.get(
-    "/s/{token}",
+    PATHS["answer"] + "{token}",
     response_class=HTMLResponse,
     name="survey_answer",
     summary="Answer a survey with one click",
@@ -106,7 +106,7 @@ def survey_answer(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post(
-    "/s/{token}/comment",
+    PATHS["answer"] + "{token}/comment",
     response_class=HTMLResponse,
     name="survey_comment",
     summary="Add a comment to a survey answer",

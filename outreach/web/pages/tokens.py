@@ -10,7 +10,7 @@ from fastapi import Request
 from ...app import Outreach
 from ...customers.profile import Customer
 from ...errors import CustomerErased, UnknownCustomer
-from ...links import InvalidToken, make_token, read_token
+from ...links import PATHS, InvalidToken, preferences_token, read_token
 from .shared import PageError, path_of
 
 #: "Now" far in the past: reads an expired token's fields (its signature is still checked).
@@ -51,5 +51,5 @@ def require_customer(outreach: Outreach, customer_id: object) -> Customer:
 def preferences_url(request: Request, outreach: Outreach, customer_id: str) -> str:
     """A fresh link to the customer's preference page (the unsubscribe page offers it)."""
     expires = outreach.clock.now() + timedelta(days=outreach.settings.link_days)
-    token = make_token(outreach.settings.secret, "preferences", {"c": customer_id}, expires)
-    return path_of(request, f"/p/{token}")
+    token = preferences_token(outreach.settings.secret, customer_id, expires)
+    return path_of(request, PATHS["preferences"] + token)

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse
 
 from ...customers.profile import Customer
-from .shared import PAGE_CATEGORIES, PageError, outreach_of, pages_of, path_of
+from ...links import PATHS
+from .shared import PageError, outreach_of, page_categories, pages_of, path_of
 from .tokens import preferences_url, read, require_customer
 
 router = APIRouter()
@@ -19,13 +20,13 @@ def _unsubscribe_target(request: Request, token: str) -> tuple[Customer, str]:
     _, fields = read(outreach, token, "unsubscribe")
     category = fields.get("k")
     customer = require_customer(outreach, fields.get("c"))
-    if category not in PAGE_CATEGORIES:
+    if category not in page_categories():
         raise PageError("invalid", customer)
     return customer, category
 
 
 @router.get(
-    "/u/{token}",
+    PATHS["unsubscribe"] + "{token}",
     response_class=HTMLResponse,
     name="unsubscribe_page",
     summary="Explain what unsubscribing stops",
@@ -41,13 +42,13 @@ def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
         customer=customer,
         done=False,
         category=category,
-        action=path_of(request, f"/u/{token}"),
+        action=path_of(request, PATHS["unsubscribe"] + token),
         preferences_url=preferences_url(request, outreach, customer.id),
     )
 
 
 @router.post(
-    "/u/{token}",
+    PATHS["unsubscribe"] + "{token}",
     response_class=HTMLResponse,
     name="unsubscribe",
     summary="Unsubscribe (also RFC 8058 one-click)",
@@ -75,6 +76,6 @@ def unsubscribe(
         customer=customer,
         done=True,
         category=category,
-        action=path_of(request, f"/u/{token}"),
+        action=path_of(request, PATHS["unsubscribe"] + token),
         preferences_url=preferences_url(request, outreach, customer.id),
     )

@@ -1,4 +1,5 @@
-"""The durable schedule: planned sends in Redis sorted sets, claimed under a lease by Lua scripts.
+"""The schedule's transitions: planned sends in Redis sorted sets, claimed under a lease, each
+change of state one atomic Lua script (``lua/``).
 
 A send lives in two forms. While it is only planned, it is compact: a member of
 its shard's ``due`` set and a short field of its customer's ``plan:`` hash that
@@ -77,11 +78,11 @@ class Schedule(Reads):
         """Keep an intent (once per process) and return its ref."""
         ref = intent.ref
         if ref not in self._stored:
-            text = intent.to_json()
-            if not self.client.hsetnx(self.keys.intents, ref, text):
+            written = intent.to_json()
+            if not self.client.hsetnx(self.keys.intents, ref, written):
                 kept = text_or_none(self.client.hget(self.keys.intents, ref))
-                if kept != text:
-                    raise OutreachError(f"intent ref {ref} names two intents: {kept} and {text}")
+                if kept != written:
+                    raise OutreachError(f"intent ref {ref} names two intents: {kept} and {written}")
             self._stored.add(ref)
             self._intents[ref] = intent
         return ref
@@ -229,7 +230,8 @@ class Schedule(Reads):
             args: list[Any] = [self.clock.script_now(), self.keys.tag(shard), self.history_ms]
             for i in indexes:
                 r = requests[i]
-                args += [r.send_id, r.token, r.category, r.channel, "1" if r.consent_default else "0"]
+                consent = ("1" if r.consent_default else "0") if r.consentable else "-"
+                args += [r.send_id, r.token, r.category, r.channel, consent]
             batch.evalsha(self._handover.sha, len(keys), *keys, *args)
         results = scripts.execute(self.client, batch)
         tail = results[len(results) - len(by_channel) - len(by_shard) :]

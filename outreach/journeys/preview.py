@@ -1,0 +1,119 @@
+"""Previews: render any journey step for any locale, register and channel without sending; the
+SMS-like messages of every shipped locale checked against the segment limit."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..customers.profile import Customer
+from ..errors import InputError
+from ..languages import parse_locale
+from ..localization.locales import PSEUDO, LocalesConfig
+from ..localization.render import Rendered, Renderer
+from ..localization.sms import sms_info
+from ..registry import CHANNELS, FORMALITIES
+from ..settings import DEFAULT_PUBLIC_URL
+from ..surveys.answers import answer_links
+from .config import Journeys
+
+#: The moment previews are rendered at: the day after the journeys' sample events.
+PREVIEW_NOW = "2026-03-21T09:00:00+00:00"
+
+
+def sample_customer(tag: str, default: str = "en") -> Customer:
+    """A demo customer who speaks the language of ``tag``, with the locale set to ``tag``."""
+    text = resources.files("outreach").joinpath("data", "demo_customers.jsonl").read_text("utf-8")
+    people = [Customer.from_mapping(json.loads(line)) for line in text.splitlines() if line.strip()]
+    try:
+        wanted = parse_locale(default if tag == PSEUDO else tag)
+    except InputError:
+        wanted = parse_locale(default)
+    for person in people:
+        theirs = parse_locale(person.locale)
+        if (theirs.language, theirs.script) == (wanted.language, wanted.script):
+            return replace(person, locale=tag, formality=None)
+    return replace(people[0], locale=tag, formality=None)
+
+
+def preview(
+    renderer: Renderer,
+    journeys: Journeys,
+    step_ref: str,
+    *,
+    locale: str,
+    now: datetime | None = None,
+    channel: str | None = None,
+    formality: str | None = None,
+    customer: Customer | None = None,
+    data: dict[str, Any] | None = None,
+) -> tuple[Rendered, str]:
+    """Render ``journey.step``; returns the rendering and the channel used."""
+    journey_name, _, step_name = step_ref.partition(".")
+    if journey_name not in journeys.all:
+        raise InputError("step", step_ref, f"no journey {journey_name!r} ({', '.join(journeys.all)})")
+    journey = journeys[journey_name]
+    try:
+        step = journey.step(step_name)
+    except KeyError:
+        names = ", ".join(s.name for s in journey.steps)
+        raise InputError("step", step_ref, f"journey {journey_name} has steps {names}") from None
+    channel = channel or step.channels[0]
+    if channel not in step.channels:
+        raise InputError("channel", channel, f"{step_ref} sends by {', '.join(step.channels)}")
+    who = customer or sample_customer(locale, renderer.locales.default)
+    context: dict[str, Any] = {"data": dict(data if data is not None else journey.sample or {}), "send": {}}
+    when = now or datetime.fromisoformat(PREVIEW_NOW)
+    if step.survey:
+        links = answer_links(
+            "preview", DEFAULT_PUBLIC_URL, "s_preview", who.id, step.survey, when + timedelta(days=14)
+        )
+        context["survey"] = {"kind": step.survey, "links": links}
+    rendered = renderer.render(
+        step.template,
+        channel,
+        who,
+        context,
+        now=when,
+        locale=locale,
+        register=formality,
+    )
+    return rendered, channel
+
+
+def sms_problems(renderer: Renderer, journeys: Journeys, locales: LocalesConfig) -> list[str]:
+    """Every SMS-like message of every shipped locale and register over the segment limit."""
+    problems = []
+    for journey in journeys:
+        for step in journey.steps:
+            for channel in step.channels:
+                if not CHANNELS[channel].short_text:
+                    continue
+                for tag in locales.shipped:
+                    for register in FORMALITIES:
+                        rendered, _ = preview(
+                            renderer, journeys, f"{journey.name}.{step.name}", locale=tag,
+                            channel=channel, formality=register,
+                        )  # fmt: skip
+                        info = sms_info(rendered.text)
+                        if info.segments > locales.sms_max_segments:
+                            problems.append(
+                                f"{tag}: {journey.name}.{step.name} ({channel}, {register}) takes "
+                                f"{info.segments} {info.encoding} segments ({info.units} units); "
+                                f"the limit is {locales.sms_max_segments}"
+                            )
+    return problems
+
+
+def write_html(rendered: Rendered, folder: Path, name: str) -> Path | None:
+    """Write the HTML body to ``folder/name.html`` to look at in a browser; None if there is none."""
+    if rendered.html is None:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.html"
+    path.write_text(rendered.html, encoding="utf-8")
+    return path
