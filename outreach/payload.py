@@ -36,8 +36,9 @@ def check(field: str, value: Any, *, depth: int = 0) -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise InputError(field, key, "object keys must be strings")
-            check_text(f"{field}.{key}" if field else key, key)
-            check(f"{field}.{key}" if field else key, item, depth=depth + 1)
+            name = f"{field}.{shown(key)}" if field else shown(key)
+            check_text(name, key)
+            check(name, item, depth=depth + 1)
         return
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
@@ -51,6 +52,9 @@ def check_text(field: str, text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError(
-            field, text.encode("utf-8", "backslashreplace").decode(), "is not valid Unicode text"
-        ) from None
+        raise InputError(field, shown(text), "is not valid Unicode text") from None
+
+
+def shown(text: str) -> str:
+    """Text as an error message can carry it: a lone surrogate written as its escape (``\\ud800``)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

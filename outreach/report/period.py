@@ -6,16 +6,38 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from ..errors import InputError
 
+#: The period a report may cover: nothing is older than the oldest event time accepted
+#: (``journeys.events.EARLIEST``), and an end this far ahead already covers every planned send.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(3000, 1, 1, tzinfo=UTC)
+
 
 def parse_bound(name: str, text: str, *, end: bool = False) -> datetime:
-    """``--since`` / ``--until``: ISO 8601 with an offset, or a date (UTC; an end date includes its day)."""
+    """``--since`` / ``--until``: ISO 8601 with an offset, or a date (UTC; an end date includes its day),
+    between 2000 and 3000."""
+    value = _parse(name, text, end)
+    try:
+        inside = EARLIEST <= value.astimezone(UTC) < LATEST
+    except OverflowError:
+        inside = False
+    if not inside:
+        raise InputError(name, text, f"must be between {EARLIEST.date()} and {LATEST.date()}")
+    return value
+
+
+def _parse(name: str, text: str, end: bool) -> datetime:
     try:
         day = date.fromisoformat(text)
     except ValueError:
         day = None
     if day is not None and len(text) <= 10:
         start = datetime.combine(day, time(0), tzinfo=UTC)
-        return start + timedelta(days=1) - timedelta(milliseconds=1) if end else start
+        if not end:
+            return start
+        try:
+            return start + timedelta(days=1) - timedelta(milliseconds=1)
+        except OverflowError:
+            return datetime.max.replace(tzinfo=UTC)
     try:
         value = datetime.fromisoformat(text)
     except ValueError:

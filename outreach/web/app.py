@@ -100,6 +100,8 @@ def create_app(
         if _is_api(request):
             errors = api.pydantic_errors(exc.errors())
             return api.ApiError(422, errors).response()
+        if request.url.path == "/ops":
+            return ops.bad_query(exc.errors())
         return request.app.state.pages.error(request, "invalid")
 
     @app.exception_handler(StarletteHTTPException)

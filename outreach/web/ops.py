@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hmac
 import html
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import redis
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -81,6 +82,15 @@ def _problem_page(status: int, title: str, text: str, headers: dict[str, str] | 
         f"<p>{html.escape(text)}</p></body></html>"
     )
     return HTMLResponse(page, status_code=status, headers=headers)
+
+
+def bad_query(errors: Sequence[Mapping[str, Any]]) -> HTMLResponse:
+    """A query the operator page cannot take (``by=zone``): 400, naming the parameter and what it takes."""
+    problems = []
+    for error in errors:
+        name = ".".join(str(part) for part in error.get("loc", ()) if part != "query")
+        problems.append(f"{name}={error.get('input')!r}: {error.get('msg', 'is not valid')}")
+    return _problem_page(400, "Bad request", "; ".join(problems))
 
 
 @router.get(

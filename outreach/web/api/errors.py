@@ -9,6 +9,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from ...payload import shown
+
 #: The problem text of a required field that is missing.
 MISSING = "is required"
 
@@ -32,11 +34,12 @@ def _loc(field: str) -> list[str | int]:
 
 def problem(field: str, value: Any, text: str, loc: list | None = None) -> dict[str, Any]:
     """One error item; ``loc`` defaults to the body location the field name spells."""
+    field, text = shown(field), shown(text)
     return {
         "field": field,
         "value": _jsonable(value),
         "problem": text,
-        "loc": loc if loc is not None else _loc(field),
+        "loc": [shown(p) if isinstance(p, str) else p for p in loc] if loc is not None else _loc(field),
     }
 
 
