@@ -246,3 +246,108 @@ def test_the_operator_page_names_a_bad_grouping(web):
     response = ops(web, by="zone")
     assert response.status_code == 400
     assert "by" in response.text and "zone" in response.text and "locale" in response.text
+
+
+# -- addresses no provider can use ---------------------------------------------------------------
+
+BAD_EMAILS = [
+    "a@b@c",
+    "@example.com",
+    "pat@",
+    "pat@example.com,evil@attacker.example",
+    "pat@example.com\u0000evil",
+    "pat@example.com\r\nBcc: evil@attacker.example",
+    "pat@localhost",
+    "pat@example.invalid",
+]
+
+
+@pytest.mark.parametrize("email", BAD_EMAILS)
+def test_an_email_address_no_provider_can_use_is_refused_at_every_way_in(app, web, tmp_path, email):
+    from outreach import InputError
+
+    with pytest.raises(InputError) as info:
+        app.upsert_customer({"id": "c-pat", "name": "Pat", "email": email})
+    assert info.value.field == "email"
+    headers = {**AUTH, "content-type": "application/json"}
+    response = web.put(
+        "/v1/customers/c-pat", content=json.dumps({"name": "Pat", "email": email}), headers=headers
+    )
+    assert response.status_code == 422 and response.json()["errors"][0]["field"] == "email"
+    assert app.customers.get("c-pat") is None
+
+
+@pytest.mark.parametrize(
+    ("phone", "country", "stored"),
+    [
+        ("+49 152 05550102", None, "+4915205550102"),
+        ("015205550102", "DE", "+4915205550102"),
+        ("(212) 555-0101", "US", "+12125550101"),
+    ],
+)
+def test_a_phone_number_is_kept_in_e164_read_in_the_customers_country(app, phone, country, stored):
+    customer = app.upsert_customer({"id": "c-p", "name": "P", "phone": phone, "country": country})
+    assert customer.phone == stored
+
+
+@pytest.mark.parametrize(
+    ("phone", "country"), [("12", "DE"), ("015205550102", None), ("+1 555", None), ("call me", "US")]
+)
+def test_a_phone_number_no_provider_can_use_is_refused(app, phone, country):
+    from outreach import InputError
+
+    with pytest.raises(InputError) as info:
+        app.upsert_customer({"id": "c-p", "name": "P", "phone": phone, "country": country})
+    assert info.value.field == "phone"
+
+
+# -- imports keep every good row ---------------------------------------------------------------
+
+
+def test_an_import_reports_each_bad_row_by_its_line_and_keeps_every_good_one(app, tmp_path):
+    from click.testing import CliRunner
+
+    from outreach.cli import commands
+
+    good = [json.dumps({"id": f"g{i}", "name": "G", "email": f"g{i}@example.com"}) for i in range(4)]
+    lines = [
+        good[0].encode(),
+        '{"id": "latin", "name": "J\u00fcrgen"}'.encode("latin-1"),
+        good[1].encode(),
+        ('{"a":' * 100_000 + "1" + "}" * 100_000).encode(),
+        json.dumps(
+            {"id": "sep", "name": "A\u2028B", "email": "sep@example.com"}, ensure_ascii=False
+        ).encode(),
+        json.dumps({"id": "attrs", "name": "A", "attributes": [1, 2]}).encode(),
+        good[2].encode(),
+        b"[1, 2]",
+        good[3].encode(),
+    ]
+    path = tmp_path / "people.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    csv_path = tmp_path / "people.csv"
+    csv_path.write_text(
+        "id,name,email\nc1,Ana,ana@example.com\nc2,Bob,bob@example.com,surplus\nc3,Cy,cy@example.com\n"
+    )
+    with app_for_cli(app):
+        result = CliRunner().invoke(commands.main, ["customers", "import", str(path)])
+        csv_result = CliRunner().invoke(commands.main, ["customers", "import", str(csv_path)])
+    assert result.exit_code == 0, result.output
+    assert "imported 5 customers, 4 rejected" in result.output
+    for line in (2, 4, 6, 8):
+        assert f"people.jsonl:{line}:" in result.output
+    assert app.customers.get("sep") is not None  # a U+2028 inside a string is no line break
+    assert all(app.customers.get(f"g{i}") is not None for i in range(4))
+    assert csv_result.exit_code == 0, csv_result.output
+    assert "imported 2 customers, 1 rejected" in csv_result.output and "people.csv:3:" in csv_result.output
+    assert app.deadletters.count() == 5
+
+
+def app_for_cli(app):
+    """The CLI's commands run against this test's application."""
+    import contextlib
+    from unittest import mock
+
+    from outreach.cli import common
+
+    return mock.patch.object(common, "_app", lambda **_: contextlib.nullcontext(app))

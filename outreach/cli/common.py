@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,19 @@ def _app(**overrides: Any) -> Iterator[Outreach]:
 def _fail(exc: Exception) -> NoReturn:
     """Show an error as click's one-line message with exit status 1."""
     raise click.ClickException(str(exc))
+
+
+def _json_object(option: str, text: str) -> dict[str, Any]:
+    """A command-line option that holds a JSON object (``--data``): any other text is a one-line error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{option}={text[:80]!r}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise click.ClickException(f"{option}={text[:80]!r}: nests too deep") from None
+    if not isinstance(value, dict):
+        raise click.ClickException(f"{option}={text[:80]!r}: must be a JSON object")
+    return value
 
 
 def _iso(instant: datetime) -> str:

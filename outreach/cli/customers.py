@@ -23,33 +23,54 @@ def customers() -> None:
 
 
 def _read_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, row) from CSV or JSON lines; bad JSON yields the error text as row."""
-    text = path.read_text(encoding="utf-8-sig")
+    """(line number, row) from CSV or JSON lines. A row that cannot be read yields an InputError
+    in its place, so the rows around it are still imported and it is reported by its line."""
     if path.suffix.lower() == ".csv":
-        for number, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
-            record: dict[str, Any] = {"attributes": {}}
-            for key, value in row.items():
-                if value in (None, ""):
-                    continue
-                if key.startswith("consent."):
-                    record.setdefault("consent", {})[key[8:]] = value.strip().lower() in {
-                        "1",
-                        "true",
-                        "yes",
-                    }
-                elif key.startswith("attributes."):
-                    record["attributes"][key[11:]] = value
-                else:
-                    record[key] = value
-            yield number, record
+        yield from _csv_rows(path)
         return
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines are split on newlines only: a U+2028 inside a JSON string is not a line break.
+    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+        if number == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, InputError("line", raw[:80].decode("utf-8", "replace"), f"not UTF-8 ({exc.reason})")
+            continue
         if not line.strip():
             continue
         try:
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             yield number, InputError("line", line[:80], f"malformed JSON ({exc.msg})")
+        except RecursionError:
+            yield number, InputError("line", line[:80], "nests too deep")
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        yield 1, InputError("file", path.name, f"not UTF-8 ({exc.reason} at byte {exc.start})")
+        return
+    reader = csv.DictReader(io.StringIO(text))
+    for row in reader:
+        number = reader.line_num
+        if None in row:
+            extra = row[None]
+            yield number, InputError("row", extra, f"has {len(extra)} more cells than the header")
+            continue
+        record: dict[str, Any] = {"attributes": {}}
+        for key, value in row.items():
+            if value in (None, ""):
+                continue
+            if key.startswith("consent."):
+                record.setdefault("consent", {})[key[8:]] = value.strip().lower() in {"1", "true", "yes"}
+            elif key.startswith("attributes."):
+                record["attributes"][key[11:]] = value
+            else:
+                record[key] = value
+        yield number, record
 
 
 @customers.command("import")

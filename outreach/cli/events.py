@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from ..errors import OutreachError
 from . import common
-from .common import _fail
+from .common import _fail, _json_object
 
 
 @click.command()
@@ -19,10 +17,7 @@ from .common import _fail
 @click.option("--at", "occurred_at", default=None, help="When it happened (ISO 8601 with offset).")
 def emit(event_type: str, customer_id: str, data: str, event_id: str | None, occurred_at: str | None) -> None:
     """Queue a lifecycle event for ingestion."""
-    try:
-        payload = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"--data={data!r}: not valid JSON ({exc.msg})") from None
+    payload = _json_object("--data", data)
     try:
         with common._app() as app:
             event_id = app.emit(event_type, customer_id, payload, id=event_id, occurred_at=occurred_at)

@@ -12,7 +12,7 @@ from ..journeys.preview import preview, write_html
 from ..localization.render import Renderer
 from ..localization.sms import sms_info
 from ..registry import CHANNELS, FORMALITIES
-from .common import _config
+from .common import _config, _json_object
 
 
 @click.command("preview")
@@ -50,8 +50,9 @@ def preview_command(
     settings, locales, journeys = _config()
     customer = None
     if customer_file is not None:
-        customer = Customer.from_mapping(json.loads(customer_file.read_text(encoding="utf-8")))
-    payload = json.loads(data) if data else None
+        text = customer_file.read_text(encoding="utf-8", errors="replace")
+        customer = Customer.from_mapping(_json_object(f"--customer {customer_file}", text))
+    payload = _json_object("--data", data) if data else None
     renderer = Renderer(settings.templates_dir, locales)
     rendered, used = preview(
         renderer,

@@ -52,7 +52,7 @@ class DeadLetters:
         record: dict[Any, str] = {
             "kind": kind,
             "reason": reason,
-            "payload": json.dumps(payload, ensure_ascii=False, default=str),
+            "payload": _json(payload),
             "at_ms": str(to_ms(now)),
             "source": source,
         }
@@ -88,3 +88,13 @@ class DeadLetters:
 
     def count(self) -> int:
         return self.client.zcard(self.keys.deadletters)
+
+
+def _json(payload: object) -> str:
+    """The payload as JSON Redis can store (UTF-8): escaped to ASCII when it holds a lone surrogate."""
+    text = json.dumps(payload, ensure_ascii=False, default=str)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload, default=str)
+    return text
