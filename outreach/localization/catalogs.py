@@ -69,6 +69,11 @@ def extract(templates_dir: Path) -> Catalog:
         # A fixed date keeps regenerated files identical when nothing changed.
         creation_date=datetime(2026, 1, 1, tzinfo=UTC),
     )
+    reading: list[str] = []  # the template being read, for an error that names it
+
+    def started(filename: str, method: str, options: dict[str, str]) -> None:
+        reading[:] = [filename]
+
     try:
         # Babel skips folders that start with "_" by default; ours (_web, _survey,
         # _layouts) hold templates too, and _locale is ignored by the method map.
@@ -76,6 +81,7 @@ def extract(templates_dir: Path) -> Catalog:
             str(templates_dir),
             method_map=method_map,
             options_map=options_map,
+            callback=started,
             directory_filter=lambda path: not os.path.basename(path).startswith("."),
         ):
             for register in REGISTERS:
@@ -87,7 +93,10 @@ def extract(templates_dir: Path) -> Catalog:
                     flags=["python-format"] if "%(" in str(message) else [],
                 )
     except Exception as exc:  # the extractor raises the template's own syntax error
-        raise TemplateError(f"extraction failed: {exc}") from exc
+        where = f" in {reading[0]}" if reading else ""
+        line = getattr(exc, "lineno", None)
+        at = f", line {line}" if isinstance(line, int) else ""
+        raise TemplateError(f"extraction failed{where}{at}: {exc}") from exc
     return template
 
 

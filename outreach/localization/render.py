@@ -243,6 +243,9 @@ class Renderer:
                 raise
             except (jinja2.TemplateError, ValueError, KeyError, TypeError) as exc:
                 raise TemplateError(f"template {name} failed to render: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - whatever a template does at run time is its error
+                why = f"{type(exc).__name__}: {exc}"
+                raise TemplateError(f"template {name} failed to render: {why}") from None
         subject = out.get("subject.txt")
         return Rendered(
             subject=" ".join(subject.split()) if subject is not None else None,
