@@ -104,6 +104,15 @@ class Journeys:
         return [j for j in self.all.values() if j.every_days]
 
 
+def _check_json(where: str, rule: Mapping[str, Any]) -> None:
+    """Sends keep their rule as JSON: a TOML date or time (``at = 10:30:00``) must be a string."""
+    for key, value in rule.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise _fail(where, key, value, f'must be written as a string ({key} = "{value}")') from None
+
+
 def _fail(where: str, field: str, value: object, problem: str) -> ConfigError:
     return ConfigError(f"{where}: {field}={value!r}: {problem}")
 
@@ -119,6 +128,7 @@ def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
             raise _fail(where, "category", category, f"must be one of {', '.join(CATEGORIES)}")
         if not isinstance(rule, dict):
             raise _fail(where, category, rule, "must be a table of rule keys")
+        _check_json(where, rule)
         try:
             SendRule.from_mapping({k: v for k, v in rule.items() if v != CUSTOMER_HOLIDAYS})
         except TimingError as exc:
@@ -236,6 +246,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     rule = {**defaults, **{k: v for k, v in raw.items() if k not in STEP_KEYS}}
     # An empty value switches a default off (e.g. holidays = "" on an urgent step).
     rule = {k: v for k, v in rule.items() if v != ""}
+    _check_json(where, rule)
     probe = dict(rule)
     if probe.get("holidays") == CUSTOMER_HOLIDAYS:
         del probe["holidays"]

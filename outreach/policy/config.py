@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from ..configfile import read_toml
 from ..errors import ConfigError
@@ -33,13 +34,18 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
     def fail(key: str, value: object, problem: str) -> ConfigError:
         return ConfigError(f"{path}: {key}={value!r}: {problem}")
 
+    def section(key: str, value: object) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise fail(key, value, f"must be a table [{key}]")
+        return dict(value)
+
     def mode(key: str, value: object) -> str:
         if value not in ("opt_in", "opt_out"):
             raise fail(key, value, "must be 'opt_in' or 'opt_out'")
         return value
 
-    consent_table = dict(data.get("consent", {}))
-    countries_table = consent_table.pop("countries", {})
+    consent_table = section("consent", data.get("consent", {}))
+    countries_table = section("consent.countries", consent_table.pop("countries", {}))
     consent = {}
     for category, value in consent_table.items():
         if category not in capped:
@@ -58,8 +64,8 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
                 raise fail(f"consent.countries.{country}.{category}", value, "unknown category")
             mode(f"consent.countries.{country}.{category}", value)
         countries[country] = dict(table)
-    caps_table = dict(data.get("caps", {}))
-    on_limit_table = caps_table.pop("on_limit", {})
+    caps_table = section("caps", data.get("caps", {}))
+    on_limit_table = section("caps.on_limit", caps_table.pop("on_limit", {}))
     caps: dict[str, dict[str, int]] = {}
     for name, limits in caps_table.items():
         if name not in (*capped, "all"):
@@ -79,7 +85,10 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
     for key in on_limit_table:
         if key not in capped:
             raise fail(f"caps.on_limit.{key}", on_limit_table[key], "unknown category")
-    survey = data.get("survey", {})
+    survey = section("survey", data.get("survey", {}))
+    extra = sorted(set(survey) - {"fatigue_days", "max_age_hours"})
+    if extra:
+        raise fail(f"survey.{extra[0]}", survey[extra[0]], "unknown key (known: fatigue_days, max_age_hours)")
     values = {}
     for key, default in (("fatigue_days", 30), ("max_age_hours", 72)):
         value = survey.get(key, default)
