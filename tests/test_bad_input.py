@@ -93,7 +93,7 @@ def test_template_that_fails_to_render_is_dead_lettered(tmp_path, client, clock)
     (templates / "order_delay/notice/subject.txt").write_text("{{ data.missing_field.deeper }}")
     app = Outreach(make_settings(tmp_path, templates_dir=templates), client=client, clock=clock)
     app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com"})
-    app.upsert_customer({"id": "c2", "name": "Bo", "phone": "+15550100", "channel": "sms"})
+    app.upsert_customer({"id": "c2", "name": "Bo", "phone": "+12125550100", "channel": "sms"})
     for cid in ("c1", "c2"):
         ingest(
             app,

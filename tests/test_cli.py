@@ -77,7 +77,7 @@ def test_import_emit_run_list_explain_on_the_embedded_store(runner, tmp_path):
     (tmp_path / "people.csv").write_text(
         "id,name,email,locale,zone,country,consent.marketing,attributes.plan\n"
         "c1,Ana,ana@example.com,pt-BR,America/Sao_Paulo,BR,false,pro\n"
-        "c2,Bob,bob@example,en_US,Not/AZone,US,,\n"
+        "c2,Bob,bob@example.com,en_US,Not/AZone,US,,\n"
         "c3,Chie,chie@example.jp,ja_JP,Asia/Tokyo,JP,,\n"
     )
     out = ok(runner, "customers", "import", "people.csv")

@@ -12,6 +12,7 @@ from ..languages import parse_locale
 from ..payload import check, check_text
 from ..registry import CATEGORIES, CHANNELS, FORMALITIES, TITLES
 from ..timing import zone
+from .addresses import email_address, phone_number
 
 
 @overload
@@ -85,11 +86,8 @@ class Customer:
         if title is not None and title.lower() not in TITLES:
             raise InputError("title", title, f"must be one of {', '.join(TITLES)}")
         email = text_field(data, "email")
-        if email is not None and ("@" not in email or any(c in email for c in "\r\n <>")):
-            raise InputError("email", email, "not an email address")
-        phone = text_field(data, "phone")
-        if phone is not None and not phone.lstrip("+").replace(" ", "").isdigit():
-            raise InputError("phone", phone, "not a phone number (digits, optional +)")
+        if email is not None:
+            email = email_address(email)
         locale_tag = text_field(data, "locale") or "en"
         parse_locale(locale_tag)
         zone_name = text_field(data, "zone") or "UTC"
@@ -100,6 +98,9 @@ class Customer:
         country = text_field(data, "country")
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise InputError("country", country, "must be an ISO 3166 alpha-2 code")
+        phone = text_field(data, "phone")
+        if phone is not None:
+            phone = phone_number(phone, country.upper() if country else None)
         channel = text_field(data, "channel") or "email"
         if channel not in CHANNELS:
             raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")

@@ -1,0 +1,30 @@
+"""Addresses a provider can use: an email address by its syntax (RFC 5321/5322 as email-validator
+reads it; no DNS lookup) and a phone number in E.164, read with the customer's country as the
+region a national number belongs to (phonenumbers, Google's libphonenumber)."""
+
+from __future__ import annotations
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
+from ..errors import InputError
+
+
+def email_address(text: str) -> str:
+    """The address, normalized (the domain in lower case); InputError when no provider could use it."""
+    try:
+        return validate_email(text, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise InputError("email", text, f"not an email address ({exc})") from None
+
+
+def phone_number(text: str, country: str | None) -> str:
+    """The number in E.164 (``+4915205550102``); a national number needs the customer's country."""
+    try:
+        number = phonenumbers.parse(text, country)
+    except phonenumbers.NumberParseException as exc:
+        raise InputError("phone", text, f"not a phone number ({exc})") from None
+    # Only a whole number: one that needs a local area code first reaches no one through a provider.
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise InputError("phone", text, "not a whole phone number (wrong length for its country)")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
