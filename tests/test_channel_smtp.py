@@ -238,6 +238,11 @@ def test_list_unsubscribe_only_with_an_unsubscribe_url():
 
     transactional = build_message(delivery("ar"), SENDER, "Outreach", "example.com")
     assert "List-Unsubscribe" not in transactional and "List-Unsubscribe-Post" not in transactional
+    # RFC 8058: one-click only for an https link (a development http link has the header alone).
+    http = parse(build_message(replace(with_url, unsubscribe_url="http://localhost:8000/u/tok"), SENDER, "",
+                               "example.com").as_bytes())  # fmt: skip
+    assert "<http://localhost:8000/u/tok>" in str(http["List-Unsubscribe"])
+    assert "List-Unsubscribe-Post" not in http
 
 
 MALICIOUS = [

@@ -117,8 +117,9 @@ def build_message(delivery: Delivery, sender_address: str, sender_name: str, dom
         if delivery.unsubscribe_url:
             uris.append(delivery.unsubscribe_url)
         msg["List-Unsubscribe"] = ", ".join(f"<{_uri(u)}>" for u in uris)
-        if delivery.unsubscribe_url:
-            # RFC 8058 one-click: only an https URI can receive the POST.
+        if delivery.unsubscribe_url and delivery.unsubscribe_url.lower().startswith("https://"):
+            # RFC 8058 one-click: only an https URI may receive the POST (a mail client must not
+            # post to an http one), so a development http link gets the header without it.
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(delivery.text, charset="utf-8")
     if delivery.html is not None:
