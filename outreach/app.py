@@ -259,7 +259,7 @@ class Outreach:
         """Validate an event (InputError names the field; its time must be one the deduplication
         window covers: ``journeys.events.check_time``); nothing is queued."""
         raw = {"id": id, "type": type, "customer_id": customer_id, "occurred_at": occurred_at,
-               "data": dict(data or {})}  # fmt: skip
+               "data": data or {}}  # fmt: skip
         now = self.clock.now()
         event = Event.from_mapping(raw, now=now)
         check_time(event.occurred_at, now, timedelta(days=self.settings.event_ttl_days))
