@@ -20,7 +20,7 @@ from .datarights import DataRights
 from .delivery.attempt import Outcome
 from .delivery.deliver import Deliverer
 from .delivery.ratelimit import RateLimiter
-from .errors import CustomerErased, InputError, OutreachError
+from .errors import ConfigError, CustomerErased, InputError, OutreachError
 from .journeys.config import load_journeys
 from .journeys.events import Event, check_time
 from .journeys.inbox import Inbox
@@ -34,7 +34,7 @@ from .registry import needs_consent
 from .schedule import Claim, ConsentChange, Schedule, Stop
 from .schedule.pump import Pump
 from .settings import Settings
-from .store.connections import build_broker, connect, queued, waiting
+from .store.connections import build_broker, connect, durability_problems, queued, waiting
 from .store.deadletters import DeadLetters
 from .store.keys import Keys
 from .store.stats import read_stats
@@ -60,7 +60,10 @@ class Outreach:
         transports: Mapping[str, Transport] | None = None,
     ) -> None:
         self.settings = settings = settings or Settings.from_env()
+        settings.check()
         self.client = client if client is not None else connect(settings.redis_url)
+        if client is None and settings.redis_url:
+            self._check_durability()
         self.clock = clock or SystemClock()
         self.keys = Keys(settings.prefix, settings.shards)
         self.journeys = load_journeys(settings.config_dir, settings.templates_dir)
@@ -121,6 +124,16 @@ class Outreach:
             max_inflight=settings.max_inflight,
             batch=settings.deliver_batch,
         )  # fmt: skip
+
+    def _check_durability(self) -> None:
+        """Warn (refuse, in production) when the Redis given could lose the schedule."""
+        problems = durability_problems(self.client)
+        if not problems:
+            return
+        text = f"Redis at {self.settings.redis_url}: " + "; ".join(problems)
+        if self.settings.production and not self.settings.allow_volatile_redis:
+            raise ConfigError(f"{text} (or set OUTREACH_ALLOW_VOLATILE_REDIS=1)")
+        logger.warning(text)
 
     def _declare_actors(self) -> None:
         # Thin actors: they call plain methods that tests call directly too.

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -45,16 +46,27 @@ def make_token(secret: str, purpose: str, fields: dict[str, Any], expires: datet
     return f"{body}.{_b64(mac)}"
 
 
-def read_token(secret: str, purpose: str, token: str, now: datetime) -> dict[str, Any]:
-    """The token's fields; raises InvalidToken when it is forged, for another purpose or expired."""
+def read_token(secret: str | Sequence[str], purpose: str, token: str, now: datetime) -> dict[str, Any]:
+    """The token's fields; raises InvalidToken when it is forged, for another purpose or expired.
+
+    ``secret`` may be several (``Settings.secrets``: the one that signs now, then the ones that
+    signed before a rotation): a token signed by any of them is genuine.
+    """
+    keys = [secret] if isinstance(secret, str) else list(secret)
     try:
         body, mac = token.split(".", 1)
-        expected = hmac.new(secret.encode(), f"{purpose}.{body}".encode(), hashlib.sha256).digest()
-        if not hmac.compare_digest(expected, _unb64(mac)):
-            raise InvalidToken("the signature does not match")
-        payload = json.loads(_unb64(body))
+        given = _unb64(mac)
+        signed = any(
+            hmac.compare_digest(
+                hmac.new(key.encode(), f"{purpose}.{body}".encode(), hashlib.sha256).digest(), given
+            )
+            for key in keys
+        )
+        payload = json.loads(_unb64(body)) if signed else None
     except (ValueError, TypeError, RecursionError):
         raise InvalidToken("not a token") from None
+    if not signed:
+        raise InvalidToken("the signature does not match")
     # Signed, but not made by make_token (a leaked secret, another tool): refused, never trusted.
     if not isinstance(payload, dict):
         raise InvalidToken("not a token")

@@ -62,6 +62,14 @@ def _default_dir(name: str) -> Path:
     return here if here.is_dir() else _ROOT / name
 
 
+#: ``OUTREACH_MODE``: the defaults work in development; production refuses what is unsafe.
+DEVELOPMENT = "development"
+PRODUCTION = "production"
+#: The secret that signs links until OUTREACH_SECRET is set (anyone can read it here).
+DEVELOPMENT_SECRET = "outreach-development-secret"
+MIN_SECRET_LENGTH = 32
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime settings; ``Settings.from_env()`` reads ``OUTREACH_<FIELD>`` for each field."""
@@ -92,14 +100,43 @@ class Settings:
     event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS
     history_days: int = DEFAULT_HISTORY_DAYS
     worker_threads: int = DEFAULT_WORKER_THREADS
-    #: Signs links in messages; set OUTREACH_SECRET in production (the default is for trying out).
-    secret: str = "outreach-development-secret"
+    #: ``development`` (the defaults work, for trying out) or ``production``: the processes refuse to
+    #: start with the development secret, without API tokens, or on a Redis that may lose data.
+    mode: str = DEVELOPMENT
+    #: Signs links in messages (at least 32 characters in production).
+    secret: str = DEVELOPMENT_SECRET
+    #: Secrets that signed links before a rotation, comma-separated: links made with them still work.
+    old_secrets: str = ""
+    #: Run in production on a Redis without persistence or with eviction (a cache, a test server).
+    allow_volatile_redis: bool = False
     public_url: str = DEFAULT_PUBLIC_URL
     #: mailto address for List-Unsubscribe; empty for none.
     unsubscribe_mailto: str = ""
     link_days: int = DEFAULT_LINK_DAYS
     #: Days the answer links in a survey message keep working.
     survey_link_days: int = DEFAULT_SURVEY_LINK_DAYS
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every secret a link may be signed with: the current one first, then the old ones."""
+        return (self.secret, *(s.strip() for s in self.old_secrets.split(",") if s.strip()))
+
+    @property
+    def production(self) -> bool:
+        return self.mode == PRODUCTION
+
+    def check(self) -> None:
+        """Refuse what production must not run with (``OUTREACH_MODE=production``)."""
+        if self.mode not in (DEVELOPMENT, PRODUCTION):
+            raise ConfigError(f"OUTREACH_MODE={self.mode!r}: must be {DEVELOPMENT} or {PRODUCTION}")
+        if not self.production:
+            return
+        if self.secret == DEVELOPMENT_SECRET or len(self.secret) < MIN_SECRET_LENGTH:
+            make_one = "python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            raise ConfigError(
+                f"OUTREACH_SECRET: in production it must be your own secret of at least "
+                f"{MIN_SECRET_LENGTH} characters ({make_one})"
+            )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -19,6 +19,7 @@ from dramatiq.brokers.redis import RedisBroker
 from redis.cluster import RedisCluster
 
 from ..errors import ConfigError
+from .replies import text
 
 if TYPE_CHECKING:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -79,3 +80,25 @@ def waiting(broker: dramatiq.Broker, queue: str) -> int:
         return int(broker.client.llen(f"{broker.namespace}:{queue}"))
     ready, _delayed, _dead = cast("RabbitmqBroker", broker).get_queue_message_counts(queue)
     return int(ready)
+
+
+def durability_problems(client: redis.Redis) -> list[str]:
+    """Why this Redis could lose the schedule (eviction, no persistence); empty when it would not.
+
+    Redis is the system of record (docs/RUNNING.md): it needs ``maxmemory-policy noeviction``
+    and AOF (or at least RDB snapshots). A server that hides CONFIG (some managed services)
+    cannot be checked: that is said too.
+    """
+    try:
+        config: dict[str, str] = {}
+        for name in ("maxmemory-policy", "appendonly", "save"):
+            config.update({text(k): text(v) for k, v in client.config_get(name).items()})
+    except redis.RedisError as exc:
+        return [f"its configuration cannot be read ({exc}): check persistence and eviction yourself"]
+    problems = []
+    policy = config.get("maxmemory-policy", "noeviction")
+    if policy != "noeviction":
+        problems.append(f"maxmemory-policy is {policy}: Redis may evict planned sends (set noeviction)")
+    if config.get("appendonly", "no") != "yes" and not config.get("save", "").strip():
+        problems.append("neither AOF nor RDB snapshots are on: a restart loses the schedule (appendonly yes)")
+    return problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
@@ -13,9 +14,16 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..app import Outreach
+from ..errors import ConfigError
 from . import api, ops, pages
 from .metrics import registry_for
-from .security import BodyLimitMiddleware, SecurityHeadersMiddleware, max_body_bytes, parse_tokens
+from .security import (
+    BodyLimitMiddleware,
+    SecurityHeadersMiddleware,
+    max_body_bytes,
+    parse_tokens,
+    redact_access_log,
+)
 
 DESCRIPTION = """\
 Proactive, localized customer messages. This process serves:
@@ -79,6 +87,9 @@ def create_app(
     )
     app.state.outreach = outreach
     app.state.api_tokens = parse_tokens(api_tokens)
+    if outreach.settings.production and not app.state.api_tokens:
+        raise ConfigError("OUTREACH_API_TOKENS: the web process needs at least one API token in production")
+    redact_access_log(logging.getLogger("uvicorn.access"))
     app.state.receipt_secrets = dict(receipt_secrets or {})
     app.state.pages = pages.Pages(outreach)
     app.state.metrics = registry_for(outreach)

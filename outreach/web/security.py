@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
+import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
+import redis
+
 from ..links import InvalidToken, make_token, read_token
+from ..store.keys import Keys
 
 #: Default largest request body, in bytes (OUTREACH_MAX_BODY_BYTES overrides it).
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -87,7 +92,9 @@ def issue_nonce(secret: str, send_id: str, now: datetime) -> str:
     )
 
 
-def consume_nonce(client, keys, secret: str, nonce: str, send_id: str, now: datetime) -> None:
+def consume_nonce(
+    client: redis.Redis, keys: Keys, secret: str | Sequence[str], nonce: str, send_id: str, now: datetime
+) -> None:
     """Accept a nonce once: it must be signed for this send and not used before."""
     try:
         fields = read_token(secret, NONCE_PURPOSE, nonce, now)
@@ -205,3 +212,27 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, with_headers)
+
+
+#: The token in a customer page's path (``/u/<token>``, ``/s/<token>/comment``).
+_PAGE_TOKEN = re.compile(r"^(/[usp]/)[^/?\s]+")
+
+
+class RedactPageTokens(logging.Filter):
+    """Keeps signed link tokens out of the access log: ``GET /u/eyJj…`` is logged as ``GET /u/…``.
+
+    A token in a log is a working unsubscribe or survey link for anyone who reads the log.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn.access logs (client, method, path, http version, status).
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], _PAGE_TOKEN.sub(r"\1…", args[2]), *args[3:])
+        return True
+
+
+def redact_access_log(logger: logging.Logger) -> None:
+    """Add the token filter to an access logger once."""
+    if not any(isinstance(f, RedactPageTokens) for f in logger.filters):
+        logger.addFilter(RedactPageTokens())

@@ -133,7 +133,7 @@ def survey_comment(
         consume_nonce(
             outreach.client,
             outreach.keys,
-            outreach.settings.secret,
+            outreach.settings.secrets,
             nonce,
             send_id,
             outreach.clock.now(),

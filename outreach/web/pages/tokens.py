@@ -23,7 +23,7 @@ def _customer_or_none(outreach: Outreach, customer_id: object) -> Customer | Non
 
 def read(outreach: Outreach, token: str, *purposes: str) -> tuple[str, dict[str, Any]]:
     """(purpose, fields) of a valid token; a PageError for a forged, misdirected or expired one."""
-    secret = outreach.settings.secret
+    secret = outreach.settings.secrets
     now = outreach.clock.now()
     for purpose in purposes:
         try:

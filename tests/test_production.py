@@ -1,0 +1,116 @@
+"""What production refuses to run with, and what an operator can defend: a secret of their own that
+can be rotated, API tokens on the web process, no link tokens in access logs, a Redis that keeps
+the schedule."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+
+from outreach import ConfigError, Outreach
+from outreach.links import InvalidToken, make_token, read_token
+from outreach.settings import DEVELOPMENT_SECRET, Settings
+from outreach.store.connections import durability_problems
+from outreach.web.app import create_app
+from outreach.web.security import RedactPageTokens
+
+from .conftest import _free_port, _installed, _redis_server, _wait_for, make_settings
+
+GOOD_SECRET = "s" * 40
+NOW = datetime(2026, 3, 20, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"mode": "production"}, "OUTREACH_SECRET"),
+        ({"mode": "production", "secret": "short"}, "at least 32"),
+        ({"mode": "prod"}, "OUTREACH_MODE"),
+    ],
+)
+def test_production_refuses_the_development_secret_or_a_short_one(tmp_path, client, overrides, words):
+    settings = make_settings(tmp_path, **overrides)
+    with pytest.raises(ConfigError, match=words):
+        Outreach(settings, client=client)
+
+
+def test_development_runs_with_the_defaults_and_production_with_its_own_secret(tmp_path, client):
+    assert Outreach(make_settings(tmp_path), client=client).settings.secret == DEVELOPMENT_SECRET
+    Outreach(make_settings(tmp_path, mode="production", secret=GOOD_SECRET), client=client)
+
+
+def test_the_web_process_needs_an_api_token_in_production(tmp_path, client):
+    app = Outreach(make_settings(tmp_path, mode="production", secret=GOOD_SECRET), client=client)
+    with pytest.raises(ConfigError, match="OUTREACH_API_TOKENS"):
+        create_app(app, api_tokens=[])
+    create_app(app, api_tokens=["a-token"])
+
+
+def test_a_rotated_secret_still_opens_the_links_it_signed_until_it_is_dropped():
+    old = make_token("old-secret", "unsubscribe", {"c": "c1"}, NOW + timedelta(days=1))
+    new = make_token("new-secret", "unsubscribe", {"c": "c1"}, NOW + timedelta(days=1))
+    rotated = Settings(secret="new-secret", old_secrets="old-secret, older-secret")
+    assert rotated.secrets == ("new-secret", "old-secret", "older-secret")
+    for token in (old, new):
+        assert read_token(rotated.secrets, "unsubscribe", token, NOW) == {"c": "c1"}
+    with pytest.raises(InvalidToken, match="signature"):
+        read_token(Settings(secret="new-secret").secrets, "unsubscribe", old, NOW)
+
+
+def test_settings_read_mode_and_old_secrets_from_the_environment():
+    settings = Settings.from_env(
+        {"OUTREACH_MODE": "production", "OUTREACH_SECRET": GOOD_SECRET, "OUTREACH_OLD_SECRETS": "a,b"}
+    )
+    assert settings.production and settings.secrets == (GOOD_SECRET, "a", "b")
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        ("/u/eyJjIjoiYzEifQ.c2ln", "/u/…"),
+        ("/s/eyJzIjoiczEifQ.c2ln/comment", "/s/…/comment"),
+        ("/p/eyJjIjoiYzEifQ.c2ln?x=1", "/p/…?x=1"),
+        ("/v1/events", "/v1/events"),
+    ],
+)
+def test_link_tokens_never_reach_the_access_log(path, logged):
+    record = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", 200), None,
+    )  # fmt: skip
+    assert RedactPageTokens().filter(record)
+    assert record.getMessage() == f'127.0.0.1:5000 - "GET {logged} HTTP/1.1" 200'
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of this test's own: its configuration is changed here."""
+    port = _free_port()
+    proc = _redis_server(_installed("redis-server"), port, tmp_path)
+    conn = redis.Redis(port=port)
+    try:
+        _wait_for(conn.ping, "redis-server")
+        yield f"redis://127.0.0.1:{port}/0", conn
+    finally:
+        conn.close()
+        proc.kill()  # nothing to keep: no shutdown save, no waiting for an AOF rewrite
+        proc.wait(timeout=10)
+
+
+def test_a_redis_that_could_lose_the_schedule_is_named_and_refused_in_production(tmp_path, own_redis):
+    url, conn = own_redis
+    conn.config_set("maxmemory-policy", "allkeys-lru")
+    problems = durability_problems(conn)
+    assert any("allkeys-lru" in p for p in problems) and any("appendonly" in p for p in problems)
+    production = make_settings(tmp_path, mode="production", secret=GOOD_SECRET, redis_url=url)
+    with pytest.raises(ConfigError, match="maxmemory-policy"):
+        Outreach(production)
+    Outreach(make_settings(tmp_path, mode="production", secret=GOOD_SECRET, redis_url=url,
+                           allow_volatile_redis=True))  # fmt: skip
+    conn.config_set("maxmemory-policy", "noeviction")
+    conn.config_set("appendonly", "yes")
+    assert durability_problems(conn) == []
+    Outreach(production)
