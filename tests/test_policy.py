@@ -184,6 +184,46 @@ def test_a_retry_keeps_its_cap_slot(app, clock):
     assert decide_at(app, clock, "2026-03-20T10:00:00Z", "other").reason == "cap_day"
 
 
+def test_a_slot_a_send_never_used_is_given_back(app, clock):
+    customer(app)
+    assert decide_at(app, clock, "2026-03-20T09:00:00Z", "failed").reason == "ok"
+    assert decide_at(app, clock, "2026-03-20T10:00:00Z", "next").reason == "cap_day"
+    # The first send ended without reaching a provider (a template error, a gate stop).
+    first = make_send("failed", "c1", "lifecycle", "2026-03-20T09:00:00Z")
+    assert app.policy.release_cap(first.id, "c1") is True
+    assert app.policy.release_cap(first.id, "c1") is False  # given back once
+    assert decide_at(app, clock, "2026-03-20T10:30:00Z", "next").reason == "ok"
+
+
+def test_a_survey_that_never_went_out_gives_back_its_fatigue_lock(app, clock):
+    customer(app)
+    assert decide_at(app, clock, "2026-03-20T09:00:00Z", "v1", category="survey").reason == "ok"
+    assert decide_at(app, clock, "2026-03-21T09:00:00Z", "v2", category="survey").reason == "survey_fatigue"
+    app.policy.release_cap(make_send("v1", "c1", "survey", "2026-03-20T09:00:00Z").id, "c1")
+    assert decide_at(app, clock, "2026-03-21T10:00:00Z", "v3", category="survey").reason == "ok"
+
+
+def test_a_send_that_fails_before_its_provider_frees_its_slot(app, clock, tmp_path):
+    """End to end: the decision takes the slot, a template error ends the send, the slot is free."""
+    import shutil
+
+    from outreach import Outreach
+
+    from .conftest import ROOT, make_settings
+    from .helpers import deliver_due, ingest
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    (templates / "onboarding/welcome/subject.txt").write_text("{{ 1 // 0 }}")
+    broken = Outreach(make_settings(tmp_path, templates_dir=templates), client=app.client, clock=clock)
+    broken.upsert_customer({"id": "c9", "name": "Ana", "email": "ana@example.com", "zone": "UTC"})
+    ingest(broken, "customer.signed_up", "c9", clock.now().isoformat(), id="su-9")
+    clock.set(broken.schedule.next_due())
+    assert [(o.state, o.reason) for o in deliver_due(broken)] == [("failed", "template_error")]
+    counters = [k for k in broken.client.scan_iter(match=broken.settings.prefix + "*cap:c9:*")]
+    assert counters and all(int(broken.client.get(k) or 0) == 0 for k in counters)
+
+
 def test_two_workers_racing_for_the_last_slot(app, clock):
     winners = Counter()
     for round_ in range(30):

@@ -3,6 +3,7 @@ with backoff, a deferral, a final state (suppressed, failed and dead-lettered)."
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,7 +13,8 @@ from ..channels.base import Delivery
 from ..clock import Clock, to_ms
 from ..customers.profile import Customer
 from ..errors import TransientChannelError
-from ..policy.decide import send_rule
+from ..policy.decide import Policy, send_rule
+from ..registry import needs_consent
 from ..schedule import OutcomeBook, Send, log_entry
 from ..settings import Settings
 from ..store.deadletters import DeadLetters
@@ -50,12 +52,23 @@ class Attempt:
         return self.delivery
 
 
+#: One line per outcome (``-v``, or INFO for this logger).
+outcome_log = logging.getLogger("outreach.outcomes")
+
+
 class Outcomes:
     """Booking outcomes that need no hand-over (a mixin of ``Deliverer``, which holds the parts)."""
 
     settings: Settings
     clock: Clock
     deadletters: DeadLetters
+    policy: Policy
+
+    def _unused(self, item: Attempt) -> None:
+        """The send took its cap slot when the policy let it through, and ends without reaching a
+        provider: the slot (and a survey's fatigue lock) is given back."""
+        if needs_consent(item.send.category):
+            self.policy.release_cap(item.send.id, item.customer.id)
 
     def _retry(
         self, item: Attempt, channel: str, exc: TransientChannelError, failed: datetime, book: OutcomeBook
@@ -64,6 +77,7 @@ class Outcomes:
         send, customer = item.send, item.customer
         attempts = send.attempts or 1
         if attempts >= self.settings.max_attempts:
+            self._unused(item)
             return self._fail(send, "attempts_exhausted", f"{channel}: {exc} (attempt {attempts})", book,
                               notes=item.notes)  # fmt: skip
         backoff = min(self.settings.retry_base_seconds * 2 ** (attempts - 1), self.settings.retry_max_seconds)
@@ -130,3 +144,21 @@ class Outcomes:
         outcome = self._end(send, "failed", reason, text, book, notes=notes)
         self.deadletters.add("send", f"{reason}: {text}", {"send_id": send.id}, source="deliver")
         return outcome
+
+
+def log_outcomes(outcomes: list[Outcome], sends: dict[str, Send], now: datetime) -> None:
+    """One line per outcome: ids, journey step, state, reason code, latency; no address or text."""
+    for outcome in outcomes:
+        send = sends.get(outcome.send_id)
+        fields: dict[str, object] = {"send_id": outcome.send_id, "state": outcome.state}
+        if send is not None:
+            fields.update(journey=send.journey, step=send.step, category=send.category)
+            if outcome.state == "delivered":
+                fields.update(
+                    channel=outcome.reason, latency_s=round((now - send.resolved).total_seconds(), 3)
+                )
+        if outcome.state != "delivered":
+            # A retry's reason is the provider's error text (it may name the address): only its code.
+            fields["reason"] = "transient_error" if outcome.state == "retry_scheduled" else outcome.reason
+        text = " ".join(f"{k}={v}" for k, v in fields.items())
+        outcome_log.info(text, extra={"fields": fields})

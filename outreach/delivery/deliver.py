@@ -35,7 +35,7 @@ from ..settings import Settings
 from ..store.deadletters import DeadLetters
 from ..surveys.answers import answer_links
 from ..timing import zone
-from .attempt import Attempt, Outcome, Outcomes
+from .attempt import Attempt, Outcome, Outcomes, log_outcomes, outcome_log
 from .ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ class Deliverer(Outcomes):
                 waiting = self._hand_over(waiting, outcomes, book, lease)
         finally:
             book.flush()
+        if outcome_log.isEnabledFor(logging.INFO):
+            log_outcomes(outcomes, {s.id: s for s in sends if s is not None}, self.clock.now())
         return outcomes
 
     # -- deciding and rendering -----------------------------------------------------------
@@ -156,6 +158,7 @@ class Deliverer(Outcomes):
         try:
             rendered = self.renderer.render(send.template, channel, customer, context, now=now)
         except TemplateError as exc:
+            self._unused(item)
             return self._fail(send, "template_error", str(exc), book, notes=item.notes)
         unsubscribe_url = unsubscribe_mailto = None
         if needs_consent(send.category):
@@ -284,11 +287,14 @@ class Deliverer(Outcomes):
             "no_consent": ("no_consent", f"{customer.id} withdrew consent to {category} messages"),
         }
         if status in suppressions:
+            self._unused(item)
             reason, text = suppressions[status]
             outcomes.append(self._end(send, "suppressed", reason, f"{text} before the hand-over", book,
                                       notes=item.notes))  # fmt: skip
             return
         # Cancelled, claimed again by another worker, erased or already ended: nothing to record.
+        if status == "cancelled":
+            self._unused(item)
         outcomes.append(Outcome(send.id, status, "stopped at the hand-over"))
 
     def _fall_through(
@@ -298,6 +304,7 @@ class Deliverer(Outcomes):
         """On to the item's next channel (rendered for it, handed over next round), or ``ended()``."""
         item.channels.pop(0)
         if not item.channels:
+            self._unused(item)
             outcomes.append(ended())
             return
         following = self._prepare(item, book)

@@ -18,6 +18,7 @@ first that stops the send decides):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
@@ -105,6 +106,7 @@ class Policy:
         self.keys = keys
         self.config = config
         self._cap = scripts.load(client, __package__, "cap")
+        self._uncap = scripts.load(client, __package__, "uncap")
 
     # -- consent --------------------------------------------------------------------------
 
@@ -122,6 +124,21 @@ class Policy:
             return True
         table = self.config.countries.get(country or "", {})
         return table.get(category, self.config.consent.get(category, "opt_out")) == "opt_out"
+
+    def release_cap(self, send_id: str, customer_id: str) -> bool:
+        """Give back the cap slot a send took and never used (it ended without reaching a provider)."""
+        marker = self.client.get(self.keys.cap_slot(send_id))
+        if marker is None:
+            return False
+        try:
+            taken = json.loads(marker)
+        except ValueError:
+            taken = None
+        if not (isinstance(taken, list) and len(taken) == 5 and all(isinstance(k, str) for k in taken)):
+            # A marker from before slots named what they took: only the marker can go.
+            return bool(self.client.delete(self.keys.cap_slot(send_id)))
+        keys = [*taken[:4], taken[4] or self.keys.fatigue(customer_id), self.keys.cap_slot(send_id)]
+        return bool(self._uncap(keys=keys, args=[send_id]))
 
     def suppress_address(self, channel: str, address: str) -> None:
         """Never use this address on this channel again (a hard bounce, a rejection)."""

@@ -5,7 +5,7 @@
 -- KEYS[3]  counter: all capped categories, this local day
 -- KEYS[4]  counter: all capped categories, this local ISO week
 -- KEYS[5]  survey-fatigue lock of the customer (ignored when ARGV[7] is 0)
--- KEYS[6]  marker: this send already holds a slot
+-- KEYS[6]  marker: this send already holds a slot (JSON: the four counters and the fatigue lock taken)
 -- ARGV[1..4] limits for KEYS[1..4]; -1 means no limit
 -- ARGV[5]  TTL of day counters in ms
 -- ARGV[6]  TTL of week counters (and of the marker) in ms
@@ -56,5 +56,7 @@ end
 if fatigue > 0 then
   redis.call('SET', fatigue_key, send_id .. ' ' .. (now + fatigue), 'PX', fatigue)
 end
-redis.call('SET', slot_key, '1', 'PX', week_ttl_ms)
+-- The marker names what the slot took, so uncap.lua can give it back.
+redis.call('SET', slot_key, cjson.encode({counter_keys[1], counter_keys[2], counter_keys[3], counter_keys[4],
+  fatigue > 0 and fatigue_key or ''}), 'PX', week_ttl_ms)
 return 'ok'
