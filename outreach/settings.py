@@ -109,6 +109,8 @@ class Settings:
     old_secrets: str = ""
     #: Run in production on a Redis without persistence or with eviction (a cache, a test server).
     allow_volatile_redis: bool = False
+    #: ``text`` or ``json``: one object a line for a log collector (``outreach.logs``).
+    log_format: str = "text"
     public_url: str = DEFAULT_PUBLIC_URL
     #: mailto address for List-Unsubscribe; empty for none.
     unsubscribe_mailto: str = ""

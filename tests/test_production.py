@@ -4,6 +4,7 @@ the schedule."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -114,3 +115,46 @@ def test_a_redis_that_could_lose_the_schedule_is_named_and_refused_in_production
     conn.config_set("appendonly", "yes")
     assert durability_problems(conn) == []
     Outreach(production)
+
+
+# -- log lines ---------------------------------------------------------------------------------
+
+
+def test_a_json_log_line_carries_its_fields_at_the_top_level():
+    from outreach.logs import JsonFormatter
+
+    record = logging.LogRecord("outreach.outcomes", logging.INFO, __file__, 1, "send %s", ("s1",), None)
+    record.fields = {"send_id": "s1", "state": "delivered"}
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["message"], line["send_id"], line["state"], line["level"]) == (
+        "send s1",
+        "s1",
+        "delivered",
+        "info",
+    )
+
+
+def test_each_outcome_is_one_log_line_without_an_address(app, customers, clock, caplog):
+    from .helpers import deliver_due, ingest
+
+    ingest(app, "order.delayed", "c-jonas", clock.now().isoformat(), id="o1",
+           data={"order_id": "A-1", "new_eta": "2026-03-24"})  # fmt: skip
+    clock.set(app.schedule.next_due())
+    with caplog.at_level(logging.INFO, logger="outreach.outcomes"):
+        [outcome] = deliver_due(app)
+    [record] = [r for r in caplog.records if r.name == "outreach.outcomes"]
+    assert record.fields["send_id"] == outcome.send_id and record.fields["state"] == outcome.state
+    assert record.fields["journey"] == "order_delay" and "latency_s" in record.fields
+    assert "@" not in record.getMessage() and "+49" not in record.getMessage()
+
+
+def test_a_refused_request_is_one_log_line_naming_the_field_not_the_value(app, caplog):
+    from .test_web_api import AUTH
+    from .test_web_pages import web_client
+
+    with web_client(app) as web, caplog.at_level(logging.INFO, logger="outreach.refused"):
+        body = {"name": "Pat", "email": "pat@example.com,evil@attacker.example"}
+        assert web.put("/v1/customers/c-pat", json=body, headers=AUTH).status_code == 422
+    [record] = [r for r in caplog.records if r.name == "outreach.refused"]
+    assert record.fields == {"status": 422, "fields": ["email"]}
+    assert "attacker" not in record.getMessage()

@@ -8,6 +8,8 @@ from typing import Any
 import click
 
 from ..errors import OutreachError
+from ..logs import configure as configure_logs
+from ..settings import Settings
 from .customers import customers
 from .demo import demo
 from .events import emit
@@ -32,10 +34,7 @@ class _Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log what the worker and scheduler do.")
 def main(verbose: bool) -> None:
     """Outreach: proactive, localized customer messages at the right local time."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logs(Settings.from_env().log_format, logging.INFO if verbose else logging.WARNING)
 
 
 # Each command lives with its concern; `outreach --help` lists them in name order.

@@ -41,6 +41,7 @@ Request bodies larger than `OUTREACH_MAX_BODY_BYTES` (default 1 MiB) get 413.
 TAGS = [
     {"name": "Events", "description": "Lifecycle events in, queued for ingestion."},
     {"name": "Customers", "description": "Customer profiles."},
+    {"name": "Data rights", "description": "A customer's profile, consent, export and erasure; audited."},
     {"name": "Sends", "description": "What happened to a send, and why."},
     {
         "name": "Receipts",

@@ -1,4 +1,5 @@
-"""The HTTP API under ``/v1``: events, customer profiles, the explain view, delivery receipts.
+"""The HTTP API under ``/v1``: events, customer profiles and data rights, the explain view, delivery
+receipts.
 
 Every route needs ``Authorization: Bearer <token>``. Errors are JSON:
 ``{"detail": "<field>=<value>: <problem>", "errors": [{"field", "value", "problem", "loc"}]}``.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from ...delivery.receipts import RECEIPT_STATUSES
-from . import customers, events, sends
+from . import customers, events, rights, sends
 from .auth import bearer, require_api_token
 from .errors import MISSING, ApiError, describe, problem, pydantic_errors
 from .models import EXTRA_SCHEMAS, MAX_BATCH, CustomerIn, EventIn, ReceiptIn
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_token)])
 # In this order in the OpenAPI document.
 router.include_router(events.router)
 router.include_router(customers.router)
+router.include_router(rights.router)
 router.include_router(sends.router)
 
 __all__ = [

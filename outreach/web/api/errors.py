@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,6 +12,8 @@ from fastapi.responses import JSONResponse
 
 from ...payload import shown
 
+#: One line per refused request (INFO): which fields, which problems.
+refused_log = logging.getLogger("outreach.refused")
 #: The problem text of a required field that is missing.
 MISSING = "is required"
 
@@ -63,6 +66,11 @@ class ApiError(Exception):
         self.headers = headers
 
     def response(self) -> JSONResponse:
+        if refused_log.isEnabledFor(logging.INFO):
+            # The field and the problem, never the value (it may be an address or a name).
+            fields = {"status": self.status, "fields": [e["field"] for e in self.errors]}
+            text = "; ".join(f"{e['field']}: {e['problem']}" for e in self.errors) or str(self.detail)
+            refused_log.info("refused (%s): %s", self.status, text, extra={"fields": fields})
         body: dict[str, Any] = {"detail": self.detail}
         if self.errors:
             body["errors"] = self.errors
