@@ -67,7 +67,7 @@ class Outreach:
         self.clock = clock or SystemClock()
         self.keys = Keys(settings.prefix, settings.shards)
         self.journeys = load_journeys(settings.config_dir, settings.templates_dir)
-        self.customers = Customers(self.client, self.keys)
+        self.customers = Customers(self.client, self.keys, settings.secrets)
         self.schedule = Schedule(
             self.client, self.keys, self.clock, settings.lease_seconds, settings.history_days
         )
@@ -75,9 +75,8 @@ class Outreach:
         self.inbox = Inbox(
             self.client, self.keys, self.clock, settings.ingest_lease_seconds, settings.ingest_dispatches
         )
-        self.policy = Policy(
-            self.client, self.keys, load_policy(settings.config_dir, settings.late_grace_seconds)
-        )
+        policy = load_policy(settings.config_dir, settings.late_grace_seconds)
+        self.policy = Policy(self.client, self.keys, policy, self.customers.is_erased)
         self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys, self.policy.allows)
         self.locales = load_locales(settings.config_dir)
         self.renderer = Renderer(settings.templates_dir, self.locales)

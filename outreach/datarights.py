@@ -9,7 +9,7 @@ from typing import Any
 import redis
 
 from .clock import Clock
-from .customers.profiles import Customers, erased_hash
+from .customers.profiles import Customers
 from .errors import UnknownCustomer
 from .journeys.config import Journeys
 from .policy.decide import Policy
@@ -110,7 +110,7 @@ class DataRights:
         for send_id in answered:
             pipe.delete(keys.answer(send_id))
             pipe.zrem(keys.answers_index(shard), send_id)
-        pipe.sadd(keys.erased(customer_id), erased_hash(customer_id))
+        pipe.sadd(keys.erased(customer_id), self.customers.tombstone(customer_id))
         for send_id in send_ids:
             pipe.delete(keys.send(send_id), keys.send_log(send_id), keys.cap_slot(send_id))
         if send_ids:

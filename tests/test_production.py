@@ -158,3 +158,31 @@ def test_a_refused_request_is_one_log_line_naming_the_field_not_the_value(app, c
     [record] = [r for r in caplog.records if r.name == "outreach.refused"]
     assert record.fields == {"status": 422, "fields": ["email"]}
     assert "attacker" not in record.getMessage()
+
+
+# -- erasure tombstones ------------------------------------------------------------------------
+
+
+def test_an_erasure_tombstone_is_keyed_with_the_secret_and_survives_a_rotation(tmp_path, client):
+    import hashlib
+
+    from outreach import CustomerErased
+
+    first = Outreach(make_settings(tmp_path, secret="first-secret"), client=client)
+    first.upsert_customer({"id": "c-gone", "name": "Gone", "email": "gone@example.com"})
+    first.erase_customer("c-gone")
+    stored = {m.decode() for m in client.smembers(first.keys.erased("c-gone"))}
+    plain = hashlib.sha256(b"outreach-erased:c-gone").hexdigest()
+    assert len(stored) == 1 and plain not in stored  # nobody without the secret can test an id
+    rotated = Outreach(
+        make_settings(
+            tmp_path, prefix=first.settings.prefix, secret="second-secret", old_secrets="first-secret"
+        ),
+        client=client,
+    )
+    assert rotated.customers.is_erased("c-gone")
+    with pytest.raises(CustomerErased):
+        rotated.upsert_customer({"id": "c-gone", "name": "Back"})
+    # A tombstone written before they were keyed is still read.
+    client.sadd(first.keys.erased("c-old"), hashlib.sha256(b"outreach-erased:c-old").hexdigest())
+    assert rotated.customers.is_erased("c-old")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -14,19 +15,32 @@ import redis
 from ..clock import to_ms
 from ..errors import CustomerErased, InputError, UnknownCustomer
 from ..registry import CATEGORIES, CHANNELS
+from ..settings import DEVELOPMENT_SECRET
 from ..store.keys import Keys
 from .profile import Customer
 
 
-def erased_hash(customer_id: str) -> str:
-    """The only trace an erased customer leaves: a hash of the id."""
-    return hashlib.sha256(f"outreach-erased:{customer_id}".encode()).hexdigest()
+def erased_hash(customer_id: str, secret: str) -> str:
+    """The only trace an erased customer leaves: a hash of the id keyed with the link secret, so
+    no one without the secret can tell whether a given id was erased."""
+    return hmac.new(secret.encode(), f"outreach-erased:{customer_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def erased_hashes(customer_id: str, secrets: Sequence[str]) -> list[str]:
+    """Every form a tombstone of the id may have: keyed with each secret (the current one, those
+    before a rotation) and the unkeyed hash tombstones had before they were keyed."""
+    legacy = hashlib.sha256(f"outreach-erased:{customer_id}".encode()).hexdigest()
+    return [*(erased_hash(customer_id, s) for s in secrets), legacy]
 
 
 class Customers:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, secrets: Sequence[str] = (DEVELOPMENT_SECRET,)
+    ) -> None:
         self.client = client
         self.keys = keys
+        #: Key the erasure tombstones (``Settings.secrets``: the first writes, all are read).
+        self.secrets = tuple(secrets)
 
     def upsert(
         self, data: Mapping[str, Any] | Customer, *, restore: bool = False, source: str = "profile", at=None,
@@ -44,7 +58,7 @@ class Customers:
         if self.is_erased(customer.id):
             if not restore:
                 raise CustomerErased(customer.id)
-            self.client.srem(self.keys.erased(customer.id), erased_hash(customer.id))
+            self.client.srem(self.keys.erased(customer.id), *erased_hashes(customer.id, self.secrets))
         if keep:
             kept = frozenset(keep)
 
@@ -154,7 +168,12 @@ class Customers:
             self.client.srem(key, customer_id)
 
     def is_erased(self, customer_id: str) -> bool:
-        return bool(self.client.sismember(self.keys.erased(customer_id), erased_hash(customer_id)))
+        hashes = erased_hashes(customer_id, self.secrets)
+        return any(self.client.smismember(self.keys.erased(customer_id), hashes))
+
+    def tombstone(self, customer_id: str) -> str:
+        """The hash an erasure of this customer writes."""
+        return erased_hash(customer_id, self.secrets[0])
 
     def get_many(self, customer_ids: list[str]) -> dict[str, Customer]:
         if not customer_ids:

@@ -19,7 +19,7 @@ first that stops the send decides):
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -29,7 +29,6 @@ import redis
 
 from ..clock import to_ms
 from ..customers.profile import Customer
-from ..customers.profiles import erased_hash
 from ..registry import needs_consent
 from ..schedule import Send
 from ..store import replies, scripts
@@ -101,10 +100,18 @@ def send_rule(send: Send, customer: Customer) -> SendRule:
 
 
 class Policy:
-    def __init__(self, client: redis.Redis, keys: Keys, config: PolicyConfig) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        config: PolicyConfig,
+        is_erased: Callable[[str], bool] | None = None,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.config = config
+        #: Whether an unknown customer id is one that was erased (``Customers.is_erased``).
+        self.is_erased = is_erased or (lambda customer_id: False)
         self._cap = scripts.load(client, __package__, "cap")
         self._uncap = scripts.load(client, __package__, "uncap")
 
@@ -190,7 +197,7 @@ class Policy:
         """
         category = send.category
         if customer is None:
-            if self.client.sismember(self.keys.erased(send.customer_id), erased_hash(send.customer_id)):
+            if self.is_erased(send.customer_id):
                 return Decision(Action.SUPPRESS, "customer_erased", "the customer's data was erased")
             return Decision(
                 Action.SUPPRESS, "customer_unknown", f"customer {send.customer_id} does not exist"

@@ -13,7 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Request
 from pydantic import BaseModel, ConfigDict
 
-from ...customers.profiles import erased_hash
 from ...errors import CustomerErased, InputError, UnknownCustomer
 from .auth import outreach_of
 from .errors import ApiError, problem
@@ -127,5 +126,5 @@ def erase_customer(request: Request, customer_id: CustomerId) -> dict[str, Any]:
     except (CustomerErased, UnknownCustomer) as exc:
         raise _refused(customer_id, exc) from None
     # The audit keeps what the tombstone keeps: the hash, not the id.
-    _audit(request, "erase", erased_hash(customer_id), **removed)
+    _audit(request, "erase", outreach_of(request).customers.tombstone(customer_id), **removed)
     return {"erased": removed}
