@@ -76,7 +76,7 @@ class Outreach:
             self.client, self.keys, self.clock, settings.ingest_lease_seconds, settings.ingest_dispatches
         )
         policy = load_policy(settings.config_dir, settings.late_grace_seconds)
-        self.policy = Policy(self.client, self.keys, policy, self.customers.is_erased)
+        self.policy = Policy(self.client, self.keys, policy, self.customers.is_erased, settings.secrets)
         self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys, self.policy.allows)
         self.locales = load_locales(settings.config_dir)
         self.renderer = Renderer(settings.templates_dir, self.locales)

@@ -527,7 +527,7 @@ def test_a_permanent_refusal_suppresses_the_address_and_falls_through(app, provi
     # Preferred channel first (sms), then the step's next channel (email); no retry.
     assert outcome.state == "delivered" and outcome.reason == "email"
     assert len(provider.requests) == 1
-    assert app.client.sismember(app.keys.suppressed("sms"), YUI["phone"])
+    assert app.policy.is_suppressed("sms", YUI["phone"])
     assert [d.send_id for d in mailbox.attempts] == [send_id]
     assert list(mailbox.messages) == [f"<{send_id}@example.com>"]
     assert app.schedule.get(send_id).channel == "email"
@@ -557,8 +557,8 @@ def test_every_channel_refusing_fails_the_send_and_replay_works_after_the_fix(
     assert outcome.state == "failed" and outcome.reason == "permanent_channel_error"
     send = app.schedule.get(send_id)
     assert send.state == "failed" and send.reason == "permanent_channel_error"
-    assert app.client.sismember(app.keys.suppressed("sms"), YUI["phone"])
-    assert app.client.sismember(app.keys.suppressed("email"), YUI["email"])
+    assert app.policy.is_suppressed("sms", YUI["phone"])
+    assert app.policy.is_suppressed("email", YUI["email"])
     assert [e.get("channel") for e in history(app, send_id, "fallthrough")] == ["sms", "email"]
 
     letters = json.loads(run_cli(monkeypatch, app, "dead-letters", "list", "--json"))

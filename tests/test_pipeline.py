@@ -244,7 +244,7 @@ def test_permanent_failure_dead_letters_the_send(app, customers, clock):
     [letter] = app.deadletters.list()
     assert letter.kind == "send" and "550 no such mailbox" in letter.reason
     # The address is now suppressed for email: fix the cause (a new address), replay.
-    assert app.client.sismember(app.keys.suppressed("email"), "haruto@example.jp")
+    assert app.policy.is_suppressed("email", "haruto@example.jp")
     app.upsert_customer({**CUSTOMERS["c-haruto"], "email": "haruto.tanaka@example.jp"})
     app.transports["email"] = app.transports["sms"]
     app.replay(letter.id)

@@ -186,3 +186,20 @@ def test_an_erasure_tombstone_is_keyed_with_the_secret_and_survives_a_rotation(t
     # A tombstone written before they were keyed is still read.
     client.sadd(first.keys.erased("c-old"), hashlib.sha256(b"outreach-erased:c-old").hexdigest())
     assert rotated.customers.is_erased("c-old")
+
+
+def test_a_suppression_list_holds_no_address_in_plain_text_and_survives_a_rotation(tmp_path, client):
+    first = Outreach(make_settings(tmp_path, secret="first-secret"), client=client)
+    first.policy.suppress_address("email", "Pat@Example.com")
+    members = {m.decode() for m in client.smembers(first.keys.suppressed("email"))}
+    assert members and not any("@" in m for m in members)
+    assert first.policy.is_suppressed("email", "pat@example.com")
+    settings = make_settings(
+        tmp_path, prefix=first.settings.prefix, secret="second-secret", old_secrets="first-secret"
+    )
+    rotated = Outreach(settings, client=client)
+    assert rotated.policy.is_suppressed("email", "PAT@example.com")
+    # An address a list held in plain text before lists were hashed is still found.
+    client.sadd(first.keys.suppressed("sms"), "+4915205550102")
+    assert rotated.policy.is_suppressed("sms", "+4915205550102")
+    assert not rotated.policy.is_suppressed("sms", "+4915205550103")

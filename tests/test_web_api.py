@@ -303,7 +303,7 @@ def test_receipts_are_recorded_with_a_good_signature_only(app, web, clock):
                         headers={**AUTH, "X-Outreach-Signature": sign(SECRET, raw)})  # fmt: skip
     assert tampered.status_code == 401
     assert len(app.schedule.history(send_id)) == before
-    assert not app.client.sismember(app.keys.suppressed("email"), "amelia@example.com")
+    assert not app.policy.is_suppressed("email", "amelia@example.com")
 
     # No secret configured for a channel: nothing can be verified.
     assert _receipt(web, {"send_id": send_id, "status": "delivered"}, channel="sms").status_code == 401
@@ -320,7 +320,7 @@ def test_bounce_suppresses_and_complaint_withdraws_consent(app, web, clock):
 
     bounced = _receipt(web, {"send_id": send_id, "status": "bounced", "detail": "550 no such user"})
     assert bounced.json()["suppressed_address"] == "amelia@example.com"
-    assert app.client.sismember(app.keys.suppressed("email"), "amelia@example.com")
+    assert app.policy.is_suppressed("email", "amelia@example.com")
     assert app.customers.get("c-amelia").consent == {}
 
     complained = _receipt(web, {"send_id": send_id, "status": "complained"})

@@ -1,8 +1,13 @@
 """Addresses a provider can use: an email address by its syntax (RFC 5321/5322 as email-validator
 reads it; no DNS lookup) and a phone number in E.164, read with the customer's country as the
-region a national number belongs to (phonenumbers, Google's libphonenumber)."""
+region a national number belongs to (phonenumbers, Google's libphonenumber). And how an address
+is kept on a suppression list: as a hash keyed with the link secret, never in plain text."""
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Sequence
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -28,3 +33,16 @@ def phone_number(text: str, country: str | None) -> str:
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InputError("phone", text, "not a whole phone number (wrong length for its country)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def address_hash(address: str, secret: str) -> str:
+    """How a suppression list keeps an address: no one without the secret can read or test it."""
+    return hmac.new(
+        secret.encode(), f"outreach-address:{address.lower()}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def suppression_forms(address: str, secrets: Sequence[str]) -> tuple[str, ...]:
+    """Every form an address may have on a suppression list: keyed with each secret of a rotation,
+    and in plain lower case as lists held it before they were hashed."""
+    return (*(address_hash(address, s) for s in secrets), address.lower())

@@ -242,7 +242,7 @@ class Deliverer(Outcomes):
             default = self.policy.default_allows(item.customer.country, category)
             requests.append(
                 HandOver(item.send.id, item.send.token, category, channel, address, default,
-                         needs_consent(category))
+                         needs_consent(category), self.policy.suppression_forms(address))
             )  # fmt: skip
         handed, statuses = book.hand_over(requests)
         # Marked by the gate, then found suppressed in the same round trip: not handed over.

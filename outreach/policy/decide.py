@@ -19,7 +19,7 @@ first that stops the send decides):
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -28,9 +28,11 @@ from typing import Any
 import redis
 
 from ..clock import to_ms
+from ..customers.addresses import address_hash, suppression_forms
 from ..customers.profile import Customer
 from ..registry import needs_consent
 from ..schedule import Send
+from ..settings import DEVELOPMENT_SECRET
 from ..store import replies, scripts
 from ..store.keys import Keys
 from ..timing import SendRule, resolve, zone
@@ -106,10 +108,13 @@ class Policy:
         keys: Keys,
         config: PolicyConfig,
         is_erased: Callable[[str], bool] | None = None,
+        secrets: Sequence[str] = (DEVELOPMENT_SECRET,),
     ) -> None:
         self.client = client
         self.keys = keys
         self.config = config
+        #: Key the suppression lists (``Settings.secrets``: the first writes, all are read).
+        self.secrets = tuple(secrets)
         #: Whether an unknown customer id is one that was erased (``Customers.is_erased``).
         self.is_erased = is_erased or (lambda customer_id: False)
         self._cap = scripts.load(client, __package__, "cap")
@@ -149,7 +154,16 @@ class Policy:
 
     def suppress_address(self, channel: str, address: str) -> None:
         """Never use this address on this channel again (a hard bounce, a rejection)."""
-        self.client.sadd(self.keys.suppressed(channel), address.lower())
+        self.client.sadd(self.keys.suppressed(channel), address_hash(address, self.secrets[0]))
+
+    def suppression_forms(self, address: str) -> tuple[str, ...]:
+        """The members of a suppression list that would mean this address."""
+        return suppression_forms(address, self.secrets)
+
+    def is_suppressed(self, channel: str, address: str) -> bool:
+        return any(
+            self.client.smismember(self.keys.suppressed(channel), list(self.suppression_forms(address)))
+        )
 
     # -- the decision ---------------------------------------------------------------------
 
@@ -171,15 +185,21 @@ class Policy:
         for key, ids in by_shard.items():
             pipe.smismember(key, ids)
         channels = sorted(wanted)
+        forms = {
+            channel: {a: self.suppression_forms(a) for a in sorted(wanted[channel])} for channel in channels
+        }
         for channel in channels:
-            pipe.smismember(self.keys.suppressed(channel), sorted(wanted[channel]))
+            pipe.smismember(self.keys.suppressed(channel), [f for fs in forms[channel].values() for f in fs])
         results = pipe.execute() if by_shard or channels else []
         dnc = set()
         for ids, hits in zip(by_shard.values(), results, strict=False):
             dnc |= {c for c, hit in zip(ids, hits, strict=True) if hit}
         bounced = set()
         for channel, hits in zip(channels, results[len(by_shard) :], strict=True):
-            bounced |= {(channel, a) for a, hit in zip(sorted(wanted[channel]), hits, strict=True) if hit}
+            found = iter(hits)
+            for address, address_forms in forms[channel].items():
+                if any([next(found) for _ in address_forms]):
+                    bounced.add((channel, address))
         return Lookups(dnc, bounced)
 
     def decide(

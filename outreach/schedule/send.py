@@ -114,6 +114,9 @@ class HandOver:
     consent_default: bool
     #: Whether the category needs consent at all (``registry.needs_consent``).
     consentable: bool = True
+    #: The members of the channel's suppression list that would mean the address
+    #: (``customers.addresses.suppression_forms``); none: only the address itself in lower case.
+    suppression: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -222,9 +222,9 @@ class Schedule(Reads):
         for i, request in enumerate(requests):
             by_channel.setdefault(request.channel, []).append(i)
             by_shard.setdefault(self.keys.shard_of_send(request.send_id), []).append(i)
+        forms = [r.suppression or (r.address.lower(),) for r in requests]
         for channel, indexes in by_channel.items():
-            addresses = [requests[i].address.lower() for i in indexes]
-            batch.smismember(self.keys.suppressed(channel), addresses)
+            batch.smismember(self.keys.suppressed(channel), [f for i in indexes for f in forms[i]])
         for shard, indexes in by_shard.items():
             keys = [self.keys.inflight(shard), self.keys.outcomes(shard), self.keys.shard_stats(shard)]
             args: list[Any] = [self.clock.script_now(), self.keys.tag(shard), self.history_ms]
@@ -243,7 +243,9 @@ class Schedule(Reads):
             for i, status in zip(indexes, out[1:], strict=True):
                 statuses[i] = text(status)
         for indexes, hits in zip(by_channel.values(), suppressed, strict=True):
-            for i, hit in zip(indexes, hits, strict=True):
+            found = iter(hits)
+            for i in indexes:
+                hit = any([next(found) for _ in forms[i]])
                 if hit and statuses[i] == "go":
                     statuses[i] = "address_suppressed"
         return from_ms(now_ms), statuses
