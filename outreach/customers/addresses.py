@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -42,7 +42,9 @@ def address_hash(address: str, secret: str) -> str:
     ).hexdigest()
 
 
-def suppression_forms(address: str, secrets: Sequence[str]) -> tuple[str, ...]:
+@lru_cache(maxsize=4096)
+def suppression_forms(address: str, secrets: tuple[str, ...]) -> tuple[str, ...]:
     """Every form an address may have on a suppression list: keyed with each secret of a rotation,
-    and in plain lower case as lists held it before they were hashed."""
+    and in plain lower case as lists held it before they were hashed. Kept for the decision and
+    the hand-over gate of the same batch, which ask for the same addresses."""
     return (*(address_hash(address, s) for s in secrets), address.lower())

@@ -15,7 +15,6 @@ import redis
 from ..clock import to_ms
 from ..errors import CustomerErased, InputError, UnknownCustomer
 from ..registry import CATEGORIES, CHANNELS
-from ..settings import DEVELOPMENT_SECRET
 from ..store.keys import Keys
 from .profile import Customer
 
@@ -34,9 +33,7 @@ def erased_hashes(customer_id: str, secrets: Sequence[str]) -> list[str]:
 
 
 class Customers:
-    def __init__(
-        self, client: redis.Redis, keys: Keys, secrets: Sequence[str] = (DEVELOPMENT_SECRET,)
-    ) -> None:
+    def __init__(self, client: redis.Redis, keys: Keys, secrets: Sequence[str]) -> None:
         self.client = client
         self.keys = keys
         #: Key the erasure tombstones (``Settings.secrets``: the first writes, all are read).

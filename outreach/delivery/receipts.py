@@ -9,7 +9,7 @@ from ..clock import Clock
 from ..customers.profiles import Customers
 from ..errors import InputError
 from ..policy.decide import Policy
-from ..registry import consentable
+from ..registry import needs_consent
 from ..schedule import Schedule, log_entry
 
 #: Receipt statuses a provider may report.
@@ -73,7 +73,7 @@ def record_receipt(
         if (
             status == "complained"
             and customer is not None
-            and category in consentable()
+            and needs_consent(category)
             and customer.consent.get(category) is not False
         ):
             set_consent(customer.id, category=category, allowed=False, source=f"{channel} complaint")

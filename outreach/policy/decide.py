@@ -32,7 +32,6 @@ from ..customers.addresses import address_hash, suppression_forms
 from ..customers.profile import Customer
 from ..registry import needs_consent
 from ..schedule import Send
-from ..settings import DEVELOPMENT_SECRET
 from ..store import replies, scripts
 from ..store.keys import Keys
 from ..timing import SendRule, resolve, zone
@@ -107,8 +106,8 @@ class Policy:
         client: redis.Redis,
         keys: Keys,
         config: PolicyConfig,
-        is_erased: Callable[[str], bool] | None = None,
-        secrets: Sequence[str] = (DEVELOPMENT_SECRET,),
+        is_erased: Callable[[str], bool],
+        secrets: Sequence[str],
     ) -> None:
         self.client = client
         self.keys = keys
@@ -116,7 +115,7 @@ class Policy:
         #: Key the suppression lists (``Settings.secrets``: the first writes, all are read).
         self.secrets = tuple(secrets)
         #: Whether an unknown customer id is one that was erased (``Customers.is_erased``).
-        self.is_erased = is_erased or (lambda customer_id: False)
+        self.is_erased = is_erased
         self._cap = scripts.load(client, __package__, "cap")
         self._uncap = scripts.load(client, __package__, "uncap")
 
