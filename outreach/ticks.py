@@ -8,7 +8,9 @@ claim is one atomic Lua script.
 from __future__ import annotations
 
 import logging
+import time
 
+import redis
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -19,11 +21,28 @@ logger = logging.getLogger(__name__)
 
 
 def _safe(name: str, fn):
+    """A tick that never stops the scheduler: a failure is logged and the next tick tries again.
+
+    While Redis is unreachable (restarting, failing over) each tick would fail the
+    same way: that is said once, and again when Redis answers, with how long it was gone.
+    """
+    down_since: float | None = None
+
     def tick() -> None:
+        nonlocal down_since
         try:
             fn()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            if down_since is None:
+                down_since = time.monotonic()
+                logger.warning("%s tick: Redis unreachable (%s); trying again each tick", name, exc)
+            return
         except Exception:  # noqa: BLE001 - a failed tick is logged; the next one tries again
             logger.exception("%s tick failed", name)
+            return
+        if down_since is not None:
+            logger.warning("%s tick: Redis answers again after %.1f s", name, time.monotonic() - down_since)
+            down_since = None
 
     tick.__name__ = name
     return tick

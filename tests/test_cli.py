@@ -196,3 +196,13 @@ def test_demo_sends_its_email_through_smtp(runner):
     received = [message_from_bytes(m["raw"], policy=policy.default) for m in recorder.messages]
     assert sorted(str(m["Subject"]) for m in received) == sorted(r["subject"] for r in emails)
     assert {m["Message-ID"] for m in received} == {f"<{r['send_id']}@outreach.example>" for r in emails}
+
+
+def test_a_redis_that_does_not_answer_is_a_one_line_error(runner, monkeypatch):
+    from .conftest import _free_port
+
+    monkeypatch.setenv("OUTREACH_REDIS_URL", f"redis://127.0.0.1:{_free_port()}/0")
+    result = runner.invoke(main, ["emit", "order.delayed", "--customer", "c1", "--data", '{"order_id": "A"}'])
+    assert result.exit_code == 1
+    assert "is not reachable" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
+import redis
+
 from outreach.clock import from_ms, to_ms
-from outreach.ticks import build_scheduler
+from outreach.ticks import _safe, build_scheduler
 from outreach.timing import zone
 
 from .helpers import at, deliver_due, ingest, outbox
@@ -20,6 +23,26 @@ def test_ticks_are_configured_not_to_drop_or_overlap(app):
         assert job.max_instances == 1
         assert job.misfire_grace_time is None
     assert jobs["pump"].trigger.interval == timedelta(seconds=app.settings.pump_interval)
+
+
+def test_a_tick_says_once_that_redis_is_unreachable_and_again_when_it_answers(caplog):
+    answers = [redis.ConnectionError("refused")] * 5 + [None, ValueError("bug"), None]
+
+    def work() -> None:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+
+    tick = _safe("pump", work)
+    with caplog.at_level(logging.WARNING, logger="outreach.ticks"):
+        for _ in range(8):
+            tick()  # never raises
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("pump tick: Redis unreachable (refused)")
+    assert lines[1].startswith("pump tick: Redis answers again after ")
+    assert lines[2] == "pump tick failed"  # any other failure keeps its traceback
+    assert caplog.records[2].exc_info is not None
+    assert len(lines) == 3
 
 
 def checkin_score(app, customer_id: str) -> float | None:

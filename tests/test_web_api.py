@@ -8,8 +8,11 @@ from datetime import timedelta
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from outreach.channels.signed_json import sign
+from outreach.links import preferences_token
 from outreach.registry import EVENT_TYPES
 
 from .conftest import CUSTOMERS
@@ -428,11 +431,35 @@ def test_readyz_against_a_redis_that_is_not_there(tmp_path, clock):
 
     from .conftest import _free_port, make_settings
 
-    dead = redis.Redis(host="127.0.0.1", port=_free_port(), socket_connect_timeout=0.5)
+    # No retries: redis-py's default (three, backing off) would make each request take seconds.
+    dead = redis.Redis(
+        host="127.0.0.1", port=_free_port(), socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
     app = Outreach(make_settings(tmp_path), client=dead, clock=clock)
     with web_client(app) as web:
         assert web.get("/readyz").status_code == 503
         assert web.get("/healthz").status_code == 200
+        # Every way in answers 503 with Retry-After while Redis is away, never a 500.
+        event = {
+            "type": "order.delayed",
+            "customer_id": "c1",
+            "data": {"order_id": "A", "new_eta": "2030-01-01"},
+        }
+        for method, path, body in (
+            ("POST", "/v1/events", event),
+            ("POST", "/v1/events", {"events": [event]}),
+            ("PUT", "/v1/customers/c1", {"name": "Ana", "email": "ana@example.com", "zone": "Europe/Rome"}),
+            ("GET", "/v1/customers/c1", None),
+            ("GET", "/v1/sends/se7c5b755d88b2fa226.c1", None),
+        ):
+            answer = web.request(method, path, json=body, headers=AUTH)
+            assert answer.status_code == 503, (method, path, answer.text)
+            assert answer.headers["Retry-After"] == "5"
+            assert "not reachable" in answer.json()["detail"]
+        token = preferences_token(app.settings.secret, "c1", clock.now() + timedelta(days=1))
+        page = web.get(f"/p/{token}")
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5"
+        assert "not available right now" in page.text
     dead.close()
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import click
+import redis
 
 from ..errors import OutreachError
 from ..logs import configure as configure_logs
@@ -21,13 +22,18 @@ from .sends import dead_letters, explain, schedule, when
 
 
 class _Group(click.Group):
-    """Turns any OutreachError into a one-line error and exit status 1."""
+    """Turns any OutreachError, or a Redis that does not answer, into a one-line error and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OutreachError as exc:
             raise click.ClickException(str(exc)) from None
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            url = Settings.from_env().redis_url
+            raise click.ClickException(
+                f"Redis at {url} is not reachable ({exc})"
+            ) from None
 
 
 @click.group(cls=_Group)

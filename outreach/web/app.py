@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from importlib import metadata
 from typing import Any
 
+import redis
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -24,6 +25,11 @@ from .security import (
     parse_tokens,
     redact_access_log,
 )
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait while Redis is unreachable.
+RETRY_AFTER_SECONDS = 5
 
 DESCRIPTION = """\
 Proactive, localized customer messages. This process serves:
@@ -115,6 +121,19 @@ def create_app(
         if request.url.path == "/ops":
             return ops.bad_query(exc.errors())
         return request.app.state.pages.error(request, "invalid")
+
+    @app.exception_handler(redis.ConnectionError)
+    @app.exception_handler(redis.TimeoutError)
+    async def redis_unreachable(request: Request, exc: redis.RedisError) -> Response:
+        # Redis restarting or failing over: a moment's wait, never a 500 (docs/RUNNING.md).
+        logger.warning("%s %s: Redis unreachable (%s); answered 503", request.method, request.url.path, exc)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        if _is_api(request) or request.url.path in ("/metrics", "/ops"):
+            detail = "the state store is not reachable; try again shortly"
+            return api.ApiError(503, detail, headers).response()
+        page = request.app.state.pages.error(request, "unavailable")
+        page.headers.update(headers)
+        return page
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
