@@ -20,7 +20,7 @@ from .datarights import DataRights
 from .delivery.attempt import Outcome
 from .delivery.deliver import Deliverer
 from .delivery.ratelimit import RateLimiter
-from .errors import ConfigError, CustomerErased, InputError, OutreachError
+from .errors import CustomerErased, InputError, OutreachError
 from .journeys.config import load_journeys
 from .journeys.events import Event, check_time
 from .journeys.inbox import Inbox
@@ -34,11 +34,12 @@ from .registry import needs_consent
 from .schedule import Claim, ConsentChange, Schedule, Stop
 from .schedule.pump import Pump
 from .settings import Settings
-from .store.connections import build_broker, connect, durability_problems, queued, waiting
+from .store.connections import build_broker, check_durability, connect, queued, waiting
 from .store.deadletters import DeadLetters
 from .store.keys import Keys
 from .store.stats import read_stats
 from .surveys.answers import Answer, Surveys
+from .tracing import Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class Outreach:
         settings.check()
         self.client = client if client is not None else connect(settings.redis_url)
         if client is None and settings.redis_url:
-            self._check_durability()
+            check_durability(self.client, settings)
         self.clock = clock or SystemClock()
         self.keys = Keys(settings.prefix, settings.shards)
         self.journeys = load_journeys(settings.config_dir, settings.templates_dir)
@@ -114,7 +115,10 @@ class Outreach:
             self.deadletters,
             self.recurring,
         )
+        self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())
+        if self.tracing.enabled:
+            self.broker.add_middleware(self.tracing.middleware())
         self._declare_actors()
         self._pump = Pump(
             self.client, self.keys, self.clock, self.schedule,
@@ -123,16 +127,6 @@ class Outreach:
             max_inflight=settings.max_inflight,
             batch=settings.deliver_batch,
         )  # fmt: skip
-
-    def _check_durability(self) -> None:
-        """Warn (refuse, in production) when the Redis given could lose the schedule."""
-        problems = durability_problems(self.client)
-        if not problems:
-            return
-        text = f"Redis at {self.settings.redis_url}: " + "; ".join(problems)
-        if self.settings.production and not self.settings.allow_volatile_redis:
-            raise ConfigError(f"{text} (or set OUTREACH_ALLOW_VOLATILE_REDIS=1)")
-        logger.warning(text)
 
     def _declare_actors(self) -> None:
         # Thin actors: they call plain methods that tests call directly too.
@@ -288,7 +282,10 @@ class Outreach:
         """Apply one event now; bad input goes to the dead-letter store and returns None."""
         try:
             event = Event.from_mapping(raw, now=self.clock.now())
-            return self.ingestor.ingest(event)
+            result = self.ingestor.ingest(event)
+            self.tracing.note(event_id=event.id, event_type=event.type, planned=len(result.planned))
+            self.tracing.planned(result.planned)
+            return result
         except CustomerErased:
             # Keep nothing that names the erased customer, not even in the dead-letter store.
             redacted = {"id": raw.get("id"), "type": raw.get("type"), "customer_id": "(erased)"}
@@ -338,7 +335,9 @@ class Outreach:
         return len(events)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
-        return self.deliverer.deliver(claims)
+        outcomes = self.deliverer.deliver(claims)
+        self.tracing.delivered(outcomes)
+        return outcomes
 
     def stats(self) -> dict[str, float]:
         """Every counter and gauge of the stats hashes, summed over the shards."""

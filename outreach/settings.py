@@ -111,6 +111,8 @@ class Settings:
     allow_volatile_redis: bool = False
     #: ``text`` or ``json``: one object a line for a log collector (``outreach.logs``).
     log_format: str = "text"
+    #: OpenTelemetry traces from HTTP through ingestion to delivery (``otel`` extra; ``outreach.tracing``).
+    tracing: bool = False
     public_url: str = DEFAULT_PUBLIC_URL
     #: mailto address for List-Unsubscribe; empty for none.
     unsubscribe_mailto: str = ""

@@ -31,9 +31,7 @@ class _Group(click.Group):
             raise click.ClickException(str(exc)) from None
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             url = Settings.from_env().redis_url
-            raise click.ClickException(
-                f"Redis at {url} is not reachable ({exc})"
-            ) from None
+            raise click.ClickException(f"Redis at {url} is not reachable ({exc})") from None
 
 
 @click.group(cls=_Group)

@@ -9,6 +9,7 @@ slot); RabbitMQ takes the queues off Redis altogether.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
@@ -19,7 +20,10 @@ from dramatiq.brokers.redis import RedisBroker
 from redis.cluster import RedisCluster
 
 from ..errors import ConfigError
+from ..settings import Settings
 from .replies import text
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -102,3 +106,14 @@ def durability_problems(client: redis.Redis) -> list[str]:
     if config.get("appendonly", "no") != "yes" and not config.get("save", "").strip():
         problems.append("neither AOF nor RDB snapshots are on: a restart loses the schedule (appendonly yes)")
     return problems
+
+
+def check_durability(client: redis.Redis, settings: Settings) -> None:
+    """Warn (refuse, in production) when the Redis given could lose the schedule."""
+    problems = durability_problems(client)
+    if not problems:
+        return
+    text = f"Redis at {settings.redis_url}: " + "; ".join(problems)
+    if settings.production and not settings.allow_volatile_redis:
+        raise ConfigError(f"{text} (or set OUTREACH_ALLOW_VOLATILE_REDIS=1)")
+    logger.warning(text)

@@ -218,6 +218,10 @@ class Keys:
         """marker: this send already holds its cap slot (retries do not count twice)."""
         return f"{self._s(send_id)}capslot:{send_id}"
 
+    def trace(self, send_id: str) -> str:
+        """string: the W3C trace context a send was planned in (only with ``OUTREACH_TRACING``)."""
+        return f"{self._s(send_id)}trace:{send_id}"
+
     def answer(self, send_id: str) -> str:
         """hash: the answer to one survey send (score, comment, times)."""
         return f"{self._s(send_id)}answer:{send_id}"

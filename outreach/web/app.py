@@ -25,6 +25,7 @@ from .security import (
     parse_tokens,
     redact_access_log,
 )
+from .spans import TracingMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +92,9 @@ def create_app(
         # The interactive docs load scripts from a CDN; the pages here load nothing external.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own request spans record the whole path, link tokens included:
+        # web/spans.py makes them instead, when OUTREACH_TRACING is on.
+        telemetry={"tracing": False},
     )
     app.state.outreach = outreach
     app.state.api_tokens = parse_tokens(api_tokens)
@@ -148,6 +152,8 @@ def create_app(
     # Starlette runs the middleware added last first: security headers wrap everything, 413s included.
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes(max_body_bytes_limit))
     app.add_middleware(SecurityHeadersMiddleware)
+    if outreach.tracing.enabled:
+        app.add_middleware(TracingMiddleware, tracing=outreach.tracing)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
