@@ -5,14 +5,13 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY outreach ./outreach
 RUN pip install --no-cache-dir . \
-    && useradd --system --home-dir /app outreach
-# The project's own journeys, templates and channels; mount yours over them.
-COPY config ./config
-COPY templates ./templates
-RUN mkdir -p /app/outbox && chown outreach /app/outbox
+    && useradd --system --home-dir /app outreach \
+    && rm -rf /app/outreach
+# The starter project; mount your own (`outreach init`) over /app/project.
+RUN outreach init /app/project \
+    && mkdir -p /app/outbox && chown outreach /app/outbox
 
-ENV OUTREACH_CONFIG_DIR=/app/config \
-    OUTREACH_TEMPLATES_DIR=/app/templates \
+ENV OUTREACH_PROJECT=/app/project \
     OUTREACH_OUTBOX_DIR=/app/outbox \
     PYTHONUNBUFFERED=1
 USER outreach

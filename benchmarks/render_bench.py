@@ -37,6 +37,7 @@ from outreach.localization.locales import load_locales
 from outreach.localization.render import Renderer
 
 ROOT = Path(__file__).resolve().parent.parent
+STARTER = ROOT / "outreach" / "starter"
 NOW = datetime(2026, 3, 21, 9, tzinfo=UTC)
 
 PLAIN = {
@@ -71,9 +72,9 @@ def _median_us(fn, n: int, repeats: int) -> float:
 
 
 def run(n: int, repeats: int) -> dict:
-    locales = load_locales(ROOT / "config")
-    journeys = load_journeys(ROOT / "config", ROOT / "templates")
-    renderer = Renderer(ROOT / "templates", locales)
+    locales = load_locales(STARTER / "config")
+    journeys = load_journeys(STARTER / "config", STARTER / "templates")
+    renderer = Renderer(STARTER / "templates", locales)
     people = [sample_customer(tag) for tag in locales.shipped]
     delay = journeys["order_delay"]
     data = {"data": dict(delay.sample), "send": {}}

@@ -70,6 +70,7 @@ from outreach.ticks import build_scheduler
 from outreach.timing import resolve
 
 ROOT = Path(__file__).resolve().parent.parent
+STARTER = ROOT / "outreach" / "starter"
 BIN = Path(sys.executable).parent
 THREADS = 8
 NOOP_MESSAGES = 20_000
@@ -358,8 +359,8 @@ def bench_config(tmp: Path) -> Path:
     folder = tmp / "config"
     if folder.exists():
         return folder
-    shutil.copytree(ROOT / "config", folder)
-    source = ROOT / "config" / "channels.toml"
+    shutil.copytree(STARTER / "config", folder)
+    source = STARTER / "config" / "channels.toml"
     data = tomllib.loads(source.read_text("utf-8")) if source.exists() else {}
     lines = ["# benchmarks/run.py: config/channels.toml without rate and burst."]
     for channel, table in data.items():
@@ -394,7 +395,7 @@ def bench_settings(server: RedisServer, config: Path, tmp: Path, prefix: str, in
         redis_url=server.url,
         prefix=prefix,
         config_dir=config,
-        templates_dir=ROOT / "templates",
+        templates_dir=STARTER / "templates",
         outbox_dir=tmp / f"outbox-{prefix.rstrip(':')}",
         pump_interval=interval,
         **more,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .errors import ConfigError
 
-_ROOT = Path(__file__).resolve().parent.parent
+#: The starter project shipped inside the package: what ``outreach init`` copies, and the project
+#: a command uses when it is run outside any project (``outreach demo`` in an empty folder).
+STARTER = Path(__file__).resolve().parent / "starter"
 
 #: Key prefix for everything Outreach keeps in Redis.
 DEFAULT_PREFIX = "outreach:"
@@ -57,9 +59,15 @@ DEFAULT_SURVEY_LINK_DAYS = 14
 DEFAULT_WORKER_THREADS = 8
 
 
-def _default_dir(name: str) -> Path:
-    here = Path.cwd() / name
-    return here if here.is_dir() else _ROOT / name
+def is_project(folder: Path) -> bool:
+    """Whether a folder holds an Outreach project (``config/journeys/`` in it)."""
+    return (folder / "config" / "journeys").is_dir()
+
+
+def _default_project() -> Path:
+    """The working directory when it is a project, else the starter project in the package."""
+    here = Path.cwd()
+    return here if is_project(here) else STARTER
 
 
 #: ``OUTREACH_MODE``: the defaults work in development; production refuses what is unsafe.
@@ -81,8 +89,12 @@ class Settings:
     broker_url: str | None = None
     prefix: str = DEFAULT_PREFIX
     shards: int = DEFAULT_SHARDS
-    config_dir: Path = field(default_factory=lambda: _default_dir("config"))
-    templates_dir: Path = field(default_factory=lambda: _default_dir("templates"))
+    #: The project folder: ``config/`` and ``templates/`` in it (``outreach init`` makes one).
+    project: Path = field(default_factory=_default_project)
+    #: Where the config files are (default: the project's ``config/``).
+    config_dir: Path = None  # type: ignore[assignment]
+    #: Where the templates and catalogs are (default: the project's ``templates/``).
+    templates_dir: Path = None  # type: ignore[assignment]
     outbox_dir: Path = field(default_factory=lambda: Path.cwd() / "outbox")
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     claim_limit: int = DEFAULT_CLAIM_LIMIT
@@ -119,6 +131,12 @@ class Settings:
     link_days: int = DEFAULT_LINK_DAYS
     #: Days the answer links in a survey message keep working.
     survey_link_days: int = DEFAULT_SURVEY_LINK_DAYS
+
+    def __post_init__(self) -> None:
+        if self.config_dir is None:
+            object.__setattr__(self, "config_dir", self.project / "config")
+        if self.templates_dir is None:
+            object.__setattr__(self, "templates_dir", self.project / "templates")
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -168,4 +186,5 @@ class Settings:
                     f"environment OUTREACH_{f.name.upper()}={raw!r}: not a valid {type(current).__name__}"
                 ) from None
         values.update(overrides)
-        return replace(base, **values)  # type: ignore[arg-type]
+        # Built anew, not replaced: config_dir and templates_dir follow the project given.
+        return cls(**values)  # type: ignore[arg-type]

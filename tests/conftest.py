@@ -18,6 +18,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from outreach import Outreach, Settings, SimulatedClock
+from outreach.settings import STARTER
 from outreach.store.connections import connect
 from outreach.timing import parse_instant
 
@@ -197,8 +198,8 @@ def client(backend, request) -> Iterator[redis.Redis]:
 def make_settings(tmp_path: Path, **overrides) -> Settings:
     values = {
         "prefix": f"t{uuid.uuid4().hex[:10]}:",
-        "config_dir": ROOT / "config",
-        "templates_dir": ROOT / "templates",
+        "config_dir": STARTER / "config",
+        "templates_dir": STARTER / "templates",
         "outbox_dir": tmp_path / "outbox",
         **overrides,
     }

@@ -9,7 +9,7 @@ import pytest
 from outreach import ConfigError, InputError, Outreach, UnknownEventType
 from outreach.customers.profile import Customer
 
-from .conftest import ROOT, make_settings
+from .conftest import STARTER, make_settings
 from .helpers import at, deliver_due, ingest, outbox
 
 
@@ -89,7 +89,7 @@ def test_dead_lettered_event_can_be_replayed_after_the_fix(app, worker, customer
 
 def test_template_that_fails_to_render_is_dead_lettered(tmp_path, client, clock):
     templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates", templates)
+    shutil.copytree(STARTER / "templates", templates)
     (templates / "order_delay/notice/subject.txt").write_text("{{ data.missing_field.deeper }}")
     app = Outreach(make_settings(tmp_path, templates_dir=templates), client=client, clock=clock)
     app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com"})
@@ -112,7 +112,7 @@ def test_template_that_fails_to_render_is_dead_lettered(tmp_path, client, clock)
 
 def _config_with(tmp_path, name: str, text: str):
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     (config / "journeys" / name).write_text(text)
     return config
 

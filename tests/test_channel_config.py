@@ -11,8 +11,7 @@ from outreach.channels.http import HttpBatchTransport, HttpTransport
 from outreach.channels.outbox import Outbox
 from outreach.channels.smtp import SmtpTransport
 from outreach.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parent.parent
+from outreach.settings import STARTER
 
 
 def write(folder: Path, text: str) -> Path:
@@ -22,12 +21,12 @@ def write(folder: Path, text: str) -> Path:
 
 
 def test_the_shipped_file_routes_everything_to_the_outbox(tmp_path):
-    transports = build_transports(ROOT / "config", tmp_path / "outbox", environ={})
+    transports = build_transports(STARTER / "config", tmp_path / "outbox", environ={})
     assert sorted(transports) == ["email", "sms", "webhook", "whatsapp"]
     outboxes = {id(t) for t in transports.values()}
     assert len(outboxes) == 1 and isinstance(transports["email"], Outbox)
-    config = load_channels(ROOT / "config", environ={})
-    assert config.source == ROOT / "config" / "channels.toml"
+    config = load_channels(STARTER / "config", environ={})
+    assert config.source == STARTER / "config" / "channels.toml"
     assert all(c.kind == "outbox" for c in config.channels.values())
     assert (config["sms"].rate, config["sms"].burst) == (5.0, 10)
 
@@ -46,7 +45,7 @@ def test_environment_makes_channels_real(tmp_path):
         "OUTREACH_SMS_SECRET": "s3cret",
         "OUTREACH_WEBHOOK_URL": "",  # empty means unset
     }
-    transports = build_transports(ROOT / "config", tmp_path, environ=env)
+    transports = build_transports(STARTER / "config", tmp_path, environ=env)
     assert isinstance(transports["email"], SmtpTransport)
     assert isinstance(transports["sms"], HttpTransport)
     assert isinstance(transports["whatsapp"], Outbox) and isinstance(transports["webhook"], Outbox)
@@ -59,7 +58,7 @@ def test_environment_makes_channels_real(tmp_path):
         "hello@example.com",
         "example.com",
     )
-    sms = load_channels(ROOT / "config", environ=env)["sms"]
+    sms = load_channels(STARTER / "config", environ=env)["sms"]
     assert (sms.kind, sms.settings.url, sms.secret, sms.rate) == (
         "http",
         env["OUTREACH_SMS_URL"],

@@ -28,7 +28,7 @@ import pytest
 from outreach import Outreach, Settings
 from outreach.schedule import FINAL_STATES
 
-from .conftest import ROOT
+from .conftest import STARTER
 from .helpers import zone_at_noon
 from .test_delivery import SECRET, Provider
 
@@ -64,7 +64,7 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
     rng = random.Random()
     provider = Provider(SECRET).start()
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     # No rate limit on sms: the provider's URL and secret come from the environment.
     (config / "channels.toml").write_text("[email]\n\n[sms]\ntimeout = 5\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
@@ -73,7 +73,7 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
             "OUTREACH_REDIS_URL": redis_server,
             "OUTREACH_PREFIX": f"chaos{uuid.uuid4().hex[:8]}:",
             "OUTREACH_CONFIG_DIR": str(config),
-            "OUTREACH_TEMPLATES_DIR": str(ROOT / "templates"),
+            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
             "OUTREACH_OUTBOX_DIR": str(tmp_path / "outbox"),
             "OUTREACH_LEASE_SECONDS": str(LEASE),
             "OUTREACH_PUMP_INTERVAL": "0.2",

@@ -13,7 +13,7 @@ from outreach.cli.commands import main
 from outreach.demo import DEMO_EVENTS
 from outreach.timing import Window, zone
 
-from .conftest import ROOT
+from .conftest import STARTER
 
 
 @pytest.fixture
@@ -21,8 +21,8 @@ def runner(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for name in ("OUTREACH_REDIS_URL", "OUTREACH_PREFIX", "OUTREACH_OUTBOX_DIR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(ROOT / "config"))
-    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(ROOT / "templates"))
+    monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(STARTER / "config"))
+    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(STARTER / "templates"))
     return CliRunner()
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import tomllib
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -17,8 +16,8 @@ from outreach import ConfigError
 from outreach.channels.config import load_channels
 from outreach.journeys.config import load_journeys
 from outreach.policy.config import load_policy
+from outreach.settings import STARTER
 
-ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = [HealthCheck.function_scoped_fixture]
 
 #: Every kind of value TOML has, nested a little.
@@ -84,7 +83,7 @@ def valid_toml(text: str) -> bool:
 @pytest.fixture
 def config(tmp_path):
     folder = tmp_path / "config"
-    shutil.copytree(ROOT / "config", folder)
+    shutil.copytree(STARTER / "config", folder)
     return folder
 
 
@@ -104,7 +103,7 @@ POLICY_KEYS = [
 @settings(max_examples=300, deadline=None, suppress_health_check=FIXTURES)
 def test_any_value_in_policy_toml_loads_or_is_refused_naming_the_file(config, where, value):
     path = config / "policy.toml"
-    text = replace_key((ROOT / "config" / "policy.toml").read_text(), *where, value)
+    text = replace_key((STARTER / "config" / "policy.toml").read_text(), *where, value)
     assume(valid_toml(text))
     path.write_text(text)
     try:
@@ -120,14 +119,15 @@ STEP_KEYS = ["days", "at", "window", "weekdays", "holidays", "delay_hours", "cha
 @settings(max_examples=300, deadline=None, suppress_health_check=FIXTURES)
 def test_any_value_in_a_journey_step_loads_or_is_refused_naming_the_file(config, key, value):
     path = config / "journeys" / "onboarding.toml"
-    head, *steps = (ROOT / "config" / "journeys" / "onboarding.toml").read_text().split("[[journey.steps]]\n")
+    source = STARTER / "config" / "journeys" / "onboarding.toml"
+    head, *steps = source.read_text().split("[[journey.steps]]\n")
     tips = [line for line in steps[1].splitlines() if line.split("=")[0].strip() != key]
     steps[1] = "\n".join([tips[0], f"{key} = {toml_value(value)}", *tips[1:]]) + "\n"
     text = "[[journey.steps]]\n".join([head, *steps])
     assume(valid_toml(text))
     path.write_text(text)
     try:
-        journeys = load_journeys(config, ROOT / "templates")
+        journeys = load_journeys(config, STARTER / "templates")
     except ConfigError as exc:
         assert str(path) in str(exc)
         return
@@ -140,11 +140,11 @@ def test_any_value_in_a_journey_step_loads_or_is_refused_naming_the_file(config,
 @settings(max_examples=200, deadline=None, suppress_health_check=FIXTURES)
 def test_any_value_in_a_category_default_loads_or_is_refused_naming_the_file(config, key, value):
     path = config / "categories.toml"
-    text = replace_key((ROOT / "config" / "categories.toml").read_text(), "survey", key, value)
+    text = replace_key((STARTER / "config" / "categories.toml").read_text(), "survey", key, value)
     assume(valid_toml(text))
     path.write_text(text)
     try:
-        load_journeys(config, ROOT / "templates")
+        load_journeys(config, STARTER / "templates")
     except ConfigError as exc:
         assert str(path) in str(exc) or str(config / "journeys") in str(exc)
 
@@ -156,7 +156,7 @@ def test_any_value_in_a_category_default_loads_or_is_refused_naming_the_file(con
 @settings(max_examples=300, deadline=None, suppress_health_check=FIXTURES)
 def test_any_value_in_channels_toml_loads_or_is_refused_naming_the_file(config, key, value):
     path = config / "channels.toml"
-    text = replace_key((ROOT / "config" / "channels.toml").read_text(), "sms", key, value)
+    text = replace_key((STARTER / "config" / "channels.toml").read_text(), "sms", key, value)
     assume(valid_toml(text))
     path.write_text(text)
     try:

@@ -26,6 +26,13 @@ def test_every_file_the_image_copies_exists():
     assert sources and all((ROOT / name).exists() for name in sources), sources
 
 
+def test_the_image_runs_on_a_project_that_init_made():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    init = re.search(r"outreach init (\S+)", dockerfile)
+    assert init and f"OUTREACH_PROJECT={init.group(1)}" in dockerfile
+    assert CliRunner().invoke(main, ["init", "--help"]).exit_code == 0
+
+
 def test_every_service_runs_a_command_this_package_has():
     services = compose()["services"]
     assert set(services) == {"redis", "worker", "scheduler", "web"}

@@ -38,7 +38,7 @@ from outreach.cli import common as cli_common
 from outreach.clock import from_ms, to_ms
 from outreach.timing import zone
 
-from .conftest import ROOT, T0, make_settings
+from .conftest import STARTER, T0, make_settings
 from .helpers import at, deliver_due, ingest
 
 SECRET = "whsec-delivery-test-4f1c"
@@ -617,7 +617,7 @@ def test_the_sms_rate_limit_defers_instead_of_exceeding_the_bucket(
     tmp_path, client, clock, sms, mailbox, provider
 ):
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     (config / "channels.toml").write_text("[email]\n\n[sms]\nrate = 2\nburst = 2\n")
     app = build(tmp_path, client, clock, {"sms": sms, "email": mailbox}, config_dir=config)
     rate, burst = 2, 2
@@ -766,7 +766,7 @@ def test_rate_limit_deferrals_do_not_use_up_delivery_attempts(
     tmp_path, client, clock, sms, mailbox, provider
 ):
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     (config / "channels.toml").write_text("[sms]\nrate = 1\nburst = 1\n")
     app = build(tmp_path, client, clock, {"sms": sms, "email": mailbox}, config_dir=config, max_attempts=5)
     app.upsert_customer(YUI)

@@ -30,7 +30,7 @@ from outreach.clock import from_ms, to_ms
 from outreach.schedule import FINAL_STATES, Intent, Send
 from outreach.store.keys import send_id_for
 
-from .conftest import ROOT, T0, make_settings
+from .conftest import STARTER, T0, make_settings
 from .helpers import at, deliver_due
 
 #: 15:00 in Tokyo at T0: inside every category's send window.
@@ -73,7 +73,7 @@ def build(client, tmp_path, **overrides) -> tuple[Outreach, Provider, SimulatedC
     provider = Provider(clock)
     # The shipped policy without frequency caps: a batch here holds several sends per customer.
     config = tmp_path / f"config-{uuid.uuid4().hex[:6]}"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     policy = (config / "policy.toml").read_text()
     (config / "policy.toml").write_text(re.sub(r"(?ms)^\[caps\].*?(?=^\[survey\])", "", policy))
     app = Outreach(

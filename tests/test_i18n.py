@@ -22,17 +22,17 @@ from outreach.localization.locales import PSEUDO, load_locales, locale_chain
 from outreach.localization.render import FSI, PDI, Renderer
 from outreach.localization.sms import sms_info
 
-from .conftest import ROOT
+from .conftest import STARTER
 
-LOCALES = load_locales(ROOT / "config")
-JOURNEYS = load_journeys(ROOT / "config", ROOT / "templates")
+LOCALES = load_locales(STARTER / "config")
+JOURNEYS = load_journeys(STARTER / "config", STARTER / "templates")
 NOW = datetime(2026, 3, 21, 9, tzinfo=UTC)
 SHIPPED = list(LOCALES.shipped)
 
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(ROOT / "templates", LOCALES)
+    return Renderer(STARTER / "templates", LOCALES)
 
 
 def render(renderer, step, locale, *, formality=None, channel=None, customer=None, data=None):
@@ -48,7 +48,7 @@ def render(renderer, step, locale, *, formality=None, channel=None, customer=Non
 
 @pytest.mark.parametrize("tag", SHIPPED)
 def test_every_shipped_catalog_is_complete(tag):
-    report = check_catalog(ROOT / "templates", tag)
+    report = check_catalog(STARTER / "templates", tag)
     assert report.complete, report.to_mapping()
     assert report.obsolete == []
 
@@ -60,7 +60,7 @@ def test_sms_messages_fit_their_segment_limit(renderer):
 @pytest.mark.parametrize("tag", ["ar", "he", "hu", "ja", "de", "it", "pt_BR", "vi", "zh_Hans"])
 def test_catalog_plural_headers_follow_cldr(tag):
     count, expr = cldr_plural_forms(tag)
-    text = (ROOT / "templates" / "_locale" / tag / "LC_MESSAGES" / "messages.po").read_text("utf-8")
+    text = (STARTER / "templates" / "_locale" / tag / "LC_MESSAGES" / "messages.po").read_text("utf-8")
     assert f"nplurals={count};" in text
     expected = {"ar": 6, "he": 3, "hu": 2, "ja": 1, "vi": 2, "zh_Hans": 1, "de": 2, "it": 3, "pt_BR": 3}
     assert count == expected[tag]
@@ -68,7 +68,7 @@ def test_catalog_plural_headers_follow_cldr(tag):
 
 def _copy_templates(tmp_path: Path) -> Path:
     folder = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates", folder)
+    shutil.copytree(STARTER / "templates", folder)
     return folder
 
 
@@ -118,7 +118,7 @@ def test_a_message_over_its_segment_limit_fails_the_check(tmp_path):
     long = "{% trans %}" + "This message is far too long for a text message. " * 12 + "{% endtrans %}"
     (templates / "order_delay" / "notice" / "sms.body.txt").write_text(long)
     small = replace(LOCALES, shipped=("en",))
-    problems = sms_problems(Renderer(templates, small), load_journeys(ROOT / "config", templates), small)
+    problems = sms_problems(Renderer(templates, small), load_journeys(STARTER / "config", templates), small)
     assert problems and "order_delay.notice (sms" in problems[0] and "GSM-7" in problems[0]
 
 
@@ -138,7 +138,7 @@ PLURAL_INDEX = {
 def test_plural_forms_by_count(renderer, tag, count):
     from outreach.localization.locales import load_translations
 
-    catalog = load_translations(ROOT / "templates", tag)
+    catalog = load_translations(STARTER / "templates", tag)
     msgid = "formal\x04That is %(count)s day later than we promised."
     index = PLURAL_INDEX[tag][count]
     assert catalog.plural(count) == index
@@ -299,7 +299,7 @@ def test_fallback_is_per_message_never_a_raw_key_or_empty(tmp_path):
     assert (
         br.text
         == render(
-            Renderer(ROOT / "templates", LOCALES), "checkin.checkin", "pt_BR", formality="informal"
+            Renderer(STARTER / "templates", LOCALES), "checkin.checkin", "pt_BR", formality="informal"
         ).text
     )
     # en_CA and an unknown locale: English source text, never empty.

@@ -16,7 +16,7 @@ from outreach.schedule import Intent, Send
 from outreach.store.keys import send_id_for
 from outreach.timing import zone
 
-from .conftest import make_settings
+from .conftest import STARTER, make_settings
 from .helpers import at, by_step, deliver_due, ingest, outbox
 
 TRANSPORTS = frozenset({"email", "sms", "whatsapp", "webhook"})
@@ -209,11 +209,11 @@ def test_a_send_that_fails_before_its_provider_frees_its_slot(app, clock, tmp_pa
 
     from outreach import Outreach
 
-    from .conftest import ROOT, make_settings
+    from .conftest import make_settings
     from .helpers import deliver_due, ingest
 
     templates = tmp_path / "templates"
-    shutil.copytree(ROOT / "templates", templates)
+    shutil.copytree(STARTER / "templates", templates)
     (templates / "onboarding/welcome/subject.txt").write_text("{{ 1 // 0 }}")
     broken = Outreach(make_settings(tmp_path, templates_dir=templates), client=app.client, clock=clock)
     broken.upsert_customer({"id": "c9", "name": "Ana", "email": "ana@example.com", "zone": "UTC"})

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import STARTER
 from .helpers import zone_at_noon
 
 BIN = Path(sys.executable).parent
@@ -45,8 +45,8 @@ def test_two_workers_and_two_schedulers_deliver_each_send_once(deployment, reque
         {
             "OUTREACH_REDIS_URL": request.getfixturevalue(state),
             "OUTREACH_PREFIX": f"proc{uuid.uuid4().hex[:8]}:",
-            "OUTREACH_CONFIG_DIR": str(ROOT / "config"),
-            "OUTREACH_TEMPLATES_DIR": str(ROOT / "templates"),
+            "OUTREACH_CONFIG_DIR": str(STARTER / "config"),
+            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
             "OUTREACH_OUTBOX_DIR": str(tmp_path / "outbox"),
             "OUTREACH_PUMP_INTERVAL": "0.2",
         }

@@ -35,7 +35,7 @@ from outreach.app import INGEST_QUEUE
 from outreach.schedule import FINAL_STATES
 from outreach.store.connections import waiting
 
-from .conftest import ROOT
+from .conftest import STARTER
 from .helpers import zone_at_noon
 from .test_chaos import _stop
 from .test_delivery import SECRET, Provider
@@ -117,7 +117,7 @@ def _environment(redis_url: str, config: Path, folder: Path, **extra: str) -> di
             "OUTREACH_REDIS_URL": redis_url,
             "OUTREACH_PREFIX": f"race{uuid.uuid4().hex[:8]}:",
             "OUTREACH_CONFIG_DIR": str(config),
-            "OUTREACH_TEMPLATES_DIR": str(ROOT / "templates"),
+            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
             "OUTREACH_OUTBOX_DIR": str(folder / "outbox"),
             "OUTREACH_PUMP_INTERVAL": "0.2",
             **extra,
@@ -129,7 +129,7 @@ def _environment(redis_url: str, config: Path, folder: Path, **extra: str) -> di
 def _race_config(folder: Path) -> Path:
     """The shipped config with one lifecycle journey on sms, no caps and no rate limits."""
     config = folder / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     shutil.rmtree(config / "journeys")
     (config / "journeys").mkdir()
     (config / "journeys" / "race.toml").write_text(RACE_JOURNEY)
@@ -329,5 +329,5 @@ def test_events_held_by_a_killed_worker_are_applied_within_one_lease(redis_serve
 def test_the_race_journey_is_valid(tmp_path):
     from outreach.journeys.config import load_journeys
 
-    journeys = load_journeys(_race_config(tmp_path), ROOT / "templates")
+    journeys = load_journeys(_race_config(tmp_path), STARTER / "templates")
     assert [j.name for j in journeys.by_trigger["order.delayed"]] == ["race"]

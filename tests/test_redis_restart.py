@@ -27,7 +27,7 @@ import redis
 from outreach import Outreach, Settings
 from outreach.schedule import FINAL_STATES
 
-from .conftest import ROOT, _free_port, _installed, _wait_for
+from .conftest import STARTER, _free_port, _installed, _wait_for
 from .helpers import zone_at_noon
 from .test_chaos import BIN, _stop
 from .test_delivery import SECRET, Provider
@@ -61,7 +61,7 @@ def test_workers_and_scheduler_ride_out_a_redis_restart(tmp_path):
 
     provider = Provider(SECRET).start()
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     (config / "channels.toml").write_text("[email]\n\n[sms]\ntimeout = 5\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env.update(
@@ -69,7 +69,7 @@ def test_workers_and_scheduler_ride_out_a_redis_restart(tmp_path):
             "OUTREACH_REDIS_URL": url,
             "OUTREACH_PREFIX": f"restart{uuid.uuid4().hex[:8]}:",
             "OUTREACH_CONFIG_DIR": str(config),
-            "OUTREACH_TEMPLATES_DIR": str(ROOT / "templates"),
+            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
             "OUTREACH_OUTBOX_DIR": str(tmp_path / "outbox"),
             "OUTREACH_LEASE_SECONDS": "3",
             "OUTREACH_INGEST_LEASE_SECONDS": "2",

@@ -4,7 +4,6 @@ caller hands them (a list from a TOML file, a number)."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -12,9 +11,8 @@ from outreach import ConfigError, InputError
 from outreach.channels.registry import PROVIDERS
 from outreach.journeys.config import load_journeys
 from outreach.registry import CATEGORIES, CHANNELS, EVENT_TYPES, Entry, Registry, consentable, needs_consent
+from outreach.settings import STARTER  # noqa: E402
 from outreach.surveys.scales import SCALES
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("value", [["email"], {"a": 1}, 3, None, b"email", ("email",)])
@@ -52,7 +50,7 @@ def test_every_channel_names_a_provider_kind_and_a_profile_field():
 )
 def test_a_journey_with_a_value_of_the_wrong_type_is_refused_naming_it(tmp_path, key, value):
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(STARTER / "config", config)
     path = config / "journeys" / "order_delay.toml"
     text = path.read_text()
     old = {
@@ -62,7 +60,7 @@ def test_a_journey_with_a_value_of_the_wrong_type_is_refused_naming_it(tmp_path,
     }[key]
     path.write_text(text.replace(old, f"{key} = {value}"))
     with pytest.raises(ConfigError, match=key):
-        load_journeys(config, ROOT / "templates")
+        load_journeys(config, STARTER / "templates")
 
 
 def test_a_consent_change_for_a_category_that_is_not_a_name_is_refused(app):

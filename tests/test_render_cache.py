@@ -28,11 +28,11 @@ from outreach.localization.locales import PSEUDO, babel_locale, load_locales
 from outreach.localization.render import Renderer
 from outreach.timing import zone
 
-from .conftest import ROOT
+from .conftest import STARTER
 from .render_cases import cases, page_cases, render_case, render_page
 
-LOCALES = load_locales(ROOT / "config")
-JOURNEYS = load_journeys(ROOT / "config", ROOT / "templates")
+LOCALES = load_locales(STARTER / "config")
+JOURNEYS = load_journeys(STARTER / "config", STARTER / "templates")
 CASES = list(cases(JOURNEYS, LOCALES))
 PAGE_CASES = list(page_cases(LOCALES))
 
@@ -46,7 +46,7 @@ def clear_caches() -> None:
 @pytest.fixture(scope="module")
 def reference() -> dict:
     """Every case rendered without compiled translations and with empty caches before each render."""
-    renderer = Renderer(ROOT / "templates", LOCALES, compile_translations=False)
+    renderer = Renderer(STARTER / "templates", LOCALES, compile_translations=False)
     out = {}
     for case_id, kwargs in CASES:
         clear_caches()
@@ -68,7 +68,7 @@ def test_the_grid_reaches_every_step_channel_locale_and_register():
 
 
 def test_fast_renders_are_byte_identical_to_the_reference(reference):
-    renderer = Renderer(ROOT / "templates", LOCALES)
+    renderer = Renderer(STARTER / "templates", LOCALES)
     order = list(CASES)
     # Twice, in a shuffled order: what one render leaves in a cache must never show in another.
     for seed in (1, 2):
@@ -80,7 +80,7 @@ def test_fast_renders_are_byte_identical_to_the_reference(reference):
 
 
 def test_customer_pages_are_byte_identical_to_the_reference(reference):
-    renderer = Renderer(ROOT / "templates", LOCALES)
+    renderer = Renderer(STARTER / "templates", LOCALES)
     mismatches = [
         cid
         for cid, tag, page, values in PAGE_CASES
@@ -90,7 +90,7 @@ def test_customer_pages_are_byte_identical_to_the_reference(reference):
 
 
 def test_concurrent_fast_renders_match_the_reference(reference):
-    renderer = Renderer(ROOT / "templates", LOCALES)
+    renderer = Renderer(STARTER / "templates", LOCALES)
     clear_caches()
     sample = random.Random(3).sample(CASES, 1600)
     errors: list[str] = []
@@ -114,8 +114,8 @@ def test_concurrent_fast_renders_match_the_reference(reference):
 
 
 def test_an_unknown_register_renders_as_at_runtime():
-    fast = Renderer(ROOT / "templates", LOCALES)
-    slow = Renderer(ROOT / "templates", LOCALES, compile_translations=False)
+    fast = Renderer(STARTER / "templates", LOCALES)
+    slow = Renderer(STARTER / "templates", LOCALES, compile_translations=False)
     for cid, kwargs in CASES:
         if kwargs.get("customer") is None and cid.endswith("/formal/now0"):
             for register in ("xyz", "Formal"):
@@ -153,8 +153,8 @@ EDGE_TEMPLATES = [
 @pytest.mark.parametrize("tag", ["de", "ar", PSEUDO])
 @pytest.mark.parametrize("name", ["edge.html", "edge.txt"])
 def test_every_trans_form_renders_as_jinja2_ext_i18n_does(source, tag, name):
-    fast = Renderer(ROOT / "templates", LOCALES).environment(tag)
-    slow = Renderer(ROOT / "templates", LOCALES, compile_translations=False).environment(tag)
+    fast = Renderer(STARTER / "templates", LOCALES).environment(tag)
+    slow = Renderer(STARTER / "templates", LOCALES, compile_translations=False).environment(tag)
     contexts = [
         {"register": register, "who": "<Ann & Co>", "n": n}
         for register in ("formal", "informal", "other", None)
@@ -177,7 +177,7 @@ def test_every_trans_form_renders_as_jinja2_ext_i18n_does(source, tag, name):
 
 
 def test_relative_dates_follow_now():
-    renderer = Renderer(ROOT / "templates", LOCALES)
+    renderer = Renderer(STARTER / "templates", LOCALES)
     step = JOURNEYS["order_delay"].steps[0].template
     customer = Customer(id="c", name="Ann", zone="Pacific/Auckland")
     data = {
@@ -193,7 +193,7 @@ def test_relative_dates_follow_now():
 
 
 def test_attribute_lookup_on_plain_dicts_matches_jinja():
-    fast = Renderer(ROOT / "templates", LOCALES).environment("en")
+    fast = Renderer(STARTER / "templates", LOCALES).environment("en")
     stock = jinja2.Environment(undefined=jinja2.StrictUndefined)
 
     class Sub(dict):

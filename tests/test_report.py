@@ -28,7 +28,7 @@ from outreach.report import (
 from outreach.store.embedded import embedded_client
 from outreach.surveys.scales import SCALES
 
-from .conftest import ROOT, make_settings
+from .conftest import STARTER, make_settings
 from .helpers import at, ingest, outbox, plan_send
 
 START = at("2026-03-02T00:00:00Z")  # a Monday
@@ -416,7 +416,7 @@ def cli(month, tmp_path, monkeypatch):
     monkeypatch.delenv("OUTREACH_REDIS_URL", raising=False)
     monkeypatch.setenv("OUTREACH_PREFIX", app.settings.prefix)
     monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(app.settings.config_dir))
-    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(ROOT / "templates"))
+    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(STARTER / "templates"))
     monkeypatch.setenv("OUTREACH_OUTBOX_DIR", str(tmp_path / "outbox"))
     with embedded_client() as client:
         for key in app.client.scan_iter(match=app.settings.prefix + "*", count=1000):

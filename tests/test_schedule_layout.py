@@ -18,7 +18,7 @@ from outreach.store import scripts
 from outreach.store.keys import Keys, send_id_for, split_send_id
 from outreach.timing import resolve
 
-from .conftest import CUSTOMERS, ROOT, make_settings
+from .conftest import CUSTOMERS, STARTER, make_settings
 from .helpers import at, by_step, deliver_due, ingest, plan_send
 
 
@@ -130,7 +130,7 @@ def test_an_intent_is_kept_once_and_a_different_one_under_its_ref_is_refused(app
 def test_two_steps_with_the_same_send_id_digest_are_refused(monkeypatch):
     monkeypatch.setattr("outreach.journeys.config.step_digest", lambda journey, step: "abcdef")
     with pytest.raises(ConfigError, match="send id digest"):
-        load_journeys(ROOT / "config", ROOT / "templates")
+        load_journeys(STARTER / "config", STARTER / "templates")
 
 
 @given(

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from outreach import Outreach
 
-from .conftest import CUSTOMERS, ROOT, make_settings
+from .conftest import CUSTOMERS, STARTER, make_settings
 from .test_web_pages import TOKEN, web_client
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -177,8 +177,8 @@ def test_the_processes_export_over_otlp_when_asked(tmp_path):
     env.update(
         {
             "OUTREACH_TRACING": "1",
-            "OUTREACH_CONFIG_DIR": str(ROOT / "config"),
-            "OUTREACH_TEMPLATES_DIR": str(ROOT / "templates"),
+            "OUTREACH_CONFIG_DIR": str(STARTER / "config"),
+            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_address[1]}",
             "OTEL_SERVICE_NAME": "outreach-test",
         }

@@ -16,6 +16,7 @@ from .demo import demo
 from .events import emit
 from .i18n import i18n
 from .preview import preview_command
+from .project import init_command
 from .report import report_command
 from .run import run, scheduler, web
 from .sends import dead_letters, explain, schedule, when
@@ -43,6 +44,7 @@ def main(verbose: bool) -> None:
 
 # Each command lives with its concern; `outreach --help` lists them in name order.
 for _command in (
+    init_command,
     demo,
     run,
     web,
