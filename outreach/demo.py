@@ -66,7 +66,7 @@ DEMO_EVENTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("2026-03-25T04:00:00Z", "customer.unsubscribed", "c-linh", {}),
     ("2026-03-26T18:00:00Z", "interaction.resolved", "c-beatriz", {"interaction_id": "T-302"}),
     ("2026-03-27T09:00:00Z", "interaction.resolved", "c-omar", {"interaction_id": "T-303"}),
-    ("2026-03-28T12:00:00Z", "order.delayed", "c-nobody", {"order_id": "X-404"}),
+    ("2026-03-28T12:00:00Z", "order.delayed", "c-nobody", {"order_id": "X-404", "new_eta": "2026-04-02"}),
 ]
 
 

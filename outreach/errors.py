@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class OutreachError(Exception):
     """Root of every error raised by Outreach."""
@@ -34,8 +36,10 @@ class CustomerErased(InputError):
 
 
 class UnknownEventType(InputError):
-    def __init__(self, event_type: str) -> None:
-        super().__init__("type", event_type, "unknown event type")
+    def __init__(self, event_type: str, declared: Sequence[str] = ()) -> None:
+        super().__init__(
+            "type", event_type, f"unknown event type (declared: {', '.join(declared) or 'none'})"
+        )
 
 
 class TimingError(InputError):

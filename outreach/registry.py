@@ -2,9 +2,11 @@
 channels, registers and salutation titles.
 
 Every other module asks a registry (``needs_consent(category)``, ``CHANNELS["sms"].address``,
-``name in EVENT_TYPES``) instead of spelling a list out. The registries are the extension points.
-Declare an entry (``Registry.add``) before the modules that read them are imported: the API's
-schema and the command's choices are built from them at import.
+``name in EVENT_TYPES``) instead of spelling a list out. A project declares its own event types,
+categories and channels in its config (``outreach.declarations`` reads them into these
+registries when its journeys load); only what Outreach itself emits or means is built in: the
+event types ``customer.unsubscribed``, ``customer.checkin_due`` and ``survey.answered``, the
+registers and the titles.
 Survey scales (``outreach.surveys.scales``) and provider kinds (``outreach.channels.registry``)
 are registries of the same shape, kept next to the code that gives them meaning.
 """
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from .contracts import ANY_DATA, Contract, Field
 from .errors import ConfigError
 
 
@@ -26,7 +29,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class EventType(Entry):
-    pass
+    #: The fields its data carries (declared in config/events.toml).
+    contract: Contract = ANY_DATA
 
 
 @dataclass(frozen=True)
@@ -46,18 +50,40 @@ class Channel(Entry):
     #: The kind of provider it hands messages to (``outreach.channels.registry.PROVIDERS``).
     provider: str = "http"
 
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """The template parts of its messages: an email has a subject and a text and HTML body."""
+        return ("subject.txt", "body.txt", "body.html") if self.address == "email" else ("body.txt",)
+
 
 E = TypeVar("E", bound=Entry)
 
 
 class Registry(Generic[E]):
-    """Entries of one kind by name, in the order they were added."""
+    """Entries of one kind by name, in the order they were added: the built-in ones, then a project's."""
 
     def __init__(self, kind: str, entries: Iterable[E] = ()) -> None:
         self.kind = kind
         self._entries: dict[str, E] = {}
         for entry in entries:
             self.add(entry)
+        self._builtin = dict(self._entries)
+
+    def declare(self, entries: Iterable[E]) -> None:
+        """A project's entries after the built-in ones, in place of the previous project's (which
+        stay when the new ones are refused)."""
+        previous, self._entries = self._entries, dict(self._builtin)
+        try:
+            for entry in entries:
+                if entry.name in self._builtin:
+                    raise ConfigError(f"{self.kind} {entry.name!r} is built in: it cannot be declared")
+                self.add(entry)
+        except ConfigError:
+            self._entries = previous
+            raise
+
+    def is_builtin(self, name: str) -> bool:
+        return name in self._builtin
 
     def add(self, entry: E) -> E:
         """Declare an entry; a name is declared once."""
@@ -90,41 +116,47 @@ class Registry(Generic[E]):
         return tuple(name for name, entry in self._entries.items() if test(entry))
 
 
-#: Lifecycle event types Outreach understands.
+#: Event types: Outreach's own (below) and those a project declares in config/events.toml.
 EVENT_TYPES: Registry[EventType] = Registry(
     "event type",
     [
-        EventType("customer.signed_up", "a customer created an account"),
-        EventType("customer.activated", "a customer used the product for the first time"),
-        EventType("customer.unsubscribed", "a customer left every journey"),
-        EventType("customer.checkin_due", "a recurring check-in is due (made by the sweep)"),
-        EventType("order.delayed", "an order will arrive later than promised"),
-        EventType("interaction.resolved", "a support interaction was closed"),
-        EventType("survey.answered", "a customer answered a survey"),
+        EventType(
+            "customer.unsubscribed",
+            "a customer left every journey of the categories named (made by an opt-out)",
+            Contract(
+                {
+                    "categories": Field("categories", "list", items="string"),
+                    "source": Field("source", "string"),
+                }
+            ),
+        ),
+        EventType(
+            "customer.checkin_due",
+            "a recurring check-in is due (made by the sweep)",
+            Contract({"journey": Field("journey", "string", required=True)}),
+        ),
+        EventType(
+            "survey.answered",
+            "a customer answered a survey (made by the survey pages)",
+            Contract(
+                {
+                    "send_id": Field("send_id", "string", required=True),
+                    "kind": Field("kind", "string", required=True),
+                    "score": Field("score", "integer", required=True),
+                    "band": Field("band", "string", required=True),
+                    "detractor": Field("detractor", "boolean", required=True),
+                    "journey": Field("journey", "string", required=True),
+                }
+            ),
+        ),
     ],
 )
 
-#: Message categories a send belongs to; consent is kept per category.
-CATEGORIES: Registry[Category] = Registry(
-    "category",
-    [
-        Category("transactional", "what the customer must be told (an order is late)", consentable=False),
-        Category("lifecycle", "onboarding and check-ins"),
-        Category("survey", "CSAT, NPS and CES surveys"),
-        Category("marketing", "offers and news"),
-    ],
-)
+#: Message categories a send belongs to (config/categories.toml); consent is kept per category.
+CATEGORIES: Registry[Category] = Registry("category")
 
-#: Channels a customer may prefer and a step may name.
-CHANNELS: Registry[Channel] = Registry(
-    "channel",
-    [
-        Channel("email", "email", address="email", provider="smtp"),
-        Channel("sms", "SMS", address="phone", short_text=True),
-        Channel("whatsapp", "WhatsApp", address="phone", short_text=True),
-        Channel("webhook", "a signed HTTP POST to the company's own system", address="id", preference=False),
-    ],
-)
+#: Channels a customer may prefer and a step may name (config/channels.toml).
+CHANNELS: Registry[Channel] = Registry("channel")
 
 #: The registers a customer can be addressed in.
 FORMALITIES: Registry[Entry] = Registry("register", [Entry("formal"), Entry("informal")])

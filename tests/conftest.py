@@ -18,6 +18,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from outreach import Outreach, Settings, SimulatedClock
+from outreach.declarations import declare
 from outreach.settings import STARTER
 from outreach.store.connections import connect
 from outreach.timing import parse_instant
@@ -82,6 +83,14 @@ def _wait_for(check, what: str, seconds: float = 30) -> None:
             pass
         time.sleep(0.05)
     pytest.fail(f"{what} did not get ready within {seconds:g} s")
+
+
+@pytest.fixture(autouse=True)
+def starter_declarations():
+    """Each test starts with the starter project's event types, categories and channels declared
+    (a test that loads a project of its own changes the registries for the rest of the process)."""
+    declare(STARTER / "config")
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -62,3 +63,23 @@ def zone_at_noon() -> str:
     offset = offset - 24 if offset > 12 else offset
     # Etc/GMT signs are inverted: Etc/GMT-3 is UTC+3.
     return "Etc/GMT" + (f"{-offset:+d}" if offset else "")
+
+
+#: The starter project's channels and the profile field each sends to.
+STARTER_CHANNELS = {"email": "email", "sms": "phone", "whatsapp": "phone", "webhook": "id"}
+
+
+def declared(text: str) -> str:
+    """A channels.toml text with the starter's four channels declared: each ``[name]`` in the text
+    gets its ``address``, and the channels it leaves out are added."""
+    lines = text.splitlines()
+    out: list[str] = []
+    for line in lines:
+        out.append(line)
+        name = line.strip()[1:-1] if line.strip().startswith("[") and "." not in line else None
+        if name in STARTER_CHANNELS and f'address = "{STARTER_CHANNELS[name]}"' not in text:
+            out.append(f'address = "{STARTER_CHANNELS[name]}"')
+    for name, address in STARTER_CHANNELS.items():
+        if f"[{name}]" not in text and not re.search(rf"(?m)^{name}\s*=", text):
+            out += [f"[{name}]", f'address = "{address}"']
+    return "\n".join(out) + "\n"

@@ -44,7 +44,12 @@ def test_unknown_event_type_is_rejected_when_emitted(app):
 
 def test_bad_events_in_a_batch_are_dead_lettered_and_the_rest_goes_on(app, customers, clock):
     batch = [
-        {"id": "b1", "type": "order.delayed", "customer_id": "nobody", "data": {"order_id": "1"}},
+        {
+            "id": "b1",
+            "type": "order.delayed",
+            "customer_id": "nobody",
+            "data": {"order_id": "1", "new_eta": "2026-03-24"},
+        },  # fmt: skip
         {
             "id": "b2",
             "type": "order.delayed",
@@ -90,7 +95,8 @@ def test_dead_lettered_event_can_be_replayed_after_the_fix(app, worker, customer
 def test_template_that_fails_to_render_is_dead_lettered(tmp_path, client, clock):
     templates = tmp_path / "templates"
     shutil.copytree(STARTER / "templates", templates)
-    (templates / "order_delay/notice/subject.txt").write_text("{{ data.missing_field.deeper }}")
+    # A field the event carries, used wrongly: only rendering can tell.
+    (templates / "order_delay/notice/subject.txt").write_text("{{ data.order_id.deeper }}")
     app = Outreach(make_settings(tmp_path, templates_dir=templates), client=client, clock=clock)
     app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com"})
     app.upsert_customer({"id": "c2", "name": "Bo", "phone": "+12125550100", "channel": "sms"})
@@ -108,6 +114,18 @@ def test_template_that_fails_to_render_is_dead_lettered(tmp_path, client, clock)
     assert states == [("delivered", "sms"), ("failed", "template_error")]
     [letter] = app.deadletters.list()
     assert "order_delay/notice/subject.txt" in letter.reason
+
+
+def test_a_template_using_a_field_its_event_lacks_is_refused_at_load(tmp_path, client, clock):
+    templates = tmp_path / "templates"
+    shutil.copytree(STARTER / "templates", templates)
+    (templates / "order_delay/notice/subject.txt").write_text("Order\n{{ data.missing_field }}")
+    with pytest.raises(ConfigError) as caught:
+        Outreach(make_settings(tmp_path, templates_dir=templates), client=client, clock=clock)
+    assert (
+        "order_delay/notice/subject.txt:2: uses data.missing_field, which order.delayed does not carry"
+        in str(caught.value)
+    )
 
 
 def _config_with(tmp_path, name: str, text: str):

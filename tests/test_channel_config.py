@@ -13,10 +13,12 @@ from outreach.channels.smtp import SmtpTransport
 from outreach.errors import ConfigError
 from outreach.settings import STARTER
 
+from .helpers import declared
+
 
 def write(folder: Path, text: str) -> Path:
     path = folder / "channels.toml"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(declared(text), encoding="utf-8")
     return path
 
 
@@ -31,9 +33,14 @@ def test_the_shipped_file_routes_everything_to_the_outbox(tmp_path):
     assert (config["sms"].rate, config["sms"].burst) == (5.0, 10)
 
 
-def test_no_file_means_outbox_and_no_limits(tmp_path):
-    config = load_channels(tmp_path, environ={})
-    assert config.source is None
+def test_no_file_declares_no_channel(tmp_path):
+    config = load_channels(tmp_path, environ={"OUTREACH_SMTP_URL": "smtp://h"})
+    assert config.source is None and not config.channels
+
+
+def test_a_declared_channel_without_a_provider_is_on_the_outbox_with_no_limits(tmp_path):
+    config = load_channels(write(tmp_path, "").parent, environ={})
+    assert sorted(config.channels) == ["email", "sms", "webhook", "whatsapp"]
     assert all((c.kind, c.rate, c.burst) == ("outbox", None, None) for c in config.channels.values())
 
 
@@ -77,6 +84,7 @@ def test_environment_makes_channels_real(tmp_path):
     ],
 )
 def test_smtp_urls(url, expected, tmp_path):
+    write(tmp_path, "")  # the starter's four channels, declared
     env = {"OUTREACH_SMTP_URL": url, "OUTREACH_SMTP_FROM": "hello@example.com"}
     smtp = load_channels(tmp_path, environ=env)["email"].settings
     assert (smtp.host, smtp.port, smtp.security, smtp.username) == expected
@@ -84,6 +92,7 @@ def test_smtp_urls(url, expected, tmp_path):
 
 
 def test_the_file_configures_and_the_environment_wins(tmp_path):
+    write(tmp_path, "")  # the starter's four channels, declared
     write(
         tmp_path,
         """
@@ -140,7 +149,10 @@ def test_the_file_configures_and_the_environment_wins(tmp_path):
         ("[sms]\nrate = 1\nburst = 2.5\n", "[sms] burst=2.5: must be an integer >= 1"),
         ("[sms]\nburst = 4\n", "[sms] burst=4: needs a rate"),
         ("[sms]\nspeed = 4\n", "[sms] speed=4: unknown key"),
-        ("[fax]\nrate = 1\n", "[fax]: unknown channel"),
+        ("[fax]\nrate = 1\n", "[fax]: address=None: must be one of email, phone, id"),
+        ('[fax]\naddress = "fax"\n', "[fax]: address='fax'"),
+        ('[fax]\naddress = "phone"\nprovider = "carrier-pigeon"\n', "[fax] provider='carrier-pigeon'"),
+        ('[Fax]\naddress = "phone"\n', "[Fax]: a channel name is lower-case"),
         ("[email]\nurl = 'http://mail.example.com'\nfrom = 'a@b.example'\n", "[email] url='http://mail"),
         ("[email]\nurl = 'smtp://mail.example.com'\n", "[email] from=None: is needed to send email"),
         ("[email]\nurl = 'smtp://h'\nfrom = 'nobody'\n", "[email] from='nobody': must be an address"),
@@ -169,6 +181,7 @@ def test_errors_name_file_key_and_value(text, message, tmp_path):
 
 
 def test_environment_errors_name_the_variable_and_hide_passwords(tmp_path):
+    write(tmp_path, "")  # the starter's four channels, declared
     env = {"OUTREACH_SMTP_URL": "smtp://user:hunter2@mail.example.com?starttls=perhaps"}
     with pytest.raises(ConfigError) as caught:
         load_channels(tmp_path, environ={**env, "OUTREACH_SMTP_FROM": "a@b.example"})

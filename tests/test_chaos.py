@@ -29,7 +29,7 @@ from outreach import Outreach, Settings
 from outreach.schedule import FINAL_STATES
 
 from .conftest import STARTER
-from .helpers import zone_at_noon
+from .helpers import declared, zone_at_noon
 from .test_delivery import SECRET, Provider
 
 BIN = Path(sys.executable).parent
@@ -66,7 +66,7 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
     config = tmp_path / "config"
     shutil.copytree(STARTER / "config", config)
     # No rate limit on sms: the provider's URL and secret come from the environment.
-    (config / "channels.toml").write_text("[email]\n\n[sms]\ntimeout = 5\n")
+    (config / "channels.toml").write_text(declared("[sms]\ntimeout = 5\n"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env.update(
         {

@@ -39,7 +39,7 @@ from outreach.clock import from_ms, to_ms
 from outreach.timing import zone
 
 from .conftest import STARTER, T0, make_settings
-from .helpers import at, deliver_due, ingest
+from .helpers import at, declared, deliver_due, ingest
 
 SECRET = "whsec-delivery-test-4f1c"
 T0_AT = at(T0)  # Friday 2026-03-20 06:00 UTC = 15:00 in Tokyo
@@ -618,7 +618,7 @@ def test_the_sms_rate_limit_defers_instead_of_exceeding_the_bucket(
 ):
     config = tmp_path / "config"
     shutil.copytree(STARTER / "config", config)
-    (config / "channels.toml").write_text("[email]\n\n[sms]\nrate = 2\nburst = 2\n")
+    (config / "channels.toml").write_text(declared("[email]\n\n[sms]\nrate = 2\nburst = 2\n"))
     app = build(tmp_path, client, clock, {"sms": sms, "email": mailbox}, config_dir=config)
     rate, burst = 2, 2
     assert (app.channels["sms"].rate, app.channels["sms"].burst) == (rate, burst)
@@ -767,7 +767,7 @@ def test_rate_limit_deferrals_do_not_use_up_delivery_attempts(
 ):
     config = tmp_path / "config"
     shutil.copytree(STARTER / "config", config)
-    (config / "channels.toml").write_text("[sms]\nrate = 1\nburst = 1\n")
+    (config / "channels.toml").write_text(declared("[sms]\nrate = 1\nburst = 1\n"))
     app = build(tmp_path, client, clock, {"sms": sms, "email": mailbox}, config_dir=config, max_attempts=5)
     app.upsert_customer(YUI)
     send_id = delay_notice(app, "c-yui", 1)

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach import Outreach, SimulatedClock, TransientChannelError
+from outreach import InputError, Outreach, SimulatedClock, TransientChannelError
 from outreach.channels.base import Delivery
 from outreach.clock import from_ms, to_ms
 from outreach.schedule import FINAL_STATES, Intent, Send
@@ -363,11 +363,14 @@ def test_whatever_stops_a_send_mid_batch_the_answers_tell_the_truth(
         if action == "cancel":
             stop = app.schedule.cancel(send_id, "journey_exit", "test")
             answers.append((index, send_id, stop.outcome, stop.handed_at))
+        elif action == "consent" and categories[target % count] == "transactional":
+            # What the customer must be told has no consent to withdraw: refused, nothing stops.
+            with pytest.raises(InputError, match="opt out"):
+                app.set_consent(who, category="transactional", allowed=False)
         elif action == "consent":
             change = app.set_consent(who, category=categories[target % count], allowed=False)
             answers.extend((index, s.send_id, s.outcome, s.handed_at) for s in change.stops)
-            if categories[target % count] != "transactional":
-                stopped.append((index, who, categories[target % count]))
+            stopped.append((index, who, categories[target % count]))
         elif action == "dnc":
             answers.extend((index, s.send_id, s.outcome, s.handed_at) for s in app.set_do_not_contact(who))
             stopped.append((index, who, "*"))

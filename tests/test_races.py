@@ -36,7 +36,7 @@ from outreach.schedule import FINAL_STATES
 from outreach.store.connections import waiting
 
 from .conftest import STARTER
-from .helpers import zone_at_noon
+from .helpers import declared, zone_at_noon
 from .test_chaos import _stop
 from .test_delivery import SECRET, Provider
 
@@ -136,7 +136,7 @@ def _race_config(folder: Path) -> Path:
     policy = (config / "policy.toml").read_text()
     start, end = policy.index("[caps]"), policy.index("[survey]")
     (config / "policy.toml").write_text(policy[:start] + policy[end:])
-    (config / "channels.toml").write_text("[email]\n\n[sms]\ntimeout = 5\n")
+    (config / "channels.toml").write_text(declared("[sms]\ntimeout = 5\n"))
     return config
 
 

@@ -11,7 +11,7 @@ from outreach import ConfigError, InputError
 from outreach.channels.registry import PROVIDERS
 from outreach.journeys.config import load_journeys
 from outreach.registry import CATEGORIES, CHANNELS, EVENT_TYPES, Entry, Registry, consentable, needs_consent
-from outreach.settings import STARTER  # noqa: E402
+from outreach.settings import STARTER
 from outreach.surveys.scales import SCALES
 
 

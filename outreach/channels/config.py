@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ..configfile import read_toml
-from ..errors import ConfigError
+from ..declarations import CHANNEL_KEYS, CHANNELS_FILE, declare_channels
 from ..registry import CHANNELS
 from .base import Transport
 from .outbox import Outbox
 from .parsing import Where, rate_of
 from .registry import PROVIDERS
 
-#: File read from the config folder; a missing file leaves every channel on the outbox.
-CHANNELS_FILE = "channels.toml"
 #: Keys every channel's table may hold, whatever its provider.
 RATE_KEYS = frozenset({"rate", "burst"})
 #: The kind of a channel that is not configured: its messages go to the outbox file.
@@ -79,17 +77,17 @@ def load_channels(config_dir: Path, environ: Mapping[str, str] | None = None) ->
     if path.exists():
         source = path
         data = read_toml(path)
-    unknown = sorted(set(data) - set(CHANNELS))
-    if unknown:
-        raise ConfigError(f"{path}: [{unknown[0]}]: unknown channel (known: {', '.join(CHANNELS)})")
+    declare_channels(Path(config_dir))  # every [section] is a channel: the registry holds them
     channels: dict[str, ChannelConfig] = {}
     for channel in CHANNELS:
         where = Where(path, channel)
         table = data.get(channel, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: {channel}={table!r}: must be a table [{channel}]")
-        kind = PROVIDERS[CHANNELS[channel].provider]
-        allowed = kind.keys | RATE_KEYS
+        assert isinstance(table, dict)  # declare_channels refused anything else
+        provider = CHANNELS[channel].provider
+        if provider not in PROVIDERS:
+            raise where.fail("provider", provider, f"must be one of {', '.join(PROVIDERS)}")
+        kind = PROVIDERS[provider]
+        allowed = kind.keys | RATE_KEYS | CHANNEL_KEYS
         extra = sorted(set(table) - allowed)
         if extra:
             raise where.fail(extra[0], table[extra[0]], f"unknown key (known: {', '.join(sorted(allowed))})")

@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from ..registry import CHANNELS, consentable
 from . import common
 
 
@@ -114,8 +113,10 @@ def customers_show(customer_id: str) -> None:
 
 @customers.command("consent")
 @click.argument("customer_id")
-@click.option("--category", type=click.Choice(consentable()), default=None)
-@click.option("--channel", type=click.Choice(CHANNELS.names()), default=None)
+@click.option(
+    "--category", default=None, help="A category customers can opt out of (config/categories.toml)."
+)
+@click.option("--channel", default=None, help="A channel (config/channels.toml).")
 @click.option("--allow/--deny", "allowed", required=True, help="Give or withdraw consent.")
 @click.option(
     "--source", default="cli", show_default=True, help="Where the change came from (kept in the history)."

@@ -14,7 +14,7 @@ import redis
 
 from ..clock import to_ms
 from ..errors import CustomerErased, InputError, UnknownCustomer
-from ..registry import CATEGORIES, CHANNELS
+from ..registry import CHANNELS, consentable
 from ..store.keys import Keys
 from .profile import Customer
 
@@ -125,8 +125,9 @@ class Customers:
         """Record one consent change (a category or a channel) with its time and source."""
         if (category is None) == (channel is None):
             raise InputError("consent", (category, channel), "name exactly one category or one channel")
-        if category is not None and category not in CATEGORIES:
-            raise InputError("category", category, f"must be one of {', '.join(CATEGORIES)}")
+        if category is not None and category not in consentable():
+            known = ", ".join(consentable())
+            raise InputError("category", category, f"must be a category customers can opt out of ({known})")
         if channel is not None and channel not in CHANNELS:
             raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")
 

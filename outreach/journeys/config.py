@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from ..configfile import read_toml
-from ..errors import ConfigError, TimingError
+from ..declarations import CATEGORIES_FILE, CATEGORY_KEYS, declare
+from ..errors import ConfigError, InputError, TimingError
 from ..registry import CATEGORIES, CHANNELS, EVENT_TYPES
 from ..store.keys import step_digest
 from ..surveys.scales import SCALES
 from ..timing import CUSTOMER_HOLIDAYS, SendRule, rule_for
+from . import fields
 
 #: Keys of a step (besides the send rule's own keys).
 STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey"}
@@ -119,15 +121,16 @@ def _fail(where: str, field: str, value: object, problem: str) -> ConfigError:
 
 def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
     """Per-category rule defaults from ``config/categories.toml`` (optional file)."""
-    path = config_dir / "categories.toml"
+    path = config_dir / CATEGORIES_FILE
     data = read_toml(path)
     defaults: dict[str, dict[str, Any]] = {}
-    for category, rule in data.items():
+    for category, table in data.items():
         where = f"{path}: category {category!r}"
         if category not in CATEGORIES:
             raise _fail(where, "category", category, f"must be one of {', '.join(CATEGORIES)}")
-        if not isinstance(rule, dict):
-            raise _fail(where, category, rule, "must be a table of rule keys")
+        if not isinstance(table, dict):
+            raise _fail(where, category, table, "must be a table of rule keys")
+        rule = {k: v for k, v in table.items() if k not in CATEGORY_KEYS}
         _check_json(where, rule)
         try:
             SendRule.from_mapping({k: v for k, v in rule.items() if v != CUSTOMER_HOLIDAYS})
@@ -135,10 +138,6 @@ def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
             raise _fail(where, exc.field, exc.value, exc.problem) from None
         defaults[category] = rule
     return defaults
-
-
-def _template_parts(channel: str) -> tuple[str, ...]:
-    return ("subject.txt", "body.txt", "body.html") if channel == "email" else ("body.txt",)
 
 
 def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: Path) -> Journey:
@@ -196,6 +195,7 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
     names = [s.name for s in steps]
     if len(set(names)) != len(names):
         raise _fail(where, "steps", names, "step names must be unique")
+    sample = _check_data(where, trigger, steps, templates_dir, sample, match, supersede_by)
     return Journey(
         name=name,
         category=category,
@@ -209,6 +209,45 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
         sample=sample,
         match=match,
     )
+
+
+def _check_data(
+    where: str,
+    trigger: str,
+    steps: list[Step],
+    templates_dir: Path,
+    sample: dict,
+    match: dict,
+    supersede_by: str | None,
+) -> dict[str, Any]:
+    """The journey's use of event data against its trigger's contract; returns the sample data
+    (the journey's own, else the contract's examples)."""
+    contract = EVENT_TYPES[trigger].contract
+    for key, named in [
+        *((k, f"match.{k}") for k in match),
+        *((k, "supersede_by") for k in [supersede_by] if k),
+    ]:
+        if key not in contract.fields and not contract.open:
+            raise _fail(where, named, key, f"{trigger} carries no such field ({', '.join(contract.fields)})")
+    for step in steps:
+        for channel in step.channels:
+            for part in CHANNELS[channel].parts:
+                for path in (
+                    templates_dir / step.template / f"{channel}.{part}",
+                    templates_dir / step.template / part,
+                ):
+                    if path.exists():
+                        found = fields.problems(path, contract, trigger)
+                        if found:
+                            raise ConfigError(f"{where}: step {step.name!r}: {found[0]}")
+                        break
+    if not sample:
+        return contract.example()
+    try:
+        contract.check(sample)
+    except InputError as exc:
+        raise _fail(where, f"sample.{exc.field.removeprefix('data.')}", exc.value, exc.problem) from None
+    return sample
 
 
 def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates_dir: Path) -> Step:
@@ -225,7 +264,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     if not isinstance(template, str):
         raise _fail(where, "template", template, "must be a path under templates/")
     for channel in channels:
-        for part in _template_parts(channel):
+        for part in CHANNELS[channel].parts:
             candidates = [
                 templates_dir / template / f"{channel}.{part}",
                 templates_dir / template / part,
@@ -258,7 +297,11 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
 
 
 def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:
-    """Read and validate every ``config/journeys/*.toml``; errors name file, journey and field."""
+    """Read and validate every ``config/journeys/*.toml``; errors name file, journey and field.
+
+    The project's event types, categories and channels are declared first (``declarations``).
+    """
+    declare(config_dir)
     categories = load_category_defaults(config_dir)
     journeys: list[Journey] = []
     seen: dict[str, Path] = {}

@@ -65,7 +65,7 @@ class Event:
             raise InputError(name, data[name], "unknown event field")
         event_type = text_field(data, "type", required=True)
         if event_type not in EVENT_TYPES:
-            raise UnknownEventType(event_type)
+            raise UnknownEventType(event_type, EVENT_TYPES.names())
         customer_id = text_field(data, "customer_id", required=True)
         event_id = text_field(data, "id") or uuid.uuid4().hex
         raw_time = data.get("occurred_at")
@@ -84,6 +84,7 @@ class Event:
         if not isinstance(payload, Mapping):
             raise InputError("data", payload, "must be an object")
         check("data", payload)
+        EVENT_TYPES[event_type].contract.check(payload)
         return cls(event_id, event_type, customer_id, occurred, dict(payload))
 
     def to_mapping(self) -> dict[str, Any]:

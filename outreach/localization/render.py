@@ -23,6 +23,7 @@ from babel import Locale
 
 from ..customers.profile import Customer
 from ..errors import TemplateError
+from ..registry import CHANNELS
 
 # The formatting filters live in .filters; the "X as X" names are re-exported for the
 # code and tests that read them from this module.
@@ -45,11 +46,6 @@ from .locales import (
     pseudo,
 )
 from .names import salutation
-
-#: Parts a channel's message is made of, in templates/<journey>/<step>/.
-PARTS = {"email": ("subject.txt", "body.txt", "body.html")}
-#: Parts for every other channel.
-DEFAULT_PARTS = ("body.txt",)
 
 
 @dataclass(frozen=True)
@@ -233,7 +229,7 @@ class Renderer:
             "_zone": customer.zone,
         }
         out: dict[str, str] = {}
-        for part in PARTS.get(channel, DEFAULT_PARTS):
+        for part in CHANNELS[channel].parts:
             name = self._find(template, channel, part)
             if name is None:
                 raise TemplateError(f"template {template}/{part} for channel {channel} is missing")

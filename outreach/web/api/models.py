@@ -7,23 +7,21 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from ...delivery.receipts import RECEIPT_STATUSES
-from ...registry import CATEGORIES, CHANNELS, EVENT_TYPES, FORMALITIES
+from ...registry import FORMALITIES
 
 #: Most events one batch may carry.
 MAX_BATCH = 1000
 
 if TYPE_CHECKING:
-    # A Literal of the registries' names exists only at run time; to mypy the names are strings.
-    EventType = str
-    Category = str
-    Channel = str
+    # A Literal of the registers exists only at run time; to mypy they are strings.
     Formality = str
 else:
-    # pydantic validates against (and documents) exactly the names the registries hold.
-    EventType = Literal[EVENT_TYPES.names()]
-    Category = Literal[CATEGORIES.names()]
-    Channel = Literal[CHANNELS.names()]
     Formality = Literal[FORMALITIES.names()]
+# Event types, categories and channels are the project's own (config/): the profile and the event
+# check them against its declarations, so the error names the declared ones.
+EventType = Annotated[str, Field(min_length=1, max_length=200)]
+Category = Annotated[str, Field(min_length=1, max_length=100)]
+Channel = Annotated[str, Field(min_length=1, max_length=100)]
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 
 
@@ -35,7 +33,7 @@ class EventIn(BaseModel):
     id: Id | None = Field(
         None, description="Your id for the event; a repeat of an id is ignored. Default: a new id."
     )
-    type: EventType = Field(description="The event type.")
+    type: EventType = Field(description="An event type declared in the project's config/events.toml.")
     customer_id: Id = Field(description="An existing customer.")
     occurred_at: AwareDatetime | None = Field(None, description="ISO 8601 with a UTC offset. Default: now.")
     data: dict[str, Any] = Field(default_factory=dict, description="Event data the journeys use.")

@@ -16,6 +16,7 @@ from ...channels.signed_json import verify_signature
 from ...clock import from_ms
 from ...delivery.receipts import UnknownSend, WrongChannel, record_receipt
 from ...errors import TimingError
+from ...registry import CHANNELS
 from ...timing import zone
 from .auth import outreach_of
 from .errors import ApiError, problem, pydantic_errors
@@ -108,6 +109,11 @@ def receipt_secret(request: Request, channel: str) -> str | None:
 )
 async def post_receipt(request: Request, channel: Channel) -> dict[str, Any]:
     """Checks the signature over the raw bytes before parsing; the delivery stage does the rest."""
+    if channel not in CHANNELS:
+        known = ", ".join(CHANNELS)
+        raise ApiError(
+            422, [problem("channel", channel, f"no such channel ({known})", loc=["path", "channel"])]
+        )
     body = await request.body()
     secret = receipt_secret(request, channel)
     if not secret:
