@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -117,3 +118,31 @@ def answer_token(
 def preferences_token(secret: str, customer_id: str, expires: datetime) -> str:
     """Opens a customer's preference page."""
     return make_token(secret, "preferences", {"c": customer_id}, expires)
+
+
+@dataclass(frozen=True)
+class MessageLinks:
+    """The links a message carries: in its body (``unsubscribe_url``, ``preferences_url`` in every
+    template's context) and, for unsubscribing, in its List-Unsubscribe header."""
+
+    #: None when the send's category needs no consent: nothing to unsubscribe from.
+    unsubscribe_url: str | None
+    preferences_url: str
+    #: ``mailto:`` form of the unsubscribe link (with ``OUTREACH_UNSUBSCRIBE_MAILTO``).
+    unsubscribe_mailto: str | None = None
+
+    def context(self) -> dict[str, str | None]:
+        return {"unsubscribe_url": self.unsubscribe_url, "preferences_url": self.preferences_url}
+
+
+def message_links(
+    secret: str, public_url: str, customer_id: str, send_id: str, category: str | None, expires: datetime,
+    mailto: str = "",
+) -> MessageLinks:  # fmt: skip
+    """The links of one message; ``category`` None when it needs no consent."""
+    preferences = link(public_url, "preferences", preferences_token(secret, customer_id, expires))
+    if category is None:
+        return MessageLinks(None, preferences)
+    token = unsubscribe_token(secret, customer_id, send_id, category, expires)
+    by_mail = f"{mailto}?subject=unsubscribe%20{token}" if mailto else None
+    return MessageLinks(link(public_url, "unsubscribe", token), preferences, by_mail)

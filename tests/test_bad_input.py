@@ -98,8 +98,8 @@ def test_template_that_fails_to_render_is_dead_lettered(tmp_path, client, clock)
     # A field the event carries, used wrongly: only rendering can tell.
     (templates / "order_delay/notice/subject.txt").write_text("{{ data.order_id.deeper }}")
     app = Outreach(make_settings(tmp_path, templates_dir=templates), client=client, clock=clock)
-    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com"})
-    app.upsert_customer({"id": "c2", "name": "Bo", "phone": "+12125550100", "channel": "sms"})
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "UTC"})
+    app.upsert_customer({"id": "c2", "name": "Bo", "phone": "+12125550100", "channel": "sms", "zone": "UTC"})
     for cid in ("c1", "c2"):
         ingest(
             app,

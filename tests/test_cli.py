@@ -118,7 +118,9 @@ def test_import_emit_run_list_explain_on_the_embedded_store(runner, tmp_path):
 
 
 def test_consent_and_dnc_say_what_they_stopped(runner, tmp_path):
-    (tmp_path / "people.jsonl").write_text('{"id": "c1", "name": "Ana", "email": "ana@example.com"}\n')
+    (tmp_path / "people.jsonl").write_text(
+        '{"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Lisbon"}\n'
+    )
     ok(runner, "customers", "import", "people.jsonl")
     ok(runner, "emit", "customer.signed_up", "--customer", "c1", "--id", "su1")
     ok(runner, "run", "--until-idle")

@@ -290,7 +290,13 @@ def test_events_held_by_a_killed_worker_are_applied_within_one_lease(redis_serve
     try:
         for c in range(EVENTS):
             app.upsert_customer(
-                {"id": f"h{c}", "name": f"Hana {c}", "phone": f"+8190{c:08d}", "channel": "sms"}
+                {
+                    "id": f"h{c}",
+                    "name": f"Hana {c}",
+                    "phone": f"+8190{c:08d}",
+                    "channel": "sms",
+                    "country": "JP",
+                }
             )
             app.emit(
                 "order.delayed", f"h{c}", {"order_id": f"O-{c}", "new_eta": "2030-01-01"}, id=f"held-{c}"

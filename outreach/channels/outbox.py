@@ -57,6 +57,7 @@ class Outbox:
             "html": delivery.html,
             "utc": delivery.utc.isoformat().replace("+00:00", "Z"),
             "local": delivery.local.isoformat(),
+            "unsubscribe_url": delivery.unsubscribe_url,
         }
         return (json.dumps(record, ensure_ascii=False) + "\n").encode()
 

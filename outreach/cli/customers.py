@@ -63,8 +63,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
         for key, value in row.items():
             if value in (None, ""):
                 continue
-            if key.startswith("consent."):
-                record.setdefault("consent", {})[key[8:]] = value.strip().lower() in {"1", "true", "yes"}
+            if key.startswith(("consent.", "channel_consent.")):
+                group, name = key.split(".", 1)
+                record.setdefault(group, {})[name] = value.strip().lower() in {"1", "true", "yes"}
             elif key.startswith("attributes."):
                 record["attributes"][key[11:]] = value
             else:

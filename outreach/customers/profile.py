@@ -11,7 +11,7 @@ from ..errors import InputError, TimingError
 from ..languages import parse_locale
 from ..payload import check, check_text
 from ..registry import CATEGORIES, CHANNELS, FORMALITIES, TITLES
-from ..timing import zone
+from ..timing import country_zone, zone
 from .addresses import email_address, phone_number
 
 
@@ -30,6 +30,44 @@ def text_field(data: Mapping[str, Any], key: str, *, required: bool = False) -> 
         raise InputError(key, value, "must be a string")
     check_text(key, value)
     return value.strip()
+
+
+#: Field names other systems use, and the profile field each one means.
+ALIASES = {
+    "timezone": "zone",
+    "time_zone": "zone",
+    "tz": "zone",
+    "language": "locale",
+    "lang": "locale",
+    "first_name": "given_name",
+    "last_name": "family_name",
+    "email_address": "email",
+    "mobile": "phone",
+    "phone_number": "phone",
+}
+#: The profile's own fields (``attributes`` holds anything else).
+FIELDS = (
+    "id", "name", "given_name", "family_name", "title", "email", "phone", "locale", "zone", "country",
+    "channel", "formality", "consent", "channel_consent", "attributes",
+)  # fmt: skip
+#: Where a profile's zone came from: given, inferred from a country whose clocks all agree, or
+#: unknown (UTC stands in, and journeys with local times refuse the customer's events).
+ZONE_GIVEN, ZONE_FROM_COUNTRY, ZONE_UNKNOWN = "profile", "country", "unknown"
+
+
+def _canonical(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The profile with aliases put under their field's name; an unknown field is refused."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = ALIASES.get(key, key) if isinstance(key, str) else key
+        if name not in FIELDS and key != "zone_from":
+            known = ", ".join(FIELDS)
+            raise InputError(str(key), value, f"unknown profile field (fields: {known}; aliases: "
+                             f"{', '.join(ALIASES)}; anything else goes under attributes)")  # fmt: skip
+        if name in out and out[name] != value:
+            raise InputError(str(key), value, f"is {name} too, which says {out[name]!r}")
+        out[name] = value
+    return out
 
 
 @dataclass
@@ -52,30 +90,19 @@ class Customer:
     #: channel -> False where the customer opted out of a channel.
     channel_consent: dict[str, bool] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: Where ``zone`` came from (ZONE_GIVEN, ZONE_FROM_COUNTRY or ZONE_UNKNOWN).
+    zone_from: str = ZONE_GIVEN
+
+    @property
+    def zone_known(self) -> bool:
+        return self.zone_from != ZONE_UNKNOWN
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Customer:
         """Validate a profile; errors name the field and the value."""
         if not isinstance(data, Mapping):
             raise InputError("customer", data, "must be an object")
-        known = {
-            "id",
-            "name",
-            "given_name",
-            "family_name",
-            "title",
-            "email",
-            "phone",
-            "locale",
-            "zone",
-            "country",
-            "channel",
-            "formality",
-            "consent",
-            "channel_consent",
-            "attributes",
-        }
-        extra = {k: v for k, v in data.items() if k not in known}
+        data = _canonical(data)
         customer_id = text_field(data, "id", required=True)
         given_name = text_field(data, "given_name")
         family_name = text_field(data, "family_name")
@@ -90,14 +117,18 @@ class Customer:
             email = email_address(email)
         locale_tag = text_field(data, "locale") or "en"
         parse_locale(locale_tag)
-        zone_name = text_field(data, "zone") or "UTC"
-        try:
-            zone(zone_name)
-        except TimingError as exc:
-            raise InputError("zone", zone_name, exc.problem) from None
         country = text_field(data, "country")
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise InputError("country", country, "must be an ISO 3166 alpha-2 code")
+        zone_name = text_field(data, "zone")
+        zone_from = ZONE_GIVEN
+        if zone_name is None:
+            zone_name = country_zone(country) if country else None
+            zone_from = ZONE_FROM_COUNTRY if zone_name else ZONE_UNKNOWN
+        try:
+            zone(zone_name or "UTC")
+        except TimingError as exc:
+            raise InputError("zone", zone_name, exc.problem) from None
         phone = text_field(data, "phone")
         if phone is not None:
             phone = phone_number(phone, country.upper() if country else None)
@@ -127,7 +158,6 @@ class Customer:
         if not isinstance(raw_attributes, Mapping):
             raise InputError("attributes", raw_attributes, "must be an object")
         attributes = dict(raw_attributes)
-        attributes.update(extra)
         check("attributes", attributes)
         return cls(
             id=customer_id,
@@ -138,13 +168,14 @@ class Customer:
             email=email,
             phone=phone,
             locale=locale_tag.replace("-", "_"),
-            zone=zone_name,
+            zone=zone_name or "UTC",
             country=country.upper() if country else None,
             channel=channel,
             formality=formality,
             consent=dict(consent),
             channel_consent=dict(channel_consent),
             attributes=attributes,
+            zone_from=zone_from,
         )
 
     def to_json(self) -> str:

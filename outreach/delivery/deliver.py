@@ -26,7 +26,7 @@ from ..customers.profile import Customer
 from ..customers.profiles import Customers
 from ..errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
 from ..journeys.recurring import Recurring
-from ..links import link, unsubscribe_token
+from ..links import message_links
 from ..localization.render import Renderer
 from ..policy.decide import Action, Lookups, Policy
 from ..registry import needs_consent
@@ -147,7 +147,12 @@ class Deliverer(Outcomes):
                 text = f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s"
                 return self._defer(send, until, "rate_limited", text, book, notes=item.notes)
         send_id = send.id
-        context: dict[str, Any] = {"data": dict(send.data), "send": send.as_stored()}
+        links = message_links(
+            self.settings.secret, self.settings.public_url, customer.id, send_id,
+            send.category if needs_consent(send.category) else None,
+            now + timedelta(days=self.settings.link_days), self.settings.unsubscribe_mailto,
+        )  # fmt: skip
+        context: dict[str, Any] = {"data": dict(send.data), "send": send.as_stored(), **links.context()}
         if send.survey:
             expires = now + timedelta(days=self.settings.survey_link_days)
             context["survey"] = {
@@ -160,13 +165,6 @@ class Deliverer(Outcomes):
         except TemplateError as exc:
             self._unused(item)
             return self._fail(send, "template_error", str(exc), book, notes=item.notes)
-        unsubscribe_url = unsubscribe_mailto = None
-        if needs_consent(send.category):
-            expires = now + timedelta(days=self.settings.link_days)
-            token = unsubscribe_token(self.settings.secret, customer.id, send_id, send.category, expires)
-            unsubscribe_url = link(self.settings.public_url, "unsubscribe", token)
-            if self.settings.unsubscribe_mailto:
-                unsubscribe_mailto = f"{self.settings.unsubscribe_mailto}?subject=unsubscribe%20{token}"
         item.register = rendered.register
         item.delivery = Delivery(
             send_id=send_id,
@@ -184,8 +182,8 @@ class Deliverer(Outcomes):
             local=now.astimezone(zone(customer.zone)),
             category=send.category,
             name=customer.name,
-            unsubscribe_url=unsubscribe_url,
-            unsubscribe_mailto=unsubscribe_mailto,
+            unsubscribe_url=links.unsubscribe_url,
+            unsubscribe_mailto=links.unsubscribe_mailto,
         )
         return item
 

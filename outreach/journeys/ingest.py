@@ -33,6 +33,24 @@ def unsubscribed_categories(event: Event) -> list[str]:
     return [c for c in named if c in unsubscribable]
 
 
+def _check_zone(customer: Customer, journeys: list[Journey]) -> None:
+    """A customer whose zone is unknown cannot be sent anything at a local time."""
+    if customer.zone_known:
+        return
+    for journey in journeys:
+        for step in journey.steps:
+            if step.send_rule(customer.country).local:
+                country = (
+                    f"its country {customer.country} has clocks in more than one zone"
+                    if customer.country
+                    else "no country either"
+                )
+                raise InputError(
+                    "zone", None, f"customer {customer.id} has no time zone ({country}), and {journey.name}."
+                    f"{step.name} goes out at local times: set the profile's zone, then replay",
+                )  # fmt: skip
+
+
 @dataclass
 class IngestResult:
     event_id: str
@@ -88,17 +106,21 @@ class Ingestor:
             return result
         # Still 'pending': an earlier attempt died midway; every step below is idempotent.
         customer = self.customers.require(event.customer_id)
+        starting = [
+            journey
+            for journey in self.journeys.by_trigger.get(event.type, [])
+            if journey.matches(event.data)
+            and (event.type != "customer.checkin_due" or event.data.get("journey") == journey.name)
+        ]
+        # Refused before anything changes, so a replay after the profile is fixed applies it whole.
+        _check_zone(customer, starting)
         if event.type == "customer.unsubscribed":
             customer = self._unsubscribe(customer, event)
         for journey in self.journeys.by_exit.get(event.type, []):
             # An unsubscribe ends only the journeys of the categories it names.
             if event.type != "customer.unsubscribed" or journey.category in unsubscribed_categories(event):
                 self._exit(journey, customer, event, result)
-        for journey in self.journeys.by_trigger.get(event.type, []):
-            if event.type == "customer.checkin_due" and event.data.get("journey") != journey.name:
-                continue
-            if not journey.matches(event.data):
-                continue
+        for journey in starting:
             self._start(journey, customer, event, result)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())

@@ -13,10 +13,11 @@ from typing import Any
 from ..customers.profile import Customer
 from ..errors import InputError
 from ..languages import parse_locale
+from ..links import message_links
 from ..localization.locales import PSEUDO, LocalesConfig
 from ..localization.render import Rendered, Renderer
 from ..localization.sms import sms_info
-from ..registry import CHANNELS, FORMALITIES
+from ..registry import CHANNELS, FORMALITIES, needs_consent
 from ..settings import DEFAULT_PUBLIC_URL
 from ..surveys.answers import answer_links
 from .config import Journeys
@@ -66,13 +67,20 @@ def preview(
     if channel not in step.channels:
         raise InputError("channel", channel, f"{step_ref} sends by {', '.join(step.channels)}")
     who = customer or sample_customer(locale, renderer.locales.default)
-    context: dict[str, Any] = {"data": dict(data if data is not None else journey.sample or {}), "send": {}}
     when = now or datetime.fromisoformat(PREVIEW_NOW)
+    category = journey.category if needs_consent(journey.category) else None
+    expires = when + timedelta(days=90)
+    links = message_links("preview", DEFAULT_PUBLIC_URL, who.id, "s_preview", category, expires)
+    context: dict[str, Any] = {
+        "data": dict(data if data is not None else journey.sample or {}),
+        "send": {},
+        **links.context(),
+    }
     if step.survey:
-        links = answer_links(
+        answers = answer_links(
             "preview", DEFAULT_PUBLIC_URL, "s_preview", who.id, step.survey, when + timedelta(days=14)
         )
-        context["survey"] = {"kind": step.survey, "links": links}
+        context["survey"] = {"kind": step.survey, "links": answers}
     rendered = renderer.render(
         step.template,
         channel,

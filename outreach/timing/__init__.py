@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from .resolution import SEARCH_DAYS, Resolution, Shift, resolve
 from .rules import CUSTOMER_HOLIDAYS, MAX_DAYS, SendRule, Window, rule_for
-from .zones import UTC, parse_instant, zone
+from .zones import UTC, country_zone, parse_instant, zone
 
 __all__ = [
     "CUSTOMER_HOLIDAYS",
     "MAX_DAYS",
     "SEARCH_DAYS",
     "UTC",
+    "country_zone",
     "Resolution",
     "SendRule",
     "Shift",

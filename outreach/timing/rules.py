@@ -131,6 +131,12 @@ class SendRule:
         ):
             raise TimingError("delay", self.delay, f"must be between 0 and {MAX_DAYS} days")
 
+    @property
+    def local(self) -> bool:
+        """Whether the rule reads the customer's clock or calendar (anything but a plain delay)."""
+        every_day = self.weekdays == frozenset(range(7))
+        return bool(self.days or self.at or self.window or not every_day or self.holidays)
+
     def quiet_hours(self) -> SendRule:
         """Only the hours a send may go out (window, weekdays, holidays), from any instant: what
         binds a retry, a late send or a send pushed past a cap."""

@@ -38,6 +38,31 @@ def _load_zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
+#: How far ahead two zones must keep the same clock to count as one (two years, twice a day).
+_SAME_CLOCK_SAMPLES = [
+    dt.datetime(2026, 1, 1, tzinfo=UTC) + dt.timedelta(hours=12 * i) for i in range(4 * 366)
+]
+
+
+@functools.cache
+def country_zone(country: str) -> str | None:
+    """The zone of a country whose clocks all agree (``FR``: Europe/Paris; ``DE``: Europe/Berlin,
+    which Büsingen follows), or None where they differ (``US``, ``BR``) or the country is unknown.
+
+    The country's zones are CLDR's; "agree" means the same UTC offset at every sample over two years.
+    """
+    from babel.core import get_global
+
+    names = [n for n in get_global("territory_zones").get(country.upper(), []) if n in _zone_names()]
+    if not names:
+        return None
+    first = _load_zone(names[0])
+    for other in map(_load_zone, names[1:]):
+        if any(_offset(t, first) != _offset(t, other) for t in _SAME_CLOCK_SAMPLES):
+            return None
+    return str(names[0])
+
+
 def parse_instant(text: str) -> dt.datetime:
     """Parse an ISO 8601 instant; an explicit offset or ``Z`` is required."""
     try:
