@@ -20,7 +20,8 @@ def i18n_extract() -> None:
     from ..localization.catalogs import write_template
 
     settings, _, _ = _config()
-    click.echo(f"wrote {write_template(settings.templates_dir)}")
+    written = write_template(settings.templates_dir)
+    click.echo(f"wrote {written}" if written else "messages.pot is up to date")
 
 
 @i18n.command("update")
@@ -29,9 +30,14 @@ def i18n_update() -> None:
     from ..localization.catalogs import update, write_template
 
     settings, locales, _ = _config()
-    write_template(settings.templates_dir)
-    for path in update(settings.templates_dir, locales):
+    written = write_template(settings.templates_dir)
+    if written:
+        click.echo(f"wrote {written}")
+    paths = update(settings.templates_dir, locales)
+    for path in paths:
         click.echo(f"updated {path}")
+    if not written and not paths:
+        click.echo("every catalog is up to date")
 
 
 @i18n.command("compile")
@@ -47,7 +53,8 @@ def i18n_compile() -> None:
 @i18n.command("check")
 @click.option("--json", "as_json", is_flag=True)
 def i18n_check(as_json: bool) -> None:
-    """Report missing, fuzzy and obsolete entries, plural headers and SMS lengths; fail if incomplete."""
+    """Report missing, fuzzy and obsolete entries, plural headers and SMS lengths; fail if a required
+    locale (config/locales.toml ``required``) is incomplete. Others fall back, string by string."""
     from ..journeys.preview import sms_problems
     from ..localization.catalogs import check_catalog
     from ..localization.render import Renderer
@@ -58,16 +65,13 @@ def i18n_check(as_json: bool) -> None:
     for problem in sms_problems(renderer, journeys, locales):
         tag = problem.split(":", 1)[0]
         next(r for r in reports if r.locale == tag).errors.append(problem)
-    failed = [r.locale for r in reports if not r.complete]
+    failed = [r.locale for r in reports if not r.complete and r.locale in locales.required]
     if as_json:
-        click.echo(
-            json.dumps(
-                {"ok": not failed, "locales": [r.to_mapping() for r in reports]}, ensure_ascii=False, indent=2
-            )
-        )
+        rows = [{**r.to_mapping(), "required": r.locale in locales.required} for r in reports]
+        click.echo(json.dumps({"ok": not failed, "locales": rows}, ensure_ascii=False, indent=2))
     else:
         for r in reports:
-            status = "ok" if r.complete else "INCOMPLETE"
+            status = "ok" if r.complete else "INCOMPLETE" if r.locale in locales.required else "falls back"
             click.echo(
                 f"{r.locale:<8} {status:<10} {r.total} entries, {len(r.missing)} missing, "
                 f"{len(r.fuzzy)} fuzzy, {len(r.obsolete)} obsolete, {len(r.errors)} errors"

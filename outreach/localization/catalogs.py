@@ -100,16 +100,45 @@ def extract(templates_dir: Path) -> Catalog:
     return template
 
 
-def write_template(templates_dir: Path) -> Path:
+def _content(catalog: Catalog) -> set[tuple]:
+    """What a catalog says, without where its messages come from or which tool wrote it: two
+    catalogs with the same content need no new file."""
+    def text(string: object) -> object:
+        # An extracted message has no string (None) where a read one has "" (or ("", "")).
+        if isinstance(string, tuple):
+            return tuple(s or "" for s in string)
+        return string or ""
+
+    return {
+        (m.id, m.context, text(m.string), m.fuzzy, tuple(m.auto_comments), tuple(m.user_comments))
+        for m in catalog
+        if m.id
+    } | {("Plural-Forms", catalog.plural_forms)}
+
+
+def _unchanged(path: Path, catalog: Catalog, tag: str | None) -> bool:
+    if not path.exists():
+        return False
+    with path.open("rb") as fh:
+        current = read_po(fh, locale=tag)
+    return _content(current) == _content(catalog) and not current.obsolete
+
+
+def write_template(templates_dir: Path) -> Path | None:
+    """Write ``messages.pot`` from the templates; None when its content is what the file says."""
     path = template_path(templates_dir)
+    template = extract(templates_dir)
+    if _unchanged(path, template, None):
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as fh:
-        write_po(fh, extract(templates_dir), width=100, omit_header=False)
+        write_po(fh, template, width=100, omit_header=False)
     return path
 
 
 def update(templates_dir: Path, locales: LocalesConfig) -> list[Path]:
-    """Merge the extracted messages into each shipped locale's catalog (creating it if new)."""
+    """Merge the extracted messages into each shipped locale's catalog (creating it if new); a
+    catalog whose content the merge does not change is left as it is, byte for byte."""
     template = extract(templates_dir)
     written = []
     for tag in locales.shipped:
@@ -133,6 +162,8 @@ def update(templates_dir: Path, locales: LocalesConfig) -> list[Path]:
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         _set_plural_forms(catalog, tag)
         catalog.obsolete.clear()
+        if _unchanged(path, catalog, tag):
+            continue
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
             write_po(fh, catalog, width=100, sort_output=False)

@@ -67,6 +67,9 @@ class LocalesConfig:
     shipped: tuple[str, ...]
     sms_max_segments: int
     locales: dict[str, LocaleSettings]
+    #: Locales whose catalogs must be complete (``i18n check`` fails for them only); the other
+    #: shipped locales fall back, string by string, to the default language.
+    required: tuple[str, ...] = ()
 
     def settings_for(self, chain: list[str]) -> LocaleSettings:
         for tag in chain:
@@ -89,6 +92,9 @@ def load_locales(config_dir: Path) -> LocalesConfig:
     default = data.get("default", "en")
     if default not in shipped:
         raise fail("default", default, "must be one of the shipped locales")
+    required = data.get("required", shipped)
+    if not isinstance(required, list) or any(tag not in shipped for tag in required):
+        raise fail("required", required, "must list shipped locales (default: all of them)")
     segments = data.get("sms_max_segments", 3)
     if not isinstance(segments, int) or segments < 1:
         raise fail("sms_max_segments", segments, "must be a whole number >= 1")
@@ -128,7 +134,7 @@ def load_locales(config_dir: Path) -> LocalesConfig:
             informal=patterns["informal"],
             titled=dict(titled),
         )
-    return LocalesConfig(default, tuple(shipped), segments, locales)
+    return LocalesConfig(default, tuple(shipped), segments, locales, tuple(required))
 
 
 _unknown_logged: set[str] = set()
