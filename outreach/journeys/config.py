@@ -230,6 +230,12 @@ def _check_data(
         if key not in contract.fields and not contract.open:
             raise _fail(where, named, key, f"{trigger} carries no such field ({', '.join(contract.fields)})")
     for step in steps:
+        anchor = step.send_rule(None).anchor
+        spec = contract.fields.get(anchor) if anchor else None
+        if anchor and (spec is None and not contract.open or spec and spec.type not in ("date", "datetime")):
+            key = "before" if step.send_rule(None).backward else "after"
+            raise _fail(f"{where}: step {step.name!r}", key, anchor,
+                        f"must name a date or datetime field of {trigger} (config/events.toml)")  # fmt: skip
         for channel in step.channels:
             for part in CHANNELS[channel].parts:
                 for path in (

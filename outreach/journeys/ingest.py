@@ -15,7 +15,7 @@ import redis
 from ..clock import Clock, from_ms, to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
-from ..errors import InputError
+from ..errors import InputError, TimingError
 from ..registry import consentable
 from ..schedule import Intent, Schedule, Stop
 from ..store.keys import Keys, send_id_for
@@ -191,7 +191,18 @@ class Ingestor:
         # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
         start = from_ms(to_ms(event.occurred_at))
         for step in journey.steps:
-            resolution = resolve(step.send_rule(customer.country), start, customer.zone)
+            rule = step.send_rule(customer.country)
+            try:
+                resolution = resolve(rule, rule.start(start, event.data, customer.zone), customer.zone)
+            except TimingError as exc:
+                result.notes.append(f"{journey.name}.{step.name} not planned: {exc}")
+                continue
+            if rule.backward and resolution.utc < start:
+                result.notes.append(
+                    f"{journey.name}.{step.name} not planned: {rule.days} days before data.{rule.anchor} "
+                    f"({resolution.local.isoformat()}) is already past"
+                )
+                continue
             intent = Intent(
                 journey=journey.name,
                 step=step.name,

@@ -103,6 +103,7 @@ def extract(templates_dir: Path) -> Catalog:
 def _content(catalog: Catalog) -> set[tuple]:
     """What a catalog says, without where its messages come from or which tool wrote it: two
     catalogs with the same content need no new file."""
+
     def text(string: object) -> object:
         # An extracted message has no string (None) where a read one has "" (or ("", "")).
         if isinstance(string, tuple):

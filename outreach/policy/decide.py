@@ -286,7 +286,7 @@ class Policy:
 
     def _window(self, send: Send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
         """Re-resolve the intent in the customer's current zone; defer if it is not time yet."""
-        resolution = resolve(rule, send.start, customer.zone)
+        resolution = resolve(rule, rule.start(send.start, send.data, customer.zone), customer.zone)
         moved = (
             f": the customer moved from {send.zone} to {customer.zone}"
             if (customer.zone != send.zone)
@@ -303,7 +303,9 @@ class Policy:
         if to_ms(resolution.utc) != to_ms(send.resolved) and now - resolution.utc > grace:
             # The plan changed (a new zone, holidays, tz data) and its instant has passed:
             # the same local rule from now, so it still lands at the hour it names.
-            again = resolve(replace(rule, days=0, delay=timedelta(0)), now, customer.zone)
+            again = resolve(
+                replace(rule, days=0, delay=timedelta(0), anchor=None, backward=False), now, customer.zone
+            )
             if again.utc > now:
                 return Decision(
                     Action.DEFER,

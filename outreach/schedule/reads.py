@@ -204,7 +204,10 @@ def _planned_entry(send: Send) -> dict[str, Any]:
     entry: dict[str, Any] = {"at_ms": to_ms(send.created), "what": "planned"}
     origin = f"from event {intent.event_type} at {start.isoformat()}"
     try:
-        resolution = resolve(intent.send_rule(), start, intent.zone)
+        rule = intent.send_rule()
+        resolution = resolve(rule, rule.start(start, send.data, intent.zone), intent.zone)
+        if rule.anchor:
+            origin += f", counted {'back ' if rule.backward else ''}from data.{rule.anchor}"
     except TimingError as exc:
         entry["text"] = f"{intent.journey}.{intent.step} planned {origin}; its rule no longer resolves: {exc}"
         return entry

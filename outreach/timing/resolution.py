@@ -2,7 +2,8 @@
 
 Steps 1 and 2 (``_target``) place the wall time ``at`` on the start date plus ``days``;
 step 3 (``_search``) walks forward to the first instant that passes the window, weekday
-and holiday tests. docs/TIMING.md states the semantics.
+and holiday tests. A rule counted back from a date (``before``, ``_before``) walks
+backward instead, so no move ever reaches the date. docs/TIMING.md states the semantics.
 """
 
 from __future__ import annotations
@@ -87,6 +88,8 @@ def resolve(rule: SendRule, start: dt.datetime, zone_name: str) -> Resolution:
     if not isinstance(start, dt.datetime) or start.utcoffset() is None:
         raise TimingError("from", start, "needs an aware datetime (with a UTC offset)")
     try:
+        if rule.backward:
+            return _before(rule, start.astimezone(UTC), z)
         begin = start.astimezone(UTC) + rule.delay
         target, shifts = _target(rule, begin, z)
         return _search(rule, target, z, shifts)
@@ -149,3 +152,49 @@ def _search(rule: SendRule, target: dt.datetime, z: ZoneInfo, shifts: list[Shift
         shifts.append(Shift(reason, f"{text}; moved to {_fmt_local(moved)}", moved))
     since = _fmt_local(target.astimezone(z))
     raise TimingError("rule", rule.to_mapping(), f"nothing qualifies within {SEARCH_DAYS} days of {since}")
+
+
+def _wall_shift(kind: str, wall: dt.time, day: dt.date, z: ZoneInfo, local: dt.datetime) -> Shift | None:
+    hhmm = _fmt_time(wall)
+    if kind == "gap":
+        text = f"{hhmm} does not exist on {day} in {z.key} (the clocks jumped forward)"
+        return Shift("dst_gap", f"{text}; read as {_fmt_local(local)}", local)
+    if kind == "fold":
+        text = f"{hhmm} occurs twice on {day} in {z.key}"
+        return Shift("dst_fold", f"{text}; using the first, {_fmt_local(local)}", local)
+    return None
+
+
+def _before(rule: SendRule, anchor: dt.datetime, z: ZoneInfo) -> Resolution:
+    """A rule counted back from a date (``before``): the wall time ``at`` ``days`` before the
+    anchor's local date, then the latest earlier instant that passes every test. Every move goes
+    earlier, so the send never reaches the anchor."""
+    local_anchor = anchor.astimezone(z)
+    wall = rule.at if rule.at is not None else local_anchor.time()
+    day = local_anchor.date() - dt.timedelta(days=rule.days)
+    target, kind = _from_wall(dt.datetime.combine(day, wall), z)
+    shifts = [s for s in [_wall_shift(kind, wall, day, z, target.astimezone(z))] if s]
+    window, t = rule.window, target
+    limit = anchor - dt.timedelta(days=SEARCH_DAYS)
+    while t >= limit:
+        local = t.astimezone(z)
+        problem = _date_problem(rule, local.date())
+        if t >= anchor:
+            reason, text = "before_date", f"{_fmt_local(local)} is not before {_fmt_local(local_anchor)}"
+            t = _from_wall(dt.datetime.combine(local.date() - _DAY, local.time()), z)[0]
+        elif problem is not None:
+            reason, text = problem
+            t = _from_wall(dt.datetime.combine(local.date() - _DAY, local.time()), z)[0]
+        elif window is not None and not window.contains(local.time()):
+            reason, text = "window", f"{_fmt_local(local)} is outside the window {window}"
+            opening = _from_wall(dt.datetime.combine(local.date(), window.open), z)[0]
+            if opening >= t:
+                opening = _from_wall(dt.datetime.combine(local.date() - _DAY, window.open), z)[0]
+            t = opening
+        else:
+            return Resolution(t, local, target.astimezone(z), tuple(shifts))
+        moved = t.astimezone(z)
+        shifts.append(Shift(reason, f"{text}; moved earlier to {_fmt_local(moved)}", moved))
+    since = _fmt_local(local_anchor)
+    nothing = f"nothing qualifies within {SEARCH_DAYS} days before {since}"
+    raise TimingError("rule", rule.to_mapping(), nothing)

@@ -19,14 +19,14 @@ from typing import Any
 from outreach.errors import TimingError
 
 from .calendar import _WEEKDAY_CODES, _holiday_code, _weekday_set
-from .zones import _MIDNIGHT
+from .zones import _MIDNIGHT, UTC, _from_wall, zone
 
 #: Upper bound for ``days`` and ``delay``; keeps all arithmetic far from datetime.max.
 MAX_DAYS = 3660
 #: Rule value that means "the customer's own country" for holiday calendars.
 CUSTOMER_HOLIDAYS = "customer"
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-_KEYS = ("days", "at", "window", "weekdays", "holidays", "delay_hours", "delay_minutes")
+_KEYS = ("days", "at", "window", "weekdays", "holidays", "delay_hours", "delay_minutes", "before", "after")
 
 
 def _parse_time(field: str, text: object, *, allow_24: bool = False) -> dt.time:
@@ -110,6 +110,10 @@ class SendRule:
     weekdays: frozenset[int] = frozenset(range(7))
     holidays: str | None = None
     delay: dt.timedelta = dt.timedelta(0)
+    #: The event data field (a date or datetime) the rule counts from instead of the event's time.
+    anchor: str | None = None
+    #: Count ``days`` back from the anchor and shift only earlier, never past it (``before``).
+    backward: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.days, bool) or not isinstance(self.days, int):
@@ -126,6 +130,12 @@ class SendRule:
         if self.holidays is not None:
             country, subdiv = _holiday_code(self.holidays)
             object.__setattr__(self, "holidays", f"{country}-{subdiv}" if subdiv else country)
+        named = self.anchor is None or (isinstance(self.anchor, str) and self.anchor.isidentifier())
+        if not named or (self.backward and self.anchor is None):
+            field = "before" if self.backward else "after"
+            raise TimingError(field, self.anchor, "must name a date or datetime field of the event data")
+        if self.backward and self.delay:
+            raise TimingError("delay_hours", self.delay, "a step before a date counts in days, not a delay")
         if not isinstance(self.delay, dt.timedelta) or not (
             dt.timedelta(0) <= self.delay <= dt.timedelta(days=MAX_DAYS)
         ):
@@ -135,7 +145,30 @@ class SendRule:
     def local(self) -> bool:
         """Whether the rule reads the customer's clock or calendar (anything but a plain delay)."""
         every_day = self.weekdays == frozenset(range(7))
-        return bool(self.days or self.at or self.window or not every_day or self.holidays)
+        return bool(self.days or self.at or self.window or not every_day or self.holidays or self.anchor)
+
+    def start(self, event_time: dt.datetime, data: Mapping[str, Any], zone_name: str) -> dt.datetime:
+        """What the rule counts from: the event's time, or its anchor field (a date is its local
+        midnight in the customer's zone). TimingError when the field is missing or not a date."""
+        if self.anchor is None:
+            return event_time
+        field = "before" if self.backward else "after"
+        value = data.get(self.anchor) if isinstance(data, Mapping) else None
+        if isinstance(value, str) and len(value) == 10:
+            try:
+                day = dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+            else:
+                return _from_wall(dt.datetime.combine(day, dt.time(0)), zone(zone_name))[0]
+        if isinstance(value, str):
+            try:
+                instant = dt.datetime.fromisoformat(value)
+            except ValueError:
+                instant = None
+            if instant is not None and instant.tzinfo is not None:
+                return instant.astimezone(UTC)
+        raise TimingError(field, f"data.{self.anchor}={value!r}", "the event has no such date or datetime")
 
     def quiet_hours(self) -> SendRule:
         """Only the hours a send may go out (window, weekdays, holidays), from any instant: what
@@ -165,6 +198,13 @@ class SendRule:
         for key in ("weekdays", "holidays"):  # validated by __post_init__
             if key in get:
                 kw[key] = get[key]
+        if "before" in get and "after" in get:
+            raise TimingError("after", get["after"], "a step counts from one date: before or after, not both")
+        for key in ("before", "after"):
+            if key in get:
+                field = get[key]
+                kw["anchor"] = field.removeprefix("data.") if isinstance(field, str) else field
+                kw["backward"] = key == "before"
         hours = _number("delay_hours", get.get("delay_hours", 0))
         minutes = _number("delay_minutes", get.get("delay_minutes", 0))
         try:
@@ -187,6 +227,8 @@ class SendRule:
             out["weekdays"] = [_WEEKDAY_CODES[i] for i in sorted(self.weekdays)]
         if self.holidays is not None:
             out["holidays"] = self.holidays
+        if self.anchor is not None:
+            out["before" if self.backward else "after"] = self.anchor
         if self.delay:
             if not self.delay % dt.timedelta(hours=1):
                 out["delay_hours"] = self.delay // dt.timedelta(hours=1)
