@@ -70,7 +70,8 @@ class Request:
     body: bytes = field(repr=False)
     key: str | None
     signed: bool
-    #: The client's (host, port): one kept-alive connection of one worker thread.
+    #: The client's (host, port) and the connection's serial number: one kept-alive connection of
+    #: one worker thread (a port a killed worker used may be used again by its successor).
     peer: tuple = ()
     status: int = 0
 
@@ -82,6 +83,12 @@ class Request:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the transport expects
     server: Provider
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+            self.serial = self.server.connections
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -141,6 +148,8 @@ class Provider(ThreadingHTTPServer):
         self.item_status: dict[str, int] = {}
         #: Requests whose body ended early (a killed sender); never answered or counted.
         self.truncated = 0
+        #: Connections accepted so far (each handler numbers its own).
+        self.connections = 0
         self._thread: threading.Thread | None = None
 
     @property
@@ -168,7 +177,12 @@ class Provider(ThreadingHTTPServer):
         key = handler.headers.get("Idempotency-Key")
         signed = verify_signature(self.secret, body, handler.headers.get("X-Outreach-Signature"))
         request = Request(
-            handler.path, dict(handler.headers.items()), body, key, signed, handler.client_address
+            handler.path,
+            dict(handler.headers.items()),
+            body,
+            key,
+            signed,
+            (*handler.client_address, handler.serial),
         )
         with self.lock:
             self.requests.append(request)
