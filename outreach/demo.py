@@ -12,7 +12,7 @@ import dramatiq
 
 from .app import Outreach
 from .channels import Delivery, Outbox, Transport
-from .clock import SimulatedClock
+from .simulate import fast_forward
 from .timing import parse_instant
 
 #: Where the demo's simulated clock starts: the weeks that span Europe's DST change.
@@ -100,39 +100,6 @@ class DemoResult:
     emitted: int = 0
     ticks: int = 0
     events: list[str] = field(default_factory=list)
-
-
-def fast_forward(app: Outreach, worker: dramatiq.Worker, until: datetime, timeline=()) -> int:
-    """Move the simulated clock to ``until``, stopping wherever something is due.
-
-    ``timeline`` holds (instant, callable) pairs run when the clock reaches them.
-    Returns the number of stops.
-    """
-    clock = app.clock
-    if not isinstance(clock, SimulatedClock):
-        raise TypeError("fast_forward needs the application's clock to be a SimulatedClock")
-    pending = sorted(timeline, key=lambda pair: pair[0])
-    stops = 0
-    while True:
-        now = clock.now()
-        while pending and pending[0][0] <= now:
-            pending.pop(0)[1]()
-        app.drain(worker)
-        app.sweep()
-        app.drain(worker)
-        app.pump()
-        app.drain(worker)
-        stops += 1
-        if now >= until:
-            return stops
-        candidates = [until]
-        if pending:
-            candidates.append(pending[0][0])
-        for when in (app.schedule.next_due(), app.recurring.next_due()):
-            if when is not None:
-                candidates.append(when)
-        # Due times are whole milliseconds and claims include them: stop exactly there.
-        clock.set(min(max(min(candidates), now + timedelta(milliseconds=1)), until))
 
 
 def run_demo(app: Outreach, worker: dramatiq.Worker, days: int = 15) -> DemoResult:

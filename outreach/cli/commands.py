@@ -20,6 +20,7 @@ from .project import init_command
 from .report import report_command
 from .run import run, scheduler, web
 from .sends import dead_letters, explain, schedule, when
+from .simulate import simulate_command
 
 
 class _Group(click.Group):
@@ -58,6 +59,7 @@ for _command in (
     i18n,
     preview_command,
     report_command,
+    simulate_command,
 ):
     main.add_command(_command)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections import Counter
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 
@@ -15,8 +15,15 @@ from ..app import Outreach
 from ..channels.outbox import OUTBOX_FILE, read_outbox
 from ..clock import SimulatedClock
 from ..settings import Settings
+from ..simulate import outcomes
+from ..store.connections import connect
+from ..store.embedded import embedded_client
 from ..timing import parse_instant
 from .common import _iso, _print_table
+from .simulate import print_not_sent
+
+#: Where the demo keeps its state, apart from a project's own.
+DEMO_PREFIX = "outreach-demo:"
 
 
 @click.command()
@@ -48,36 +55,42 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
     from ..channels.outbox import Outbox
     from ..demo import DEMO_START, Tee, run_demo
 
-    settings = Settings.from_env(outbox_dir=outbox_dir)
-    if settings.redis_url:
-        # Its own prefix on a shared Redis, removed afterwards: nothing else is touched.
-        settings = Settings.from_env(outbox_dir=outbox_dir, prefix=f"outreach-demo:{uuid.uuid4().hex[:8]}:")
+    settings = Settings.from_env(outbox_dir=outbox_dir, prefix=DEMO_PREFIX)
     (outbox_dir / OUTBOX_FILE).unlink(missing_ok=True)
     clock = SimulatedClock(parse_instant(DEMO_START))
     environ = dict(os.environ)
     if smtp_url:
         environ["OUTREACH_SMTP_URL"] = smtp_url
         environ.setdefault("OUTREACH_SMTP_FROM", "Outreach demo <demo@outreach.example>")
-    transports = build_transports(settings.config_dir, settings.outbox_dir, environ)
-    # Real transports (SMTP) also write to the outbox, so the table shows every message.
-    outbox = Outbox(settings.outbox_dir)
-    transports = {c: t if isinstance(t, Outbox) else Tee(t, outbox) for c, t in transports.items()}
-    app = Outreach(settings, clock=clock, transports=transports)
-    worker = app.worker(threads=4)
-    try:
-        result = run_demo(app, worker, days=days)
-    finally:
-        worker.stop()
-        app.close()
-    rows = read_outbox(outbox_dir)
-    letters = app.deadletters.list()
-    if settings.redis_url:
-        for key in app.client.scan_iter(match=settings.prefix + "*", count=1000):
-            app.client.delete(key)
+    with ExitStack() as stack:
+        # The embedded store (or the Redis given) keeps the demo's state under its own prefix, so
+        # `outreach explain` shows any of its sends afterwards; a new demo starts from nothing.
+        client = connect(settings.redis_url) if settings.redis_url else stack.enter_context(embedded_client())
+        for key in client.scan_iter(match=f"*{DEMO_PREFIX}*", count=1000):
+            client.delete(key)
+        transports = build_transports(settings.config_dir, settings.outbox_dir, environ)
+        # Real transports (SMTP) also write to the outbox, so the table shows every message.
+        outbox = Outbox(settings.outbox_dir)
+        transports = {c: t if isinstance(t, Outbox) else Tee(t, outbox) for c, t in transports.items()}
+        app = Outreach(settings, client=client, clock=clock, transports=transports)
+        worker = app.worker(threads=4)
+        try:
+            result = run_demo(app, worker, days=days)
+        finally:
+            worker.stop()
+            app.close()
+        rows = read_outbox(outbox_dir)
+        letters = app.deadletters.list()
+        told = outcomes(app, result.start, result.end, outbox_dir)
     if as_json:
         click.echo(
             json.dumps(
-                {"deliveries": rows, "dead_letters": [d.to_mapping() for d in letters]},
+                {
+                    "deliveries": rows,
+                    "not_sent": told.not_sent,
+                    "waiting": told.waiting,
+                    "dead_letters": [d.to_mapping() for d in letters],
+                },  # fmt: skip
                 ensure_ascii=False,
                 indent=2,
             )
@@ -108,7 +121,11 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
     click.echo("\nBy journey: " + ", ".join(f"{k} {v}" for k, v in sorted(by_journey.items())))
     click.echo(f"Send ids delivered twice: {sum(1 for n in ids.values() if n > 1)}")
     click.echo(f"Dead letters: {len(letters)}" + "".join(f"\n  {d.reason}" for d in letters))
-    click.echo(f"Outbox: {outbox_dir / OUTBOX_FILE}")
+    print_not_sent(told)
+    click.echo(f"\nOutbox: {outbox_dir / OUTBOX_FILE}")
+    example = told.sent[0]["send_id"] if told.sent else "SEND_ID"
+    click.echo(f"The demo's state is kept under the prefix {DEMO_PREFIX!r}: "
+               f"OUTREACH_PREFIX={DEMO_PREFIX} outreach explain {example}")  # fmt: skip
 
 
 def _demo_zones() -> list[dict]:

@@ -83,6 +83,13 @@ class Inbox:
             given_up += [json.loads(raw) for raw in dropped]
         return again, given_up
 
+    def pending(self) -> list[dict[str, Any]]:
+        """Every event accepted and not applied yet (as the ingest actor receives it)."""
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            pipe.hvals(self.keys.inbox_events(shard))
+        return [json.loads(raw) for values in pipe.execute() for raw in values]
+
     def depth(self) -> int:
         """Events accepted and not applied yet."""
         pipe = self.client.pipeline(transaction=False)
