@@ -93,3 +93,68 @@ def test_a_worker_without_redis_says_what_it_needs_in_one_line(installed, tmp_pa
     done = run(installed, tmp_path, "dramatiq", "outreach.worker", "--processes", "1", ok=False)
     assert done.returncode != 0
     assert "OUTREACH_REDIS_URL" in done.stdout + done.stderr
+
+
+TRIAL_EVENT = """
+[event."trial.started"]
+description = "A free trial began."
+data.ends_at = { type = "datetime", required = true, example = "2026-12-21T09:00:00+09:00" }
+"""
+
+TRIAL_JOURNEY = """
+[journey]
+name = "trial_ending"
+description = "Remind a customer three days before the trial ends."
+category = "lifecycle"
+trigger = "trial.started"
+
+[[journey.steps]]
+name = "reminder"
+before = "ends_at"
+days = 3
+at = "10:00"
+weekdays = ["mon", "tue", "wed", "thu", "fri"]
+"""
+
+
+def test_a_new_user_adopts_it_for_their_own_trial_reminder(installed, tmp_path):
+    """The whole path of a company's own outreach, from a non-editable install in an empty folder."""
+    run(installed, tmp_path, "outreach", "init", "shop")
+    shop = tmp_path / "shop"
+    with (shop / "config" / "events.toml").open("a") as fh:
+        fh.write(TRIAL_EVENT)
+    (shop / "config" / "journeys" / "trial_ending.toml").write_text(TRIAL_JOURNEY)
+    step = shop / "templates" / "trial_ending" / "reminder"
+    step.mkdir(parents=True)
+    (step / "subject.txt").write_text("{% trans %}Your trial ends soon{% endtrans %}")
+    ends = "{% trans ends=data.ends_at|datetime %}Your trial ends on {{ ends }}.{% endtrans %}"
+    (step / "body.txt").write_text(f'{{{{ salutation }}}}\n\n{ends}\n{{% include "_layouts/footer.txt" %}}\n')
+    (step / "body.html").write_text(
+        '{% extends "_layouts/email.html" %}{% block content %}<p>{{ salutation }}</p>'
+        f"<p>{ends}</p>{{% endblock %}}"
+    )
+    locales = shop / "config" / "locales.toml"
+    locales.write_text(locales.read_text().replace("shipped = [", 'required = ["en"]\nshipped = [', 1))
+    run(installed, shop, "outreach", "i18n", "update")
+    assert " ok " in run(installed, shop, "outreach", "i18n", "check").stdout
+
+    (shop / "trial.csv").write_text("id,first_name,last_name,email,timezone,country\n"
+                                    "t-yuki,Yuki,Tanaka,yuki@example.com,Asia/Tokyo,JP\n")  # fmt: skip
+    assert (
+        "imported 1 customers" in run(installed, shop, "outreach", "customers", "import", "trial.csv").stdout
+    )
+    # Ends Monday 2027-01-11 09:00 in Tokyo: three days before, on a weekday, is Friday the 8th at 10:00.
+    run(installed, shop, "outreach", "emit", "trial.started", "--customer", "t-yuki",
+        "--data", '{"ends_at": "2027-01-11T09:00:00+09:00"}')  # fmt: skip
+    bad = run(installed, shop, "outreach", "emit", "trial.started", "--customer", "t-yuki",
+              "--data", '{"ends_on": "2027-01-11"}', ok=False)  # fmt: skip
+    assert bad.returncode == 1 and "data.ends_at" in bad.stderr and "Traceback" not in bad.stderr
+
+    out = json.loads(
+        run(installed, shop, "outreach", "simulate", "--until", "2027-01-12T00:00:00Z", "--json").stdout
+    )
+    (reminder,) = [r for r in out["sent"] if r["journey"] == "trial_ending"]
+    assert reminder["local"].startswith("2027-01-08T10:00:00+09:00") and reminder["zone"] == "Asia/Tokyo"
+    assert reminder["subject"] == "Your trial ends soon" and "http" in reminder["body"]
+    # Nothing was sent for real, and the real schedule has not moved.
+    assert not (shop / "outbox").exists()
