@@ -114,6 +114,7 @@ class Outreach:
             self.policy,
             self.deadletters,
             self.recurring,
+            self.journeys,
         )
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from outreach import Outreach
 from outreach.channels.outbox import read_outbox
+from outreach.journeys.config import Journey, Step
 from outreach.schedule import Intent
 from outreach.store.keys import send_id_for
 from outreach.timing import parse_instant
@@ -45,13 +46,25 @@ def by_step(app: Outreach, send_ids: list[str]) -> dict[str, str]:
     return {app.schedule.get(s).step: s for s in send_ids}
 
 
+def adhoc_journey(
+    app: Outreach, journey: str = "j", step: str = "s", template: str = "order_delay/notice"
+) -> None:
+    """A journey no event starts, for sends planned straight into the schedule: a send whose step is
+    not in the journeys is cancelled as ``step_removed`` when it comes due."""
+    if journey not in app.journeys.all:
+        app.journeys.all[journey] = Journey(
+            journey, "lifecycle", "(none)", (Step(step, template, ("email",), {}),)
+        )
+
+
 def plan_send(app: Outreach, label: str, due: datetime, customer_id: str = "c-amelia", **intent) -> str:
-    """Plan one send straight into the schedule (no journey, no event); returns its id."""
+    """Plan one send straight into the schedule (no event), of the ad hoc journey; returns its id."""
     fields = {
         "journey": "j", "step": "s", "category": "lifecycle", "template": "order_delay/notice",
         "channels": '["email"]', "rule": "{}", "survey": "", "event_type": "order.delayed",
         "zone": "UTC", "country": "", **intent,
     }  # fmt: skip
+    adhoc_journey(app, fields["journey"], fields["step"], fields["template"])
     send_id = send_id_for(label, fields["journey"], fields["step"], customer_id)
     assert app.schedule.plan(send_id, due, Intent(**fields), event_id=label, start=due, data={})
     return send_id

@@ -31,7 +31,7 @@ from outreach.schedule import FINAL_STATES, Intent, Send
 from outreach.store.keys import send_id_for
 
 from .conftest import STARTER, T0, make_settings
-from .helpers import at, deliver_due
+from .helpers import adhoc_journey, at, deliver_due
 
 #: 15:00 in Tokyo at T0: inside every category's send window.
 ZONE = "Asia/Tokyo"
@@ -100,6 +100,7 @@ def plan(app: Outreach, label: str, customer_id: str, category: str = "lifecycle
         journey="j", step="s", category=category, template="order_delay/notice", channels=channels,
         rule="{}", survey="", event_type="order.delayed", zone=ZONE, country="JP",
     )  # fmt: skip
+    adhoc_journey(app)
     send_id = send_id_for(label, "j", "s", customer_id)
     due = app.clock.now()
     data = {"order_id": label, "new_eta": "2026-03-25"}

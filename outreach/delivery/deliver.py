@@ -25,6 +25,7 @@ from ..clock import Clock, to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
 from ..errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
+from ..journeys.config import Journeys
 from ..journeys.recurring import Recurring
 from ..links import message_links
 from ..localization.render import Renderer
@@ -37,6 +38,7 @@ from ..surveys.answers import answer_links
 from ..timing import zone
 from .attempt import Attempt, Outcome, Outcomes, log_outcomes, outcome_log
 from .ratelimit import RateLimiter
+from .versions import current, removed_text
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ class Deliverer(Outcomes):
         policy: Policy,
         deadletters: DeadLetters,
         recurring: Recurring,
+        journeys: Journeys,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -67,6 +70,8 @@ class Deliverer(Outcomes):
         self.policy = policy
         self.deadletters = deadletters
         self.recurring = recurring
+        #: The journeys as configured now: a send follows its step's current version (``versions``).
+        self.journeys = journeys
         self._available = frozenset(transports)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
@@ -118,20 +123,23 @@ class Deliverer(Outcomes):
         self, send: Send, customer: Customer | None, lookups: Lookups, book: OutcomeBook
     ) -> Attempt | Outcome:
         now = self.clock.now()
+        found = current(send, self.journeys, now)
+        if found is None:
+            return self._end(send, "cancelled", "step_removed", removed_text(send), book)
+        send, notes = found.send, found.notes
         try:
             decision = self.policy.decide(send, customer, now, self._available, lookups)
         except TimingError as exc:
-            return self._fail(send, "timing_invalid", str(exc), book)
+            return self._fail(send, "timing_invalid", str(exc), book, notes=notes)
         if decision.action == Action.SUPPRESS:
-            return self._end(
-                send, "suppressed", decision.reason, decision.text, book, decision=decision.to_mapping()
-            )
+            return self._end(send, "suppressed", decision.reason, decision.text, book, notes=notes,
+                             decision=decision.to_mapping())  # fmt: skip
         if decision.action == Action.DEFER:
             assert decision.until is not None, "a deferral says until when"
             return self._defer(send, decision.until, decision.reason, decision.text, book,
-                               decision=decision.to_mapping())  # fmt: skip
+                               decision=decision.to_mapping(), notes=notes)  # fmt: skip
         assert customer is not None
-        notes = [log_entry(now, "fallthrough", note) for note in decision.skipped]
+        notes += [log_entry(now, "fallthrough", note) for note in decision.skipped]
         return self._prepare(Attempt(send, customer, now, list(decision.channels), notes), book)
 
     def _prepare(self, item: Attempt, book: OutcomeBook) -> Attempt | Outcome:

@@ -1,0 +1,60 @@
+"""Sends planned under an earlier version of a journey, when the journeys have changed since.
+
+A send keeps the intent it was planned with (``schedule.send.Intent``). When it comes
+due, the journeys loaded now decide (docs/DELIVERY.md, "When a journey changes"):
+
+* a step that is gone (its journey removed, or the step) ends the send ``cancelled``
+  with reason ``step_removed``: never a template error days later;
+* a step whose **rule** changed is re-planned: the new rule is resolved from the same
+  start, and the send waits for that moment (or goes now, if it has come);
+* a step whose **template** changed renders the new one;
+* the category, channels and survey stay as planned: what the customer was going to
+  get, under the consent of then. New events get the step as it is now.
+
+Each change is written to the send's history (``step_changed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from ..journeys.config import Journeys
+from ..schedule import Send, log_entry
+
+
+@dataclass
+class Current:
+    """The send as the current configuration has it, and the history notes that say why."""
+
+    send: Send
+    notes: list[str] = field(default_factory=list)
+
+
+def current(send: Send, journeys: Journeys, now: datetime) -> Current | None:
+    """The send with its step's configuration of now; None when the step was removed."""
+    journey = journeys.all.get(send.journey)
+    step = next((s for s in journey.steps if s.name == send.step), None) if journey else None
+    if journey is None or step is None:
+        return None
+    intent = send.intent
+    now_intent = replace(intent, template=step.template, rule=step.rule_json)
+    if now_intent == intent:
+        return Current(send)
+    changed = [
+        f"{name} {old} -> {new}"
+        for name, old, new in (
+            ("template", intent.template, now_intent.template),
+            ("rule", intent.rule, now_intent.rule),
+        )
+        if old != new
+    ]
+    what = "; ".join(changed)
+    text = (
+        f"{send.journey}.{send.step} changed since it was planned ({what}): it follows the step as it is now"
+    )
+    return Current(replace(send, intent=now_intent), [log_entry(now, "step_changed", text)])
+
+
+def removed_text(send: Send) -> str:
+    return f"{send.journey}.{send.step} is no longer in the journeys (config/journeys): nothing is sent"
