@@ -82,6 +82,7 @@ class Outreach:
         self.locales = load_locales(settings.config_dir)
         self.renderer = Renderer(settings.templates_dir, self.locales)
         self.channels = load_channels(settings.config_dir)
+        self.owns_transports = transports is None  # built from the config: a reload builds them anew
         if transports is None:
             transports = build_transports(settings.config_dir, settings.outbox_dir)
         self.transports = dict(transports)

@@ -130,3 +130,14 @@ def declare(config_dir: Path) -> None:
     EVENT_TYPES.declare(events)
     CATEGORIES.declare(categories)
     CHANNELS.declare(channels)
+
+
+def snapshot() -> tuple[dict, dict, dict]:
+    """What the registries hold now (a reload that is refused puts it back)."""
+    return EVENT_TYPES.state(), CATEGORIES.state(), CHANNELS.state()
+
+
+def restore(state: tuple[dict, dict, dict]) -> None:
+    EVENT_TYPES.restore(state[0])
+    CATEGORIES.restore(state[1])
+    CHANNELS.restore(state[2])

@@ -82,6 +82,13 @@ class Registry(Generic[E]):
             self._entries = previous
             raise
 
+    def state(self) -> dict[str, E]:
+        """The entries as they are, for ``restore``."""
+        return dict(self._entries)
+
+    def restore(self, state: dict[str, E]) -> None:
+        self._entries = dict(state)
+
     def is_builtin(self, name: str) -> bool:
         return name in self._builtin
 

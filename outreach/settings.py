@@ -123,6 +123,8 @@ class Settings:
     allow_volatile_redis: bool = False
     #: ``text`` or ``json``: one object a line for a log collector (``outreach.logs``).
     log_format: str = "text"
+    #: Seconds between two looks at the project's files; a change is checked, then loaded (0: never).
+    reload_seconds: float = 5.0
     #: OpenTelemetry traces from HTTP through ingestion to delivery (``otel`` extra; ``outreach.tracing``).
     tracing: bool = False
     public_url: str = DEFAULT_PUBLIC_URL

@@ -8,6 +8,7 @@ import dramatiq
 
 from .app import Outreach
 from .logs import configure as configure_logs
+from .reloading import watch
 from .settings import Settings
 
 settings = Settings.from_env()
@@ -19,3 +20,5 @@ if settings.log_format == "json":
     configure_logs("json", logging.INFO)
 broker = app.broker
 dramatiq.set_broker(broker)
+# A change to the project's files is checked, then loaded, by each worker process.
+watch(app)

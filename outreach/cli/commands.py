@@ -11,6 +11,7 @@ import redis
 from ..errors import OutreachError
 from ..logs import configure as configure_logs
 from ..settings import Settings
+from .config import config
 from .customers import customers
 from .demo import demo
 from .events import emit
@@ -46,6 +47,7 @@ def main(verbose: bool) -> None:
 # Each command lives with its concern; `outreach --help` lists them in name order.
 for _command in (
     init_command,
+    config,
     demo,
     run,
     web,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import threading
 
 import click
 
@@ -16,7 +17,9 @@ from . import common
 @click.option("--threads", default=None, type=int, help="Worker threads (default 8).")
 @click.option("--until-idle", is_flag=True, help="Process what is queued and due now, then exit.")
 def run(threads: int | None, until_idle: bool) -> None:
-    """Run the scheduler and a worker in one process."""
+    """Run the scheduler and a worker in one process; a change to the project's files (or SIGHUP)
+    reloads its config once the whole of it checks out."""
+    from ..reloading import reload, watch
     from ..ticks import build_scheduler
 
     with common._app() as app:
@@ -32,9 +35,13 @@ def run(threads: int | None, until_idle: bool) -> None:
                 return
             scheduler = build_scheduler(app, blocking=False)
             scheduler.start()
-            click.echo("outreach running (scheduler + worker); Ctrl-C stops")
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+            watcher = watch(app)
+            click.echo("outreach running (scheduler + worker); Ctrl-C stops, SIGHUP reloads the config")
+            while signal.sigwait({signal.SIGINT, signal.SIGTERM, signal.SIGHUP}) == signal.SIGHUP:
+                reload(app)
             scheduler.shutdown()
+            if watcher is not None:
+                watcher.stop()
         finally:
             worker.stop()
             app.close()
@@ -52,13 +59,27 @@ def web(host: str, port: int) -> None:
 
 @click.command()
 def scheduler() -> None:
-    """Run the scheduler process (pump and sweeps) against OUTREACH_REDIS_URL."""
+    """Run the scheduler process (pump and sweeps) against OUTREACH_REDIS_URL; a change to the
+    project's files (or SIGHUP) reloads its config once the whole of it checks out."""
+    from ..reloading import reload, watch
     from ..ticks import build_scheduler
 
     settings = Settings.from_env()
     if not settings.redis_url:
         raise click.ClickException("the scheduler process needs OUTREACH_REDIS_URL (or use `outreach run`)")
     app = Outreach(settings)
-    click.echo("outreach scheduler running; Ctrl-C stops")
+    watch(app)
+    # The handler only wakes a thread: the reload itself never runs inside a signal handler.
+    requests = threading.Event()
+    signal.signal(signal.SIGHUP, lambda signum, frame: requests.set())
+
+    def on_request() -> None:
+        while True:
+            requests.wait()
+            requests.clear()
+            reload(app)
+
+    threading.Thread(target=on_request, name="outreach-sighup", daemon=True).start()
+    click.echo("outreach scheduler running; Ctrl-C stops, SIGHUP reloads the config")
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         build_scheduler(app, blocking=True).start()

@@ -177,11 +177,10 @@ class CompiledCatalog(gettext.GNUTranslations):
 
 
 @lru_cache(maxsize=64)
-def _load_catalog(path: Path, mtime: float) -> CompiledCatalog:
-    # Compile the .po in memory: a fresh clone needs no build step, and a missing
-    # .mo can never silently turn into untranslated text.
-    with path.open("rb") as fh:
-        catalog = read_po(fh)
+def compile_catalog(source: bytes) -> CompiledCatalog:
+    """A .po file's bytes, compiled in memory: a fresh clone needs no build step, and a missing
+    .mo can never silently turn into untranslated text."""
+    catalog = read_po(io.BytesIO(source))
     buffer = io.BytesIO()
     write_mo(buffer, catalog, use_fuzzy=False)
     buffer.seek(0)
@@ -192,7 +191,7 @@ def load_translations(templates_dir: Path, tag: str) -> CompiledCatalog | None:
     path = catalog_path(templates_dir, tag)
     if not path.exists():
         return None
-    return _load_catalog(path, path.stat().st_mtime)
+    return compile_catalog(path.read_bytes())
 
 
 class Messages:

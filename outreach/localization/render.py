@@ -34,6 +34,8 @@ from .filters import PDI as PDI
 from .filters import _date as _date
 from .filters import _relative_text as _relative_text
 from .locales import (
+    CATALOG_FOLDER,
+    DOMAIN,
     PSEUDO,
     CompiledTranslations,
     LocalesConfig,
@@ -41,7 +43,7 @@ from .locales import (
     Messages,
     PseudoMessages,
     babel_locale,
-    load_translations,
+    compile_catalog,
     locale_chain,
     pseudo,
 )
@@ -118,6 +120,17 @@ class Renderer:
     ) -> None:
         self.templates_dir = templates_dir
         self.locales = locales
+        # The project as it is now, read once: a later edit on disk never reaches this renderer
+        # (a reload builds a new one, once the whole project checks out).
+        self._sources = {
+            path.relative_to(templates_dir).as_posix(): path.read_text("utf-8")
+            for path in sorted(Path(templates_dir).rglob("*"))
+            if path.is_file() and CATALOG_FOLDER not in path.relative_to(templates_dir).parts[:1]
+        }
+        self._catalogs = {
+            path.parent.parent.name: path.read_bytes()
+            for path in sorted((Path(templates_dir) / CATALOG_FOLDER).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+        }
         #: Look {% trans %} text up when a template compiles (False: at every render, as
         #: jinja2.ext.i18n does; the output is the same, tests compare the two).
         self.compile_translations = compile_translations
@@ -137,7 +150,7 @@ class Renderer:
 
     def _build(self, tag: str) -> jinja2.Environment:
         env = _Environment(
-            loader=jinja2.FileSystemLoader(self.templates_dir),
+            loader=jinja2.DictLoader(self._sources),
             autoescape=_autoescape,
             undefined=jinja2.StrictUndefined,
             extensions=[CompiledTranslations if self.compile_translations else "jinja2.ext.i18n"],
@@ -149,8 +162,8 @@ class Renderer:
             messages: Messages = PseudoMessages()
         else:
             chain = locale_chain(tag, self.locales.default)
-            found = [load_translations(self.templates_dir, t) for t in chain]
-            messages = Messages([c for c in found if c is not None])
+            found = [compile_catalog(self._catalogs[t]) for t in chain if t in self._catalogs]
+            messages = Messages(found)
         messages.install(env)
         env.filters.update(FILTERS)
         env.globals.update(GLOBALS)
@@ -171,7 +184,7 @@ class Renderer:
                 (
                     name
                     for name in (f"{template}/{channel}.{part}", f"{template}/{part}")
-                    if (self.templates_dir / name).exists()
+                    if name in self._sources
                 ),
                 None,
             )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from ..app import Outreach
+from ..reloading import watch
 from ..settings import Settings
 from .app import create_app
 
-app = create_app(Outreach(Settings.from_env()))
+outreach = Outreach(Settings.from_env())
+app = create_app(outreach)
+# A change to the project's files (pages, catalogs, channels) is checked, then loaded.
+watch(outreach)
