@@ -18,7 +18,7 @@ from ..timing import CUSTOMER_HOLIDAYS, SendRule, rule_for
 from . import fields
 
 #: Keys of a step (besides the send rule's own keys).
-STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey"}
+STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey", "when", "within_days", "unless"}
 #: Keys of the [journey] table.
 JOURNEY_KEYS = {
     "name",
@@ -45,6 +45,12 @@ class Step:
     cancel_on_exit: bool = True
     #: csat, nps or ces when the step is a survey (its message carries answer links).
     survey: str | None = None
+    #: Planned only when this event comes within ``within_days`` of the journey's start, its rule
+    #: counted from that event (the "it came" branch).
+    when: str | None = None
+    within_days: int | None = None
+    #: Cancelled when this event comes before the step is sent (the "timed out" branch).
+    unless: str | None = None
 
     @property
     def rule_json(self) -> str:
@@ -91,10 +97,18 @@ class Journeys:
         self.all = {j.name: j for j in journeys}
         self.by_trigger: dict[str, list[Journey]] = {}
         self.by_exit: dict[str, list[Journey]] = {}
+        #: Steps waiting for an event (``when``), and steps an event cancels (``unless``).
+        self.by_when: dict[str, list[tuple[Journey, Step]]] = {}
+        self.by_unless: dict[str, list[tuple[Journey, Step]]] = {}
         for journey in journeys:
             self.by_trigger.setdefault(journey.trigger, []).append(journey)
             for event_type in journey.exit_on:
                 self.by_exit.setdefault(event_type, []).append(journey)
+            for step in journey.steps:
+                if step.when:
+                    self.by_when.setdefault(step.when, []).append((journey, step))
+                if step.unless:
+                    self.by_unless.setdefault(step.unless, []).append((journey, step))
 
     def __getitem__(self, name: str) -> Journey:
         return self.all[name]
@@ -288,6 +302,18 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     cancel_on_exit = raw.get("cancel_on_exit", True)
     if not isinstance(cancel_on_exit, bool):
         raise _fail(where, "cancel_on_exit", cancel_on_exit, "must be true or false")
+    when, within_days, unless = raw.get("when"), raw.get("within_days"), raw.get("unless")
+    for key, value in (("when", when), ("unless", unless)):
+        if value is not None and value not in EVENT_TYPES:
+            raise _fail(where, key, value, f"must be a declared event type ({', '.join(EVENT_TYPES)})")
+    if (when is None) != (within_days is None):
+        raise _fail(
+            where, "within_days", within_days, "a step that waits (when) says for how long (within_days)"
+        )
+    if within_days is not None and (
+        not isinstance(within_days, int) or isinstance(within_days, bool) or not 1 <= within_days <= 3660
+    ):
+        raise _fail(where, "within_days", within_days, "must be a whole number of days from 1 to 3660")
     rule = {**defaults, **{k: v for k, v in raw.items() if k not in STEP_KEYS}}
     # An empty value switches a default off (e.g. holidays = "" on an urgent step).
     rule = {k: v for k, v in rule.items() if v != ""}
@@ -299,7 +325,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
         SendRule.from_mapping(probe)
     except TimingError as exc:
         raise _fail(where, exc.field, exc.value, exc.problem) from None
-    return Step(name, template, tuple(channels), rule, cancel_on_exit, survey)
+    return Step(name, template, tuple(channels), rule, cancel_on_exit, survey, when, within_days, unless)
 
 
 def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:

@@ -8,7 +8,10 @@ processed again after a crash plans nothing twice.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import redis
 
@@ -20,7 +23,8 @@ from ..registry import consentable
 from ..schedule import Intent, Schedule, Stop
 from ..store.keys import Keys, send_id_for
 from ..timing import resolve
-from .config import Journey, Journeys
+from .branches import Branches
+from .config import Journey, Journeys, Step
 from .events import Event
 from .inbox import Inbox
 from .recurring import Recurring
@@ -91,6 +95,7 @@ class Ingestor:
         self.recurring = recurring
         self.inbox = inbox
         self.event_ttl = event_ttl_days * 86400
+        self.branches = Branches(client, keys, schedule)
 
     def ingest(self, event: Event) -> IngestResult:
         """Apply one event. Raises InputError (unknown customer, bad data) for the dead-letter store."""
@@ -122,6 +127,7 @@ class Ingestor:
                 self._exit(journey, customer, event, result)
         for journey in starting:
             self._start(journey, customer, event, result)
+        self.branches.on_event(self.journeys, event, customer, result, self.plan_step)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
         # Applied: marked done and out of the inbox in one round trip.
@@ -142,6 +148,8 @@ class Ingestor:
         return customer
 
     def _exit(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
+        if any(step.when for step in journey.steps):
+            self.branches.forget(journey, customer)
         keep = {s.name for s in journey.steps if not s.cancel_on_exit}
         for send in self.schedule.open_sends(customer.id):
             if send.journey != journey.name or send.step in keep:
@@ -188,36 +196,45 @@ class Ingestor:
             journey, journey.supersede_by, customer, event, result
         ):
             return
-        # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
-        start = from_ms(to_ms(event.occurred_at))
+        if any(step.when for step in journey.steps):
+            self.branches.started(journey, customer, event)
         for step in journey.steps:
-            rule = step.send_rule(customer.country)
-            try:
-                resolution = resolve(rule, rule.start(start, event.data, customer.zone), customer.zone)
-            except TimingError as exc:
-                result.notes.append(f"{journey.name}.{step.name} not planned: {exc}")
-                continue
-            if rule.backward and resolution.utc < start:
-                result.notes.append(
-                    f"{journey.name}.{step.name} not planned: {rule.days} days before data.{rule.anchor} "
-                    f"({resolution.local.isoformat()}) is already past"
+            if not step.when:  # a step that waits is planned when its event comes (``branches``)
+                self.plan_step(
+                    journey, step, customer, event.id, event.type, event.occurred_at, event.data, result
                 )
-                continue
-            intent = Intent(
-                journey=journey.name,
-                step=step.name,
-                category=journey.category,
-                template=step.template,
-                channels=json.dumps(step.channels),
-                rule=step.rule_json,
-                survey=step.survey or "",
-                event_type=event.type,
-                zone=customer.zone,
-                country=customer.country or "",
+
+    def plan_step(
+        self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
+        occurred_at: datetime, data: Mapping[str, Any], result: IngestResult,
+    ) -> None:  # fmt: skip
+        """Plan one step for the event ``event_id`` that happened at ``occurred_at`` (its data: ``data``)."""
+        # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
+        start = from_ms(to_ms(occurred_at))
+        rule = step.send_rule(customer.country)
+        try:
+            resolution = resolve(rule, rule.start(start, data, customer.zone), customer.zone)
+        except TimingError as exc:
+            result.notes.append(f"{journey.name}.{step.name} not planned: {exc}")
+            return
+        if rule.backward and resolution.utc < start:
+            result.notes.append(
+                f"{journey.name}.{step.name} not planned: {rule.days} days before data.{rule.anchor} "
+                f"({resolution.local.isoformat()}) is already past"
             )
-            send_id = send_id_for(event.id, journey.name, step.name, customer.id)
-            planned = self.schedule.plan(
-                send_id, resolution.utc, intent, event_id=event.id, start=start, data=event.data
-            )
-            if planned:
-                result.planned.append(send_id)
+            return
+        intent = Intent(
+            journey=journey.name,
+            step=step.name,
+            category=journey.category,
+            template=step.template,
+            channels=json.dumps(step.channels),
+            rule=step.rule_json,
+            survey=step.survey or "",
+            event_type=event_type,
+            zone=customer.zone,
+            country=customer.country or "",
+        )
+        send_id = send_id_for(event_id, journey.name, step.name, customer.id)
+        if self.schedule.plan(send_id, resolution.utc, intent, event_id=event_id, start=start, data=data):
+            result.planned.append(send_id)

@@ -1,0 +1,133 @@
+"""Wait up to N days for an event, then branch: a step planned when the event comes (``when``), and a
+step sent only if it did not come first (``unless``)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+
+import pytest
+
+from outreach import ConfigError, Outreach
+from outreach.settings import STARTER
+
+from .conftest import make_settings
+from .helpers import deliver_due, ingest, outbox
+
+JOURNEY = """
+[journey]
+name = "activation"
+category = "lifecycle"
+trigger = "customer.signed_up"
+exit_on = ["customer.unsubscribed"]
+
+[[journey.steps]]
+name = "congrats"
+when = "customer.activated"
+within_days = 3
+delay_hours = 1
+template = "onboarding/tips"
+
+[[journey.steps]]
+name = "nudge"
+unless = "customer.activated"
+days = 3
+at = "10:00"
+template = "onboarding/checkin"
+"""
+
+
+def app_with(tmp_path, client, clock, journey: str = JOURNEY) -> Outreach:
+    config = tmp_path / "config"
+    shutil.copytree(STARTER / "config", config)
+    (config / "journeys" / "activation.toml").write_text(journey)
+    (config / "journeys" / "onboarding.toml").unlink()  # its lifecycle messages would share the daily cap
+    app = Outreach(make_settings(tmp_path, config_dir=config), client=client, clock=clock)
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Lisbon"})
+    return app
+
+
+def steps_of(app, send_ids) -> dict[str, str]:
+    return {app.schedule.get(s).step: s for s in send_ids if app.schedule.get(s).journey == "activation"}
+
+
+def test_the_event_came_the_waiting_step_goes_and_the_other_branch_is_cancelled(tmp_path, client, clock):
+    app = app_with(tmp_path, client, clock)
+    started = steps_of(app, ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="su").planned)
+    assert set(started) == {"nudge"}  # the waiting step is not planned yet
+    clock.set(clock.now() + timedelta(days=2))
+    came = ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="act")
+    congrats = steps_of(app, came.planned)["congrats"]  # (the starter's ces journey starts too)
+    # Counted from the event (06:00 + 1 h), then into the lifecycle window, which opens at 09:00 in Lisbon.
+    assert app.schedule.due_of(congrats) == clock.now().replace(hour=9)
+    nudge = app.schedule.get(started["nudge"])
+    assert (nudge.state, nudge.cancelled) == ("cancelled", "event_came")
+    assert "customer.activated came" in app.schedule.history(started["nudge"])[-1]["text"]
+    # A repeat of the awaited event plans nothing twice.
+    assert (
+        steps_of(app, ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="act2").planned)
+        == {}
+    )
+    clock.set(app.schedule.due_of(congrats))
+    outcomes = deliver_due(app)
+    clock.set(clock.now() + timedelta(days=5, hours=2))
+    outcomes += deliver_due(app)
+    delivered = {o.send_id for o in outcomes if o.state == "delivered"}
+    assert congrats in delivered and started["nudge"] not in delivered
+    assert [r["step"] for r in outbox(app) if r["journey"] == "activation"] == ["congrats"]
+
+
+def test_the_event_did_not_come_the_other_branch_goes(tmp_path, client, clock):
+    app = app_with(tmp_path, client, clock)
+    started = steps_of(app, ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="su").planned)
+    clock.set(app.schedule.due_of(started["nudge"]))
+    deliver_due(app)
+    assert app.schedule.get(started["nudge"]).state == "delivered"
+    clock.set(clock.now() + timedelta(days=1))
+    late = ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="act")
+    assert steps_of(app, late.planned) == {}
+    assert "activation.congrats not planned: customer.activated came" in late.notes[0]
+
+
+def test_an_exit_forgets_the_wait(tmp_path, client, clock):
+    app = app_with(tmp_path, client, clock)
+    ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="su")
+    ingest(
+        app,
+        "customer.unsubscribed",
+        "c1",
+        clock.now().isoformat(),
+        id="bye",
+        data={"categories": ["lifecycle"]},
+    )
+    assert (
+        steps_of(app, ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="act").planned)
+        == {}
+    )
+
+
+def test_an_erasure_removes_the_wait(tmp_path, client, clock):
+    app = app_with(tmp_path, client, clock)
+    ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="su")
+    assert app.client.exists(app.keys.journey_start("activation", "c1"))
+    app.erase_customer("c1")
+    assert not app.client.exists(app.keys.journey_start("activation", "c1"))
+
+
+@pytest.mark.parametrize(
+    ("step", "words"),
+    [
+        ('when = "customer.activated"', "within_days=None: a step that waits (when) says for how long"),
+        ('when = "customer.nope"\nwithin_days = 2', "when='customer.nope': must be a declared event type"),
+        ('unless = "x.y"', "unless='x.y': must be a declared event type"),
+        ('when = "customer.activated"\nwithin_days = 0', "within_days=0: must be a whole number of days"),
+    ],
+)
+def test_bad_branches_are_refused_naming_the_step(tmp_path, client, clock, step, words):
+    journey = ('[journey]\nname = "activation"\ncategory = "lifecycle"\ntrigger = "customer.signed_up"\n'
+               f'[[journey.steps]]\nname = "x"\ntemplate = "onboarding/tips"\n{step}\n')  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        app_with(tmp_path, client, clock, journey)
+    assert "activation.toml: journey 'activation': steps[0] (x)" in str(caught.value) and words in str(
+        caught.value
+    )
