@@ -38,9 +38,9 @@ def current(send: Send, journeys: Journeys, now: datetime) -> Current | None:
     if journey is None or step is None:
         return None
     intent = send.intent
+    if intent.template == step.template and intent.rule == step.rule_json:
+        return Current(send)  # the usual case: nothing to build
     now_intent = replace(intent, template=step.template, rule=step.rule_json)
-    if now_intent == intent:
-        return Current(send)
     changed = [
         f"{name} {old} -> {new}"
         for name, old, new in (

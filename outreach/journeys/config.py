@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ class Step:
     #: Cancelled when this event comes before the step is sent (the "timed out" branch).
     unless: str | None = None
 
-    @property
+    @cached_property
     def rule_json(self) -> str:
         """The rule as configured, as canonical JSON (how sends keep it)."""
         return json.dumps(dict(self.rule), sort_keys=True)
