@@ -170,7 +170,12 @@ def outcomes(app: Outreach, start: datetime, end: datetime, outbox_dir: Path) ->
                                     "utc": _iso(send.finished),
                                     "local": send.finished.astimezone(where).isoformat()})  # fmt: skip
         elif not send.is_final:
-            result.waiting.append({**row, "due_utc": _iso(send.due),
+            # Why it waits, when something moved it (a cap, a window, a rate): the last deferral.
+            history = app.schedule.history(send.id)
+            deferrals = [entry for entry in history if entry.get("what") == "deferred"]
+            moved: dict[str, Any] = deferrals[-1] if deferrals else {}
+            result.waiting.append({**row, "due_utc": _iso(send.due), "reason": moved.get("reason", ""),
+                                   "why": moved.get("text", ""),
                                    "due_local": send.due.astimezone(where).isoformat()})  # fmt: skip
     for letter in app.deadletters.list(limit=10_000):
         if letter.at >= start:

@@ -44,6 +44,15 @@ def test_a_simulation_tells_what_would_be_sent_and_what_would_not_and_touches_no
     assert any(r["journey"] == "nps" for r in result.waiting)
 
 
+def test_what_waits_at_the_end_says_what_held_it(app, clock, customers):
+    # Two lifecycle messages on one local day: the daily cap holds the second past the end.
+    app.emit("customer.signed_up", "c-amelia", id="s-1")
+    app.emit("customer.signed_up", "c-amelia", id="s-2", occurred_at=clock.now() + timedelta(seconds=1))
+    result = simulate(app.settings, app.client, start=clock.now(), until=clock.now() + timedelta(hours=12))
+    held = [r for r in result.waiting if r["step"] == "welcome"]
+    assert held and held[0]["reason"] == "cap_day" and "1 per local day" in held[0]["why"]
+
+
 def test_a_simulation_never_asks_a_provider(app, clock, customers):
     class Refusing:
         def send(self, delivery):

@@ -55,10 +55,10 @@ def print_not_sent(result: Outcomes) -> None:
         common._print_table(rows)
     if result.waiting:
         click.echo("\nStill waiting at the end")
-        rows = [("due (UTC)", "customer local time", "customer", "journey.step")]
+        rows = [("due (UTC)", "customer local time", "customer", "journey.step", "held by")]
         for r in result.waiting:
             when, local = r["due_utc"][:16].replace("T", " "), _local(r["due_local"], r["zone"])
-            rows.append((when, local, r["customer_id"], _step(r)))
+            rows.append((when, local, r["customer_id"], _step(r), r["why"][:70] or "its rule"))
         common._print_table(rows)
 
 
