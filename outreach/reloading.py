@@ -5,16 +5,21 @@ templates, policy, channels with the environment, locales, the required catalogs
 and renders every step in every channel and register with its sample data; it
 returns the problems, each naming its file (``outreach config check``).
 
-``reload(app)`` does the same for a running process and, only when nothing is wrong,
-swaps the new parts in; otherwise it keeps the old ones, says why in the log, and
-puts the registries back as they were. ``Watcher`` calls it when a file of the
-project changes (every ``OUTREACH_RELOAD_SECONDS``); ``outreach run`` and
-``outreach scheduler`` also call it on SIGHUP.
+``reload(app)`` runs that check in a process of its own and, only when nothing is
+wrong, loads the project and swaps the new parts in; otherwise it keeps the old ones
+and says why in the log (the registries of this process never see a refused change).
+``Watcher`` calls it when a file of the project changes (every
+``OUTREACH_RELOAD_SECONDS``); ``outreach run`` and ``outreach scheduler`` also call it
+on SIGHUP.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -103,15 +108,36 @@ def check(settings: Settings) -> dict[str, list[str]]:
         restore(before)
 
 
+def _checked_apart(settings: Settings) -> list[str]:
+    """``check`` in a process of its own: a change is never declared in this one before it passed."""
+    env = {**os.environ, "OUTREACH_CONFIG_DIR": str(settings.config_dir),
+           "OUTREACH_TEMPLATES_DIR": str(settings.templates_dir)}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "outreach.cli.commands", "config", "check", "--json"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    try:
+        found = json.loads(done.stdout)
+    except ValueError:
+        return [f"the check could not run: {done.stderr.strip()[-500:] or done.returncode}"]
+    # An incomplete catalog falls back string by string: it fails `config check`, never a reload.
+    return [p for key in ("project", "templates") for p in found.get(key, [])]
+
+
 def reload(app: Outreach) -> bool:
-    """Swap in the project as its files say now, if all of it is sound; else keep the old and log why."""
+    """Swap in the project as its files say now, if all of it is sound; else keep the old and log why.
+
+    The project is checked in a process of its own first, so that the registries live traffic
+    reads here never hold a change that is then refused; only then is it loaded here.
+    """
+    problems = _checked_apart(app.settings)
+    if problems:
+        logger.error("config change refused; the previous config stays in use: %s", problems[0])
+        return False
     before = snapshot()
     try:
         project = load(app.settings, with_transports=app.owns_transports)
-        problems = render_problems(project)
-        if problems:
-            raise OutreachError(problems[0])
-    except OutreachError as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever happens, the previous config stays whole
         restore(before)
         logger.error("config change refused; the previous config stays in use: %s", exc)
         return False
@@ -125,12 +151,19 @@ def reload(app: Outreach) -> bool:
     if project.transports is not None:
         app.transports = app.deliverer.transports = dict(project.transports)
         app.deliverer._available = frozenset(project.transports)  # noqa: SLF001 - its own copy
-        for transport in {id(t): t for t in old_transports.values()}.values():
-            close = getattr(transport, "close", None)
-            if close is not None:
-                close()
+        # Closed a lease later: a batch handed to the old ones may still be talking to its provider.
+        timer = threading.Timer(app.settings.lease_seconds, _close, args=(old_transports,))
+        timer.daemon = True
+        timer.start()
     logger.warning("config reloaded from %s: %d journeys", app.settings.config_dir, len(project.journeys.all))
     return True
+
+
+def _close(transports: Mapping[str, Transport]) -> None:
+    for transport in {id(t): t for t in transports.values()}.values():
+        close = getattr(transport, "close", None)
+        if close is not None:
+            close()
 
 
 def fingerprint(settings: Settings) -> tuple[tuple[str, int, int], ...]:

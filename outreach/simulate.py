@@ -29,7 +29,7 @@ from .registry import CHANNELS
 from .schedule import SendState
 from .settings import Settings
 from .store.replies import texts
-from .timing import zone
+from .timing import parse_instant, zone
 
 
 def fast_forward(app: Outreach, worker: dramatiq.Worker, until: datetime, timeline=()) -> int:
@@ -86,7 +86,7 @@ def copy_store(source: redis.Redis, prefix: str, batch: int = 500) -> fakeredis.
     """Every key under ``prefix`` (with its time to live) in a new in-process store, read by type
     (a real server's DUMP format is not fakeredis's)."""
     copy = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    keys = list(source.scan_iter(match=f"*{prefix}*", count=1000))
+    keys = list(source.scan_iter(match=f"{prefix}*", count=1000))
     for i in range(0, len(keys), batch):
         chunk = keys[i : i + batch]
         pipe = source.pipeline(transaction=False)
@@ -152,9 +152,8 @@ def outcomes(app: Outreach, start: datetime, end: datetime, outbox_dir: Path) ->
     customer_ids = sorted({c for members in pipe.execute() for c in texts(members)})
     send_ids = [s for c in customer_ids for s in app.schedule.send_ids_of(c)]
     zones = {c.id: c.zone for c in app.customers.get_many(customer_ids).values()}
-    since = _iso(start) or ""
     result.sent = [{**row, "zone": zones.get(row["customer_id"], "UTC")} for row in read_outbox(outbox_dir)
-                   if row["utc"] >= since]  # fmt: skip
+                   if parse_instant(row["utc"]) >= start]  # fmt: skip
     for send in app.schedule.get_many(send_ids):
         if send is None:
             continue

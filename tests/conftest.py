@@ -26,6 +26,9 @@ from outreach.timing import parse_instant
 ROOT = Path(__file__).resolve().parent.parent
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# Modules that build customers or journeys when they are imported find the starter's declarations.
+declare(STARTER / "config")
+
 #: A Friday morning in UTC; tests fast-forward from here.
 T0 = "2026-03-20T06:00:00Z"
 

@@ -193,3 +193,20 @@ def test_an_anchor_must_be_a_date_field_of_the_trigger(tmp_path, client, clock, 
 def test_the_journey_file_says_where_a_bad_anchor_is(tmp_path, client, clock):
     with pytest.raises(ConfigError, match=r"trial_ending.toml: journey 'trial_ending'"):
         trial_app(tmp_path, client, clock, 'before = "plan"')
+
+
+def test_a_reminder_that_would_reach_its_date_is_dropped_not_sent_late(tmp_path, client, clock):
+    app = trial_app(tmp_path, client, clock, 'before = "ends_at"\ndays = 1\nat = "10:00"')
+    app.upsert_customer({"id": "t-yuki", "name": "Yuki", "email": "yuki@example.com", "zone": "Asia/Tokyo"})
+    # Ends 2026-04-10 00:00 in Tokyo; the day before at 10:00 is 2026-04-09 01:00Z.
+    result = ingest(app, "trial.started", "t-yuki", clock.now().isoformat(),
+                    data={"ends_at": "2026-04-10T00:00:00+09:00"})  # fmt: skip
+    (send_id,) = result.planned
+    # She moves to Auckland: there the day before at 10:00 has passed when the Tokyo plan comes due,
+    # and the next 10:00 would be after the trial ended. The reminder is dropped, never sent late.
+    app.upsert_customer(
+        {"id": "t-yuki", "name": "Yuki", "email": "yuki@example.com", "zone": "Pacific/Auckland"}
+    )
+    clock.set(app.schedule.due_of(send_id))
+    assert [(o.state, o.reason) for o in deliver_due(app)] == [("suppressed", "date_passed")]
+    assert "not before data.ends_at" in app.schedule.history(send_id)[-1]["text"]

@@ -66,8 +66,9 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
         # The embedded store (or the Redis given) keeps the demo's state under its own prefix, so
         # `outreach explain` shows any of its sends afterwards; a new demo starts from nothing.
         client = connect(settings.redis_url) if settings.redis_url else stack.enter_context(embedded_client())
-        for key in client.scan_iter(match=f"*{DEMO_PREFIX}*", count=1000):
-            client.delete(key)
+        for pattern in (f"{DEMO_PREFIX}*", f"{{{DEMO_PREFIX}*"):  # its keys, and its broker's
+            for key in client.scan_iter(match=pattern, count=1000):
+                client.delete(key)
         transports = build_transports(settings.config_dir, settings.outbox_dir, environ)
         # Real transports (SMTP) also write to the outbox, so the table shows every message.
         outbox = Outbox(settings.outbox_dir)

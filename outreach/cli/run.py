@@ -22,6 +22,11 @@ def run(threads: int | None, until_idle: bool) -> None:
     from ..reloading import reload, watch
     from ..ticks import build_scheduler
 
+    stops = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    if not until_idle:
+        # Blocked before any thread starts (threads inherit the mask): sigwait below receives them,
+        # instead of SIGTERM or SIGHUP ending the process before the embedded store is saved.
+        signal.pthread_sigmask(signal.SIG_BLOCK, stops)
     with common._app() as app:
         worker = app.worker(threads)
         try:
@@ -37,7 +42,7 @@ def run(threads: int | None, until_idle: bool) -> None:
             scheduler.start()
             watcher = watch(app)
             click.echo("outreach running (scheduler + worker); Ctrl-C stops, SIGHUP reloads the config")
-            while signal.sigwait({signal.SIGINT, signal.SIGTERM, signal.SIGHUP}) == signal.SIGHUP:
+            while signal.sigwait(stops) == signal.SIGHUP:
                 reload(app)
             scheduler.shutdown()
             if watcher is not None:

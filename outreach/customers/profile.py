@@ -121,6 +121,8 @@ class Customer:
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise InputError("country", country, "must be an ISO 3166 alpha-2 code")
         zone_name = text_field(data, "zone")
+        if data.get("zone_from") in (ZONE_FROM_COUNTRY, ZONE_UNKNOWN):
+            zone_name = None  # a profile read back: its zone was inferred, so infer it again
         zone_from = ZONE_GIVEN
         if zone_name is None:
             zone_name = country_zone(country) if country else None

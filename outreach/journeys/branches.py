@@ -58,7 +58,8 @@ class Branches:
         """Cancel the steps this event stops (``unless``), plan the steps that waited for it (``when``)."""
         for journey, step in journeys.by_unless.get(event.type, []):
             for send in self.schedule.open_sends(customer.id):
-                if (send.journey, send.step) == (journey.name, step.name):
+                # Never the send this very event planned (a step "unless the same event comes again").
+                if (send.journey, send.step) == (journey.name, step.name) and send.event_id != event.id:
                     text = f"{event.type} came (event {event.id}) before {journey.name}.{step.name} was sent"
                     result.record(self.schedule.cancel(send.id, "event_came", text))
         for journey, step in journeys.by_when.get(event.type, []):

@@ -85,7 +85,10 @@ class Event:
             raise InputError("data", payload, "must be an object")
         check("data", payload)
         EVENT_TYPES[event_type].contract.check(payload)
-        return cls(event_id, event_type, customer_id, occurred, dict(payload))
+        # A field given as null is absent: a template's {% if data.x is defined %} says so too.
+        return cls(
+            event_id, event_type, customer_id, occurred, {k: v for k, v in payload.items() if v is not None}
+        )
 
     def to_mapping(self) -> dict[str, Any]:
         return {

@@ -2,7 +2,8 @@
 
 A journey's templates may use only fields their trigger's contract names, and an
 optional field only where the template checks for it first (``{% if data.credit is
-defined %}``, ``data.note|default("")``, ``data.get("note")``). Checked when the
+defined %}``, ``data.note|default("")``, ``data.get("note")``; a plain ``{% if data.note %}``
+is no check: reading a missing field raises). Checked when the
 journeys load, so an edit never becomes a render error days later.
 """
 
@@ -16,8 +17,8 @@ from jinja2 import nodes
 
 from ..contracts import Contract
 
-#: Tests that guard the field they test.
-_GUARD_TESTS = {"defined", "undefined", "none"}
+#: Tests that guard the field they test (``is none`` does not: reading a missing field raises).
+_GUARD_TESTS = {"defined", "undefined"}
 #: Parses templates only: no filters or globals are needed to find the fields.
 _PARSER = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
 
@@ -51,19 +52,29 @@ def _fields_in(node: nodes.Node) -> set[str]:
     return found  # type: ignore[return-value]
 
 
+def _tested(test: nodes.Node) -> set[str]:
+    """The fields a condition checks for (``data.x is defined``): only those are guarded inside it. A
+    plain ``{% if data.x %}`` is no guard: the renderer's strict undefined raises on reading it."""
+    found: set[str] = set()
+    for child in [test, *test.find_all(nodes.Test)]:
+        if isinstance(child, nodes.Test) and child.name in _GUARD_TESTS:
+            found |= _fields_in(child.node)
+    return found
+
+
 def _visit(node: nodes.Node, guards: frozenset[str], out: list[Use]) -> None:
     field = _field_of(node)
     if field is not None:
         out.append(Use(field, field in guards, node.lineno))
         return
     if isinstance(node, nodes.If):
-        tested = guards | _fields_in(node.test)
+        tested = guards | _tested(node.test)
         _visit(node.test, tested, out)
         for child in (*node.body, *node.elif_, *node.else_):
             _visit(child, tested, out)
         return
     if isinstance(node, nodes.CondExpr):
-        tested = guards | _fields_in(node.test)
+        tested = guards | _tested(node.test)
         for child in node.iter_child_nodes():
             _visit(child, tested, out)
         return

@@ -112,6 +112,23 @@ def _tidy(text: str) -> str:
     return "\n".join(out)
 
 
+def _read_templates(folder: Path) -> dict[str, str]:
+    """Every template under ``folder`` by its name; hidden files, editor leftovers (``x~``,
+    ``.x.swp``) and files that are not UTF-8 text are not templates."""
+    sources = {}
+    for path in sorted(folder.rglob("*")):
+        name = path.relative_to(folder)
+        if not path.is_file() or name.parts[0] == CATALOG_FOLDER or path.name.endswith("~"):
+            continue
+        if any(part.startswith(".") for part in name.parts):
+            continue
+        try:
+            sources[name.as_posix()] = path.read_text("utf-8")
+        except UnicodeDecodeError:
+            continue
+    return sources
+
+
 class Renderer:
     """Renders ``templates/<journey>/<step>/[<channel>.]<part>`` for a customer."""
 
@@ -122,11 +139,7 @@ class Renderer:
         self.locales = locales
         # The project as it is now, read once: a later edit on disk never reaches this renderer
         # (a reload builds a new one, once the whole project checks out).
-        self._sources = {
-            path.relative_to(templates_dir).as_posix(): path.read_text("utf-8")
-            for path in sorted(Path(templates_dir).rglob("*"))
-            if path.is_file() and CATALOG_FOLDER not in path.relative_to(templates_dir).parts[:1]
-        }
+        self._sources = _read_templates(Path(templates_dir))
         self._catalogs = {
             path.parent.parent.name: path.read_bytes()
             for path in sorted((Path(templates_dir) / CATALOG_FOLDER).glob(f"*/LC_MESSAGES/{DOMAIN}.po"))

@@ -60,7 +60,23 @@ REASONS = {
     "survey_fatigue": "suppress",
     "cap_day": "defer or suppress",
     "cap_week": "defer or suppress",
+    "date_passed": "suppress",
 }
+
+
+def _before_the_date(
+    send: Send, customer: Customer, rule: SendRule, decision: Decision, now: datetime
+) -> Decision:
+    """A step counted back from a date (``before``) never goes at or after that date: a deferral
+    (a re-plan, a late send, a cap) or a send that would reach it is dropped instead."""
+    if not rule.backward or decision.action == Action.SUPPRESS:
+        return decision
+    date = rule.start(send.start, send.data, customer.zone)
+    moment = decision.until if decision.action == Action.DEFER and decision.until else now
+    if moment < date:
+        return decision
+    text = f"it would go at {moment.isoformat()}, not before data.{rule.anchor} ({date.isoformat()})"
+    return Decision(Action.SUPPRESS, "date_passed", f"{text}; {decision.text}")
 
 
 @dataclass(frozen=True)
@@ -242,7 +258,7 @@ class Policy:
         rule = send_rule(send, customer)
         waiting = self._window(send, customer, rule, now)
         if waiting is not None:
-            return waiting
+            return _before_the_date(send, customer, rule, waiting, now)
         # The age limit is about interactions: an NPS weeks after sign-up is not "late".
         if category == "survey" and send.event_type == "interaction.resolved" and self.config.max_age_hours:
             age = now - send.start
@@ -257,10 +273,9 @@ class Policy:
         if needs_consent(category):
             capped = self._caps(send, customer, rule, now)
             if capped is not None:
-                return capped
-        return Decision(
-            Action.SEND, "ok", "all rules passed", channels=tuple(channels), skipped=tuple(skipped)
-        )
+                return _before_the_date(send, customer, rule, capped, now)
+        ok = Decision(Action.SEND, "ok", "all rules passed", channels=tuple(channels), skipped=tuple(skipped))
+        return _before_the_date(send, customer, rule, ok, now)
 
     def _channels(
         self, send: Send, customer: Customer, transports: Collection[str], bounced: set[tuple[str, str]]
@@ -288,9 +303,7 @@ class Policy:
         """Re-resolve the intent in the customer's current zone; defer if it is not time yet."""
         resolution = resolve(rule, rule.start(send.start, send.data, customer.zone), customer.zone)
         moved = (
-            f": the customer moved from {send.zone} to {customer.zone}"
-            if (customer.zone != send.zone)
-            else ""
+            f": the customer moved from {send.zone} to {customer.zone}" if customer.zone != send.zone else ""
         )
         if resolution.utc > now:
             return Decision(
