@@ -131,3 +131,75 @@ def test_bad_branches_are_refused_naming_the_step(tmp_path, client, clock, step,
     assert "activation.toml: journey 'activation': steps[0] (x)" in str(caught.value) and words in str(
         caught.value
     )
+
+
+ORDERS = """
+[event."order.shipped"]
+data.order_id = { type = "string", required = true }
+"""
+
+SHIPPING = """
+[journey]
+name = "shipping"
+category = "transactional"
+trigger = "order.delayed"
+supersede_by = "order_id"
+
+[[journey.steps]]
+name = "shipped"
+when = "order.shipped"
+within_days = 10
+template = "order_delay/notice"
+"""
+
+
+def test_a_wait_belongs_to_its_order_and_a_superseded_order_waits_once(tmp_path, client, clock):
+    config = tmp_path / "config"
+    shutil.copytree(STARTER / "config", config)
+    with (config / "events.toml").open("a") as fh:
+        fh.write(ORDERS)
+    (config / "journeys" / "shipping.toml").write_text(SHIPPING)
+    app = Outreach(make_settings(tmp_path, config_dir=config), client=client, clock=clock)
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Lisbon"})
+
+    def delayed(event_id: str, order: str) -> None:
+        ingest(app, "order.delayed", "c1", clock.now().isoformat(), id=event_id,
+               data={"order_id": order, "new_eta": "2026-03-30"})  # fmt: skip
+
+    def shipped(event_id: str, order: str) -> list[str]:
+        result = ingest(
+            app, "order.shipped", "c1", clock.now().isoformat(), id=event_id, data={"order_id": order}
+        )
+        return [s for s in result.planned if app.schedule.get(s).journey == "shipping"]
+
+    delayed("d-x", "X")
+    delayed("d-y", "Y")
+    (for_x,) = shipped("s-x", "X")
+    assert app.schedule.get(for_x).data["order_id"] == "X"  # X's own start, not the latest one
+    delayed("d-x2", "X")  # a newer delay of X supersedes the first: its planned shipping note too
+    assert app.schedule.get(for_x).cancelled == "superseded"
+    (again,) = shipped("s-x2", "X")
+    assert again != for_x and app.schedule.get(again).data["order_id"] == "X"
+
+
+def test_a_wait_on_an_event_without_the_journeys_key_is_refused_at_load(tmp_path, client, clock):
+    config = tmp_path / "config"
+    shutil.copytree(STARTER / "config", config)
+    with (config / "events.toml").open("a") as fh:
+        fh.write('\n[event."order.shipped"]\ndata.tracking = { type = "string" }\n')
+    (config / "journeys" / "shipping.toml").write_text(SHIPPING)
+    with pytest.raises(ConfigError, match="when='order.shipped': must carry data.order_id"):
+        Outreach(make_settings(tmp_path, config_dir=config), client=client, clock=clock)
+
+
+def test_a_step_unless_its_own_trigger_comes_again_is_not_cancelled_by_the_event_that_planned_it(
+    tmp_path, client, clock
+):
+    debounce = ('[journey]\nname = "activation"\ncategory = "lifecycle"\ntrigger = "customer.signed_up"\n'
+                '[[journey.steps]]\nname = "hello"\ntemplate = "onboarding/tips"\ndays = 1\n'
+                'unless = "customer.signed_up"\n')  # fmt: skip
+    app = app_with(tmp_path, client, clock, debounce)
+    first = steps_of(app, ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="a").planned)
+    assert app.schedule.get(first["hello"]).state == "scheduled"
+    ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="b")  # the same event, again
+    assert app.schedule.get(first["hello"]).cancelled == "event_came"

@@ -286,3 +286,9 @@ def test_every_read_of_a_field_is_found_and_only_a_checked_read_is_guarded(name,
     found = uses(source)
     assert found and {u.field for u in found} == {name}
     assert all(u.guarded for u in found) == (guard != "none")
+
+
+def test_a_null_field_is_absent(tmp_path):
+    app = project(tmp_path, body="{% if data.seats is defined %}{{ data.seats }} seats{% endif %}")
+    event = app.event("trial.started", "t", {"plan": "pro", "ends_at": "2026-12-20T10:00:00Z", "seats": None})
+    assert "seats" not in event.data

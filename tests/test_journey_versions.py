@@ -119,3 +119,27 @@ def test_a_changed_template_renders_the_new_one(tmp_path, client, clock):
     assert app.schedule.get(sends["tips"]).state == "delivered"
     (row,) = [r for r in outbox(app) if r["step"] == "tips"]
     assert row["subject"] == "Tips, second edition"
+
+
+def test_a_template_that_now_reads_a_field_the_event_lacks_ends_the_send_saying_so(tmp_path, client, clock):
+    app = edited(tmp_path, client, clock, unchanged)
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Lisbon"})
+    (send_id,) = ingest(app, "order.delayed", "c1", clock.now().isoformat(), id="o1",
+                        data={"order_id": "A-1", "new_eta": "2026-03-30"}).planned  # fmt: skip
+
+    def carrier(config, templates) -> None:
+        events = config / "events.toml"
+        carrier_field = 'data.carrier = { type = "string", required = true }\n'
+        events.write_text(events.read_text().replace("data.new_eta = {", carrier_field + "data.new_eta = {"))
+        journey = config / "journeys" / "order_delay.toml"
+        journey.write_text(
+            journey.read_text().replace("[journey.sample]\n", '[journey.sample]\ncarrier = "DHL"\n')
+        )
+        subject = templates / "order_delay" / "notice" / "subject.txt"
+        subject.write_text("{{ data.carrier }}: " + subject.read_text())
+
+    app = edited(tmp_path, client, clock, carrier)
+    clock.set(app.schedule.due_of(send_id))
+    assert [(o.state, o.reason) for o in deliver_due(app)] == [("cancelled", "step_changed")]
+    assert "now reads data.carrier" in app.schedule.history(send_id)[-1]["text"]
+    assert app.deadletters.count() == 0

@@ -3,6 +3,7 @@ inferred from a country whose clocks agree, or known to be unknown."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -160,3 +161,12 @@ def test_the_api_refuses_an_unknown_profile_field(app):
     # The API's schema names its fields: an alias is not one of them.
     assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == "timezone"
     assert app.customers.get("p1") is None
+
+
+def test_a_profile_read_back_infers_its_zone_again():
+    unknown = Customer.from_mapping({**BASE, "country": "US"})
+    again = Customer.from_mapping(json.loads(unknown.to_json()))
+    assert (again.zone, again.zone_from) == ("UTC", ZONE_UNKNOWN)
+    french = Customer.from_mapping({**BASE, "country": "FR"})
+    moved = Customer.from_mapping({**json.loads(french.to_json()), "country": "JP"})
+    assert (moved.zone, moved.zone_from) == ("Asia/Tokyo", ZONE_FROM_COUNTRY)

@@ -65,9 +65,10 @@ def test_a_simulation_never_asks_a_provider(app, clock, customers):
 
 
 def contents(client, prefix: str) -> dict:
-    """Every key's type and value, read by type (comparable across servers, unlike DUMP)."""
+    """Every state key's type and value, read by type (comparable across servers, unlike DUMP); the
+    broker's queues (``{prefix…dramatiq}``) are not state: a simulation queues its own."""
     out = {}
-    for key in sorted(client.scan_iter(match=f"*{prefix}*")):
+    for key in sorted(client.scan_iter(match=f"{prefix}*")):
         kind = client.type(key)
         read = {b"string": client.get, b"hash": client.hgetall, b"set": client.smembers,
                 b"list": lambda k: client.lrange(k, 0, -1),

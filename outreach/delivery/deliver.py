@@ -123,9 +123,11 @@ class Deliverer(Outcomes):
         self, send: Send, customer: Customer | None, lookups: Lookups, book: OutcomeBook
     ) -> Attempt | Outcome:
         now = self.clock.now()
-        found = current(send, self.journeys, now)
+        found = current(send, self.journeys, now, self.renderer)
         if found is None:
             return self._end(send, "cancelled", "step_removed", removed_text(send), book)
+        if found.unfit:
+            return self._end(send, "cancelled", "step_changed", found.unfit, book)
         send, notes = found.send, found.notes
         try:
             decision = self.policy.decide(send, customer, now, self._available, lookups)

@@ -7,7 +7,9 @@ due, the journeys loaded now decide (docs/DELIVERY.md, "When a journey changes")
   with reason ``step_removed``: never a template error days later;
 * a step whose **rule** changed is re-planned: the new rule is resolved from the same
   start, and the send waits for that moment (or goes now, if it has come);
-* a step whose **template** changed renders the new one;
+* a step whose **template** changed renders the new one; a template (new, or edited in
+  place) that reads a field the send's event did not carry ends the send ``cancelled``
+  with reason ``step_changed``, saying which field;
 * the category, channels and survey stay as planned: what the customer was going to
   get, under the consent of then. New events get the step as it is now.
 
@@ -18,8 +20,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from weakref import WeakKeyDictionary
 
 from ..journeys.config import Journeys
+from ..journeys.fields import uses
+from ..localization.render import Renderer
 from ..schedule import Send, log_entry
 
 
@@ -29,14 +34,39 @@ class Current:
 
     send: Send
     notes: list[str] = field(default_factory=list)
+    #: Why it cannot be sent as configured now (its template needs data its event did not carry).
+    unfit: str = ""
 
 
-def current(send: Send, journeys: Journeys, now: datetime) -> Current | None:
+#: The event data fields each template of a renderer reads unguarded, worked out once per renderer.
+_NEEDED: WeakKeyDictionary[Renderer, dict[str, frozenset[str]]] = WeakKeyDictionary()
+
+
+def needed_fields(renderer: Renderer, template: str) -> frozenset[str]:
+    """The data fields ``template`` (every part, every channel) reads without checking for them."""
+    known = _NEEDED.setdefault(renderer, {})
+    if template not in known:
+        known[template] = frozenset(
+            use.field for source in renderer.sources_of(template) for use in uses(source) if not use.guarded
+        )
+    return known[template]
+
+
+def current(send: Send, journeys: Journeys, now: datetime, renderer: Renderer) -> Current | None:
     """The send with its step's configuration of now; None when the step was removed."""
     journey = journeys.all.get(send.journey)
     step = next((s for s in journey.steps if s.name == send.step), None) if journey else None
     if journey is None or step is None:
         return None
+    # A template edited to read a field the send's event did not carry (a contract that grew) would
+    # fail to render: the send ends here instead, saying so.
+    missing = sorted(needed_fields(renderer, step.template) - set(send.data))
+    if missing:
+        fields_ = ", ".join(f"data.{name}" for name in missing)
+        reads = f"its template {step.template} now reads {fields_}"
+        return Current(
+            send, unfit=f"{send.journey}.{send.step}: {reads}, which this send's event did not carry"
+        )
     intent = send.intent
     if intent.template == step.template and intent.rule == step.rule_json:
         return Current(send)  # the usual case: nothing to build

@@ -245,6 +245,10 @@ def _check_data(
         if key not in contract.fields and not contract.open:
             raise _fail(where, named, key, f"{trigger} carries no such field ({', '.join(contract.fields)})")
     for step in steps:
+        awaited = EVENT_TYPES[step.when].contract if step.when else None
+        if awaited and supersede_by and supersede_by not in awaited.fields and not awaited.open:
+            needs = f"must carry data.{supersede_by} (the journey's supersede_by) to find its start"
+            raise _fail(f"{where}: step {step.name!r}", "when", step.when, needs)
         anchor = step.send_rule(None).anchor
         spec = contract.fields.get(anchor) if anchor else None
         if anchor and (spec is None and not contract.open or spec and spec.type not in ("date", "datetime")):

@@ -186,7 +186,9 @@ class Ingestor:
                     continue
         if older and older[1] != event.id:
             for step in journey.steps:
-                send_id = send_id_for(older[1], journey.name, step.name, customer.id)
+                # A step that waited for an event was planned under "<event>~<step>" (``branches``).
+                planned_as = f"{older[1]}~{step.name}" if step.when else older[1]
+                send_id = send_id_for(planned_as, journey.name, step.name, customer.id)
                 text = f"superseded by event {event.id} ({field_name}={value})"
                 result.record(self.schedule.cancel(send_id, "superseded", text))
         return True

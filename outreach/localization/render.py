@@ -153,6 +153,15 @@ class Renderer:
         self._facts: dict[str, _LocaleFacts] = {}
         self._lock = threading.Lock()
 
+    def sources_of(self, template: str) -> list[str]:
+        """The source of every file of a step's template folder (``onboarding/welcome``)."""
+        prefix = template.rstrip("/") + "/"
+        return [
+            text
+            for name, text in self._sources.items()
+            if name.startswith(prefix) and "/" not in name[len(prefix) :]
+        ]
+
     def environment(self, tag: str) -> jinja2.Environment:
         env = self._envs.get(tag)
         if env is None:

@@ -180,9 +180,10 @@ class Keys:
         """set: every send of the customer that left the compact form (export, erase)."""
         return f"{self._c(customer_id)}sends:{customer_id}"
 
-    def journey_start(self, journey: str, customer_id: str) -> str:
-        """hash: a journey's start for its steps that wait for an event (event_id, at_ms, data)."""
-        return f"{self._c(customer_id)}jstart:{journey}:{customer_id}"
+    def journey_start(self, journey: str, customer_id: str, scope: str = "") -> str:
+        """hash: a journey's start for its steps that wait for an event (event_id, at_ms, data); one
+        per value of its ``supersede_by`` field (``scope``: one order) when it has one."""
+        return f"{self._c(customer_id)}jstart:{journey}:{customer_id}:{scope}"
 
     def supersede(self, journey: str, customer_id: str, key: str) -> str:
         """string: the latest event for one customer's supersede key (e.g. one order)."""
