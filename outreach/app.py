@@ -84,7 +84,7 @@ class Outreach:
         self.channels = load_channels(settings.config_dir)
         self.owns_transports = transports is None  # built from the config: a reload builds them anew
         if transports is None:
-            transports = build_transports(settings.config_dir, settings.outbox_dir)
+            transports = build_transports(settings.config_dir, settings.outbox_dir, config=self.channels)
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
         self.surveys = Surveys(self.client, self.keys, self.clock, self.schedule)

@@ -28,7 +28,7 @@ from pathlib import Path
 from .app import Outreach
 from .channels import Transport
 from .channels.config import ChannelsConfig, build_transports, load_channels
-from .declarations import declare, restore, snapshot
+from .declarations import restore, snapshot
 from .errors import OutreachError
 from .journeys.config import Journeys, load_journeys
 from .journeys.preview import preview
@@ -55,13 +55,17 @@ class Project:
 
 
 def load(settings: Settings, *, with_transports: bool) -> Project:
-    """Every part of the project, checked; raises the first OutreachError."""
-    declare(settings.config_dir)
+    """Every part of the project, checked (the journeys declare its event types, categories and
+    channels first); raises the first OutreachError."""
     journeys = load_journeys(settings.config_dir, settings.templates_dir)
     policy = load_policy(settings.config_dir, settings.late_grace_seconds)
     locales = load_locales(settings.config_dir)
     channels = load_channels(settings.config_dir)
-    transports = build_transports(settings.config_dir, settings.outbox_dir) if with_transports else None
+    transports = (
+        build_transports(settings.config_dir, settings.outbox_dir, config=channels)
+        if with_transports
+        else None
+    )
     return Project(journeys, policy, locales, Renderer(settings.templates_dir, locales), channels, transports)
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 from outreach import Outreach
 from outreach.channels.outbox import read_outbox
 from outreach.journeys.config import Journey, Step
 from outreach.schedule import Intent
+from outreach.settings import STARTER
 from outreach.store.keys import send_id_for
 from outreach.timing import parse_instant
 
@@ -96,3 +101,39 @@ def declared(text: str) -> str:
         if f"[{name}]" not in text and not re.search(rf"(?m)^{name}\s*=", text):
             out += [f"[{name}]", f'address = "{address}"']
     return "\n".join(out) + "\n"
+
+
+def process_env(redis_url: str, config: Path, folder: Path, label: str, **extra: str) -> dict[str, str]:
+    """The environment of a real Outreach process a test starts: this test's Redis with a prefix of
+    its own, the given config, the starter's templates, an outbox in ``folder``, a quick pump."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    env.update(
+        {
+            "OUTREACH_REDIS_URL": redis_url,
+            "OUTREACH_PREFIX": f"{label}{uuid.uuid4().hex[:8]}:",
+            "OUTREACH_CONFIG_DIR": str(config),
+            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
+            "OUTREACH_OUTBOX_DIR": str(folder / "outbox"),
+            "OUTREACH_PUMP_INTERVAL": "0.2",
+            **extra,
+        }
+    )
+    return env
+
+
+def starter_project(
+    folder: Path, *, append: dict[str, str] | None = None, files: dict[str, str] | None = None
+) -> tuple[Path, Path]:
+    """A copy of the starter project in ``folder``: ``append`` adds text to config files
+    (``{"events.toml": ...}``), ``files`` writes files under it (``{"templates/x/y/body.txt": ...}``).
+    Returns its config and templates folders."""
+    config, templates = folder / "config", folder / "templates"
+    shutil.copytree(STARTER / "config", config)
+    shutil.copytree(STARTER / "templates", templates)
+    for name, text in (append or {}).items():
+        with (config / name).open("a") as fh:
+            fh.write(text)
+    for name, text in (files or {}).items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return config, templates

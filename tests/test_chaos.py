@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from outreach import Outreach, Settings
 from outreach.schedule import FINAL_STATES
 
 from .conftest import STARTER
-from .helpers import declared, zone_at_noon
+from .helpers import declared, process_env, zone_at_noon
 from .test_delivery import SECRET, Provider
 
 BIN = Path(sys.executable).parent
@@ -67,19 +66,14 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
     shutil.copytree(STARTER / "config", config)
     # No rate limit on sms: the provider's URL and secret come from the environment.
     (config / "channels.toml").write_text(declared("[sms]\ntimeout = 5\n"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
-    env.update(
-        {
-            "OUTREACH_REDIS_URL": redis_server,
-            "OUTREACH_PREFIX": f"chaos{uuid.uuid4().hex[:8]}:",
-            "OUTREACH_CONFIG_DIR": str(config),
-            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
-            "OUTREACH_OUTBOX_DIR": str(tmp_path / "outbox"),
-            "OUTREACH_LEASE_SECONDS": str(LEASE),
-            "OUTREACH_PUMP_INTERVAL": "0.2",
-            "OUTREACH_SMS_URL": provider.url,
-            "OUTREACH_SMS_SECRET": SECRET,
-        }
+    env = process_env(
+        redis_server,
+        config,
+        tmp_path,
+        "chaos",
+        OUTREACH_LEASE_SECONDS=str(LEASE),
+        OUTREACH_SMS_URL=provider.url,
+        OUTREACH_SMS_SECRET=SECRET,
     )
     app = Outreach(Settings.from_env(env))
     procs: dict[str, subprocess.Popen] = {}

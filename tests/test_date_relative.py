@@ -4,19 +4,17 @@ window, weekday and holiday shifts that never cross the date."""
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from outreach import ConfigError, Outreach, TimingError
-from outreach.settings import STARTER
 from outreach.timing import SendRule, parse_instant, resolve, zone
 from outreach.timing.calendar import _holiday_name
 
 from .conftest import make_settings
-from .helpers import deliver_due, ingest
+from .helpers import deliver_due, ingest, starter_project
 
 ZONES = ["Asia/Tokyo", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Sao_Paulo",
          "Asia/Kathmandu", "Pacific/Chatham", "Europe/London"]  # fmt: skip
@@ -102,20 +100,15 @@ data.plan = { type = "string", example = "pro" }
 
 
 def trial_app(tmp_path, client, clock, step: str) -> Outreach:
-    config = tmp_path / "config"
-    templates = tmp_path / "templates"
-    shutil.copytree(STARTER / "config", config)
-    shutil.copytree(STARTER / "templates", templates)
-    with (config / "events.toml").open("a") as fh:
-        fh.write(EVENTS)
-    (config / "journeys" / "trial_ending.toml").write_text(
-        f'[journey]\nname = "trial_ending"\ncategory = "lifecycle"\ntrigger = "trial.started"\n'
-        f'[[journey.steps]]\nname = "reminder"\n{step}\n'
+    journey = (f'[journey]\nname = "trial_ending"\ncategory = "lifecycle"\ntrigger = "trial.started"\n'
+               f'[[journey.steps]]\nname = "reminder"\n{step}\n')  # fmt: skip
+    parts = {f"templates/trial_ending/reminder/{part}": "Your trial ends {{ data.ends_at }}"
+             for part in ("subject.txt", "body.txt", "body.html")}  # fmt: skip
+    config, templates = starter_project(
+        tmp_path,
+        append={"events.toml": EVENTS},
+        files={"config/journeys/trial_ending.toml": journey, **parts},
     )
-    folder = templates / "trial_ending" / "reminder"
-    folder.mkdir(parents=True)
-    for part in ("subject.txt", "body.txt", "body.html"):
-        (folder / part).write_text("Your trial ends {{ data.ends_at }}")
     return Outreach(
         make_settings(tmp_path, config_dir=config, templates_dir=templates), client=client, clock=clock
     )

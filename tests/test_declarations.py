@@ -24,6 +24,7 @@ from outreach.registry import CATEGORIES, CHANNELS, EVENT_TYPES, needs_consent
 from outreach.settings import STARTER
 
 from .conftest import make_settings
+from .helpers import starter_project
 from .test_web_pages import TOKEN, web_client
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -51,22 +52,21 @@ channels = ["email", "sms_us"]
 
 def project(tmp_path, events: str = TRIAL, body: str = "{{ data.plan }} ends {{ data.ends_at }}") -> Outreach:
     """The starter project plus a trial event type, a billing category, an sms_us channel and a journey."""
-    config = tmp_path / "config"
-    templates = tmp_path / "templates"
-    shutil.copytree(STARTER / "config", config)
-    shutil.copytree(STARTER / "templates", templates)
-    with (config / "events.toml").open("a") as fh:
-        fh.write(events)
-    with (config / "categories.toml").open("a") as fh:
-        fh.write('\n[billing]\ndescription = "Invoices and trials."\nwindow = "09:00-18:00"\n')
-    with (config / "channels.toml").open("a") as fh:
-        fh.write('\n[sms_us]\naddress = "phone"\nrate = 1\n')
-    (config / "journeys" / "trial_ending.toml").write_text(JOURNEY)
-    step = templates / "trial_ending" / "reminder"
-    step.mkdir(parents=True)
-    (step / "subject.txt").write_text("Your trial")
-    (step / "body.txt").write_text(body)
-    (step / "body.html").write_text(f"<p>{body}</p>")
+    step = "templates/trial_ending/reminder"
+    config, templates = starter_project(
+        tmp_path,
+        append={
+            "events.toml": events,
+            "categories.toml": '\n[billing]\ndescription = "Invoices and trials."\nwindow = "09:00-18:00"\n',
+            "channels.toml": '\n[sms_us]\naddress = "phone"\nrate = 1\n',
+        },
+        files={
+            "config/journeys/trial_ending.toml": JOURNEY,
+            f"{step}/subject.txt": "Your trial",
+            f"{step}/body.txt": body,
+            f"{step}/body.html": f"<p>{body}</p>",
+        },
+    )
     return Outreach(make_settings(tmp_path, config_dir=config, templates_dir=templates))
 
 

@@ -17,14 +17,12 @@ heartbeat timeout. The figures are printed for docs/DELIVERY.md.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -36,7 +34,7 @@ from outreach.schedule import FINAL_STATES
 from outreach.store.connections import waiting
 
 from .conftest import STARTER
-from .helpers import declared, zone_at_noon
+from .helpers import declared, process_env, zone_at_noon
 from .test_chaos import _stop
 from .test_delivery import SECRET, Provider
 
@@ -110,22 +108,6 @@ class Processes:
             log.close()
 
 
-def _environment(redis_url: str, config: Path, folder: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
-    env.update(
-        {
-            "OUTREACH_REDIS_URL": redis_url,
-            "OUTREACH_PREFIX": f"race{uuid.uuid4().hex[:8]}:",
-            "OUTREACH_CONFIG_DIR": str(config),
-            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
-            "OUTREACH_OUTBOX_DIR": str(folder / "outbox"),
-            "OUTREACH_PUMP_INTERVAL": "0.2",
-            **extra,
-        }
-    )
-    return env
-
-
 def _race_config(folder: Path) -> Path:
     """The shipped config with one lifecycle journey on sms, no caps and no rate limits."""
     config = folder / "config"
@@ -145,8 +127,8 @@ def test_cancels_and_opt_outs_stop_every_send_not_yet_handed_over(redis_server, 
     rng = random.Random()
     provider = SlowProvider().start()
     config = _race_config(tmp_path)
-    env = _environment(
-        redis_server, config, tmp_path, OUTREACH_SMS_URL=provider.url, OUTREACH_SMS_SECRET=SECRET
+    env = process_env(
+        redis_server, config, tmp_path, "race", OUTREACH_SMS_URL=provider.url, OUTREACH_SMS_SECRET=SECRET
     )
     app = Outreach(Settings.from_env(env))
     procs = Processes(env, tmp_path)
@@ -284,7 +266,7 @@ EVENTS = 40
 @pytest.mark.redis_server
 def test_events_held_by_a_killed_worker_are_applied_within_one_lease(redis_server, tmp_path):
     config = _race_config(tmp_path)
-    env = _environment(redis_server, config, tmp_path, OUTREACH_INGEST_LEASE_SECONDS=str(INGEST_LEASE))
+    env = process_env(redis_server, config, tmp_path, "race", OUTREACH_INGEST_LEASE_SECONDS=str(INGEST_LEASE))
     app = Outreach(Settings.from_env(env))
     procs = Processes(env, tmp_path)
     try:

@@ -12,12 +12,10 @@ be running at the end (docs/RUNNING.md, "Redis restarts").
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -28,7 +26,7 @@ from outreach import Outreach, Settings
 from outreach.schedule import FINAL_STATES
 
 from .conftest import STARTER, _free_port, _installed, _wait_for
-from .helpers import declared, zone_at_noon
+from .helpers import declared, process_env, zone_at_noon
 from .test_chaos import BIN, _stop
 from .test_delivery import SECRET, Provider
 
@@ -63,20 +61,15 @@ def test_workers_and_scheduler_ride_out_a_redis_restart(tmp_path):
     config = tmp_path / "config"
     shutil.copytree(STARTER / "config", config)
     (config / "channels.toml").write_text(declared("[sms]\ntimeout = 5\n"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
-    env.update(
-        {
-            "OUTREACH_REDIS_URL": url,
-            "OUTREACH_PREFIX": f"restart{uuid.uuid4().hex[:8]}:",
-            "OUTREACH_CONFIG_DIR": str(config),
-            "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
-            "OUTREACH_OUTBOX_DIR": str(tmp_path / "outbox"),
-            "OUTREACH_LEASE_SECONDS": "3",
-            "OUTREACH_INGEST_LEASE_SECONDS": "2",
-            "OUTREACH_PUMP_INTERVAL": "0.2",
-            "OUTREACH_SMS_URL": provider.url,
-            "OUTREACH_SMS_SECRET": SECRET,
-        }
+    env = process_env(
+        url,
+        config,
+        tmp_path,
+        "restart",
+        OUTREACH_LEASE_SECONDS="3",
+        OUTREACH_INGEST_LEASE_SECONDS="2",
+        OUTREACH_SMS_URL=provider.url,
+        OUTREACH_SMS_SECRET=SECRET,
     )
     app = Outreach(Settings.from_env(env))
     procs: dict[str, subprocess.Popen] = {}

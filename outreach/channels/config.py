@@ -105,9 +105,14 @@ def make_transport(channel: ChannelConfig, outbox: Outbox) -> Transport:
 
 
 def build_transports(
-    config_dir: Path, outbox_dir: Path, environ: Mapping[str, str] | None = None
+    config_dir: Path,
+    outbox_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    config: ChannelsConfig | None = None,
 ) -> dict[str, Transport]:
-    """A transport for each channel: the configured one, or the outbox for the rest."""
-    config = load_channels(config_dir, environ)
+    """A transport for each channel: the configured one, or the outbox for the rest (``config``:
+    the channels already loaded, so the file is not read again)."""
+    config = config or load_channels(config_dir, environ)
     outbox = Outbox(outbox_dir)
     return {name: make_transport(channel, outbox) for name, channel in config.channels.items()}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, overload
 
 from ..errors import InputError, TimingError
@@ -45,11 +45,6 @@ ALIASES = {
     "mobile": "phone",
     "phone_number": "phone",
 }
-#: The profile's own fields (``attributes`` holds anything else).
-FIELDS = (
-    "id", "name", "given_name", "family_name", "title", "email", "phone", "locale", "zone", "country",
-    "channel", "formality", "consent", "channel_consent", "attributes",
-)  # fmt: skip
 #: Where a profile's zone came from: given, inferred from a country whose clocks all agree, or
 #: unknown (UTC stands in, and journeys with local times refuse the customer's events).
 ZONE_GIVEN, ZONE_FROM_COUNTRY, ZONE_UNKNOWN = "profile", "country", "unknown"
@@ -194,3 +189,8 @@ class Customer:
             return None
         value = getattr(self, entry.address)
         return str(value) if value is not None else None
+
+
+#: The profile's own fields as it is given (``attributes`` holds anything else; ``zone_from`` is
+#: worked out, not given).
+FIELDS = tuple(f.name for f in fields(Customer) if f.name != "zone_from")

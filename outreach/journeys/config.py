@@ -226,6 +226,12 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
     )
 
 
+def template_file(templates_dir: Path, template: str, channel: str, part: str) -> Path | None:
+    """The file a step's message part is rendered from: ``<channel>.<part>`` first, then ``<part>``."""
+    folder = templates_dir / template
+    return next((p for p in (folder / f"{channel}.{part}", folder / part) if p.exists()), None)
+
+
 def _check_data(
     where: str,
     trigger: str,
@@ -249,23 +255,19 @@ def _check_data(
         if awaited and supersede_by and supersede_by not in awaited.fields and not awaited.open:
             needs = f"must carry data.{supersede_by} (the journey's supersede_by) to find its start"
             raise _fail(f"{where}: step {step.name!r}", "when", step.when, needs)
-        anchor = step.send_rule(None).anchor
+        rule = step.send_rule(None)
+        anchor = rule.anchor
         spec = contract.fields.get(anchor) if anchor else None
         if anchor and (spec is None and not contract.open or spec and spec.type not in ("date", "datetime")):
-            key = "before" if step.send_rule(None).backward else "after"
+            key = "before" if rule.backward else "after"
             raise _fail(f"{where}: step {step.name!r}", key, anchor,
                         f"must name a date or datetime field of {trigger} (config/events.toml)")  # fmt: skip
         for channel in step.channels:
             for part in CHANNELS[channel].parts:
-                for path in (
-                    templates_dir / step.template / f"{channel}.{part}",
-                    templates_dir / step.template / part,
-                ):
-                    if path.exists():
-                        found = fields.problems(path, contract, trigger)
-                        if found:
-                            raise ConfigError(f"{where}: step {step.name!r}: {found[0]}")
-                        break
+                path = template_file(templates_dir, step.template, channel, part)
+                found = fields.problems(path, contract, trigger) if path else []
+                if found:
+                    raise ConfigError(f"{where}: step {step.name!r}: {found[0]}")
     if not sample:
         return contract.example()
     try:
@@ -290,11 +292,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
         raise _fail(where, "template", template, "must be a path under templates/")
     for channel in channels:
         for part in CHANNELS[channel].parts:
-            candidates = [
-                templates_dir / template / f"{channel}.{part}",
-                templates_dir / template / part,
-            ]
-            if not any(p.exists() for p in candidates):
+            if template_file(templates_dir, template, channel, part) is None:
                 raise _fail(
                     where,
                     "template",
