@@ -12,7 +12,7 @@ import dramatiq
 import redis
 
 from .channels import Transport
-from .channels.config import build_transports, load_channels
+from .channels.config import build_transports, check_bound, load_channels
 from .clock import Clock, SystemClock
 from .customers.profile import Customer
 from .customers.profiles import Customers
@@ -83,6 +83,7 @@ class Outreach:
         self.renderer = Renderer(settings.templates_dir, self.locales)
         self.channels = load_channels(settings.config_dir)
         self.owns_transports = transports is None  # built from the config: a reload builds them anew
+        check_bound(self.channels, self.journeys.channels(), transports or ())
         if transports is None:
             transports = build_transports(settings.config_dir, settings.outbox_dir, config=self.channels)
         self.transports = dict(transports)

@@ -16,7 +16,7 @@ from typing import Any
 from .configfile import read_toml
 from .contracts import Contract
 from .errors import ConfigError
-from .registry import CATEGORIES, CHANNELS, EVENT_TYPES, Category, Channel, EventType
+from .registry import APP_ADDRESSES, CATEGORIES, CHANNELS, EVENT_TYPES, Category, Channel, EventType
 
 EVENTS_FILE = "events.toml"
 CATEGORIES_FILE = "categories.toml"
@@ -32,7 +32,7 @@ CATEGORY_KEYS = {"description", "consentable"}
 #: Keys of a channel's table that declare it (the others configure its provider).
 CHANNEL_KEYS = {"description", "address", "short_text", "preference", "provider"}
 #: Where a channel finds a customer's address: a profile field, or the customer id (webhooks).
-ADDRESSES = ("email", "phone", "id")
+ADDRESSES = ("email", "phone", *APP_ADDRESSES, "id")
 
 
 def _flag(where: str, key: str, table: dict[str, Any], default: bool) -> bool:

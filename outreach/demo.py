@@ -11,7 +11,7 @@ from typing import Any
 import dramatiq
 
 from .app import Outreach
-from .channels import Delivery, Outbox, Transport
+from .channels import Delivery, Handed, Outbox, Transport
 from .simulate import fast_forward
 from .timing import parse_instant
 
@@ -77,7 +77,7 @@ class Tee:
         self.transport = transport
         self.outbox = outbox
 
-    def send(self, delivery: Delivery) -> str:
+    def send(self, delivery: Delivery) -> str | Handed:
         reference = self.transport.send(delivery)
         self.outbox.send(delivery)
         return reference

@@ -53,14 +53,20 @@ class TemplateError(OutreachError):
 class ChannelError(OutreachError):
     """A channel could not deliver."""
 
+    #: What happened to the channel's other providers first (set by the failover).
+    notes: tuple[str, ...] = ()
+
 
 class TransientChannelError(ChannelError):
     """Worth retrying later (timeouts, refused connections, 4xx SMTP, 429/5xx HTTP)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, *, circuit_open: bool = False) -> None:
         super().__init__(message)
         #: Seconds the provider asked us to wait, if it said.
         self.retry_after = retry_after
+        #: True when no provider was even tried: every one's circuit is open (the channel is down
+        #: for now, so the send moves on to its next channel instead of waiting).
+        self.circuit_open = circuit_open
 
 
 class PermanentChannelError(ChannelError):

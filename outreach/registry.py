@@ -39,6 +39,11 @@ class Category(Entry):
     consentable: bool = True
 
 
+#: Addresses on messaging apps a customer profile keeps under ``addresses`` (a channel's ``address``
+#: may name one; a WhatsApp number defaults to the profile's phone).
+APP_ADDRESSES = ("whatsapp", "line", "telegram", "wechat")
+
+
 @dataclass(frozen=True)
 class Channel(Entry):
     #: The profile field that holds the customer's address on this channel (``id``: the customer id).

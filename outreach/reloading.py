@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .app import Outreach
 from .channels import Transport
-from .channels.config import ChannelsConfig, build_transports, load_channels
+from .channels.config import ChannelsConfig, build_transports, check_bound, load_channels
 from .declarations import restore, snapshot
 from .errors import OutreachError
 from .journeys.config import Journeys, load_journeys
@@ -61,6 +61,7 @@ def load(settings: Settings, *, with_transports: bool) -> Project:
     policy = load_policy(settings.config_dir, settings.late_grace_seconds)
     locales = load_locales(settings.config_dir)
     channels = load_channels(settings.config_dir)
+    check_bound(channels, journeys.channels())
     transports = (
         build_transports(settings.config_dir, settings.outbox_dir, config=channels)
         if with_transports

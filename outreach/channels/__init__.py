@@ -1,6 +1,6 @@
 """Channels: where rendered messages go."""
 
-from .base import Delivery, Transport
+from .base import Delivery, Handed, Transport
 from .outbox import Outbox
 
-__all__ = ["Delivery", "Outbox", "Transport"]
+__all__ = ["Delivery", "Handed", "Outbox", "Transport"]

@@ -11,6 +11,7 @@ from ..registry import Entry
 
 if TYPE_CHECKING:
     from .parsing import Where
+    from .webhooks import WebhookAnswer, WebhookRequest
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,36 @@ class Delivery:
     #: the category cannot be unsubscribed from (transactional).
     unsubscribe_url: str | None = None
     unsubscribe_mailto: str | None = None
+    #: An approved template message to send instead of the text (WhatsApp outside the
+    #: customer-service window; ``outreach.channels.approved``).
+    template: ApprovedMessage | None = None
+
+
+@dataclass(frozen=True)
+class ApprovedMessage:
+    """A provider-approved template: its name, the provider's language code and its ordered
+    body parameters, already rendered for the customer."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Handed:
+    """What a channel with several providers answers for a hand-over: which provider took the
+    message, its reference there, and what happened to the providers tried before it."""
+
+    provider: str
+    reference: str
+    notes: tuple[str, ...] = ()
 
 
 @runtime_checkable
 class Transport(Protocol):
-    def send(self, delivery: Delivery) -> str:
-        """Hand the message over; returns the provider's reference.
+    def send(self, delivery: Delivery) -> str | Handed:
+        """Hand the message over; returns the provider's reference (or, for a channel with several
+        providers, ``Handed``).
 
         Raises TransientChannelError (worth retrying) or PermanentChannelError.
         """
@@ -69,9 +94,10 @@ S = TypeVar("S")
 class ProviderKind(Entry, Generic[S]):
     """A kind of provider a channel hands its messages to (``outreach.channels.registry``).
 
-    ``parse`` reads the provider's settings from a channel's table of
-    ``config/channels.toml`` and the environment (None: not configured, the channel
-    stays on the outbox); ``build`` makes the transport for those settings.
+    ``parse`` reads the provider's settings from its table of ``config/channels.toml`` and the
+    environment (None: not configured); ``build`` makes the transport for those settings;
+    ``webhook`` reads what the provider posts back (delivery statuses, bounces, inbound messages)
+    after checking its signature (``outreach.channels.webhooks``).
     """
 
     #: The keys a channel's table may hold for this kind (besides ``rate`` and ``burst``).
@@ -80,3 +106,7 @@ class ProviderKind(Entry, Generic[S]):
     env: Callable[[str], dict[str, str]]
     parse: Callable[[Where, Mapping[str, object], Mapping[str, str]], S | None]
     build: Callable[[str, S], Transport]
+    webhook: Callable[[S, WebhookRequest], WebhookAnswer] | None = None
+    #: Whether the provider sends business-initiated messages only as approved templates
+    #: (WhatsApp outside the 24-hour customer-service window).
+    templates: bool = False

@@ -1,4 +1,7 @@
-"""The outbox: one JSON line per delivery attempt, duplicates included, for eyes and tests."""
+"""The outbox: one JSON line per delivery attempt, duplicates included, for eyes and tests.
+
+It is a provider kind like the others (``providers = ["outbox"]``), never a default: a message
+written there reaches no one, so a channel only writes there when its configuration says so."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import Delivery
+from .base import Delivery, ProviderKind
 
 #: File the outbox appends to inside its folder.
 OUTBOX_FILE = "deliveries.jsonl"
@@ -69,3 +72,21 @@ def read_outbox(folder: Path) -> list[dict[str, Any]]:
         return []
     with path.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+class OutboxSettings:
+    """The outbox has no settings of its own: its folder is ``OUTREACH_OUTBOX_DIR``."""
+
+
+def _build(channel: str, settings: OutboxSettings) -> Outbox:
+    raise AssertionError("the outbox is built once, shared by its channels (channels.config)")
+
+
+KIND: ProviderKind[OutboxSettings] = ProviderKind(
+    name="outbox",
+    description="writes each message to outbox/deliveries.jsonl; no customer receives it",
+    keys=frozenset(),
+    env=lambda channel: {},
+    parse=lambda where, table, env: OutboxSettings(),
+    build=_build,
+)

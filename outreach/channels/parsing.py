@@ -18,17 +18,35 @@ FALSE = {"0", "false", "no", "off"}
 class Where:
     """Names the place a value came from, for error messages."""
 
-    def __init__(self, path: Path, channel: str) -> None:
+    def __init__(self, path: Path, channel: str, provider: str | None = None) -> None:
         self.path = path
         self.channel = channel
+        #: The provider's own table ``[channel.provider]``, when the value is one of its keys.
+        self.provider = provider
+
+    @property
+    def table(self) -> str:
+        return f"{self.channel}.{self.provider}" if self.provider else self.channel
+
+    def env(self, key: str) -> str:
+        """The variable that overrides a provider table's key (``OUTREACH_SMS_TWILIO_AUTH_TOKEN``)."""
+        return f"OUTREACH_{self.table.replace('.', '_')}_{key}".upper()
 
     def fail(self, key: str, value: object, problem: str, env_var: str | None = None) -> ConfigError:
         shown = redact(value) if isinstance(value, str) else value
-        if (key == "secret" and value) or (key.startswith("headers.") and isinstance(value, str)):
+        if (is_secret(key) and value) or (key.startswith("headers.") and isinstance(value, str)):
             shown = "***"  # secrets and header values (tokens) never go into messages
         if env_var is not None:
             return ConfigError(f"environment {env_var}={shown!r}: {problem}")
-        return ConfigError(f"{self.path}: [{self.channel}] {key}={shown!r}: {problem}")
+        return ConfigError(f"{self.path}: [{self.table}] {key}={shown!r}: {problem}")
+
+
+#: Parts of a key's name that say its value is a credential (never shown in an error).
+SECRET_WORDS = ("secret", "token", "password", "api_key", "private")
+
+
+def is_secret(key: str) -> bool:
+    return any(word in key for word in SECRET_WORDS)
 
 
 def redact(value: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import Registry
-from . import http, smtp
+from . import http, outbox, smtp
 from .base import ProviderKind
 
-PROVIDERS: Registry[ProviderKind[Any]] = Registry("provider kind", [smtp.KIND, http.KIND])
+PROVIDERS: Registry[ProviderKind[Any]] = Registry("provider kind", [smtp.KIND, http.KIND, outbox.KIND])

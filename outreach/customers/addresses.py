@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from functools import lru_cache
 
 import phonenumbers
@@ -33,6 +34,30 @@ def phone_number(text: str, country: str | None) -> str:
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InputError("phone", text, "not a whole phone number (wrong length for its country)")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+#: How the addresses a profile keeps under ``addresses`` (``registry.APP_ADDRESSES``) are checked.
+_APP_FORMS = {
+    # A LINE user id as the Messaging API gives it: U and 32 hex digits.
+    "line": (re.compile(r"^U[0-9a-f]{32}$"), "a LINE user id (U and 32 hex digits)"),
+    # A Telegram chat id (negative for groups) or a public @channelusername.
+    "telegram": (re.compile(r"^(-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$"), "a Telegram chat id or @name"),
+    # A WeChat OpenID of the official account.
+    "wechat": (re.compile(r"^[A-Za-z0-9_-]{6,64}$"), "a WeChat OpenID"),
+}
+
+
+def app_address(kind: str, text: str, country: str | None) -> str:
+    """A messaging app's address, checked (a WhatsApp number in E.164, like a phone)."""
+    if kind == "whatsapp":
+        try:
+            return phone_number(text, country)
+        except InputError as exc:
+            raise InputError("addresses.whatsapp", text, exc.problem) from None
+    pattern, what = _APP_FORMS[kind]
+    if not pattern.match(text):
+        raise InputError(f"addresses.{kind}", text, f"must be {what}")
+    return text
 
 
 def address_hash(address: str, secret: str) -> str:

@@ -10,9 +10,9 @@ from typing import Any, Literal, overload
 from ..errors import InputError, TimingError
 from ..languages import parse_locale
 from ..payload import check, check_text
-from ..registry import CATEGORIES, CHANNELS, FORMALITIES, TITLES
+from ..registry import APP_ADDRESSES, CATEGORIES, CHANNELS, FORMALITIES, TITLES
 from ..timing import country_zone, zone
-from .addresses import email_address, phone_number
+from .addresses import app_address, email_address, phone_number
 
 
 @overload
@@ -85,6 +85,8 @@ class Customer:
     #: channel -> False where the customer opted out of a channel.
     channel_consent: dict[str, bool] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: Addresses on messaging apps (``registry.APP_ADDRESSES``): whatsapp, line, telegram, wechat.
+    addresses: dict[str, str] = field(default_factory=dict)
     #: Where ``zone`` came from (ZONE_GIVEN, ZONE_FROM_COUNTRY or ZONE_UNKNOWN).
     zone_from: str = ZONE_GIVEN
 
@@ -151,6 +153,18 @@ class Customer:
                 raise InputError("channel_consent", channel_name, f"unknown channel ({', '.join(CHANNELS)})")
             if not isinstance(allowed, bool):
                 raise InputError(f"channel_consent.{channel_name}", allowed, "must be true or false")
+        raw_addresses = data.get("addresses") or {}
+        if not isinstance(raw_addresses, Mapping):
+            raise InputError("addresses", raw_addresses, f"must be an object of {', '.join(APP_ADDRESSES)}")
+        addresses = {}
+        for kind, value in raw_addresses.items():
+            if kind not in APP_ADDRESSES:
+                raise InputError("addresses", kind, f"unknown address (known: {', '.join(APP_ADDRESSES)})")
+            if value is None:
+                continue
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                raise InputError(f"addresses.{kind}", value, "must be a string")
+            addresses[kind] = app_address(kind, str(value).strip(), country.upper() if country else None)
         raw_attributes = data.get("attributes") or {}
         if not isinstance(raw_attributes, Mapping):
             raise InputError("attributes", raw_attributes, "must be an object")
@@ -172,6 +186,7 @@ class Customer:
             consent=dict(consent),
             channel_consent=dict(channel_consent),
             attributes=attributes,
+            addresses=addresses,
             zone_from=zone_from,
         )
 
@@ -187,6 +202,10 @@ class Customer:
         entry = CHANNELS.get(channel)
         if entry is None:
             return None
+        if entry.address in APP_ADDRESSES:
+            # A WhatsApp number is the phone number unless the profile gives another.
+            found = self.addresses.get(entry.address)
+            return found if found or entry.address != "whatsapp" else self.phone
         value = getattr(self, entry.address)
         return str(value) if value is not None else None
 

@@ -15,35 +15,36 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
-from ..channels.base import BatchTransport, Delivery, Transport
+from ..channels.base import Delivery, Transport
 from ..channels.config import ChannelsConfig
-from ..clock import Clock, to_ms
+from ..clock import Clock
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
-from ..errors import PermanentChannelError, TemplateError, TimingError, TransientChannelError
+from ..errors import TemplateError, TimingError
 from ..journeys.config import Journeys
 from ..journeys.recurring import Recurring
 from ..links import message_links
 from ..localization.render import Renderer
 from ..policy.decide import Action, Lookups, Policy
 from ..registry import needs_consent
-from ..schedule import Claim, HandOver, OutcomeBook, Schedule, Send, log_entry
+from ..schedule import Claim, OutcomeBook, Schedule, Send, log_entry
 from ..settings import Settings
 from ..store.deadletters import DeadLetters
 from ..surveys.answers import answer_links
 from ..timing import zone
 from .attempt import Attempt, Outcome, Outcomes, log_outcomes, outcome_log
+from .handover import HandOvers, Lease
 from .ratelimit import RateLimiter
 from .versions import current, removed_text
 
 logger = logging.getLogger(__name__)
 
 
-class Deliverer(Outcomes):
+class Deliverer(HandOvers, Outcomes):
     def __init__(
         self,
         settings: Settings,
@@ -93,7 +94,7 @@ class Deliverer(Outcomes):
         customers = self.customers.get_many([s.customer_id for s in sends if s])
         lookups = self.policy.lookups([(s, customers.get(s.customer_id)) for s in sends if s])
         book = self.schedule.book()
-        lease = _Lease(self.schedule, self.clock, self.settings.lease_seconds)
+        lease = Lease(self.schedule, self.clock, self.settings.lease_seconds)
         waiting: list[Attempt] = []
         for index, send in enumerate(sends):
             if send is None:
@@ -196,193 +197,3 @@ class Deliverer(Outcomes):
             unsubscribe_mailto=links.unsubscribe_mailto,
         )
         return item
-
-    # -- handing over ---------------------------------------------------------------------
-
-    def _hand_over(
-        self, waiting: list[Attempt], outcomes: list[Outcome], book: OutcomeBook, lease: _Lease
-    ) -> list[Attempt]:
-        """One round: every item to its channel; returns those that fall through to their next one.
-
-        Each hand-over first passes the gate (``Schedule.hand_over``) in the same round
-        trip that records the previous outcomes, so a cancellation or an opt-out that
-        came while the batch was decided, rendered or handed over stops every send not
-        yet at its provider.
-        """
-        by_channel: dict[str, list[Attempt]] = {}
-        for item in waiting:
-            by_channel.setdefault(item.channels[0][0], []).append(item)
-        again: list[Attempt] = []
-        for channel, items in by_channel.items():
-            transport = self.transports[channel]
-            if isinstance(transport, BatchTransport):
-                # One hand-over for all: its deliveries are recorded together, right after it.
-                lease.keep([item.send.id for item in items])
-                passed = self._gate(items, outcomes, book, again)
-                if passed:
-                    answers = transport.send_many([item.message for item in passed])
-                    answered = self.clock.now()
-                    for item, answer in zip(passed, answers, strict=True):
-                        self._after(item, answer, answered, outcomes, book, again)
-                book.flush()
-                continue
-            for index, item in enumerate(items):
-                lease.keep([i.send.id for i in items[index:]])
-                # The previous delivery is recorded in this round trip, before the next goes out.
-                if not self._gate([item], outcomes, book, again):
-                    continue
-                try:
-                    result: str | Exception = transport.send(item.message)
-                except (TransientChannelError, PermanentChannelError) as exc:
-                    result = exc
-                self._after(item, result, self.clock.now(), outcomes, book, again)
-            book.flush()
-        return again
-
-    def _gate(
-        self, items: list[Attempt], outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt]
-    ) -> list[Attempt]:
-        """The last check before the provider; returns the items that may go now."""
-        requests = []
-        for item in items:
-            channel, address = item.channels[0]
-            category = item.send.category
-            default = self.policy.default_allows(item.customer.country, category)
-            requests.append(
-                HandOver(item.send.id, item.send.token, category, channel, address, default,
-                         needs_consent(category), self.policy.suppression_forms(address))
-            )  # fmt: skip
-        handed, statuses = book.hand_over(requests)
-        # Marked by the gate, then found suppressed in the same round trip: not handed over.
-        self.schedule.release(
-            [
-                Claim(r.send_id, r.token)
-                for r, s in zip(requests, statuses, strict=True)
-                if s == "address_suppressed"
-            ]
-        )
-        passed = []
-        for item, status in zip(items, statuses, strict=True):
-            if status == "go":
-                item.handed = handed
-                passed.append(item)
-            else:
-                self._stopped(item, status, outcomes, book, again)
-        return passed
-
-    def _stopped(
-        self, item: Attempt, status: str, outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt]
-    ) -> None:
-        """Book a send the gate stopped: what changed since the batch was decided decides."""
-        send, customer = item.send, item.customer
-        channel, address = item.channels[0]
-        category = send.category
-        if status in ("channel_opt_out", "address_suppressed"):
-            why = (
-                "the customer opted out of this channel"
-                if status == "channel_opt_out"
-                else f"{address} is on the suppression list"
-            )
-            note = f"{channel}: {why} (found at the hand-over)"
-            item.notes.append(log_entry(self.clock.now(), "fallthrough", note, channel=channel))
-            text = f"no usable channel: {note}"
-            self._fall_through(item, outcomes, book, again, lambda: self._end(
-                send, "suppressed", "no_usable_channel", text, book, notes=item.notes))  # fmt: skip
-            return
-        suppressions = {
-            "customer_gone": ("customer_unknown", f"customer {customer.id} is gone (erased or deleted)"),
-            "do_not_contact": ("do_not_contact", f"{customer.id} is on the do-not-contact list"),
-            "no_consent": ("no_consent", f"{customer.id} withdrew consent to {category} messages"),
-        }
-        if status in suppressions:
-            self._unused(item)
-            reason, text = suppressions[status]
-            outcomes.append(self._end(send, "suppressed", reason, f"{text} before the hand-over", book,
-                                      notes=item.notes))  # fmt: skip
-            return
-        # Cancelled, claimed again by another worker, erased or already ended: nothing to record.
-        if status == "cancelled":
-            self._unused(item)
-        outcomes.append(Outcome(send.id, status, "stopped at the hand-over"))
-
-    def _fall_through(
-        self, item: Attempt, outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt],
-        ended: Callable[[], Outcome],
-    ) -> None:  # fmt: skip
-        """On to the item's next channel (rendered for it, handed over next round), or ``ended()``."""
-        item.channels.pop(0)
-        if not item.channels:
-            self._unused(item)
-            outcomes.append(ended())
-            return
-        following = self._prepare(item, book)
-        if isinstance(following, Attempt):
-            again.append(following)
-        else:
-            outcomes.append(following)
-
-    def _after(
-        self, item: Attempt, result: str | Exception, answered: datetime, outcomes: list[Outcome],
-        book: OutcomeBook, again: list[Attempt],
-    ) -> None:  # fmt: skip
-        """Book the outcome of one hand-over (answered by the provider at ``answered``),
-        or move the item on to its next channel."""
-        send, customer = item.send, item.customer
-        channel, address = item.channels[0]
-        if isinstance(result, TransientChannelError):
-            outcomes.append(self._retry(item, channel, result, answered, book))
-            return
-        if isinstance(result, PermanentChannelError):
-            item.failures.append(f"{channel}: {result}")
-            if result.address:
-                self.policy.suppress_address(channel, address)
-                note = f"{channel}: {result}; {address} is suppressed for {channel}"
-            else:
-                note = f"{channel}: {result} (a provider problem: the address is kept)"
-            handed_ms = to_ms(item.handed) if item.handed else None
-            item.notes.append(log_entry(answered, "fallthrough", note, channel=channel, handed_ms=handed_ms))
-            failures = "; ".join(item.failures)
-            self._fall_through(item, outcomes, book, again, lambda: self._fail(
-                send, "permanent_channel_error", failures, book, notes=item.notes))  # fmt: skip
-            return
-        if isinstance(result, Exception):
-            logger.error("send %s: %s failed unexpectedly: %r", send.id, channel, result)
-            outcomes.append(self._fail(send, "internal_error", f"{type(result).__name__}: {result}", book,
-                                       notes=item.notes))  # fmt: skip
-            return
-        delivery = item.delivery
-        assert delivery is not None and item.handed is not None
-        local = answered.astimezone(zone(customer.zone))
-        entry = log_entry(
-            answered,
-            "delivered",
-            f"delivered by {channel} to {address} at {local.isoformat()}",
-            channel=channel,
-            reference=result,
-            attempt=delivery.attempt,
-            locale=delivery.locale,
-            register=item.register,
-            handed_ms=to_ms(item.handed),
-        )
-        latency = (item.handed - send.resolved).total_seconds()
-        book.finish(send.id, "delivered", entry, field=("channel", channel), reason="ok",
-                    latency=max(latency, 0.0), token=send.token, notes=item.notes)  # fmt: skip
-        # The next check-in counts from this message, in the same round trip.
-        self.recurring.contacted(customer.id, answered, pipe=book.batch)
-        outcomes.append(Outcome(send.id, "delivered", channel))
-
-
-class _Lease:
-    """Renews the leases of a batch's sends before a slow hand-over lets them run out."""
-
-    def __init__(self, schedule: Schedule, clock: Clock, lease_seconds: int) -> None:
-        self.schedule = schedule
-        self.clock = clock
-        self.lease_seconds = lease_seconds
-        self.renewed = clock.now()
-
-    def keep(self, send_ids: list[str]) -> None:
-        now = self.clock.now()
-        if (now - self.renewed).total_seconds() * 3 > self.lease_seconds:
-            self.schedule.renew(send_ids)
-            self.renewed = now

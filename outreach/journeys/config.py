@@ -120,6 +120,10 @@ class Journeys:
     def recurring(self) -> list[Journey]:
         return [j for j in self.all.values() if j.every_days]
 
+    def channels(self) -> set[str]:
+        """Every channel a step sends on."""
+        return {channel for j in self.all.values() for step in j.steps for channel in step.channels}
+
 
 def _check_json(where: str, rule: Mapping[str, Any]) -> None:
     """Sends keep their rule as JSON: a TOML date or time (``at = 10:30:00``) must be a string."""

@@ -241,6 +241,18 @@ class Keys:
         """set: addresses a channel must not use (hard bounces, provider rejections)."""
         return f"{self.prefix}suppressed:{channel}"
 
+    def reference(self, channel: str, provider: str, reference: str) -> str:
+        """string: the send a provider's message id belongs to (its webhooks name only that id)."""
+        return f"{self.prefix}ref:{channel}:{provider}:{reference}"
+
+    def receipts(self, send_id: str) -> str:
+        """hash: status -> UTC ms of each receipt a provider sent for a send (repeats are dropped)."""
+        return f"{self.prefix}receipts:{send_id}"
+
+    def window(self, channel: str, address_hash: str) -> str:
+        """string: set while a customer's last inbound message keeps a channel's service window open."""
+        return f"{self.prefix}window:{channel}:{address_hash}"
+
     def nonce(self, value: str) -> str:
         """string: a used one-time form token."""
         return f"{self.prefix}nonce:{value}"

@@ -1,0 +1,124 @@
+"""A channel served by several providers in order, each behind a circuit breaker: while the first
+is failing the next one takes the messages, and the first gets them back once it answers again.
+
+The breaker of a provider opens after ``failures`` transient failures in a row (or refusals that
+are about the provider, such as bad credentials) and stays open ``open_seconds``; then one message
+tries it again (half-open): a success closes it, a failure opens it for another spell. Breakers live
+in each worker process: each learns on its own, at the cost of a few failed attempts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..clock import Clock, SystemClock
+from ..errors import PermanentChannelError, TransientChannelError
+from .base import Delivery, Handed, Transport
+
+
+@dataclass
+class Breaker:
+    failures: int = 5
+    open_seconds: float = 30.0
+    failed: int = 0
+    #: While set, the provider is skipped until this instant.
+    until: datetime | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def allows(self, now: datetime) -> bool:
+        with self._lock:
+            return self.until is None or now >= self.until
+
+    def success(self) -> None:
+        with self._lock:
+            self.failed, self.until = 0, None
+
+    def failure(self, now: datetime) -> bool:
+        """Count a failure; True when it opens the circuit."""
+        with self._lock:
+            self.failed += 1
+            if self.failed >= self.failures:
+                self.until = now + timedelta(seconds=self.open_seconds)
+                return True
+            return False
+
+
+@dataclass
+class Provider:
+    name: str
+    transport: Transport
+    breaker: Breaker = field(default_factory=Breaker)
+
+
+class Failover:
+    """The transport of a channel with several providers; answers ``Handed`` (who took it)."""
+
+    def __init__(
+        self,
+        channel: str,
+        providers: Sequence[Provider],
+        *,
+        failures: int = 5,
+        open_seconds: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        self.channel = channel
+        self.providers = list(providers)
+        for provider in self.providers:
+            provider.breaker = Breaker(failures, open_seconds)
+        self.clock = clock or SystemClock()
+
+    def send(self, delivery: Delivery) -> Handed:
+        notes: list[str] = []
+        transient: TransientChannelError | None = None
+        refused: PermanentChannelError | None = None
+        for provider in self.providers:
+            now = self.clock.now()
+            breaker = provider.breaker
+            if not breaker.allows(now):
+                assert breaker.until is not None
+                notes.append(f"{provider.name}: circuit open until {breaker.until.isoformat()}; skipped")
+                continue
+            try:
+                answer = provider.transport.send(delivery)
+            except TransientChannelError as exc:
+                opened = breaker.failure(self.clock.now())
+                notes.append(f"{provider.name}: {exc}" + ("; its circuit opens" if opened else ""))
+                transient = exc
+                continue
+            except PermanentChannelError as exc:
+                if exc.address:
+                    exc.notes = tuple(notes)
+                    raise  # the address is bad whichever provider tries it
+                opened = breaker.failure(self.clock.now())
+                notes.append(f"{provider.name}: {exc}" + ("; its circuit opens" if opened else ""))
+                refused = exc
+                continue
+            breaker.success()
+            if isinstance(answer, Handed):
+                return Handed(provider.name, answer.reference, (*notes, *answer.notes))
+            return Handed(provider.name, answer, tuple(notes))
+        error: TransientChannelError | PermanentChannelError
+        if transient is not None:
+            error = TransientChannelError(
+                f"{self.channel}: no provider took the message ({'; '.join(notes)})", transient.retry_after
+            )
+        elif refused is not None:
+            error = PermanentChannelError(f"{self.channel}: every provider refused ({'; '.join(notes)})",
+                                          address=False)  # fmt: skip
+        else:
+            reopen = min(p.breaker.until for p in self.providers if p.breaker.until is not None)
+            wait = max(0.0, (reopen - self.clock.now()).total_seconds())
+            error = TransientChannelError(f"{self.channel}: every provider's circuit is open",
+                                          retry_after=wait, circuit_open=True)  # fmt: skip
+        error.notes = tuple(notes)
+        raise error
+
+    def close(self) -> None:
+        for provider in self.providers:
+            close = getattr(provider.transport, "close", None)
+            if close is not None:
+                close()
