@@ -83,9 +83,10 @@ class Outreach:
         self.renderer = Renderer(settings.templates_dir, self.locales)
         self.channels = load_channels(settings.config_dir)
         self.owns_transports = transports is None  # built from the config: a reload builds them anew
-        check_bound(self.channels, self.journeys.channels(), transports or ())
+        check_bound(self.channels, self.journeys.channels(), transports or (), self.journeys.steps())
         if transports is None:
-            transports = build_transports(settings.config_dir, settings.outbox_dir, config=self.channels)
+            transports = build_transports(settings.config_dir, settings.outbox_dir, config=self.channels,
+                                          clock=self.clock)  # fmt: skip
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
         self.surveys = Surveys(self.client, self.keys, self.clock, self.schedule)
@@ -94,30 +95,13 @@ class Outreach:
             self.policy, self.deadletters, self.journeys,
         )  # fmt: skip
         self.ingestor = Ingestor(
-            self.client,
-            self.keys,
-            self.clock,
-            self.customers,
-            self.schedule,
-            self.journeys,
-            self.recurring,
-            self.inbox,
-            settings.event_ttl_days,
-        )
+            self.client, self.keys, self.clock, self.customers, self.schedule, self.journeys,
+            self.recurring, self.inbox, settings.event_ttl_days,
+        )  # fmt: skip
         self.deliverer = Deliverer(
-            settings,
-            self.clock,
-            self.schedule,
-            self.customers,
-            self.renderer,
-            self.transports,
-            self.channels,
-            self.limiter,
-            self.policy,
-            self.deadletters,
-            self.recurring,
-            self.journeys,
-        )
+            settings, self.clock, self.schedule, self.customers, self.renderer, self.transports,
+            self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
+        )  # fmt: skip
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())
         if self.tracing.enabled:

@@ -113,7 +113,11 @@ class DataRights:
         pipe.sadd(keys.erased(customer_id), self.customers.tombstone(customer_id))
         for send_id in send_ids:
             pipe.delete(
-                keys.send(send_id), keys.send_log(send_id), keys.cap_slot(send_id), keys.trace(send_id)
+                keys.send(send_id),
+                keys.send_log(send_id),
+                keys.cap_slot(send_id),
+                keys.trace(send_id),
+                keys.receipts(send_id),
             )
         if send_ids:
             # Send ids name the customer: none may stay behind, not even as a reported outcome.

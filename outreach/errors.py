@@ -72,8 +72,12 @@ class TransientChannelError(ChannelError):
 class PermanentChannelError(ChannelError):
     """Retrying cannot help (unknown address, 5xx SMTP, 400/404/410/422 HTTP)."""
 
-    def __init__(self, message: str, *, address: bool = True) -> None:
+    def __init__(self, message: str, *, address: bool = True, elsewhere: bool | None = None) -> None:
         super().__init__(message)
+        #: Whether another provider of the channel could take the message: yes when this one
+        #: refused for its own reasons (credentials, account), no when the address is bad or the
+        #: message itself cannot go this way (WhatsApp free text outside its window).
+        self.elsewhere = (not address) if elsewhere is None else elsewhere
         #: True when the address itself was refused (it is then suppressed for the
         #: channel); False for a problem of the provider or its configuration (bad
         #: credentials, a redirect), which must not blacklist the customer.

@@ -61,7 +61,7 @@ def load(settings: Settings, *, with_transports: bool) -> Project:
     policy = load_policy(settings.config_dir, settings.late_grace_seconds)
     locales = load_locales(settings.config_dir)
     channels = load_channels(settings.config_dir)
-    check_bound(channels, journeys.channels())
+    check_bound(channels, journeys.channels(), steps=journeys.steps())
     transports = (
         build_transports(settings.config_dir, settings.outbox_dir, config=channels)
         if with_transports

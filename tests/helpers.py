@@ -62,7 +62,14 @@ def adhoc_journey(
         )
 
 
-def plan_send(app: Outreach, label: str, due: datetime, customer_id: str = "c-amelia", **intent) -> str:
+def plan_send(
+    app: Outreach,
+    label: str,
+    due: datetime,
+    customer_id: str = "c-amelia",
+    data: dict | None = None,
+    **intent,
+) -> str:
     """Plan one send straight into the schedule (no event), of the ad hoc journey; returns its id."""
     fields = {
         "journey": "j", "step": "s", "category": "lifecycle", "template": "order_delay/notice",
@@ -71,7 +78,7 @@ def plan_send(app: Outreach, label: str, due: datetime, customer_id: str = "c-am
     }  # fmt: skip
     adhoc_journey(app, fields["journey"], fields["step"], fields["template"])
     send_id = send_id_for(label, fields["journey"], fields["step"], customer_id)
-    assert app.schedule.plan(send_id, due, Intent(**fields), event_id=label, start=due, data={})
+    assert app.schedule.plan(send_id, due, Intent(**fields), event_id=label, start=due, data=data or {})
     return send_id
 
 
@@ -84,12 +91,13 @@ def zone_at_noon() -> str:
 
 
 #: The starter project's channels and the profile field each sends to.
-STARTER_CHANNELS = {"email": "email", "sms": "phone", "whatsapp": "phone", "webhook": "id"}
+STARTER_CHANNELS = {"email": "email", "sms": "phone", "whatsapp": "whatsapp", "webhook": "id"}
 
 
-def declared(text: str) -> str:
+def declared(text: str, *, outbox: bool = True) -> str:
     """A channels.toml text with the starter's four channels declared: each ``[name]`` in the text
-    gets its ``address``, and the channels it leaves out are added."""
+    gets its ``address``, and the channels it leaves out are added (with ``outbox``: writing to
+    the outbox, as the starter's do)."""
     lines = text.splitlines()
     out: list[str] = []
     for line in lines:
@@ -99,7 +107,7 @@ def declared(text: str) -> str:
             out.append(f'address = "{STARTER_CHANNELS[name]}"')
     for name, address in STARTER_CHANNELS.items():
         if f"[{name}]" not in text and not re.search(rf"(?m)^{name}\s*=", text):
-            out += [f"[{name}]", f'address = "{address}"']
+            out += [f"[{name}]", f'address = "{address}"'] + (['providers = ["outbox"]'] if outbox else [])
     return "\n".join(out) + "\n"
 
 

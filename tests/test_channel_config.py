@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from outreach.channels.config import build_transports, load_channels
+from outreach.channels.failover import Failover
 from outreach.channels.http import HttpBatchTransport, HttpTransport
 from outreach.channels.outbox import Outbox
 from outreach.channels.smtp import SmtpTransport
@@ -18,7 +19,7 @@ from .helpers import declared
 
 def write(folder: Path, text: str) -> Path:
     path = folder / "channels.toml"
-    path.write_text(declared(text), encoding="utf-8")
+    path.write_text(declared(text, outbox=False), encoding="utf-8")
     return path
 
 
@@ -38,10 +39,17 @@ def test_no_file_declares_no_channel(tmp_path):
     assert config.source is None and not config.channels
 
 
-def test_a_declared_channel_without_a_provider_is_on_the_outbox_with_no_limits(tmp_path):
+def test_a_declared_channel_without_a_provider_has_no_transport_and_no_limits(tmp_path):
     config = load_channels(write(tmp_path, "").parent, environ={})
     assert sorted(config.channels) == ["email", "sms", "webhook", "whatsapp"]
-    assert all((c.kind, c.rate, c.burst) == ("outbox", None, None) for c in config.channels.values())
+    assert all((c.providers, c.rate, c.burst) == ((), None, None) for c in config.channels.values())
+    assert build_transports(tmp_path, tmp_path / "outbox", environ={}) == {}
+
+
+def sole(transport):
+    """The one provider's transport behind a channel's failover."""
+    assert isinstance(transport, Failover) and len(transport.providers) == 1
+    return transport.providers[0].transport
 
 
 def test_environment_makes_channels_real(tmp_path):
@@ -51,13 +59,15 @@ def test_environment_makes_channels_real(tmp_path):
         "OUTREACH_SMS_URL": "https://sms.example.com/v1/messages",
         "OUTREACH_SMS_SECRET": "s3cret",
         "OUTREACH_WEBHOOK_URL": "",  # empty means unset
+        "OUTREACH_EMAIL_PROVIDERS": "smtp",
+        "OUTREACH_SMS_PROVIDERS": "http",
     }
     transports = build_transports(STARTER / "config", tmp_path, environ=env)
-    assert isinstance(transports["email"], SmtpTransport)
-    assert isinstance(transports["sms"], HttpTransport)
+    assert isinstance(sole(transports["email"]), SmtpTransport)
+    assert isinstance(sole(transports["sms"]), HttpTransport)
     assert isinstance(transports["whatsapp"], Outbox) and isinstance(transports["webhook"], Outbox)
 
-    smtp = transports["email"].config
+    smtp = sole(transports["email"]).config
     assert (smtp.host, smtp.port, smtp.security, smtp.timeout) == ("smtp.example.com", 587, "starttls", 12.5)
     assert (smtp.username, smtp.password) == ("mailer", "p@ss")
     assert (smtp.sender_name, smtp.sender_address, smtp.message_domain) == (
@@ -149,7 +159,7 @@ def test_the_file_configures_and_the_environment_wins(tmp_path):
         ("[sms]\nrate = 1\nburst = 2.5\n", "[sms] burst=2.5: must be an integer >= 1"),
         ("[sms]\nburst = 4\n", "[sms] burst=4: needs a rate"),
         ("[sms]\nspeed = 4\n", "[sms] speed=4: unknown key"),
-        ("[fax]\nrate = 1\n", "[fax]: address=None: must be one of email, phone, id"),
+        ("[fax]\nrate = 1\n", "[fax]: address=None: must be one of email, phone, whatsapp, line"),
         ('[fax]\naddress = "fax"\n', "[fax]: address='fax'"),
         ('[fax]\naddress = "phone"\nprovider = "carrier-pigeon"\n', "[fax] provider='carrier-pigeon'"),
         ('[Fax]\naddress = "phone"\n', "[Fax]: a channel name is lower-case"),

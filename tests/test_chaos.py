@@ -65,7 +65,7 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
     config = tmp_path / "config"
     shutil.copytree(STARTER / "config", config)
     # No rate limit on sms: the provider's URL and secret come from the environment.
-    (config / "channels.toml").write_text(declared("[sms]\ntimeout = 5\n"))
+    (config / "channels.toml").write_text(declared('[sms]\ntimeout = 5\nproviders = ["outbox"]\n'))
     env = process_env(
         redis_server,
         config,
@@ -73,6 +73,7 @@ def test_sigkilled_workers_lose_nothing_and_the_provider_takes_each_send_once(re
         "chaos",
         OUTREACH_LEASE_SECONDS=str(LEASE),
         OUTREACH_SMS_URL=provider.url,
+        OUTREACH_SMS_PROVIDERS="http",
         OUTREACH_SMS_SECRET=SECRET,
     )
     app = Outreach(Settings.from_env(env))

@@ -58,7 +58,7 @@ def project(tmp_path, events: str = TRIAL, body: str = "{{ data.plan }} ends {{ 
         append={
             "events.toml": events,
             "categories.toml": '\n[billing]\ndescription = "Invoices and trials."\nwindow = "09:00-18:00"\n',
-            "channels.toml": '\n[sms_us]\naddress = "phone"\nrate = 1\n',
+            "channels.toml": '\n[sms_us]\naddress = "phone"\nrate = 1\nproviders = ["outbox"]\n',
         },
         files={
             "config/journeys/trial_ending.toml": JOURNEY,

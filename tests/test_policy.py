@@ -90,7 +90,7 @@ def test_channels_fall_through_and_no_usable_channel(app, clock):
     assert [c for c, _ in decision.channels] == ["email"]
     assert decision.skipped == (
         "sms: the customer opted out of this channel",
-        "whatsapp: no transport configured",
+        "whatsapp: no provider configured",
     )
     app.policy.suppress_address("email", "C1@example.com")
     decision = app.policy.decide(send, ana, clock.now(), TRANSPORTS - {"whatsapp"})

@@ -118,7 +118,7 @@ def _race_config(folder: Path) -> Path:
     policy = (config / "policy.toml").read_text()
     start, end = policy.index("[caps]"), policy.index("[survey]")
     (config / "policy.toml").write_text(policy[:start] + policy[end:])
-    (config / "channels.toml").write_text(declared("[sms]\ntimeout = 5\n"))
+    (config / "channels.toml").write_text(declared('[sms]\ntimeout = 5\nproviders = ["outbox"]\n'))
     return config
 
 
@@ -128,7 +128,13 @@ def test_cancels_and_opt_outs_stop_every_send_not_yet_handed_over(redis_server, 
     provider = SlowProvider().start()
     config = _race_config(tmp_path)
     env = process_env(
-        redis_server, config, tmp_path, "race", OUTREACH_SMS_URL=provider.url, OUTREACH_SMS_SECRET=SECRET
+        redis_server,
+        config,
+        tmp_path,
+        "race",
+        OUTREACH_SMS_URL=provider.url,
+        OUTREACH_SMS_SECRET=SECRET,
+        OUTREACH_SMS_PROVIDERS="http",
     )
     app = Outreach(Settings.from_env(env))
     procs = Processes(env, tmp_path)

@@ -60,7 +60,7 @@ def test_workers_and_scheduler_ride_out_a_redis_restart(tmp_path):
     provider = Provider(SECRET).start()
     config = tmp_path / "config"
     shutil.copytree(STARTER / "config", config)
-    (config / "channels.toml").write_text(declared("[sms]\ntimeout = 5\n"))
+    (config / "channels.toml").write_text(declared('[sms]\ntimeout = 5\nproviders = ["outbox"]\n'))
     env = process_env(
         url,
         config,
@@ -69,6 +69,7 @@ def test_workers_and_scheduler_ride_out_a_redis_restart(tmp_path):
         OUTREACH_LEASE_SECONDS="3",
         OUTREACH_INGEST_LEASE_SECONDS="2",
         OUTREACH_SMS_URL=provider.url,
+        OUTREACH_SMS_PROVIDERS="http",
         OUTREACH_SMS_SECRET=SECRET,
     )
     app = Outreach(Settings.from_env(env))

@@ -10,7 +10,16 @@ import pytest
 from outreach import ConfigError, InputError
 from outreach.channels.registry import PROVIDERS
 from outreach.journeys.config import load_journeys
-from outreach.registry import CATEGORIES, CHANNELS, EVENT_TYPES, Entry, Registry, consentable, needs_consent
+from outreach.registry import (
+    APP_ADDRESSES,
+    CATEGORIES,
+    CHANNELS,
+    EVENT_TYPES,
+    Entry,
+    Registry,
+    consentable,
+    needs_consent,
+)
 from outreach.settings import STARTER
 from outreach.surveys.scales import SCALES
 
@@ -38,7 +47,7 @@ def test_consent_is_needed_for_every_category_but_the_transactional_ones():
 def test_every_channel_names_a_provider_kind_and_a_profile_field():
     from outreach.customers.profile import Customer
 
-    fields = set(Customer.__dataclass_fields__)
+    fields = set(Customer.__dataclass_fields__) | set(APP_ADDRESSES)  # apps: under ``addresses``
     for name in CHANNELS:
         assert CHANNELS[name].provider in PROVIDERS
         assert CHANNELS[name].address in fields

@@ -20,16 +20,19 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock
 from ..configfile import read_toml
 from ..declarations import CHANNEL_KEYS, CHANNELS_FILE, NAME, declare_channels
 from ..errors import ConfigError
 from ..registry import CHANNELS
+from .approved import ApprovedTemplates, load_approved
 from .base import BatchTransport, Transport
 from .failover import Failover, Provider
+from .http import HttpBatchTransport
 from .outbox import OUTBOX_FILE, Outbox
 from .parsing import Where, rate_of
 from .registry import PROVIDERS
@@ -97,6 +100,8 @@ class ChannelsConfig:
 
     source: Path | None
     channels: Mapping[str, ChannelConfig]
+    #: Approved template messages for channels whose provider needs them (``approved``).
+    approved: ApprovedTemplates = field(default_factory=ApprovedTemplates)
 
     def __getitem__(self, name: str) -> ChannelConfig:
         return self.channels[name]
@@ -205,7 +210,7 @@ def load_channels(config_dir: Path, environ: Mapping[str, str] | None = None) ->
             raise where.fail("providers", names, problem)
         providers = tuple(_provider(where, channel, name, table, env) for name in names)
         channels[channel] = ChannelConfig(channel, providers, rate, burst, _breaker(where, table))
-    return ChannelsConfig(source, channels)
+    return ChannelsConfig(source, channels, load_approved(Path(config_dir), channels))
 
 
 def _breaker(where: Where, table: Mapping[str, object]) -> tuple[int, float]:
@@ -227,9 +232,13 @@ def unbound(channels: ChannelsConfig, used: Iterable[str], given: Iterable[str] 
     return sorted(set(used) - have)
 
 
-def check_bound(channels: ChannelsConfig, used: Iterable[str], given: Iterable[str] = ()) -> None:
-    """Refuse a project whose journeys use a channel no provider serves: its messages would go
-    nowhere, or worse, somewhere no one looks."""
+def check_bound(
+    channels: ChannelsConfig, used: Iterable[str], given: Iterable[str] = (), steps: Iterable[str] = ()
+) -> None:
+    """Refuse a project whose journeys use a channel no provider serves (its messages would go
+    nowhere, or worse, somewhere no one looks), or whose approved templates name a step no
+    journey has (``steps``: every "journey.step")."""
+    channels.approved.check(steps)
     missing = unbound(channels, used, given)
     if missing:
         where = channels.source or CHANNELS_FILE
@@ -245,16 +254,19 @@ def outboxes(channels: ChannelsConfig) -> list[str]:
     return [name for name, c in channels.channels.items() if any(p.kind == OUTBOX for p in c.providers)]
 
 
-def make_transport(channel: ChannelConfig, outbox: Outbox) -> Transport:
+def make_transport(channel: ChannelConfig, outbox: Outbox, clock: Clock | None = None) -> Transport:
     """The transport of a channel's providers: the one provider's, or a failover across them."""
     built = [
         Provider(p.name, outbox if p.kind == OUTBOX else PROVIDERS[p.kind].build(channel.name, p.settings))
         for p in channel.providers
     ]
     if len(built) == 1 and isinstance(built[0].transport, BatchTransport):
-        return built[0].transport  # many at once (the outbox, a batch endpoint): no failover to do
+        # Many at once (the outbox, a batch endpoint): no failover to do.
+        if isinstance(built[0].transport, HttpBatchTransport):
+            built[0].transport.provider_name = built[0].name
+        return built[0].transport
     failures, seconds = channel.breaker
-    return Failover(channel.name, built, failures=failures, open_seconds=seconds)
+    return Failover(channel.name, built, failures=failures, open_seconds=seconds, clock=clock)
 
 
 def build_transports(
@@ -263,6 +275,7 @@ def build_transports(
     environ: Mapping[str, str] | None = None,
     *,
     config: ChannelsConfig | None = None,
+    clock: Clock | None = None,
 ) -> dict[str, Transport]:
     """A transport for each channel that has providers (``config``: the channels already loaded,
     so the file is not read again). Channels writing to the outbox are said in the log."""
@@ -272,4 +285,4 @@ def build_transports(
     if names:
         logger.warning("%s write to the outbox %s: no customer receives their messages",
                        ", ".join(names), Path(outbox_dir) / OUTBOX_FILE)  # fmt: skip
-    return {name: make_transport(c, outbox) for name, c in config.channels.items() if c.providers}
+    return {name: make_transport(c, outbox, clock) for name, c in config.channels.items() if c.providers}

@@ -90,9 +90,11 @@ class Failover:
                 transient = exc
                 continue
             except PermanentChannelError as exc:
-                if exc.address:
+                if not exc.elsewhere:
+                    # The address is bad, or the message cannot go this way, whichever provider
+                    # tries it; and the provider is healthy: its breaker does not count it.
                     exc.notes = tuple(notes)
-                    raise  # the address is bad whichever provider tries it
+                    raise
                 opened = breaker.failure(self.clock.now())
                 notes.append(f"{provider.name}: {exc}" + ("; its circuit opens" if opened else ""))
                 refused = exc

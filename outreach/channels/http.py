@@ -57,6 +57,8 @@ class HttpTransport:
         if not secret:
             raise ConfigError(f"{name}: secret is empty: every request is signed")
         self.name = name
+        #: The provider's name in channels.toml (its references are kept under it).
+        self.provider_name = name
         self.timeout = timeout
         self._secret = secret
         self._path = self.client.path()

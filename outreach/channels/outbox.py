@@ -21,6 +21,9 @@ OUTBOX_FILE = "deliveries.jsonl"
 class Outbox:
     """Appends each attempt to ``<folder>/deliveries.jsonl``; any channel may be routed here."""
 
+    #: The provider it is, in every channel's history (``providers = ["outbox"]``).
+    provider_name = "outbox"
+
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / OUTBOX_FILE
         self._lock = threading.Lock()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -50,6 +50,14 @@ class Inbound:
 
 
 @dataclass(frozen=True)
+class Blocked:
+    """The customer blocked the account on the channel (LINE ``unfollow``, a Telegram bot kicked):
+    nothing sent there reaches them, so the address is suppressed for the channel."""
+
+    address: str
+
+
+@dataclass(frozen=True)
 class WebhookRequest:
     """The request as the provider made it: ``url`` is the public URL it called (signatures such as
     Twilio's cover it), header names are lowercase."""
@@ -76,7 +84,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class WebhookAnswer:
-    events: list[Status | Inbound] = field(default_factory=list)
+    events: Sequence[Status | Inbound | Blocked] = field(default_factory=list)
     reply: Reply | None = None
 
 

@@ -11,6 +11,7 @@ import redis
 from ..errors import OutreachError
 from ..logs import configure as configure_logs
 from ..settings import Settings
+from .bounces import bounces
 from .config import config
 from .customers import customers
 from .demo import demo
@@ -48,6 +49,7 @@ def main(verbose: bool) -> None:
 for _command in (
     init_command,
     config,
+    bounces,
     demo,
     run,
     web,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -51,7 +52,7 @@ DEMO_PREFIX = "outreach-demo:"
 )
 def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> None:
     """Run sample customers through two simulated weeks and show what was sent when."""
-    from ..channels.config import build_transports
+    from ..channels.config import build_transports, load_channels, outboxes
     from ..channels.outbox import Outbox
     from ..demo import DEMO_START, Tee, run_demo
 
@@ -62,14 +63,19 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
     if smtp_url:
         environ["OUTREACH_SMTP_URL"] = smtp_url
         environ.setdefault("OUTREACH_SMTP_FROM", "Outreach demo <demo@outreach.example>")
+        environ["OUTREACH_EMAIL_PROVIDERS"] = "smtp"
     with ExitStack() as stack:
+        # The app reads channels.toml with the environment too: the demo's SMTP settings included.
+        stack.enter_context(_environment(environ))
         # The embedded store (or the Redis given) keeps the demo's state under its own prefix, so
         # `outreach explain` shows any of its sends afterwards; a new demo starts from nothing.
         client = connect(settings.redis_url) if settings.redis_url else stack.enter_context(embedded_client())
         for pattern in (f"{DEMO_PREFIX}*", f"{{{DEMO_PREFIX}*"):  # its keys, and its broker's
             for key in client.scan_iter(match=pattern, count=1000):
                 client.delete(key)
-        transports = build_transports(settings.config_dir, settings.outbox_dir, environ)
+        channels = load_channels(settings.config_dir, environ)
+        transports = build_transports(settings.config_dir, settings.outbox_dir, config=channels)
+        on_outbox = outboxes(channels)
         # Real transports (SMTP) also write to the outbox, so the table shows every message.
         outbox = Outbox(settings.outbox_dir)
         transports = {c: t if isinstance(t, Outbox) else Tee(t, outbox) for c, t in transports.items()}
@@ -91,6 +97,7 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
                     "not_sent": told.not_sent,
                     "waiting": told.waiting,
                     "dead_letters": [d.to_mapping() for d in letters],
+                    "outbox_channels": on_outbox,
                 },  # fmt: skip
                 ensure_ascii=False,
                 indent=2,
@@ -99,8 +106,13 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
         return
     click.echo(
         f"Simulated {_iso(result.start)} -> {_iso(result.end)}: "
-        f"{result.emitted} events, {len(rows)} deliveries.\n"
+        f"{result.emitted} events, {len(rows)} deliveries."
     )
+    if on_outbox:
+        click.echo(
+            f"Provider: the outbox ({outbox_dir / OUTBOX_FILE}) for {', '.join(on_outbox)}. No customer "
+            "receives these messages: name real providers in config/channels.toml (docs/CHANNELS.md).\n"
+        )
     header = ("sent (UTC)", "customer local time", "customer", "journey.step", "channel", "subject")
     table = [header]
     for r in rows:
@@ -127,6 +139,18 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
     example = told.sent[0]["send_id"] if told.sent else "SEND_ID"
     click.echo(f"The demo's state is kept under the prefix {DEMO_PREFIX!r}: "
                f"OUTREACH_PREFIX={DEMO_PREFIX} outreach explain {example}")  # fmt: skip
+
+
+@contextmanager
+def _environment(environ: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` as ``environ`` for a while, then as it was."""
+    before = dict(os.environ)
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 def _demo_zones() -> list[dict]:

@@ -78,7 +78,8 @@ class Customer:
     locale: str = "en"
     zone: str = "UTC"
     country: str | None = None
-    channel: str = "email"
+    #: The channel the customer chose to be reached on first (None: their country's order).
+    channel: str | None = None
     formality: str | None = None
     #: category -> True (opted in) / False (opted out); missing means the category default.
     consent: dict[str, bool] = field(default_factory=dict)
@@ -131,8 +132,8 @@ class Customer:
         phone = text_field(data, "phone")
         if phone is not None:
             phone = phone_number(phone, country.upper() if country else None)
-        channel = text_field(data, "channel") or "email"
-        if channel not in CHANNELS:
+        channel = text_field(data, "channel")
+        if channel is not None and channel not in CHANNELS:
             raise InputError("channel", channel, f"must be one of {', '.join(CHANNELS)}")
         formality = text_field(data, "formality")
         if formality is not None and formality not in FORMALITIES:

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from ..channels.base import Delivery, Transport
+from ..channels.approved import Approved
+from ..channels.base import ApprovedMessage, Delivery, Transport
 from ..channels.config import ChannelsConfig
 from ..clock import Clock
 from ..customers.profile import Customer
@@ -39,6 +40,7 @@ from ..timing import zone
 from .attempt import Attempt, Outcome, Outcomes, log_outcomes, outcome_log
 from .handover import HandOvers, Lease
 from .ratelimit import RateLimiter
+from .receipts import window_open
 from .versions import current, removed_text
 
 logger = logging.getLogger(__name__)
@@ -146,8 +148,20 @@ class Deliverer(HandOvers, Outcomes):
         return self._prepare(Attempt(send, customer, now, list(decision.channels), notes), book)
 
     def _prepare(self, item: Attempt, book: OutcomeBook) -> Attempt | Outcome:
-        """Take the rate limit's token and render for the item's next channel."""
+        """Take the rate limit's token and render for the item's next channel (passing over a
+        channel that needs an approved template it does not have: WhatsApp outside the window)."""
         send, customer, now = item.send, item.customer, item.now
+        while (approval := self._approval(item)) is None:
+            channel = item.channels.pop(0)[0]
+            note = (
+                f"{channel}: the customer has not written in the last 24 hours and {send.journey}."
+                f"{send.step} has no approved template in {customer.locale} (approved_templates.toml)"
+            )
+            item.notes.append(log_entry(now, "fallthrough", note, channel=channel))
+            if not item.channels:
+                self._unused(item)
+                return self._end(send, "suppressed", "no_usable_channel", f"no usable channel: {note}", book,
+                                 notes=item.notes)  # fmt: skip
         channel, address = item.channels[0]
         config = self.channels.channels.get(channel)
         if config is not None and config.rate:
@@ -171,8 +185,11 @@ class Deliverer(HandOvers, Outcomes):
                 "links": answer_links(self.settings.secret, self.settings.public_url, send_id, customer.id,
                                       send.survey, expires),
             }  # fmt: skip
+        approved, language = approval
+        expressions = approved.parameters if approved else ()
         try:
-            rendered = self.renderer.render(send.template, channel, customer, context, now=now)
+            rendered = self.renderer.render(send.template, channel, customer, context, now=now,
+                                            expressions=expressions)  # fmt: skip
         except TemplateError as exc:
             self._unused(item)
             return self._fail(send, "template_error", str(exc), book, notes=item.notes)
@@ -195,5 +212,20 @@ class Deliverer(HandOvers, Outcomes):
             name=customer.name,
             unsubscribe_url=links.unsubscribe_url,
             unsubscribe_mailto=links.unsubscribe_mailto,
+            template=ApprovedMessage(approved.name, language, rendered.values) if approved else None,
         )
         return item
+
+    def _approval(self, item: Attempt) -> tuple[Approved | None, str] | None:
+        """For the item's next channel: (None, "") when it takes free text (its provider needs no
+        approved templates, or the customer wrote within the window); the approved template and
+        its language code; or None when the channel cannot be used for this send."""
+        channel, address = item.channels[0]
+        config = self.channels.channels.get(channel)
+        if config is None or not config.templates:
+            return None, ""
+        if window_open(self.schedule.client, self.schedule.keys, self.settings.secret, channel, address):
+            return None, ""
+        approved = self.channels.approved.find(channel, item.send.journey, item.send.step)
+        language = approved.language(item.customer.locale) if approved else None
+        return (approved, language) if approved and language else None

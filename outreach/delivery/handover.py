@@ -84,9 +84,10 @@ class HandOvers:
         return again
 
     def _sole_provider(self, channel: str) -> str:
-        """The provider of a channel served by one (the name its references are kept under)."""
-        config = self.channels.channels.get(channel)
-        return config.providers[0].name if config is not None and config.providers else channel
+        """The provider of a channel served by one (the name its references are kept under): a
+        transport built from channels.toml says it; one given in code is named after its channel."""
+        name = getattr(self.transports[channel], "provider_name", None)
+        return name if isinstance(name, str) and name else channel
 
     def _gate(
         self, items: list[Attempt], outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt]
@@ -221,7 +222,8 @@ class HandOvers:
         entry = log_entry(
             answered,
             "delivered",
-            f"delivered by {channel} ({provider}) to {address} at {local.isoformat()}",
+            f"delivered by {channel}{f' ({provider})' if provider != channel else ''} to {address} at "
+            f"{local.isoformat()}",
             channel=channel,
             provider=provider,
             reference=reference,

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..channels.webhooks import PROGRESS, STATUSES, Blocked, Inbound, Status
 from ..clock import Clock
+from ..customers.addresses import address_hash
 from ..customers.profiles import Customers
 from ..errors import InputError
 from ..policy.decide import Policy
 from ..registry import needs_consent
 from ..schedule import Schedule, log_entry
+from ..store.keys import Keys
 
-#: Receipt statuses a provider may report.
-RECEIPT_STATUSES = ("delivered", "bounced", "complained", "failed")
+#: How long a customer's message keeps WhatsApp's customer-service window open.
+SERVICE_WINDOW_SECONDS = 24 * 3600
+
+#: Receipt statuses a provider may report (``outreach.channels.webhooks``).
+RECEIPT_STATUSES = STATUSES
+#: How far along a message a status is: progress never goes back (delivered after read is stale).
+RANK = {"accepted": 0, "delivered": 1, "read": 2, "failed": 3, "bounced": 3, "complained": 4}
 
 
 class UnknownSend(InputError):
@@ -41,12 +49,16 @@ def record_receipt(
     policy: Policy,
     set_consent: Callable[..., Any],
     clock: Clock,
+    permanent: bool = True,
+    provider: str | None = None,
 ) -> dict[str, Any]:
     """Record a provider's receipt in the send's history and act on it.
 
-    A bounce or a complaint means the address must not be used on the channel again; a
-    complaint also withdraws consent for the send's category (through ``set_consent``, so
-    the customer's open sends of it stop too). A repeated complaint changes nothing more.
+    Providers repeat callbacks and send them out of order: a status already recorded is a
+    ``repeat``, and progress that comes after a later status (delivered after read, or after a
+    bounce) is ``stale``; neither changes anything. A bounce, a complaint or a permanent failure
+    means the address must not be used on the channel again; a complaint also withdraws consent
+    for the send's category (through ``set_consent``, so the customer's open sends of it stop too).
     Raises UnknownSend or WrongChannel before anything is written.
     """
     send = schedule.get(send_id)
@@ -55,38 +67,91 @@ def record_receipt(
     if send.channel and send.channel != channel:
         raise WrongChannel(channel, send_id, send.channel)
     now = clock.now()
-    text = f"{channel} reports {status}" + (f": {detail}" if detail else "")
-    schedule.note(send_id, log_entry(now, "receipt", text, channel=channel, status=status, detail=detail))
-    suppressed = withdrawn = None
-    if status in ("bounced", "complained"):
-        customer = customers.get(send.customer_id)
-        address = customer.address(channel) if customer is not None else None
-        if address:
-            policy.suppress_address(channel, address)
-            suppressed = address
-            schedule.note(
-                send_id,
-                log_entry(now, "suppressed_address", f"{address} is suppressed for {channel} ({status})",
-                          channel=channel),
-            )  # fmt: skip
-        category = send.category
-        if (
-            status == "complained"
-            and customer is not None
-            and needs_consent(category)
-            and customer.consent.get(category) is not False
-        ):
-            set_consent(customer.id, category=category, allowed=False, source=f"{channel} complaint")
-            withdrawn = category
-            schedule.note(
-                send_id,
-                log_entry(now, "consent_withdrawn", f"consent for {category} withdrawn after a complaint",
-                          category=category),
-            )  # fmt: skip
-    return {
+    by = f"{channel} ({provider})" if provider else channel
+    text = f"{by} reports {status}" + (f": {detail}" if detail else "")
+    extra = {"provider": provider} if provider else {}
+    entry = log_entry(now, "receipt", text, channel=channel, status=status, detail=detail, **extra)
+    recorded = schedule.receipt(send_id, channel, status, RANK[status], status in PROGRESS, entry)
+    result: dict[str, Any] = {
         "send_id": send_id,
         "channel": channel,
         "status": status,
-        "suppressed_address": suppressed,
-        "consent_withdrawn": withdrawn,
+        "recorded": recorded,
+        "suppressed_address": None,
+        "consent_withdrawn": None,
     }
+    if recorded != "new" or not (status in ("bounced", "complained") or (status == "failed" and permanent)):
+        return result
+    customer = customers.get(send.customer_id)
+    address = customer.address(channel) if customer is not None else None
+    if address:
+        policy.suppress_address(channel, address)
+        result["suppressed_address"] = address
+        note = f"{address} is suppressed for {channel} ({status})"
+        schedule.note(send_id, log_entry(now, "suppressed_address", note, channel=channel))
+    category = send.category
+    if (
+        status == "complained"
+        and customer is not None
+        and needs_consent(category)
+        and customer.consent.get(category) is not False
+    ):
+        set_consent(customer.id, category=category, allowed=False, source=f"{channel} complaint")
+        result["consent_withdrawn"] = category
+        note = f"consent for {category} withdrawn after a complaint"
+        schedule.note(send_id, log_entry(now, "consent_withdrawn", note, category=category))
+    return result
+
+
+def find_send(client: Any, keys: Keys, channel: str, provider: str, reference: str) -> str | None:
+    """The send a provider's message id belongs to (recorded when it was handed over)."""
+    found = client.get(keys.reference(channel, provider, reference))
+    return found.decode() if isinstance(found, bytes) else found
+
+
+def open_window(client: Any, keys: Keys, secret: str, channel: str, address: str, at_ms: int) -> None:
+    """A customer wrote to us: the channel's service window is open for the next 24 hours."""
+    client.set(keys.window(channel, address_hash(address, secret)), at_ms, ex=SERVICE_WINDOW_SECONDS)
+
+
+def window_open(client: Any, keys: Keys, secret: str, channel: str, address: str) -> bool:
+    """Whether the customer wrote to us on the channel within the service window."""
+    return bool(client.exists(keys.window(channel, address_hash(address, secret))))
+
+
+def apply_events(
+    events: Sequence[Status | Inbound | Blocked],
+    channel: str,
+    provider: str,
+    *,
+    client: Any,
+    keys: Keys,
+    secret: str,
+    record: Callable[..., dict[str, Any]],
+    suppress: Callable[[str, str], None],
+    now_ms: int,
+) -> dict[str, int]:
+    """What a provider's webhook said, applied: statuses to their sends (``record``: a bound
+    ``record_receipt``), inbound messages to the service window, blocks to the suppression list
+    (``suppress(channel, address)``). Returns counts by result; a status for a message Outreach
+    did not send (or no longer keeps) is counted as ``unknown``."""
+    counts: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, Inbound):
+            open_window(client, keys, secret, channel, event.address, now_ms)
+            outcome = "inbound"
+        elif isinstance(event, Blocked):
+            suppress(channel, event.address)
+            outcome = "blocked"
+        else:
+            send_id = find_send(client, keys, channel, provider, event.reference)
+            if send_id is None:
+                outcome = "unknown"
+            else:
+                try:
+                    outcome = record(channel, send_id, event.status, event.detail,
+                                     permanent=event.permanent, provider=provider)["recorded"]  # fmt: skip
+                except UnknownSend:
+                    outcome = "unknown"
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return counts

@@ -124,6 +124,10 @@ class Journeys:
         """Every channel a step sends on."""
         return {channel for j in self.all.values() for step in j.steps for channel in step.channels}
 
+    def steps(self) -> set[str]:
+        """Every step, as "journey.step"."""
+        return {f"{j.name}.{step.name}" for j in self.all.values() for step in j.steps}
+
 
 def _check_json(where: str, rule: Mapping[str, Any]) -> None:
     """Sends keep their rule as JSON: a TOML date or time (``at = 10:30:00``) must be a string."""

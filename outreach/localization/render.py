@@ -11,7 +11,7 @@ render only picks one by the register in its context.
 from __future__ import annotations
 
 import threading
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -67,6 +67,8 @@ class Rendered:
     html: str | None
     locale: str
     register: str
+    #: The expressions asked for (an approved template's parameters), rendered in the same context.
+    values: tuple[str, ...] = ()
 
 
 class _Environment(jinja2.Environment):
@@ -199,6 +201,18 @@ class Renderer:
             template = self._templates[key] = env.get_template(name)
         return template
 
+    def _expression(
+        self, tag: str, env: jinja2.Environment, template: str, expression: str, values: dict[str, Any]
+    ) -> str:
+        key = (tag, "{{ " + expression + " }}")
+        compiled = self._templates.get(key)
+        try:
+            if compiled is None:
+                compiled = self._templates[key] = env.from_string(key[1])
+            return " ".join(compiled.render(values).split())
+        except (jinja2.TemplateError, ValueError, KeyError, TypeError) as exc:
+            raise TemplateError(f"{template}: parameter {expression!r} failed to render: {exc}") from None
+
     def _find(self, template: str, channel: str, part: str) -> str | None:
         key = (template, channel, part)
         if key not in self._names:
@@ -244,8 +258,10 @@ class Renderer:
         now: datetime,
         locale: str | None = None,
         register: str | None = None,
+        expressions: Sequence[str] = (),
     ) -> Rendered:
-        """Render the parts a channel needs; raises TemplateError naming the template."""
+        """Render the parts a channel needs (and ``expressions``, Jinja expressions such as
+        ``data.new_eta|date``, each to a string); raises TemplateError naming the template."""
         tag = locale or customer.locale
         env = self.environment(tag)
         facts = self._facts_for(tag)
@@ -277,6 +293,7 @@ class Renderer:
             except Exception as exc:  # noqa: BLE001 - whatever a template does at run time is its error
                 why = f"{type(exc).__name__}: {exc}"
                 raise TemplateError(f"template {name} failed to render: {why}") from None
+        parameters = tuple(self._expression(tag, env, template, e, values) for e in expressions)
         subject = out.get("subject.txt")
         return Rendered(
             subject=" ".join(subject.split()) if subject is not None else None,
@@ -284,4 +301,5 @@ class Renderer:
             html=out.get("body.html"),
             locale=tag,
             register=register,
+            values=parameters,
         )

@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from ..configfile import read_toml
-from ..errors import ConfigError
+from ..declarations import NAME
+from ..errors import ConfigError, TimingError
 from ..registry import consentable
+from ..timing import SendRule
+from .channels import LegalHours
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,10 @@ class PolicyConfig:
     fatigue_days: float
     max_age_hours: float
     late_grace: timedelta = timedelta(minutes=5)
+    #: Country -> the order to try channels in for its customers who chose none.
+    routing: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: When the law lets a category go out on a channel, per country.
+    legal_hours: tuple[LegalHours, ...] = ()
 
 
 def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig:
@@ -95,7 +103,9 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
         if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
             raise fail(f"survey.{key}", value, "must be a number >= 0")
         values[key] = float(value)
-    unknown = set(data) - {"consent", "caps", "survey"}
+    routing = _routing(path, section("routing", data.get("routing", {})))
+    legal = _legal_hours(path, section("legal_hours", data.get("legal_hours", {})), capped)
+    unknown = set(data) - {"consent", "caps", "survey", "routing", "legal_hours"}
     if unknown:
         name = sorted(unknown)[0]
         raise fail(name, data[name], "unknown section")
@@ -107,4 +117,61 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
         values["fatigue_days"],
         values["max_age_hours"],
         timedelta(seconds=late_grace_seconds),
+        routing,
+        legal,
     )
+
+
+def _country(path: Path, key: str, country: str) -> str:
+    if len(country) != 2 or not country.isalpha() or not country.isupper():
+        raise ConfigError(f"{path}: {key}={country!r}: must be an ISO 3166 alpha-2 code (DE)")
+    return country
+
+
+def _names(path: Path, key: str, value: object) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(v, str) and NAME.match(v) for v in value)
+    ):
+        raise ConfigError(f"{path}: {key}={value!r}: must be a list of channel names")
+    return tuple(value)
+
+
+def _routing(path: Path, table: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Country -> channel order. Channels the project does not declare are passed over, so the
+    shipped defaults can name LINE or WeChat before a project declares them."""
+    return {_country(path, f"routing.{c}", c): _names(path, f"routing.{c}", v) for c, v in table.items()}
+
+
+def _legal_hours(path: Path, table: dict[str, Any], capped: Sequence[str]) -> tuple[LegalHours, ...]:
+    """``[legal_hours.US]`` (one set of hours) or ``[[legal_hours.BR]]`` (several: any allows)."""
+    laws = []
+    for country, value in table.items():
+        _country(path, f"legal_hours.{country}", country)
+        entries = value if isinstance(value, list) else [value]
+        for index, entry in enumerate(entries):
+            key = f"legal_hours.{country}" + (f"[{index}]" if isinstance(value, list) else "")
+            laws.append(_law(path, key, country, entry, capped))
+    return tuple(laws)
+
+
+def _law(path: Path, key: str, country: str, entry: object, capped: Sequence[str]) -> LegalHours:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: {key}={entry!r}: must be a table")
+    extra = sorted(set(entry) - {"categories", "channels", "window", "weekdays", "holidays", "source"})
+    if extra:
+        raise ConfigError(f"{path}: {key}.{extra[0]}={entry[extra[0]]!r}: unknown key")
+    categories = _names(path, f"{key}.categories", entry.get("categories", ["marketing"]))
+    channels = _names(path, f"{key}.channels", entry.get("channels"))
+    source = entry.get("source", "the law")
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigError(f"{path}: {key}.source={source!r}: must name the law or code")
+    try:
+        rule = SendRule.from_mapping({k: entry.get(k) for k in ("window", "weekdays", "holidays")})
+    except TimingError as exc:
+        raise ConfigError(f"{path}: {key}.{exc.field}={exc.value!r}: {exc.problem}") from None
+    if rule.window is None:
+        raise ConfigError(f"{path}: {key}.window=None: the hours the law allows are needed (08:00-21:00)")
+    allowed = frozenset(c for c in categories if c in capped)
+    return LegalHours(country, allowed, frozenset(channels), rule, source.strip())

@@ -7,9 +7,12 @@ first that stops the send decides):
 1. customer unknown or erased                    → suppress
 2. global do-not-contact                         → suppress
 3. consent for the message category              → suppress (transactional needs none)
-4. channels: channel consent, suppression lists
-   (bounced addresses), an address, a transport  → suppress when none is left
+4. channels, in the customer's or their country's
+   order: channel consent, suppression lists
+   (bounced addresses), an address, a provider   → suppress when none is left
 5. journey exit and supersede tombstones         → suppress
+5b. the law's hours for the category on each
+   channel (``policy.channels``)                  → defer when no channel is open
 6. the send rule in the customer's local time
    (window, weekdays, holidays; re-resolved)     → defer
 7. the age of a survey about an interaction     → suppress a stale survey
@@ -35,6 +38,7 @@ from ..schedule import Send
 from ..store import replies, scripts
 from ..store.keys import Keys
 from ..timing import SendRule, resolve, zone
+from .channels import ordered, usable, within_legal_hours
 from .config import PolicyConfig
 
 
@@ -56,6 +60,7 @@ REASONS = {
     "no_usable_channel": "suppress",
     "cancelled": "suppress",
     "window": "defer",
+    "legal_hours": "defer",
     "survey_stale": "suppress",
     "survey_fatigue": "suppress",
     "cap_day": "defer or suppress",
@@ -255,6 +260,12 @@ class Policy:
             )
         if send.cancelled:
             return Decision(Action.SUPPRESS, "cancelled", f"cancelled ({send.cancelled})")
+        channels, closed, opens = within_legal_hours(
+            channels, customer, category, self.config.legal_hours, now
+        )
+        skipped += closed
+        if opens is not None:
+            return Decision(Action.DEFER, "legal_hours", "; ".join(closed), until=opens)
         rule = send_rule(send, customer)
         waiting = self._window(send, customer, rule, now)
         if waiting is not None:
@@ -280,24 +291,7 @@ class Policy:
     def _channels(
         self, send: Send, customer: Customer, transports: Collection[str], bounced: set[tuple[str, str]]
     ) -> tuple[list[tuple[str, str]], list[str]]:
-        order = list(send.channels)
-        if customer.channel in order:
-            order.remove(customer.channel)
-            order.insert(0, customer.channel)
-        usable, skipped = [], []
-        for channel in order:
-            address = customer.address(channel)
-            if customer.channel_consent.get(channel) is False:
-                skipped.append(f"{channel}: the customer opted out of this channel")
-            elif not address:
-                skipped.append(f"{channel}: no address")
-            elif (channel, address.lower()) in bounced:
-                skipped.append(f"{channel}: {address} is on the suppression list")
-            elif channel not in transports:
-                skipped.append(f"{channel}: no transport configured")
-            else:
-                usable.append((channel, address))
-        return usable, skipped
+        return usable(ordered(send.channels, customer, self.config.routing), customer, transports, bounced)
 
     def _window(self, send: Send, customer: Customer, rule: SendRule, now: datetime) -> Decision | None:
         """Re-resolve the intent in the customer's current zone; defer if it is not time yet."""

@@ -69,6 +69,7 @@ class Schedule(Reads):
         self._plan = scripts.load(client, __package__, "plan")
         self._cancel = scripts.load(client, __package__, "cancel")
         self._note = scripts.load(client, __package__, "note")
+        self._receipt = scripts.load(client, __package__, "receipt")
         self._handover = scripts.load(client, __package__, "handover")
         self._release = scripts.load(client, __package__, "release")
 
@@ -307,6 +308,18 @@ class Schedule(Reads):
     def note(self, send_id: str, entry: str) -> None:
         """Add to a send's history (never recreating the history of an erased send)."""
         self._note(keys=[self.keys.send(send_id), self.keys.send_log(send_id)], args=[entry])
+
+    def receipt(self, send_id: str, channel: str, status: str, rank: int, progress: bool, entry: str) -> str:
+        """Record a provider's receipt once (``receipt.lua``): 'new', 'repeat', 'stale' or 'gone'."""
+        keys = [
+            self.keys.send(send_id),
+            self.keys.send_log(send_id),
+            self.keys.receipts(send_id),
+            self.keys.shard_stats(self.keys.shard_of_send(send_id)),
+        ]
+        now = to_ms(self.clock.now())
+        args: list[str | int] = [status, rank, "1" if progress else "0", now, entry, channel]
+        return text(self._receipt(keys=keys, args=args))
 
     def forget_outcomes(self) -> int:
         """Drop outcomes older than the history kept (their sends are gone); returns how many."""

@@ -247,7 +247,7 @@ class Keys:
 
     def receipts(self, send_id: str) -> str:
         """hash: status -> UTC ms of each receipt a provider sent for a send (repeats are dropped)."""
-        return f"{self.prefix}receipts:{send_id}"
+        return f"{self._s(send_id)}receipts:{send_id}"
 
     def window(self, channel: str, address_hash: str) -> str:
         """string: set while a customer's last inbound message keeps a channel's service window open."""

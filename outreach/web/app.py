@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..app import Outreach
 from ..errors import ConfigError
 from . import api, ops, pages
+from .api import webhooks
 from .metrics import registry_for
 from .security import (
     BodyLimitMiddleware,
@@ -107,6 +108,7 @@ def create_app(
 
     app.include_router(pages.router)
     app.include_router(api.router)
+    app.include_router(webhooks.router)
     app.include_router(ops.router)
 
     @app.exception_handler(pages.PageError)

@@ -54,7 +54,9 @@ class CustomerIn(BaseModel):
     locale: str | None = Field(None, description="pt_BR or pt-BR. Default: en.")
     zone: str | None = Field(None, description="IANA time zone. Default: UTC.")
     country: str | None = Field(None, description="ISO 3166 alpha-2.")
-    channel: Channel | None = Field(None, description="Preferred channel. Default: email.")
+    channel: Channel | None = Field(
+        None, description="Preferred channel. Default: none (the country's order, then the step's)."
+    )
     formality: Formality | None = Field(None, description="Default: the locale's register.")
     consent: dict[Category, StrictBool] | None = Field(
         None, description="Category → allowed. Left out: the stored consent is kept."

@@ -1,0 +1,235 @@
+"""A channel served by several providers: the circuit breaker, the failover to the next provider,
+the fall-through to the next channel when a channel is down, and the history that says so."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from outreach import Outreach
+from outreach.channels.base import Delivery, Handed
+from outreach.channels.failover import Failover, Provider
+from outreach.errors import PermanentChannelError, TransientChannelError
+
+from .conftest import T0, make_settings
+from .helpers import at, deliver_due, plan_send, starter_project
+
+
+class Gateway(ThreadingHTTPServer):
+    """An HTTP SMS gateway that answers 503 while ``down`` is set, else 200 with its own ids."""
+
+    daemon_threads = True
+
+    def __init__(self, name: str) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.name = name
+        self.down = False
+        self.taken: list[str] = []
+        self.refused = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/messages"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: Gateway
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if self.server.down:
+            self.server.refused += 1
+            status, payload = 503, b'{"error": "maintenance"}'
+        else:
+            self.server.taken.append(body["send_id"])
+            status, payload = 200, json.dumps({"id": f"{self.server.name}-{len(self.server.taken)}"}).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def gateways() -> Iterator[tuple[Gateway, Gateway]]:
+    pair = (Gateway("primary"), Gateway("backup"))
+    threads = [threading.Thread(target=g.serve_forever, daemon=True) for g in pair]
+    for thread in threads:
+        thread.start()
+    yield pair
+    for gateway in pair:
+        gateway.shutdown()
+        gateway.server_close()
+
+
+def _project(tmp_path, primary: str, backup: str):
+    channels = f"""
+[email]
+address = "email"
+providers = ["outbox"]
+
+[sms]
+address = "phone"
+providers = ["primary", "backup"]
+breaker = {{ failures = 3, open_seconds = 60 }}
+
+[sms.primary]
+kind = "http"
+url = "{primary}"
+secret = "s-primary"
+
+[sms.backup]
+kind = "http"
+url = "{backup}"
+secret = "s-backup"
+
+[whatsapp]
+address = "whatsapp"
+providers = ["outbox"]
+
+[webhook]
+address = "id"
+providers = ["outbox"]
+"""
+    return starter_project(tmp_path / "project", files={"config/channels.toml": channels})
+
+
+@pytest.fixture
+def app(client, clock, tmp_path, gateways) -> Iterator[Outreach]:
+    config, templates = _project(tmp_path, gateways[0].url, gateways[1].url)
+    application = Outreach(
+        make_settings(tmp_path, config_dir=config, templates_dir=templates, retry_base_seconds=1),
+        client=client,
+        clock=clock,
+    )
+    application.upsert_customer(
+        {"id": "c-ana", "name": "Ana", "phone": "+5511955550100", "email": "ana@example.com.br",
+         "locale": "pt_BR", "zone": "America/Sao_Paulo", "country": "BR", "channel": "sms"}
+    )  # fmt: skip
+    yield application
+    application.close()
+
+
+def _sms(app: Outreach, label: str, channels: str = '["sms"]') -> str:
+    return plan_send(app, label, app.clock.now(), "c-ana", data=ORDER, channels=channels,
+                     category="transactional", zone="America/Sao_Paulo", country="BR")  # fmt: skip
+
+
+ORDER = {"order_id": "A-1001", "new_eta": "2026-03-27", "original_eta": "2026-03-24"}
+
+
+def _entries(app: Outreach, send_id: str, what: str) -> list[dict]:
+    return [e for e in app.schedule.history(send_id) if e["what"] == what]
+
+
+def _delivered(app: Outreach, send_id: str) -> dict:
+    return _entries(app, send_id, "delivered")[0]
+
+
+def test_the_backup_takes_over_while_the_first_is_down_and_gives_it_back(app, clock, gateways):
+    primary, backup = gateways
+    first = _sms(app, "before")
+    deliver_due(app)
+    assert primary.taken == [first] and _delivered(app, first)["provider"] == "primary"
+
+    # The first provider answers 503 for a minute: three failures open its circuit.
+    primary.down = True
+    during = []
+    for n in range(6):
+        clock.advance(timedelta(seconds=10))
+        during.append(_sms(app, f"during-{n}"))
+        deliver_due(app)
+    assert backup.taken == during, "every send of that minute went out once, through the backup"
+    assert primary.refused == 3, "once the circuit is open the first provider is not even asked"
+    failover = _entries(app, during[0], "failover")
+    assert failover and "HTTP 503" in failover[0]["text"]
+    assert _delivered(app, during[0])["provider"] == "backup"
+    assert "circuit open" in _entries(app, during[-1], "failover")[0]["text"]
+
+    # It is back: once the circuit's minute is over, the next message tries it again and it keeps them.
+    primary.down = False
+    clock.advance(timedelta(seconds=61))
+    after = [_sms(app, "after-1"), _sms(app, "after-2")]
+    deliver_due(app)
+    assert primary.taken[0] == first and sorted(primary.taken[1:]) == sorted(after)
+    assert [_delivered(app, s)["provider"] for s in after] == ["primary", "primary"]
+    assert backup.taken == during
+
+
+def test_a_channel_whose_providers_are_all_down_falls_through_to_the_next_channel(app, clock, gateways):
+    for gateway in gateways:
+        gateway.down = True
+    send_id = _sms(app, "both-down", channels='["sms", "email"]')
+    outcomes = deliver_due(app)
+    assert [o.state for o in outcomes] == ["retry_scheduled"]
+    # Three more rounds open both circuits; then the send stops waiting for SMS and takes email.
+    for _ in range(5):
+        clock.advance(timedelta(minutes=20))
+        deliver_due(app)
+        if app.schedule.get(send_id).state == "delivered":
+            break
+    send = app.schedule.get(send_id)
+    assert send.state == "delivered" and _delivered(app, send_id)["channel"] == "email"
+    texts = [e["text"] for e in _entries(app, send_id, "fallthrough")]
+    assert any("sms:" in t and ("circuit" in t or "retries are spent" in t) for t in texts)
+
+
+def test_a_permanent_refusal_of_the_address_is_not_retried_with_the_next_provider():
+    class Refuses:
+        def send(self, delivery: Delivery) -> str:
+            raise PermanentChannelError("21211 invalid To number", address=True)
+
+    class Takes:
+        calls = 0
+
+        def send(self, delivery: Delivery) -> str:
+            Takes.calls += 1
+            return "x"
+
+    failover = Failover("sms", [Provider("a", Refuses()), Provider("b", Takes())])
+    with pytest.raises(PermanentChannelError) as caught:
+        failover.send(_delivery())
+    assert caught.value.address and Takes.calls == 0
+
+
+def test_a_provider_that_refuses_our_credentials_hands_over_to_the_next():
+    class BadKey:
+        def send(self, delivery: Delivery) -> str:
+            raise PermanentChannelError("HTTP 401: bad key", address=False)
+
+    class Takes:
+        def send(self, delivery: Delivery) -> str:
+            return "ref-b"
+
+    answer = Failover("sms", [Provider("a", BadKey()), Provider("b", Takes())]).send(_delivery())
+    assert isinstance(answer, Handed) and (answer.provider, answer.reference) == ("b", "ref-b")
+    assert "HTTP 401" in answer.notes[0]
+
+
+def test_every_circuit_open_is_transient_with_the_time_the_first_reopens(clock):
+    class Down:
+        def send(self, delivery: Delivery) -> str:
+            raise TransientChannelError("HTTP 503")
+
+    failover = Failover("sms", [Provider("a", Down()), Provider("b", Down())], failures=1,
+                        open_seconds=30, clock=clock)  # fmt: skip
+    with pytest.raises(TransientChannelError) as first:
+        failover.send(_delivery())
+    assert not first.value.circuit_open
+    clock.advance(timedelta(seconds=10))
+    with pytest.raises(TransientChannelError) as second:
+        failover.send(_delivery())
+    assert second.value.circuit_open and second.value.retry_after == pytest.approx(20)
+
+
+def _delivery() -> Delivery:
+    now = at(T0)
+    return Delivery("sid", 1, "c", "j", "s", "sms", "+15550100", "en", None, "hi", None, now, now)
