@@ -22,7 +22,7 @@ from typing import Any
 from ..channels.approved import Approved
 from ..channels.base import ApprovedMessage, Delivery, Transport
 from ..channels.config import ChannelsConfig
-from ..clock import Clock
+from ..clock import Clock, to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
 from ..errors import TemplateError, TimingError
@@ -224,7 +224,10 @@ class Deliverer(HandOvers, Outcomes):
         config = self.channels.channels.get(channel)
         if config is None or not config.templates:
             return None, ""
-        if window_open(self.schedule.client, self.schedule.keys, self.settings.secret, channel, address):
+        now_ms = to_ms(item.now)
+        if window_open(
+            self.schedule.client, self.schedule.keys, self.settings.secret, channel, address, now_ms
+        ):
             return None, ""
         approved = self.channels.approved.find(channel, item.send.journey, item.send.step)
         language = approved.language(item.customer.locale) if approved else None

@@ -111,12 +111,15 @@ def find_send(client: Any, keys: Keys, channel: str, provider: str, reference: s
 
 def open_window(client: Any, keys: Keys, secret: str, channel: str, address: str, at_ms: int) -> None:
     """A customer wrote to us: the channel's service window is open for the next 24 hours."""
-    client.set(keys.window(channel, address_hash(address, secret)), at_ms, ex=SERVICE_WINDOW_SECONDS)
+    key = keys.window(channel, address_hash(address, secret))
+    # The instant decides (``window_open``); the expiry only clears the key away a while after.
+    client.set(key, at_ms, ex=SERVICE_WINDOW_SECONDS + 3600)
 
 
-def window_open(client: Any, keys: Keys, secret: str, channel: str, address: str) -> bool:
+def window_open(client: Any, keys: Keys, secret: str, channel: str, address: str, now_ms: int) -> bool:
     """Whether the customer wrote to us on the channel within the service window."""
-    return bool(client.exists(keys.window(channel, address_hash(address, secret))))
+    opened = client.get(keys.window(channel, address_hash(address, secret)))
+    return opened is not None and 0 <= now_ms - int(opened) < SERVICE_WINDOW_SECONDS * 1000
 
 
 def apply_events(

@@ -87,6 +87,8 @@ class Figures:
     states: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STATES, 0))
     #: Sends by reason code (``ok`` for delivered ones).
     reasons: dict[str, int] = field(default_factory=dict)
+    #: Delivered sends by the furthest receipt their provider sent (bounced, complained, read...).
+    receipts: dict[str, int] = field(default_factory=dict)
 
     # -- adding -----------------------------------------------------------------------------
 
@@ -102,9 +104,11 @@ class Figures:
         elif band == "detractor":
             self.detractors[kind] += 1
 
-    def add_send(self, state: str, reason: str, survey: str) -> None:
+    def add_send(self, state: str, reason: str, survey: str, receipt: str = "") -> None:
         self.states[state] = self.states.get(state, 0) + 1
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
+        if receipt:
+            self.receipts[receipt] = self.receipts.get(receipt, 0) + 1
         if state == "delivered" and survey in self.delivered_surveys:
             self.delivered_surveys[survey] += 1
 
@@ -153,6 +157,7 @@ class Figures:
                 "sends": self.sends,
                 "states": dict(self.states),
                 "reasons": dict(sorted(self.reasons.items())),
+                "receipts": dict(sorted(self.receipts.items())),
             },
         }
 
@@ -356,11 +361,11 @@ def build_report(
             if state not in FINAL_STATES:
                 continue  # replayed from the dead-letter store since: not final any more
             reason = "ok" if state == "delivered" else (send.reason or send.cancelled or state)
-            survey = send.survey
-            overall.add_send(state, reason, survey)
-            day_of(finished_ms).add_send(state, reason, survey)
+            survey, receipt = send.survey, send.as_stored().get("receipt", "")
+            overall.add_send(state, reason, survey, receipt)
+            day_of(finished_ms).add_send(state, reason, survey, receipt)
             name = _send_group(send, group_by, profiles)
-            groups.setdefault(name, Figures()).add_send(state, reason, survey)
+            groups.setdefault(name, Figures()).add_send(state, reason, survey, receipt)
 
     # Answers whose latest change falls in the period.
     answers = app.surveys.between(since, until)

@@ -44,6 +44,8 @@ def render_text(report: Report) -> str:
         lines.append("  ".join(cells).rstrip())
     reasons = report.overall.reasons
     lines += ["", "Reasons: " + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or DASH)]
+    receipts = report.overall.receipts
+    lines += ["Receipts: " + (", ".join(f"{k} {v}" for k, v in sorted(receipts.items())) or DASH)]
     lines += ["", "Per UTC day (days with answers or sends):"]
     for day in report.days:
         f = day.figures

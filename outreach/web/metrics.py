@@ -50,14 +50,22 @@ class OutreachCollector:
             "Survey answers recorded (a changed answer counts again), by survey kind and band.",
             labels=["kind", "band"],
         )
+        receipts = CounterMetricFamily(
+            "outreach_receipts",
+            "Providers' receipts recorded (repeats and stale ones not counted), by channel and status.",
+            labels=["channel", "status"],
+        )
         for name, value in sorted(stats.items()):
             parts = name.split(":")
             if parts[0] == "sends" and len(parts) == 3:
                 sends.add_metric(parts[1:], _number(value))
             elif parts[0] == "answers" and len(parts) == 3:
                 answers.add_metric(parts[1:], _number(value))
+            elif parts[0] == "receipts" and len(parts) == 3:
+                receipts.add_metric(parts[1:], _number(value))
         yield sends
         yield answers
+        yield receipts
 
         waiting, inflight = self.outreach.schedule.depth()
         depth = GaugeMetricFamily(
