@@ -9,11 +9,12 @@ from typing import Any
 import redis
 
 from .clock import Clock
+from .customers.addresses import address_hash
 from .customers.profiles import Customers
 from .errors import UnknownCustomer
 from .journeys.config import Journeys
 from .policy.decide import Policy
-from .registry import consentable
+from .registry import CHANNELS, consentable
 from .schedule import Schedule
 from .store.deadletters import DeadLetter, DeadLetters
 from .store.keys import Keys, is_send_id, split_send_id
@@ -90,6 +91,24 @@ class DataRights:
             "dead_letters": [d.to_mapping() for d in self._letters_about(customer_id)],
         }
 
+    def _keys_elsewhere(self, customer_id: str, send_ids: list[str]) -> list[str]:
+        """Keys about the customer not named after them: each provider message id that points to one
+        of their sends, and the service windows their addresses opened."""
+        found = []
+        for send_id in send_ids:
+            for entry in self.schedule.history(send_id):
+                if entry.get("what") == "delivered" and entry.get("provider") and entry.get("reference"):
+                    found.append(self.keys.reference(entry["channel"], entry["provider"], entry["reference"]))
+        customer = self.customers.get(customer_id)
+        if customer is not None:
+            for channel in CHANNELS:
+                address = customer.address(channel)
+                if address:
+                    found += [
+                        self.keys.window(channel, address_hash(address, s)) for s in self.policy.secrets
+                    ]
+        return found
+
     def erase(self, customer_id: str) -> dict[str, int]:
         """Remove everything about a customer, cancel what is pending, keep only a hashed tombstone.
 
@@ -103,6 +122,7 @@ class DataRights:
         if self.customers.get(customer_id) is None and not send_ids:
             raise UnknownCustomer(customer_id)
         letters = list(self._letters_about(customer_id))
+        elsewhere = self._keys_elsewhere(customer_id, send_ids)
         answered = texts(self.client.smembers(keys.answers(customer_id)))
         shard = keys.shard_of(customer_id)
         # Every key below is in the customer's shard: one transaction, also on a cluster.
@@ -129,6 +149,8 @@ class DataRights:
         pipe.srem(keys.customers(shard), customer_id)
         pipe.srem(keys.do_not_contact(customer_id), customer_id)
         pipe.execute()
+        for key in elsewhere:  # in other slots than the customer's: one by one
+            self.client.delete(key)
         for letter in letters:
             self.deadletters.remove(letter.id)
         # Whatever else is named after the customer: profile, consent log, answers, caps, supersedes.

@@ -60,8 +60,18 @@ class ChannelError(OutreachError):
 class TransientChannelError(ChannelError):
     """Worth retrying later (timeouts, refused connections, 4xx SMTP, 429/5xx HTTP)."""
 
-    def __init__(self, message: str, retry_after: float | None = None, *, circuit_open: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        circuit_open: bool = False,
+        elsewhere: bool = True,
+    ) -> None:
         super().__init__(message)
+        #: False when the request went out and its answer was lost: the provider may have taken the
+        #: message, so the channel's other providers are not asked now (the send is retried later).
+        self.elsewhere = elsewhere
         #: Seconds the provider asked us to wait, if it said.
         self.retry_after = retry_after
         #: True when no provider was even tried: every one's circuit is open (the channel is down

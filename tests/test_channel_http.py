@@ -306,3 +306,19 @@ def test_parse_retry_after():
 def test_bad_settings_are_config_errors(url, secret, problem):
     with pytest.raises(ConfigError, match=problem):
         HttpTransport("sms", url, secret)
+
+
+@pytest.mark.parametrize(
+    ("url", "suffix", "path"),
+    [
+        ("http://h/outreach/", "", "/outreach/"),
+        ("http://h/outreach", "", "/outreach"),
+        ("http://h", "", "/"),
+        ("http://h/api/", "/v2/send", "/api/v2/send"),
+        ("http://h/hook?x=1", "", "/hook?x=1"),
+    ],
+)
+def test_the_configured_path_is_kept_exactly(url, suffix, path):
+    from outreach.channels.client import HttpClient
+
+    assert HttpClient("webhook", url).path(suffix) == path

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -232,7 +233,9 @@ def test_postfix_bounce_with_the_headers_only():
 def test_exchange_ndr_with_rfc822_headers_and_a_folded_message_id():
     diagnostic = "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup"
     (status,) = read_reports(exchange_ndr("5.1.10", diagnostic))
-    assert status == Status(REFERENCE, "bounced", f"5.1.10 smtp;{diagnostic}", permanent=True)
+    assert status == Status(REFERENCE, "bounced", f"5.1.10 smtp;{diagnostic}", permanent=True,
+                            recipient=status.recipient)  # fmt: skip
+    assert "@" in status.recipient
 
 
 def test_a_policy_block_is_a_failure_but_not_the_address_fault():
@@ -440,3 +443,21 @@ def test_mutated_reports_never_raise(valid, edits):
     for status in read_reports(_mutate(valid, edits)):
         assert status.reference.startswith("<") and status.reference.endswith(">")
         assert "\n" not in status.detail and len(status.detail) <= DETAIL_LIMIT
+
+
+@pytest.mark.parametrize(
+    ("code", "status"),
+    [
+        ("5.1.1", "bounced"),  # no such mailbox
+        ("5.1.2", "bounced"),  # no such domain
+        ("5.2.1", "bounced"),  # mailbox disabled
+        ("5.2.2", "failed"),  # mailbox full: the address is good
+        ("5.4.7", "failed"),  # delivery time expired: the domain was down for days
+        ("5.4.4", "failed"),  # unable to route
+        ("5.7.1", "failed"),  # a spam block: about the message
+        ("5.0.0", "failed"),  # says nothing about the address
+    ],
+)
+def test_only_a_status_that_condemns_the_address_is_a_bounce(code, status):
+    (found,) = read_reports(exchange_ndr(code, f"550 {code} refused"))
+    assert found.status == status and found.permanent is (status == "bounced")

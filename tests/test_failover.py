@@ -13,7 +13,7 @@ import pytest
 
 from outreach import Outreach
 from outreach.channels.base import Delivery, Handed
-from outreach.channels.failover import Failover, Provider
+from outreach.channels.failover import Breaker, Failover, Provider
 from outreach.errors import PermanentChannelError, TransientChannelError
 
 from .conftest import T0, make_settings
@@ -233,3 +233,84 @@ def test_every_circuit_open_is_transient_with_the_time_the_first_reopens(clock):
 def _delivery() -> Delivery:
     now = at(T0)
     return Delivery("sid", 1, "c", "j", "s", "sms", "+15550100", "en", None, "hi", None, now, now)
+
+
+class _Takes:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, delivery: Delivery) -> str:
+        self.calls += 1
+        return "ref-b"
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        PermanentChannelError(
+            "accepted, but an answer without a message sid", address=False, elsewhere=False
+        ),
+        TransientChannelError("no response within 10s", elsewhere=False),
+    ],
+)
+def test_a_message_the_first_provider_may_have_taken_goes_to_no_other(lost):
+    class MayHaveTaken:
+        def send(self, delivery: Delivery) -> str:
+            raise lost
+
+    backup = _Takes()
+    with pytest.raises(type(lost)):
+        Failover("sms", [Provider("a", MayHaveTaken()), Provider("b", backup)]).send(_delivery())
+    assert backup.calls == 0, "a second provider could deliver it twice"
+
+
+def test_a_timeout_after_sending_is_not_handed_on_but_a_refused_connection_is(clock):
+    """The HTTP client tells the two apart: nothing sent (refused) may go elsewhere at once."""
+    import socket
+
+    from outreach.channels.client import HttpClient
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(TransientChannelError) as refused:
+        HttpClient("sms", f"http://127.0.0.1:{port}", timeout=1, clock=clock).request("POST", "/", b"{}")
+    assert refused.value.elsewhere
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    try:
+        client = HttpClient("sms", f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=0.3, clock=clock)
+        with pytest.raises(TransientChannelError) as silent:
+            client.request("POST", "/", b"{}")  # accepted by the kernel, never answered
+        assert not silent.value.elsewhere and "no response within" in str(silent.value)
+    finally:
+        listener.close()
+
+
+def test_one_skipped_and_the_rest_refusing_for_their_own_reasons_is_later_not_never(clock):
+    class Down:
+        def send(self, delivery: Delivery) -> str:
+            raise TransientChannelError("HTTP 503")
+
+    class BadKey:
+        def send(self, delivery: Delivery) -> str:
+            raise PermanentChannelError("HTTP 401", address=False)
+
+    failover = Failover("sms", [Provider("a", Down()), Provider("b", BadKey())], failures=1,
+                        open_seconds=60, clock=clock)  # fmt: skip
+    with pytest.raises(TransientChannelError):
+        failover.send(_delivery())  # a fails (its circuit opens), b refuses
+    with pytest.raises(TransientChannelError) as later:
+        failover.send(_delivery())  # a skipped, b refuses: try again when a is back
+    assert later.value.retry_after == pytest.approx(60)
+
+
+def test_after_its_spell_one_message_tries_the_provider_while_the_others_still_skip_it(clock):
+    b = Breaker(failures=1, open_seconds=30)
+    assert b.failure(clock.now())
+    clock.advance(timedelta(seconds=31))
+    assert b.allows(clock.now()) and not b.allows(clock.now()), "one trial at a time"
+    b.success()
+    assert b.allows(clock.now()) and b.allows(clock.now())

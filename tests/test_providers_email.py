@@ -211,6 +211,7 @@ def ses_config(provider: Provider, **changes) -> SesConfig:
         base_url=provider.url,
         session_token="session-token-1",
         configuration_set="outreach-events",
+        topic_arn=TOPIC,
     )
     return replace(config, **changes)
 
@@ -320,11 +321,13 @@ def test_ses_errors_by_type(provider, ses, answer, error, address):
         assert exc.address is address
 
 
-def test_ses_throttling_waits_as_told_and_a_missing_id_is_retried(provider, ses):
+def test_ses_throttling_waits_as_told_and_a_missing_id_is_sent_nowhere_else(provider, ses):
     exc = refused(ses, aws_error(429, "TooManyRequestsException", "slow", **{"Retry-After": "7"}), provider)
     assert isinstance(exc, TransientChannelError) and exc.retry_after == 7
+    # Accepted without an id: the email may be on its way; neither SES again nor another provider.
     exc = refused(ses, (200, {}, b"{}"), provider)
-    assert isinstance(exc, TransientChannelError) and "MessageId" in str(exc)
+    assert isinstance(exc, PermanentChannelError) and "MessageId" in str(exc)
+    assert not exc.address and not exc.elsewhere
 
 
 def test_ses_refuses_unusable_addresses_before_asking(provider, ses):
@@ -626,7 +629,7 @@ def sendgrid_error(status: int, *errors: tuple[str | None, str], **headers: str)
         (sendgrid_error(500, (None, "internal error")), TransientChannelError, None),
         ((503, {}, b""), TransientChannelError, None),
         ((404, {}, b"{}"), PermanentChannelError, False),
-        ((202, {}, b""), TransientChannelError, None),  # accepted without X-Message-Id: unknown, try again
+        ((202, {}, b""), PermanentChannelError, False),  # accepted without X-Message-Id: may be on its way
     ],
 )
 def test_sendgrid_errors(provider, sendgrid, answer, error, address):
@@ -995,3 +998,42 @@ message_stream = "broadcast"
     with pytest.raises(ConfigError, match="unknown key"):
         (tmp_path / "channels.toml").write_text(declared(text + 'api_key = "x"\n'), encoding="utf-8")
         load_channels(tmp_path, environ=env)
+
+
+def test_sns_trusts_no_topic_unless_one_is_configured_and_fetches_nothing_for_another(
+    provider, signer, monkeypatch
+):
+    key, pem = signer
+    fetched: list[str] = []
+    monkeypatch.setattr(sns, "fetch", lambda url: fetched.append(url) or b"")
+    sns.CERTIFICATES.clear()
+    remote = "https://sns.eu-central-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
+    body = notification(key, remote, ses_event("Delivery"))
+    with pytest.raises(BadSignature, match="topic_arn is not configured"):
+        ses_webhook(ses_config(provider, topic_arn=None), hook(body))
+    with pytest.raises(BadSignature, match="is not the configured"):
+        ses_webhook(ses_config(provider, topic_arn="arn:aws:sns:eu-central-1:1:other"), hook(body))
+    assert fetched == [], "a message from another topic costs no certificate fetch"
+
+
+def test_sns_fetches_only_certificate_paths_and_not_again_right_after_a_failure(
+    provider, signer, monkeypatch
+):
+    key, _ = signer
+    fetched: list[str] = []
+
+    def failing(url: str) -> bytes:
+        fetched.append(url)
+        raise OSError("unreachable")
+
+    monkeypatch.setattr(sns, "fetch", failing)
+    sns.CERTIFICATES.clear()
+    config = ses_config(provider)
+    elsewhere = "https://sns.eu-central-1.amazonaws.com/some/other/thing"
+    with pytest.raises(BadSignature):
+        ses_webhook(config, hook(notification(key, elsewhere, ses_event("Delivery"))))
+    remote = "https://sns.eu-central-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
+    for _ in range(3):
+        with pytest.raises(BadSignature):
+            ses_webhook(config, hook(notification(key, remote, ses_event("Delivery"))))
+    assert fetched == [remote]

@@ -141,3 +141,28 @@ def test_a_marketing_send_at_night_is_deferred_with_the_law_named(app, clock):
     clock.advance(timedelta(hours=9, minutes=1))
     assert [o.state for o in deliver_due(app)] == ["delivered"]
     assert at("2026-03-20T15:00:00Z") <= app.clock.now()
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            '[legal_hours.US]\nchannels = ["smss"]\nwindow = "08:00-21:00"\n',
+            "channels='smss': no such channel",
+        ),
+        (
+            '[legal_hours.US]\ncategories = ["promo"]\nchannels = ["sms"]\nwindow = "08:00-21:00"\n',
+            "categories='promo': no such category",
+        ),
+        ('[legal_hours.US]\nchannels = ["sms"]\n', "window=None"),
+        ('[legal_hours.us]\nchannels = ["sms"]\nwindow = "08:00-21:00"\n', "ISO 3166"),
+        ('[legal_hours.US]\nchannels = ["sms"]\nwindow = "8 to 9"\n', "legal_hours.US.window"),
+        ('[routing]\nBR = "whatsapp"\n', "routing.BR"),
+    ],
+)
+def test_a_law_that_would_apply_to_nothing_is_refused_naming_the_key(tmp_path, table, message):
+    from outreach.errors import ConfigError
+
+    (tmp_path / "policy.toml").write_text(table)
+    with pytest.raises(ConfigError, match=message):
+        load_policy(tmp_path)

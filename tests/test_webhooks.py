@@ -11,7 +11,7 @@ import hmac
 import json
 import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode
 
@@ -263,9 +263,10 @@ def _meta(web, body: dict, secret: str = APP_SECRET):
                     headers={"X-Hub-Signature-256": sig, "Content-Type": "application/json"})  # fmt: skip
 
 
-def _inbound(number: str, text: str) -> dict:
+def _inbound(number: str, text: str, when: datetime | None = None) -> dict:
+    stamp = str(int((when or at("2026-03-20T18:00:00Z")).timestamp()))
     value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": PHONE_ID},
-             "messages": [{"from": number.lstrip("+"), "id": "wamid.in", "timestamp": "1",
+             "messages": [{"from": number.lstrip("+"), "id": "wamid.in", "timestamp": stamp,
                            "type": "text", "text": {"body": text}}]}  # fmt: skip
     return {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "messages",
             "value": value}]}]}  # fmt: skip
@@ -292,6 +293,15 @@ def test_the_customers_own_message_opens_the_window_for_free_text(app, web, api,
     # A day later the window has closed again: a template once more.
     clock.advance(timedelta(hours=24, minutes=1))
     _send(app, "w3", "c-bia", '["whatsapp"]')
+    deliver_due(app)
+    assert api.graph()[-1]["type"] == "template"
+
+
+def test_a_message_delivered_a_day_late_opens_no_window(app, web, api, clock):
+    # Meta retries webhooks for days: the window counts from when the customer wrote.
+    late = _inbound("+5511955550101", "oi", when=clock.now() - timedelta(hours=25))
+    assert _meta(web, late).json()["results"] == {"inbound": 1}
+    _send(app, "w7", "c-bia", '["whatsapp"]')
     deliver_due(app)
     assert api.graph()[-1]["type"] == "template"
 
@@ -334,3 +344,15 @@ def test_the_subscription_challenge_is_answered_for_our_verify_token(web):
     assert (ok.status_code, ok.text) == (200, "42")
     bad = web.get(path, params={"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "42"})
     assert bad.status_code == 401
+
+
+def test_erasing_a_customer_removes_the_message_ids_and_windows_that_point_to_them(app, web):
+    _meta(web, _inbound("+5511955550101", "olá"))
+    send_id = _send(app, "e1", "c-bia", '["whatsapp"]')
+    deliver_due(app)
+    wamid = _history(app, send_id, "delivered")[0]["reference"]
+    reference = app.keys.reference("whatsapp", "whatsapp_cloud", wamid)
+    assert app.client.get(reference) is not None
+    app.datarights.erase("c-bia")
+    assert app.client.get(reference) is None
+    assert not list(app.client.scan_iter(match=f"{app.settings.prefix}window:*"))

@@ -35,6 +35,14 @@ BODY_EXCERPT = 500
 _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
+class _NotSent(Exception):
+    """The request never reached the provider (refused, unreachable, TLS): any provider may take it."""
+
+
+class _Sent(Exception):
+    """The request went out and its answer was lost: the provider may have taken the message."""
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds to wait from a Retry-After value (delay-seconds or HTTP-date); None if absent or bad."""
     if not value or not value.strip():
@@ -108,8 +116,8 @@ class HttpClient:
         self._https = parts.scheme == "https"
         self._host = parts.hostname
         self._port = port or (443 if self._https else 80)
-        #: The base URL's path (without a trailing slash) and query, for ``path()``.
-        self._base_path = parts.path.rstrip("/")
+        #: The base URL's path, exactly as given, and its query, for ``path()``.
+        self._base_path = parts.path
         self._query = parts.query
         self.where = f"{name} {self._host}:{self._port}"
         self._ssl_context = ssl_context
@@ -124,7 +132,8 @@ class HttpClient:
 
     def path(self, suffix: str = "") -> str:
         """The request path of ``suffix`` under the base URL (with the base URL's query)."""
-        path = (self._base_path + suffix) or "/"
+        base = self._base_path.rstrip("/") if suffix.startswith("/") else self._base_path
+        path = (base + suffix) or "/"
         return path + (f"?{self._query}" if self._query else "")
 
     # -- connections ----------------------------------------------------------------------
@@ -164,20 +173,24 @@ class HttpClient:
     def _exchange(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Response:
         for attempt in (1, 2):
             conn, reused = self._connection()
+            sent = False
             try:
                 conn.request(method, path, body=body, headers=headers)
+                sent = True
                 response = conn.getresponse()
                 data = response.read()
-            except _STALE:
+            except _STALE as exc:
                 self._discard(conn)
-                # A kept-alive connection closed by the server: once more on a fresh one (every
-                # provider is given an idempotency key or a reference that makes a repeat harmless).
+                # A kept-alive connection the server had closed before it read anything (it answers
+                # nothing and closes at once): once more on a fresh one.
                 if reused and attempt == 1:
                     continue
-                raise
-            except BaseException:
+                raise (_Sent if sent else _NotSent)(exc) from None
+            except BaseException as exc:
                 # A timeout or half-read response leaves the connection unusable.
                 self._discard(conn)
+                if isinstance(exc, OSError | http.client.HTTPException):
+                    raise (_Sent if sent else _NotSent)(exc) from None
                 raise
             if response.will_close:
                 self._discard(conn)
@@ -190,10 +203,16 @@ class HttpClient:
         """One request; network trouble (refused, reset, timeout, TLS) is a TransientChannelError."""
         try:
             return self._exchange(method, path, body, {**self._headers, **(headers or {})})
-        except TimeoutError:
-            raise TransientChannelError(f"{self.where}: no response within {self.timeout}s") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise TransientChannelError(f"{self.where}: {type(exc).__name__}: {exc}") from None
+        except (_Sent, _NotSent) as failure:
+            cause = failure.args[0] if failure.args else None
+            if isinstance(cause, TimeoutError):
+                text = f"{self.where}: no response within {self.timeout}s"
+            else:
+                text = (
+                    f"{self.where}: {type(cause).__name__ if cause else 'connection closed'}: {cause or ''}"
+                )
+            # Sent and then lost: the provider may have taken it, so no other provider is asked now.
+            raise TransientChannelError(text, elsewhere=isinstance(failure, _NotSent)) from None
 
     def post_json(self, path: str, data: object, headers: Mapping[str, str] | None = None) -> Response:
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -228,3 +247,8 @@ class HttpClient:
 
     def permanent(self, text: str, *, address: bool) -> PermanentChannelError:
         return PermanentChannelError(f"{self.where}: {text}", address=address)
+
+    def unreadable(self, text: str) -> PermanentChannelError:
+        """A 2xx answer that does not name the message: it may well exist, so it goes neither to
+        another provider nor back to this one (either could deliver it twice)."""
+        return PermanentChannelError(f"{self.where}: accepted, but {text}", address=False, elsewhere=False)

@@ -10,9 +10,11 @@ the same way.
 
 What a recipient block becomes:
 
-- ``failed`` with a 5.x.x status: ``bounced`` (the address is suppressed), unless the status is about
-  the message rather than the address (X.6.x content, X.7.x security or policy such as a spam block,
-  X.2.3 and X.3.4 too large): then ``failed`` with ``permanent=False``;
+- ``failed`` with a 5.1.x status (a bad mailbox, domain or address) or 5.2.1 (mailbox disabled):
+  ``bounced`` (the address is suppressed);
+- ``failed`` with any other 5.x.x status: about the message or the way to it (X.6.x content, X.7.x a
+  spam block or authentication, X.2.2 a full mailbox, X.4.x routing or a domain down for days,
+  X.2.3 and X.3.4 too large): ``failed`` with ``permanent=False``, the address kept;
 - ``failed`` with a 4.x.x status (the server gave up retrying) or no readable status: ``failed`` with
   ``permanent=False``;
 - ``delivered``, ``relayed`` or ``expanded``: ``delivered``;
@@ -72,10 +74,10 @@ ORIGINAL_TYPES = frozenset(
 )
 #: Feedback types that are the recipient's complaint about the message.
 COMPLAINTS = frozenset({"abuse", "fraud"})
-#: Permanent status subjects and details that concern the message, not the address (RFC 3463):
-#: content (X.6), security or policy (X.7: spam blocks, authentication), too large (X.2.3, X.3.4).
-_MESSAGE_SUBJECTS = frozenset({"6", "7"})
-_MESSAGE_CODES = frozenset({("2", "3"), ("3", "4")})
+#: Permanent statuses that condemn the address itself (RFC 3463): addressing (5.1.x: no such
+#: mailbox or domain, a bad address syntax, moved) and a disabled mailbox (5.2.1).
+_ADDRESS_SUBJECTS = frozenset({"1"})
+_ADDRESS_CODES = frozenset({("2", "1")})
 
 _STATUS_CODE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
 _WORD = re.compile(r"[a-z][a-z-]*")
@@ -273,17 +275,24 @@ def _delivery_statuses(reference: str, blocks: list[dict[str, str]]) -> Iterator
             yield Status(reference, "delivered", detail)
         elif action == "failed":
             code = _STATUS_CODE.match(status)
-            if code is not None and code.group(1) == "5" and not _about_message(code):
-                yield Status(reference, "bounced", detail, permanent=True)
+            recipient = _recipient(block.get("final-recipient", ""))
+            if code is not None and code.group(1) == "5" and _about_address(code):
+                yield Status(reference, "bounced", detail, permanent=True, recipient=recipient)
             else:
-                yield Status(reference, "failed", detail, permanent=False)
+                yield Status(reference, "failed", detail, permanent=False, recipient=recipient)
         # "delayed" (still trying) and unknown actions are no outcome.
 
 
-def _about_message(code: re.Match[str]) -> bool:
-    """Whether a permanent status is about the message (content, policy, size) rather than the address."""
+def _about_address(code: re.Match[str]) -> bool:
+    """Whether a permanent status condemns the address (rather than the message or the way to it)."""
     subject, detail = code.group(2), code.group(3)
-    return subject in _MESSAGE_SUBJECTS or (subject, detail) in _MESSAGE_CODES
+    return subject in _ADDRESS_SUBJECTS or (subject, detail) in _ADDRESS_CODES
+
+
+def _recipient(field: str) -> str:
+    """The address of a ``Final-Recipient: rfc822; someone@example.org`` field ('' when unreadable)."""
+    kind, _, address = field.partition(";")
+    return address.strip().strip("<>") if kind.strip().lower() == "rfc822" else ""
 
 
 def _complaints(reference: str, blocks: list[dict[str, str]]) -> Iterator[Status]:

@@ -99,7 +99,7 @@ class PostmarkTransport:
             reference = answer.get("MessageID")
             if isinstance(reference, str) and reference:
                 return reference
-            raise self.client.transient(response, f"an answer without a MessageID: {response.text[:200]}")
+            raise self.client.unreadable(f"an answer without a MessageID: {response.text[:200]}")
         raise refusal(self.client, response, answer)
 
 

@@ -102,7 +102,7 @@ class SendGridTransport:
             reference = (response.headers.get("X-Message-Id") or "").strip()
             if reference:
                 return reference
-            raise self.client.transient(response, "an answer without X-Message-Id")
+            raise self.client.unreadable("an answer without X-Message-Id")
         raise refusal(self.client, response)
 
 

@@ -123,7 +123,7 @@ class SesTransport:
             reference = answer.get("MessageId") if isinstance(answer, dict) else None
             if isinstance(reference, str) and reference:
                 return reference
-            raise self.client.transient(response, f"an answer without a MessageId: {response.text[:200]}")
+            raise self.client.unreadable(f"an answer without a MessageId: {response.text[:200]}")
         raise refusal(self.client, response)
 
 
@@ -196,6 +196,8 @@ def ses_status(event: Mapping[str, Any]) -> Status | None:
     if kind == "Complaint":
         complaint = event.get("complaint")
         feedback = complaint.get("complaintFeedbackType", "") if isinstance(complaint, dict) else ""
+        if feedback == "not-spam":
+            return None  # the recipient said the message is *not* spam: no complaint
         return Status(reference, "complained", str(feedback or ""))
     if kind == "Reject":
         reject = event.get("reject")

@@ -14,6 +14,7 @@ import json
 import re
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,13 @@ FETCH_TIMEOUT = 10.0
 MAX_FETCH = 64 * 1024
 #: Certificates kept (SNS signs with one per region at a time; they change rarely).
 CACHE_SIZE = 32
+
+
+#: The path of an SNS signing certificate (``/SimpleNotificationService-<hex>.pem``): nothing else
+#: on an SNS host is fetched as one.
+CERTIFICATE_PATH = re.compile(r"^/SimpleNotificationService-[0-9a-fA-F]+\.pem$")
+#: How long a certificate URL whose fetch failed is not fetched again.
+RETRY_FETCH_SECONDS = 60.0
 
 
 def is_sns_url(url: str) -> bool:
@@ -88,11 +96,14 @@ class _Certificates:
 
     def __init__(self) -> None:
         self._keys: dict[str, rsa.RSAPublicKey] = {}
+        #: Certificate URLs whose fetch failed, and when: not fetched again for a while.
+        self._failed: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         with self._lock:
             self._keys.clear()
+            self._failed.clear()
 
     def key(self, url: str, pinned: str | None) -> rsa.RSAPublicKey:
         with self._lock:
@@ -101,10 +112,18 @@ class _Certificates:
             return found
         if pinned is not None and url == pinned:
             pem = Path(pinned).read_bytes()
-        elif is_sns_url(url):
+        elif is_sns_url(url) and CERTIFICATE_PATH.match(urlsplit(url).path):
+            with self._lock:
+                failed = self._failed.get(url)
+            if failed is not None and time.monotonic() - failed < RETRY_FETCH_SECONDS:
+                raise BadSignature("SNS: the signing certificate could not be fetched (recently)")
             try:
                 pem = fetch(url)
             except (OSError, http.client.HTTPException, ValueError) as exc:
+                with self._lock:
+                    if len(self._failed) >= CACHE_SIZE:
+                        self._failed.pop(next(iter(self._failed)))
+                    self._failed[url] = time.monotonic()
                 raise BadSignature(f"SNS: the signing certificate could not be fetched: {exc}") from None
         else:
             raise BadSignature(f"SNS: SigningCertURL {url!r} is not an https URL on an SNS host")
@@ -174,15 +193,18 @@ def verify(body: bytes, *, certificate: str | None = None, topic_arn: str | None
         raw = base64.b64decode(signature, validate=True)
     except ValueError:
         raise BadSignature("SNS: Signature is not base64") from None
+    # The topic first: a message from any other topic (any AWS account's) costs no fetch at all.
+    topic = str(fields.get("TopicArn", ""))
+    if topic_arn is None:
+        raise BadSignature("SNS: topic_arn is not configured: no topic's messages are trusted")
+    if topic != topic_arn:
+        raise BadSignature(f"SNS: topic {topic!r} is not the configured {topic_arn!r}")
     signed = string_to_sign(fields)
     key = CERTIFICATES.key(url, certificate)
     try:
         key.verify(raw, signed, padding.PKCS1v15(), algorithm())
     except InvalidSignature:
         raise BadSignature("SNS: the signature does not verify") from None
-    topic = str(fields.get("TopicArn", ""))
-    if topic_arn is not None and topic != topic_arn:
-        raise BadSignature(f"SNS: topic {topic!r} is not the configured {topic_arn!r}")
     return SnsMessage(str(fields["Type"]), topic, fields)
 
 

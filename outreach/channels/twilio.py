@@ -118,8 +118,9 @@ class TwilioTransport:
         sid = data.get("sid") if isinstance(data, dict) else None
         if not isinstance(sid, str) or not sid:
             # The message may exist: sending it again could text the customer twice.
-            text = f"HTTP {response.status} without a message sid: {response.text[:200]}"
-            raise self.client.permanent(text, address=False)
+            raise self.client.unreadable(
+                f"HTTP {response.status} without a message sid: {response.text[:200]}"
+            )
         return sid
 
     def refusal(self, response: Response) -> Exception:

@@ -140,7 +140,7 @@ class VonageTransport:
             if str(part.get("status")) == "0":
                 reference = part.get("message-id")
                 if not isinstance(reference, str) or not reference:
-                    raise self.client.permanent(f"a part taken without a message-id: {part}", address=False)
+                    raise self.client.unreadable(f"a part taken without a message-id: {part}")
                 return reference
         raise self.refusal(response, parts[0])
 

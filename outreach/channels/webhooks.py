@@ -35,6 +35,9 @@ class Status:
     detail: str = ""
     #: For ``failed``: whether the address itself is bad (suppress it) or it was a passing trouble.
     permanent: bool = True
+    #: The address the report is about, where the provider names it (a bounce's Final-Recipient):
+    #: a report about another address than the customer's suppresses nothing.
+    recipient: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -47,6 +50,9 @@ class Inbound:
 
     address: str
     text: str = ""
+    #: When the customer wrote (UTC ms), where the provider says: a webhook repeated or delivered
+    #: late opens the window only for what is left of it.
+    at_ms: int | None = None
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,10 @@ def _messages(items: object) -> list[Status | Inbound]:
         sender = item.get("from") if isinstance(item, dict) else None
         if not isinstance(sender, str) or not sender.isdigit():
             continue
-        out.append(Inbound(f"+{sender}", _message_text(item)))
+        stamp = item.get("timestamp")
+        # When the customer wrote (Unix seconds): the window counts from then, not from a late delivery.
+        at_ms = int(stamp) * 1000 if isinstance(stamp, str) and stamp.isdigit() else None
+        out.append(Inbound(f"+{sender}", _message_text(item), at_ms))
     return out
 
 

@@ -160,6 +160,9 @@ class Deliverer(HandOvers, Outcomes):
             item.notes.append(log_entry(now, "fallthrough", note, channel=channel))
             if not item.channels:
                 self._unused(item)
+                if item.failures:  # an earlier channel failed: a failure to look at, not a policy outcome
+                    failures = "; ".join([*item.failures, note])
+                    return self._fail(send, "permanent_channel_error", failures, book, notes=item.notes)
                 return self._end(send, "suppressed", "no_usable_channel", f"no usable channel: {note}", book,
                                  notes=item.notes)  # fmt: skip
         channel, address = item.channels[0]

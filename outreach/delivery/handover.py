@@ -136,8 +136,14 @@ class HandOvers:
             note = f"{channel}: {why} (found at the hand-over)"
             item.notes.append(log_entry(self.clock.now(), "fallthrough", note, channel=channel))
             text = f"no usable channel: {note}"
-            self._fall_through(item, outcomes, book, again, lambda: self._end(
-                send, "suppressed", "no_usable_channel", text, book, notes=item.notes))  # fmt: skip
+            failures = "; ".join([*item.failures, note])
+
+            def ended() -> Outcome:
+                if item.failures:  # an earlier channel failed: a failure to look at
+                    return self._fail(send, "permanent_channel_error", failures, book, notes=item.notes)
+                return self._end(send, "suppressed", "no_usable_channel", text, book, notes=item.notes)
+
+            self._fall_through(item, outcomes, book, again, ended)
             return
         suppressions = {
             "customer_gone": ("customer_unknown", f"customer {customer.id} is gone (erased or deleted)"),

@@ -51,6 +51,7 @@ def record_receipt(
     clock: Clock,
     permanent: bool = True,
     provider: str | None = None,
+    recipient: str = "",
 ) -> dict[str, Any]:
     """Record a provider's receipt in the send's history and act on it.
 
@@ -71,7 +72,8 @@ def record_receipt(
     text = f"{by} reports {status}" + (f": {detail}" if detail else "")
     extra = {"provider": provider} if provider else {}
     entry = log_entry(now, "receipt", text, channel=channel, status=status, detail=detail, **extra)
-    recorded = schedule.receipt(send_id, channel, status, RANK[status], status in PROGRESS, entry)
+    seen = f"{status}:permanent" if status == "failed" and permanent else status
+    recorded = schedule.receipt(send_id, channel, status, RANK[status], status in PROGRESS, entry, seen)
     result: dict[str, Any] = {
         "send_id": send_id,
         "channel": channel,
@@ -84,6 +86,11 @@ def record_receipt(
         return result
     customer = customers.get(send.customer_id)
     address = customer.address(channel) if customer is not None else None
+    if address and recipient and recipient.lower() != address.lower():
+        # About another address than the customer's (changed since, or a forged report): kept.
+        note = f"the report is about {recipient}, not {address}: the address is kept"
+        schedule.note(send_id, log_entry(now, "receipt_ignored", note, channel=channel))
+        return result
     if address:
         policy.suppress_address(channel, address)
         result["suppressed_address"] = address
@@ -110,8 +117,12 @@ def find_send(client: Any, keys: Keys, channel: str, provider: str, reference: s
 
 
 def open_window(client: Any, keys: Keys, secret: str, channel: str, address: str, at_ms: int) -> None:
-    """A customer wrote to us: the channel's service window is open for the next 24 hours."""
+    """A customer wrote to us at ``at_ms``: the channel's service window is open for 24 hours from
+    then (a later message moves it on; an older one, delivered late, never moves it back)."""
     key = keys.window(channel, address_hash(address, secret))
+    before = client.get(key)
+    if before is not None and int(before) >= at_ms:
+        return
     # The instant decides (``window_open``); the expiry only clears the key away a while after.
     client.set(key, at_ms, ex=SERVICE_WINDOW_SECONDS + 3600)
 
@@ -141,7 +152,8 @@ def apply_events(
     counts: dict[str, int] = {}
     for event in events:
         if isinstance(event, Inbound):
-            open_window(client, keys, secret, channel, event.address, now_ms)
+            opened = min(now_ms, event.at_ms) if event.at_ms is not None else now_ms
+            open_window(client, keys, secret, channel, event.address, opened)
             outcome = "inbound"
         elif isinstance(event, Blocked):
             suppress(channel, event.address)
@@ -152,9 +164,13 @@ def apply_events(
                 outcome = "unknown"
             else:
                 try:
-                    outcome = record(channel, send_id, event.status, event.detail,
-                                     permanent=event.permanent, provider=provider)["recorded"]  # fmt: skip
+                    outcome = record(channel, send_id, event.status, event.detail, permanent=event.permanent,
+                                     provider=provider, recipient=event.recipient)["recorded"]  # fmt: skip
                 except UnknownSend:
                     outcome = "unknown"
+                except InputError:
+                    # Another channel's send (a stale delivery elsewhere): nothing to record, and
+                    # no reason to make the provider send the whole batch again.
+                    outcome = "refused"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

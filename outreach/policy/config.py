@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any
 from ..configfile import read_toml
 from ..declarations import NAME
 from ..errors import ConfigError, TimingError
-from ..registry import consentable
+from ..registry import CATEGORIES, CHANNELS, consentable
 from ..timing import SendRule
 from .channels import LegalHours
 
@@ -104,7 +104,7 @@ def load_policy(config_dir: Path, late_grace_seconds: int = 300) -> PolicyConfig
             raise fail(f"survey.{key}", value, "must be a number >= 0")
         values[key] = float(value)
     routing = _routing(path, section("routing", data.get("routing", {})))
-    legal = _legal_hours(path, section("legal_hours", data.get("legal_hours", {})), capped)
+    legal = _legal_hours(path, section("legal_hours", data.get("legal_hours", {})))
     unknown = set(data) - {"consent", "caps", "survey", "routing", "legal_hours"}
     if unknown:
         name = sorted(unknown)[0]
@@ -144,7 +144,7 @@ def _routing(path: Path, table: dict[str, Any]) -> dict[str, tuple[str, ...]]:
     return {_country(path, f"routing.{c}", c): _names(path, f"routing.{c}", v) for c, v in table.items()}
 
 
-def _legal_hours(path: Path, table: dict[str, Any], capped: Sequence[str]) -> tuple[LegalHours, ...]:
+def _legal_hours(path: Path, table: dict[str, Any]) -> tuple[LegalHours, ...]:
     """``[legal_hours.US]`` (one set of hours) or ``[[legal_hours.BR]]`` (several: any allows)."""
     laws = []
     for country, value in table.items():
@@ -152,11 +152,11 @@ def _legal_hours(path: Path, table: dict[str, Any], capped: Sequence[str]) -> tu
         entries = value if isinstance(value, list) else [value]
         for index, entry in enumerate(entries):
             key = f"legal_hours.{country}" + (f"[{index}]" if isinstance(value, list) else "")
-            laws.append(_law(path, key, country, entry, capped))
+            laws.append(_law(path, key, country, entry))
     return tuple(laws)
 
 
-def _law(path: Path, key: str, country: str, entry: object, capped: Sequence[str]) -> LegalHours:
+def _law(path: Path, key: str, country: str, entry: object) -> LegalHours:
     if not isinstance(entry, dict):
         raise ConfigError(f"{path}: {key}={entry!r}: must be a table")
     extra = sorted(set(entry) - {"categories", "channels", "window", "weekdays", "holidays", "source"})
@@ -173,5 +173,11 @@ def _law(path: Path, key: str, country: str, entry: object, capped: Sequence[str
         raise ConfigError(f"{path}: {key}.{exc.field}={exc.value!r}: {exc.problem}") from None
     if rule.window is None:
         raise ConfigError(f"{path}: {key}.window=None: the hours the law allows are needed (08:00-21:00)")
-    allowed = frozenset(c for c in categories if c in capped)
-    return LegalHours(country, allowed, frozenset(channels), rule, source.strip())
+    for category in categories:
+        if category not in CATEGORIES:
+            known = ", ".join(CATEGORIES)
+            raise ConfigError(f"{path}: {key}.categories={category!r}: no such category ({known})")
+    for channel in channels:
+        if channel not in CHANNELS:
+            raise ConfigError(f"{path}: {key}.channels={channel!r}: no such channel ({', '.join(CHANNELS)})")
+    return LegalHours(country, frozenset(categories), frozenset(channels), rule, source.strip())

@@ -309,8 +309,11 @@ class Schedule(Reads):
         """Add to a send's history (never recreating the history of an erased send)."""
         self._note(keys=[self.keys.send(send_id), self.keys.send_log(send_id)], args=[entry])
 
-    def receipt(self, send_id: str, channel: str, status: str, rank: int, progress: bool, entry: str) -> str:
-        """Record a provider's receipt once (``receipt.lua``): 'new', 'repeat', 'stale' or 'gone'."""
+    def receipt(
+        self, send_id: str, channel: str, status: str, rank: int, progress: bool, entry: str, seen: str = ""
+    ) -> str:
+        """Record a provider's receipt once (``receipt.lua``; ``seen``: the field that marks it,
+        the status by default): 'new', 'repeat', 'stale' or 'gone'."""
         keys = [
             self.keys.send(send_id),
             self.keys.send_log(send_id),
@@ -318,7 +321,7 @@ class Schedule(Reads):
             self.keys.shard_stats(self.keys.shard_of_send(send_id)),
         ]
         now = to_ms(self.clock.now())
-        args: list[str | int] = [status, rank, "1" if progress else "0", now, entry, channel]
+        args: list[str | int] = [status, rank, "1" if progress else "0", now, entry, channel, seen or status]
         return text(self._receipt(keys=keys, args=args))
 
     def forget_outcomes(self) -> int:

@@ -10,6 +10,8 @@
 -- ARGV[4]  now in UTC ms
 -- ARGV[5]  log entry (JSON)
 -- ARGV[6]  channel
+-- ARGV[7]  the field that says it was seen (the status; a permanent failure after a passing one
+--          is another field, so it still counts)
 --
 -- Returns 'new', 'repeat' (this status was recorded before), 'stale' (progress that
 -- comes after a later status: delivered after read or after a bounce) or 'gone' (no send).
@@ -20,7 +22,7 @@ local status, rank, progress = ARGV[1], tonumber(ARGV[2]), ARGV[3] == '1'
 if redis.call('EXISTS', send_key) == 0 then
   return 'gone'
 end
-if redis.call('HSETNX', receipts_key, status, ARGV[4]) == 0 then
+if redis.call('HSETNX', receipts_key, ARGV[7], ARGV[4]) == 0 then
   return 'repeat'
 end
 local ttl = redis.call('PTTL', send_key)
