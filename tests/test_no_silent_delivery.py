@@ -35,7 +35,9 @@ providers = ["outbox"]
 def test_a_journey_channel_without_a_provider_is_refused_at_start_up(tmp_path, client, clock):
     config, templates = starter_project(tmp_path / "p", files={"config/channels.toml": WITHOUT_SMS_PROVIDER})
     with pytest.raises(ConfigError, match=r"a journey sends on sms, which has no provider.*providers = "):
-        Outreach(make_settings(tmp_path, config_dir=config, templates_dir=templates), client=client, clock=clock)
+        Outreach(
+            make_settings(tmp_path, config_dir=config, templates_dir=templates), client=client, clock=clock
+        )
 
 
 def test_config_check_names_the_channel_without_a_provider(tmp_path, monkeypatch):

@@ -289,8 +289,8 @@ def test_receipts_are_recorded_with_a_good_signature_only(app, web, clock):
 
     ok = _receipt(web, {"send_id": send_id, "status": "delivered", "detail": "250 OK"})
     assert ok.status_code == 200
-    assert ok.json() == {"send_id": send_id, "channel": "email", "status": "delivered",
-                         "recorded": "new", "suppressed_address": None, "consent_withdrawn": None}  # fmt: skip
+    assert ok.json() == {"send_id": send_id, "channel": "email", "status": "delivered", "recorded": "new",
+                         "suppressed_address": None, "consent_withdrawn": None}  # fmt: skip
     entry = app.schedule.history(send_id)[-1]
     assert (entry["what"], entry["status"], entry["detail"], entry["channel"]) == (
         "receipt", "delivered", "250 OK", "email")  # fmt: skip
