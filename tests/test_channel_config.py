@@ -224,3 +224,61 @@ def test_a_batch_url_makes_a_batch_transport_on_the_same_host(tmp_path):
     write(tmp_path, '[sms]\nbatch_url = "https://other.example.com/batch"\n')
     with pytest.raises(ConfigError, match=r"\[sms\] batch_url='https://other.example.com/batch': must be"):
         load_channels(tmp_path, environ=env)
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("[sms]\nproviders = []\n", {}, "[sms] providers=[]: names no provider"),
+        ('[sms]\nproviders = "twilio"\n', {}, "[sms] providers='twilio': must be a list"),
+        ('[sms]\nproviders = ["a", "a"]\n[sms.a]\nkind = "outbox"\n', {}, "names a provider twice"),
+        ('[sms]\nproviders = ["pigeon"]\n', {}, "[sms] pigeon.kind='pigeon': must be one of"),
+        (
+            '[sms]\nproviders = ["tw"]\n[sms.tw]\nkind = "twilio"\nspeed = 1\n',
+            {},
+            "[sms.tw] speed=1: unknown key",
+        ),
+        (
+            '[sms]\nproviders = ["twilio"]\n[sms.twilio]\naccount_sid = "AC'
+            + "0" * 32
+            + '"\nfrom = "+15550100000"\n',
+            {},
+            "[sms.twilio] auth_token=None: is needed: set it or OUTREACH_SMS_TWILIO_AUTH_TOKEN",
+        ),
+        (
+            '[sms]\nproviders = ["outbox"]\n',
+            {"OUTREACH_SMS_URL": "https://h/x", "OUTREACH_SMS_SECRET": "s"},
+            "does not name http",
+        ),
+        ('[sms]\nproviders = ["Bad"]\n', {}, "is not a name"),
+    ],
+)
+def test_provider_lists_and_tables_are_refused_naming_the_place(tmp_path, text, env, message):
+    write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_channels(tmp_path, environ=env)
+    assert message in str(caught.value)
+
+
+def test_the_environment_names_the_providers_and_fills_their_keys(tmp_path):
+    sid = "AC" + "1" * 32
+    write(
+        tmp_path,
+        f'[sms]\nproviders = ["outbox"]\n[sms.twilio]\naccount_sid = "{sid}"\nfrom = "+15550100000"\n',
+    )
+    env = {"OUTREACH_SMS_PROVIDERS": "twilio,outbox", "OUTREACH_SMS_TWILIO_AUTH_TOKEN": "tok-from-env",
+           "OUTREACH_SMS_TWILIO_TIMEOUT": "4.5"}  # fmt: skip
+    sms = load_channels(tmp_path, environ=env)["sms"]
+    assert [(p.name, p.kind) for p in sms.providers] == [("twilio", "twilio"), ("outbox", "outbox")]
+    twilio = sms.provider("twilio").settings
+    assert (twilio.account_sid, twilio.auth_token, twilio.timeout) == (sid, "tok-from-env", 4.5)
+    assert "tok-from-env" not in repr(twilio)
+    transport = build_transports(tmp_path, tmp_path / "outbox", environ=env)["sms"]
+    assert isinstance(transport, Failover) and [p.name for p in transport.providers] == ["twilio", "outbox"]
+
+
+def test_a_secret_in_a_provider_table_never_appears_in_an_error(tmp_path):
+    write(tmp_path, '[sms]\nproviders = ["twilio"]\n[sms.twilio]\nauth_token = 12345\n')
+    with pytest.raises(ConfigError) as caught:
+        load_channels(tmp_path, environ={})
+    assert "12345" not in str(caught.value)

@@ -127,8 +127,10 @@ def _provider_names(where: Where, table: Mapping[str, object], env: Mapping[str,
         if names is None:
             return None
         variable = None  # type: ignore[assignment]
-    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise where.fail("providers", names, "must be a list of provider names", variable)
+    if not names:
+        raise where.fail("providers", names, "names no provider (leave the key out for none)", variable)
     for name in names:
         if not NAME.match(name):
             raise where.fail("providers", names, f"{name!r} is not a name (a-z, 0-9, _)", variable)
