@@ -82,6 +82,10 @@ class TransientChannelError(ChannelError):
 class PermanentChannelError(ChannelError):
     """Retrying cannot help (unknown address, 5xx SMTP, 400/404/410/422 HTTP)."""
 
+    #: True when the provider refused free text because the customer has not written within its
+    #: service window (WhatsApp 131047): an approved template can still go on the channel.
+    window_closed = False
+
     def __init__(self, message: str, *, address: bool = True, elsewhere: bool | None = None) -> None:
         super().__init__(message)
         #: Whether another provider of the channel could take the message: yes when this one

@@ -42,6 +42,8 @@ class Api(ThreadingHTTPServer):
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[dict] = []
+        #: Meta refuses free text: the customer has not written within 24 hours as far as it knows.
+        self.window_closed = False
 
     @property
     def url(self) -> str:
@@ -66,6 +68,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.endswith("/Messages.json"):
             answer = {"sid": f"SM{n:032x}", "status": "queued"}
             status = 201
+        elif self.server.window_closed and json.loads(body).get("type") == "text":
+            error = {"message": "(#131047) Re-engagement message", "type": "OAuthException", "code": 131047}
+            answer, status = {"error": error}, 400
         else:
             answer = {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.HBgM{n:08d}"}]}
             status = 200
@@ -356,3 +361,20 @@ def test_erasing_a_customer_removes_the_message_ids_and_windows_that_point_to_th
     app.datarights.erase("c-bia")
     assert app.client.get(reference) is None
     assert not list(app.client.scan_iter(match=f"{app.settings.prefix}window:*"))
+
+
+def test_when_meta_says_the_window_is_closed_the_same_channel_sends_the_template(app, web, api):
+    _meta(web, _inbound("+5511955550101", "oi"))  # as far as we know, the window is open
+    api.window_closed = True  # Meta knows better
+    send_id = _send(app, "w8", "c-bia", '["whatsapp", "sms"]')
+    assert [o.state for o in deliver_due(app)] == ["delivered"]
+    sent = api.graph()
+    assert [m["type"] for m in sent] == ["text", "template"] and api.twilio() == []
+    assert (
+        _history(app, send_id, "window_closed")
+        and _history(app, send_id, "delivered")[0]["channel"] == "whatsapp"
+    )
+    # The window is forgotten: the next message goes as a template straight away.
+    _send(app, "w9", "c-bia", '["whatsapp", "sms"]')
+    deliver_due(app)
+    assert api.graph()[-1]["type"] == "template" and len(api.graph()) == 3

@@ -91,8 +91,9 @@ class ChannelConfig:
 
     @property
     def templates(self) -> bool:
-        """Whether its first provider sends business-initiated messages only as approved templates."""
-        return bool(self.providers) and PROVIDERS[self.providers[0].kind].templates
+        """Whether a provider of it sends business-initiated messages only as approved templates
+        (then every message outside the service window goes as one, whichever provider takes it)."""
+        return any(PROVIDERS[p.kind].templates for p in self.providers)
 
 
 @dataclass(frozen=True)

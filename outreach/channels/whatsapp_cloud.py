@@ -62,6 +62,8 @@ class WindowClosed(PermanentChannelError):
     """Meta refused free text (code 131047): the customer last wrote more than 24 hours ago, so only
     an approved template can reach them now. Never the address's fault (``address`` is False)."""
 
+    window_closed = True
+
     def __init__(self, message: str) -> None:
         super().__init__(message, address=False, elsewhere=False)
 

@@ -19,6 +19,7 @@ from ..schedule import Claim, HandOver, OutcomeBook, Schedule, log_entry
 from ..settings import Settings
 from ..timing import zone
 from .attempt import Attempt, Outcome
+from .receipts import close_window
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +199,21 @@ class HandOvers:
                 self._fall_through(item, outcomes, book, again, _never)
                 return
             outcomes.append(self._retry(item, channel, result, answered, book))
+            return
+        if (
+            isinstance(result, PermanentChannelError)
+            and result.window_closed
+            and item.message.template is None
+        ):
+            # We thought the customer had written within the window; the provider says not: the
+            # window is forgotten and the same channel gets the step's approved template, if any.
+            close_window(self.schedule.client, self.schedule.keys, self.settings.secrets, channel, address)
+            item.notes.append(log_entry(answered, "window_closed", f"{channel}: {result}", channel=channel))
+            following = self._prepare(item, book)
+            if isinstance(following, Attempt):
+                again.append(following)
+            else:
+                outcomes.append(following)
             return
         if isinstance(result, PermanentChannelError):
             item.failures.append(f"{channel}: {result}")

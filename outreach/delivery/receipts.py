@@ -127,6 +127,11 @@ def open_window(client: Any, keys: Keys, secret: str, channel: str, address: str
     client.set(key, at_ms, ex=SERVICE_WINDOW_SECONDS + 3600)
 
 
+def close_window(client: Any, keys: Keys, secrets: Sequence[str], channel: str, address: str) -> None:
+    """The provider says the window is closed (WhatsApp 131047): forget when the customer wrote."""
+    client.delete(*(keys.window(channel, address_hash(address, s)) for s in secrets))
+
+
 def window_open(client: Any, keys: Keys, secret: str, channel: str, address: str, now_ms: int) -> bool:
     """Whether the customer wrote to us on the channel within the service window."""
     opened = client.get(keys.window(channel, address_hash(address, secret)))
