@@ -28,7 +28,15 @@ from outreach.channels.registry import PROVIDERS
 from outreach.channels.telegram import TelegramConfig, TelegramTransport
 from outreach.channels.telegram import parse as parse_telegram
 from outreach.channels.telegram import webhook as telegram_webhook
-from outreach.channels.webhooks import BadSignature, Blocked, Inbound, Reply, Status, WebhookRequest
+from outreach.channels.webhooks import (
+    BadSignature,
+    Blocked,
+    Inbound,
+    Reply,
+    Status,
+    Unblocked,
+    WebhookRequest,
+)
 from outreach.channels.whatsapp_cloud import (
     DEFAULT_API_VERSION,
     WhatsAppCloudConfig,
@@ -529,6 +537,7 @@ def test_line_webhook_reads_messages_from_users():
         Inbound(LINE_USER, "ありがとう"),
         Inbound(LINE_USER, ""),
         Blocked(LINE_USER),  # unfollow: the user blocked the account
+        Unblocked(LINE_USER),  # follow: added again (or unblocked)
     ]
     # The console's verification request: no events.
     assert line_webhook(LINE_CONFIG, _line_signed([])).events == []
@@ -685,6 +694,11 @@ def test_telegram_webhook_reads_messages_with_our_secret_token():
         "my_chat_member": {"chat": {"id": 4242}, "new_chat_member": {"status": "kicked"}},
     }
     assert telegram_webhook(TG_CONFIG, _tg_update(blocked)).events == [Blocked("4242")]
+    restarted = {
+        "update_id": 4,
+        "my_chat_member": {"chat": {"id": 4242}, "new_chat_member": {"status": "member"}},
+    }
+    assert telegram_webhook(TG_CONFIG, _tg_update(restarted)).events == [Unblocked("4242")]
 
 
 def test_telegram_webhook_refuses_a_wrong_or_missing_secret_token():

@@ -378,3 +378,18 @@ def test_when_meta_says_the_window_is_closed_the_same_channel_sends_the_template
     _send(app, "w9", "c-bia", '["whatsapp", "sms"]')
     deliver_due(app)
     assert api.graph()[-1]["type"] == "template" and len(api.graph()) == 3
+
+
+def test_a_block_suppresses_the_address_and_an_unblock_lifts_it(app):
+    from outreach.channels.webhooks import Blocked, Unblocked
+    from outreach.delivery.receipts import apply_events
+
+    def apply(event):
+        return apply_events([event], "whatsapp", "whatsapp_cloud", client=app.client, keys=app.keys,
+                            secret=app.settings.secret, record=lambda *a, **k: {}, now_ms=0,
+                            suppress=app.policy.suppress_address, unsuppress=app.policy.unsuppress_address)  # fmt: skip
+
+    assert apply(Blocked("+5511955550101")) == {"blocked": 1}
+    assert app.policy.is_suppressed("whatsapp", "+5511955550101")
+    assert apply(Unblocked("+5511955550101")) == {"unblocked": 1}
+    assert not app.policy.is_suppressed("whatsapp", "+5511955550101")

@@ -27,7 +27,7 @@ from ..clock import Clock
 from .base import Delivery, ProviderKind
 from .client import HttpClient, Response
 from .parsing import Where, number
-from .webhooks import BadSignature, Blocked, Inbound, Status, WebhookAnswer, WebhookRequest, same
+from .webhooks import BadSignature, Blocked, Inbound, Status, Unblocked, WebhookAnswer, WebhookRequest, same
 
 KIND_NAME = "line"
 DEFAULT_BASE_URL = "https://api.line.me"
@@ -131,7 +131,7 @@ def webhook(config: LineConfig, request: WebhookRequest) -> WebhookAnswer:
     except ValueError:
         return WebhookAnswer()
     items = data.get("events") if isinstance(data, dict) else None
-    events: list[Status | Inbound | Blocked] = []
+    events: list[Status | Inbound | Blocked | Unblocked] = []
     for event in items if isinstance(items, list) else []:
         inbound = _inbound(event)
         if inbound is not None:
@@ -142,6 +142,12 @@ def webhook(config: LineConfig, request: WebhookRequest) -> WebhookAnswer:
             user = source.get("userId") if isinstance(source, dict) else None
             if isinstance(user, str) and user:
                 events.append(Blocked(user))
+        elif isinstance(event, dict) and event.get("type") == "follow":
+            # Added as a friend, or unblocked: a block's suppression is lifted.
+            source = event.get("source")
+            user = source.get("userId") if isinstance(source, dict) else None
+            if isinstance(user, str) and user and isinstance(source, dict) and source.get("type") == "user":
+                events.append(Unblocked(user))
     return WebhookAnswer(events)
 
 

@@ -25,7 +25,7 @@ from ..errors import ChannelError, ConfigError, PermanentChannelError, Transient
 from .base import Delivery, ProviderKind
 from .client import HttpClient, Response
 from .parsing import Where, number
-from .webhooks import BadSignature, Blocked, Inbound, Status, WebhookAnswer, WebhookRequest, same
+from .webhooks import BadSignature, Blocked, Inbound, Status, Unblocked, WebhookAnswer, WebhookRequest, same
 
 KIND_NAME = "telegram"
 DEFAULT_BASE_URL = "https://api.telegram.org"
@@ -159,6 +159,12 @@ def webhook(config: TelegramConfig, request: WebhookRequest) -> WebhookAnswer:
         status = (member.get("new_chat_member") or {}).get("status")
         if isinstance(chat_id, int) and not isinstance(chat_id, bool) and status in ("kicked", "left"):
             return WebhookAnswer([Blocked(str(chat_id))])
+        if (
+            isinstance(chat_id, int)
+            and not isinstance(chat_id, bool)
+            and status in ("member", "administrator")
+        ):
+            return WebhookAnswer([Unblocked(str(chat_id))])  # restarted: a block's suppression is lifted
         return WebhookAnswer()
     message: Any = update.get("message") if isinstance(update, dict) else None
     chat = message.get("chat") if isinstance(message, dict) else None

@@ -64,6 +64,14 @@ class Blocked:
 
 
 @dataclass(frozen=True)
+class Unblocked:
+    """The customer followed or unblocked the account again (LINE ``follow``, a Telegram bot
+    restarted): a suppression their block set is lifted."""
+
+    address: str
+
+
+@dataclass(frozen=True)
 class WebhookRequest:
     """The request as the provider made it: ``url`` is the public URL it called (signatures such as
     Twilio's cover it), header names are lowercase."""
@@ -90,7 +98,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class WebhookAnswer:
-    events: Sequence[Status | Inbound | Blocked] = field(default_factory=list)
+    events: Sequence[Status | Inbound | Blocked | Unblocked] = field(default_factory=list)
     reply: Reply | None = None
 
 

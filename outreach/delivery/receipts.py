@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..channels.webhooks import PROGRESS, STATUSES, Blocked, Inbound, Status
+from ..channels.webhooks import PROGRESS, STATUSES, Blocked, Inbound, Status, Unblocked
 from ..clock import Clock
 from ..customers.addresses import address_hash
 from ..customers.profiles import Customers
@@ -139,7 +139,7 @@ def window_open(client: Any, keys: Keys, secret: str, channel: str, address: str
 
 
 def apply_events(
-    events: Sequence[Status | Inbound | Blocked],
+    events: Sequence[Status | Inbound | Blocked | Unblocked],
     channel: str,
     provider: str,
     *,
@@ -149,11 +149,12 @@ def apply_events(
     record: Callable[..., dict[str, Any]],
     suppress: Callable[[str, str], None],
     now_ms: int,
+    unsuppress: Callable[[str, str], None] | None = None,
 ) -> dict[str, int]:
     """What a provider's webhook said, applied: statuses to their sends (``record``: a bound
     ``record_receipt``), inbound messages to the service window, blocks to the suppression list
-    (``suppress(channel, address)``). Returns counts by result; a status for a message Outreach
-    did not send (or no longer keeps) is counted as ``unknown``."""
+    (``suppress(channel, address)``) and back (``unsuppress``). Returns counts by result; a status
+    for a message Outreach did not send (or no longer keeps) is counted as ``unknown``."""
     counts: dict[str, int] = {}
     for event in events:
         if isinstance(event, Inbound):
@@ -163,6 +164,10 @@ def apply_events(
         elif isinstance(event, Blocked):
             suppress(channel, event.address)
             outcome = "blocked"
+        elif isinstance(event, Unblocked):
+            if unsuppress is not None:
+                unsuppress(channel, event.address)
+            outcome = "unblocked"
         else:
             send_id = find_send(client, keys, channel, provider, event.reference)
             if send_id is None:

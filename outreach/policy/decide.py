@@ -176,6 +176,10 @@ class Policy:
         """Never use this address on this channel again (a hard bounce, a rejection)."""
         self.client.sadd(self.keys.suppressed(channel), address_hash(address, self.secrets[0]))
 
+    def unsuppress_address(self, channel: str, address: str) -> None:
+        """The address may be used on this channel again (the customer unblocked the account)."""
+        self.client.srem(self.keys.suppressed(channel), *self.suppression_forms(address))
+
     def suppression_forms(self, address: str) -> tuple[str, ...]:
         """The members of a suppression list that would mean this address."""
         return suppression_forms(address, self.secrets)

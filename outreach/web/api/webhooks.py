@@ -111,6 +111,7 @@ async def _receive(request: Request, channel: str, provider: str) -> Any:
         secret=outreach.settings.secrets[0],
         record=record,
         suppress=outreach.policy.suppress_address,
+        unsuppress=outreach.policy.unsuppress_address,
         now_ms=to_ms(outreach.clock.now()),
     )
     if answer.reply is not None:
