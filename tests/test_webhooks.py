@@ -385,9 +385,12 @@ def test_a_block_suppresses_the_address_and_an_unblock_lifts_it(app):
     from outreach.delivery.receipts import apply_events
 
     def apply(event):
-        return apply_events([event], "whatsapp", "whatsapp_cloud", client=app.client, keys=app.keys,
-                            secret=app.settings.secret, record=lambda *a, **k: {}, now_ms=0,
-                            suppress=app.policy.suppress_address, unsuppress=app.policy.unsuppress_address)  # fmt: skip
+        policy = app.policy
+        return apply_events(
+            [event], "whatsapp", "whatsapp_cloud", client=app.client, keys=app.keys,
+            secret=app.settings.secret, record=lambda *a, **k: {}, now_ms=0, suppress=policy.suppress_address,
+            unsuppress=policy.unsuppress_address,
+        )  # fmt: skip
 
     assert apply(Blocked("+5511955550101")) == {"blocked": 1}
     assert app.policy.is_suppressed("whatsapp", "+5511955550101")
