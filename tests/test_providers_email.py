@@ -63,6 +63,7 @@ DELIVERY = Delivery(
     unsubscribe_mailto="unsubscribe@example.com",
 )
 LIST_UNSUBSCRIBE = {
+    "X-Outreach-Send-Id": DELIVERY.send_id,
     "List-Unsubscribe": "<mailto:unsubscribe@example.com>, <https://example.com/u/abc?x=1>",
     "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
 }
@@ -277,7 +278,11 @@ def test_ses_without_session_token_html_or_unsubscribe(provider, clock):
     assert "X-Amz-Security-Token" not in headers
     assert "SignedHeaders=content-type;host;x-amz-date," in headers["Authorization"]
     assert body["Destination"] == {"ToAddresses": ["jurgen@example.de"]}
-    assert set(body["Content"]["Simple"]) == {"Subject", "Body"} and "ConfigurationSetName" not in body
+    assert (
+        set(body["Content"]["Simple"]) == {"Subject", "Body", "Headers"}
+        and "ConfigurationSetName" not in body
+    )
+    assert body["Content"]["Simple"]["Headers"] == [{"Name": "X-Outreach-Send-Id", "Value": DELIVERY.send_id}]
     with_less.close()
 
 

@@ -77,6 +77,7 @@ class EmailParts:
     subject: str
     text: str
     html: str | None
+    #: X-Outreach-Send-Id (the same on every attempt, so a repeat is recognisable), then
     #: List-Unsubscribe (and List-Unsubscribe-Post for an https link), in order.
     headers: dict[str, str]
 
@@ -109,7 +110,7 @@ def email_parts(delivery: Delivery, sender: Mailbox, provider: str) -> EmailPart
         subject=clean_header_text(delivery.subject),
         text=delivery.text,
         html=delivery.html,
-        headers=unsubscribe_headers(delivery),
+        headers={"X-Outreach-Send-Id": delivery.send_id, **unsubscribe_headers(delivery)},
     )
 
 
