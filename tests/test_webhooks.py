@@ -184,8 +184,8 @@ def _history(app: Outreach, send_id: str, what: str) -> list[dict]:
 # -- Twilio status callbacks ------------------------------------------------------------------
 
 
-def _twilio_callback(web, app, sid: str, status: str, token: str = AUTH_TOKEN, **extra: str):
-    url = app.settings.public_url.rstrip("/") + "/v1/webhooks/sms/twilio"
+def _twilio_callback(web, app, sid: str, status: str, token: str = AUTH_TOKEN, base: str = "", **extra: str):
+    url = (base or app.settings.public_url.rstrip("/")) + "/v1/webhooks/sms/twilio"
     form = {"AccountSid": ACCOUNT, "MessageSid": sid, "MessageStatus": status, "To": "+14155550103", **extra}
     headers = {"X-Twilio-Signature": twilio_signature(token, url, list(form.items())),
                "Content-Type": "application/x-www-form-urlencoded"}  # fmt: skip
@@ -234,6 +234,15 @@ def test_an_unsubscribed_recipient_suppresses_the_number(app, web):
     assert app.policy.is_suppressed("sms", "+14155550103")
     # A callback for a message Outreach never sent is acknowledged and counted, not an error.
     assert _twilio_callback(web, app, "SM" + "f" * 32, "delivered").json()["results"] == {"unknown": 1}
+
+
+def test_a_signature_over_the_url_as_received_is_good_too(app, web):
+    # Behind no proxy, or one that keeps the URL, Twilio signed the URL this process sees.
+    send_id = _send(app, "t4", "c-ann", '["sms"]')
+    deliver_due(app)
+    sid = _history(app, send_id, "delivered")[0]["reference"]
+    answer = _twilio_callback(web, app, sid, "delivered", base="http://testserver")
+    assert answer.status_code == 200 and answer.json()["results"] == {"new": 1}
 
 
 def test_a_webhook_for_an_unknown_provider_or_channel_is_404(web):

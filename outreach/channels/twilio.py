@@ -176,7 +176,8 @@ def verify(auth_token: str, request: WebhookRequest) -> list[tuple[str, str]]:
             raise BadSignature("the body does not match its bodySHA256")
     elif request.method.upper() == "POST":
         params = parse_qsl(request.body.decode("utf-8", "replace"), keep_blank_values=True)
-    if not any(same(signature(auth_token, url, params), given) for url in _url_variants(request.url)):
+    urls = [variant for url in request.urls for variant in _url_variants(url)]
+    if not any(same(signature(auth_token, url, params), given) for url in urls):
         raise BadSignature(f"{SIGNATURE_HEADER} does not match (is the public URL {request.url}?)")
     return params
 

@@ -81,6 +81,13 @@ class WebhookRequest:
     headers: Mapping[str, str]
     query: Mapping[str, str]
     body: bytes
+    #: The URL as this process received it (differs from ``url`` behind a proxy that rewrites it).
+    received_url: str = ""
+
+    @property
+    def urls(self) -> list[str]:
+        """The URLs a signature over the URL may have been made for: the public one first."""
+        return [u for u in dict.fromkeys([self.url, self.received_url]) if u]
 
     def form(self) -> dict[str, str]:
         """The body as an ``application/x-www-form-urlencoded`` form (last value of a repeated key)."""

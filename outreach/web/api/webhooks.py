@@ -39,7 +39,7 @@ def _request(request: Request, body: bytes) -> WebhookRequest:
     if request.url.query:
         url += "?" + request.url.query
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return WebhookRequest(request.method, url, headers, dict(request.query_params), body)
+    return WebhookRequest(request.method, url, headers, dict(request.query_params), body, str(request.url))
 
 
 _DOC = {
