@@ -565,7 +565,9 @@ def test_line_settings():
     with pytest.raises(ConfigError, match="base_url='https://api.line.me\\?x=1'"):
         parse_line(where(), {"channel_access_token": LINE_TOKEN, "base_url": "https://api.line.me?x=1"}, {})
     with pytest.raises(ConfigError, match=r"channel_secret='\*\*\*'"):
-        parse_line(where(), {"channel_access_token": LINE_TOKEN, "channel_secret": " padded "}, {})
+        parse_line(where(), {"channel_access_token": LINE_TOKEN, "channel_secret": "two\nlines"}, {})
+    padded = parse_line(where(), {"channel_access_token": LINE_TOKEN, "channel_secret": " padded "}, {})
+    assert padded.channel_secret == "padded"  # a pasted space is not part of it
     assert LINE_TOKEN not in repr(LineConfig(LINE_TOKEN, LINE_SECRET))
 
 

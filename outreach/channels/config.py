@@ -17,7 +17,6 @@ send ``rate`` (messages per second) and ``burst`` for the rate limiter. Every er
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 from collections.abc import Iterable, Mapping
@@ -165,10 +164,7 @@ def _provider(where: Where, channel: str, name: str, table: Mapping[str, object]
             extra[0], own[extra[0]], f"unknown key (known: {', '.join(sorted(kind.keys | {'kind'}))})"
         )
     names = provider_env(channel, name, kind.keys)
-    given: dict[str, object] = {key: env[var] for key, var in names.items() if env.get(var)}
-    if isinstance(given.get("timeout"), str):
-        with contextlib.suppress(ValueError):  # a number in the environment is text; the kind checks it
-            given["timeout"] = float(str(given["timeout"]))
+    given = {key: env[var] for key, var in names.items() if env.get(var)}
     settings = kind.parse(sub, {**own, **given}, {})
     if settings is None:
         raise sub.fail("kind", kind_name, f"{name} is not configured: {_needs(channel, name, kind)}")

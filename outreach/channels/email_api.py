@@ -13,19 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import parseaddr
-from urllib.parse import urlsplit
 
 from ..errors import PermanentChannelError
 from .base import Delivery
 from .client import TRANSIENT_4XX, HttpClient, Response
 from .email_message import _uri, clean_header_text
-from .parsing import Where, number
+from .parsing import Where, text_key
 
-DEFAULT_TIMEOUT = 10.0
 #: Characters that make a display name need quotes (RFC 5322 specials).
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
-#: Controls and Unicode line separators: never in a setting's value.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 #: What an address never holds: controls and spaces.
 _UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029]")
 
@@ -126,20 +122,6 @@ def refused(client: HttpClient, response: Response, text: str) -> Exception:
 # -- configuration keys every email API kind has ---------------------------------------------
 
 
-def text_key(where: Where, table: Mapping[str, object], key: str, *, required: bool = False) -> str | None:
-    """A non-empty single-line string setting (None when absent and not required)."""
-    value = table.get(key)
-    if value is None:
-        if required:
-            raise where.fail(key, None, f"is needed: set it or {where.env(key)}")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise where.fail(key, value, "must be a non-empty string")
-    if _CONTROL.search(value):
-        raise where.fail(key, value, "must be one line without control characters")
-    return value.strip()
-
-
 def sender_key(where: Where, table: Mapping[str, object]) -> Mailbox:
     """The ``from`` key: ``Name <address>`` or a bare address."""
     value = text_key(where, table, "from", required=True)
@@ -149,25 +131,6 @@ def sender_key(where: Where, table: Mapping[str, object]) -> Mailbox:
     if sender is None:
         raise where.fail("from", value, "must be an address like 'Outreach <hello@example.com>'")
     return sender
-
-
-def base_url_key(where: Where, table: Mapping[str, object], default: str) -> str:
-    """The ``base_url`` key (the provider's API by default): an http(s) URL with a host."""
-    url = text_key(where, table, "base_url") or default
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise where.fail("base_url", url, f"not a valid URL ({exc})") from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise where.fail("base_url", url, "must be an http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        raise where.fail("base_url", url, "must not carry credentials (they have keys of their own)")
-    return url.rstrip("/")
-
-
-def timeout_key(where: Where, table: Mapping[str, object]) -> float:
-    return float(number(where, "timeout", table.get("timeout", DEFAULT_TIMEOUT)))
 
 
 #: Keys every email API kind has.

@@ -18,12 +18,12 @@ from ..clock import Clock
 from ..errors import ConfigError, TransientChannelError
 from .base import Delivery, ProviderKind
 from .client import HttpClient, Response, parse_retry_after
-from .parsing import Where, number, pick, same_host
+from .parsing import DEFAULT_TIMEOUT, Where, pick, same_host, timeout_key
 from .signed_json import SIGNATURE_HEADER, TIMESTAMP_HEADER, batch_key, batch_payload, payload, sign
 
 __all__ = ["HttpBatchTransport", "HttpConfig", "HttpTransport", "parse_retry_after"]
 
-DEFAULT_HTTP_TIMEOUT = 10.0
+DEFAULT_HTTP_TIMEOUT = DEFAULT_TIMEOUT
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -194,7 +194,7 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
     secret, _ = pick(where, table, env, "secret", names["secret"])
     if not secret:
         raise where.fail("secret", None, f"is needed to sign requests: set it or {names['secret']}")
-    timeout = float(number(where, "timeout", table.get("timeout", DEFAULT_HTTP_TIMEOUT)))
+    timeout = timeout_key(where, table)
     headers = table.get("headers", {})
     if not isinstance(headers, dict):
         raise where.fail("headers", headers, f"must be a table [{channel}.headers] of names to strings")

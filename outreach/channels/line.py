@@ -21,17 +21,15 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..clock import Clock
 from .base import Delivery, ProviderKind
 from .client import HttpClient, Response
-from .parsing import Where, number
+from .parsing import DEFAULT_TIMEOUT, Where, base_url_key, text_key, timeout_key
 from .webhooks import BadSignature, Blocked, Inbound, Status, Unblocked, WebhookAnswer, WebhookRequest, same
 
 KIND_NAME = "line"
 DEFAULT_BASE_URL = "https://api.line.me"
-DEFAULT_TIMEOUT = 10.0
 PUSH_PATH = "/v2/bot/message/push"
 RETRY_HEADER = "X-Line-Retry-Key"
 SIGNATURE_HEADER = "x-line-signature"
@@ -169,31 +167,10 @@ def _inbound(event: object) -> Inbound | None:
 # -- configuration ------------------------------------------------------------------------
 
 
-def _string(where: Where, table: Mapping[str, object], key: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        raise where.fail(key, value, "must be a non-empty string without surrounding spaces")
-    return value
-
-
-def _base_url(where: Where, table: Mapping[str, object]) -> str:
-    url = _string(where, table, "base_url") or DEFAULT_BASE_URL
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise where.fail("base_url", url, f"not a valid URL ({exc})") from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
-        raise where.fail("base_url", url, "must be an http:// or https:// URL with a host and no query")
-    return url.rstrip("/")
-
-
 def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> LineConfig | None:
     """The settings of a ``[<channel>.<provider>]`` table of this kind (None without an access token)."""
-    token = _string(where, table, "channel_access_token")
-    secret = _string(where, table, "channel_secret")
+    token = text_key(where, table, "channel_access_token")
+    secret = text_key(where, table, "channel_secret")
     if token is None:
         if secret is None:
             return None
@@ -202,8 +179,8 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
     return LineConfig(
         token,
         channel_secret=secret,
-        base_url=_base_url(where, table),
-        timeout=float(number(where, "timeout", table.get("timeout", DEFAULT_TIMEOUT))),
+        base_url=base_url_key(where, table, DEFAULT_BASE_URL),
+        timeout=timeout_key(where, table),
     )
 
 

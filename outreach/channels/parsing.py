@@ -4,7 +4,9 @@ with secrets and passwords redacted."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
@@ -109,3 +111,63 @@ def pick(
     if not isinstance(value, str) or not value.strip():
         raise where.fail(key, value, "must be a non-empty string")
     return value, None
+
+
+# -- the keys every provider table shares -----------------------------------------------------
+
+#: Seconds an HTTP provider waits for an answer unless its table says ``timeout``.
+DEFAULT_TIMEOUT = 10.0
+#: Controls and Unicode line separators: never in a setting's value.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def text_key(where: Where, table: Mapping[str, object], key: str, *, required: bool = False) -> str | None:
+    """A non-empty one-line string setting, surrounding spaces dropped (None when absent and not
+    required; a required one names its environment variable)."""
+    value = table.get(key)
+    if value is None:
+        if required:
+            raise where.fail(key, None, f"is needed: set it or {where.env(key)}")
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise where.fail(key, value, "must be a non-empty string")
+    if _CONTROL.search(value.strip()):
+        raise where.fail(key, value, "must be one line without control characters")
+    return value.strip()
+
+
+def url_key(where: Where, table: Mapping[str, object], key: str, default: str | None = None) -> str | None:
+    """An http(s) URL with a host (``default`` when absent)."""
+    url = text_key(where, table, key) or default
+    if url is None:
+        return None
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise where.fail(key, url, f"not a valid URL ({exc})") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise where.fail(key, url, "must be an http:// or https:// URL with a host")
+    return url
+
+
+def base_url_key(where: Where, table: Mapping[str, object], default: str) -> str:
+    """The ``base_url`` key: the provider's API root (its real one by default; a loopback server in
+    tests), without credentials (they have keys of their own) or a query; no trailing slash."""
+    url = url_key(where, table, "base_url", default)
+    assert url is not None
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        raise where.fail("base_url", url, "must not carry credentials (they have keys of their own)")
+    if parts.query or parts.fragment:
+        raise where.fail("base_url", url, "must have no query")
+    return url.rstrip("/")
+
+
+def timeout_key(where: Where, table: Mapping[str, object]) -> float:
+    """Seconds to wait for an answer (a number, or its text from the environment)."""
+    value = table.get("timeout", DEFAULT_TIMEOUT)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):  # not a number: refused below, naming the key
+            value = float(value)
+    return float(number(where, "timeout", value))

@@ -30,14 +30,11 @@ from .client import HttpClient, Response
 from .email_api import (
     COMMON_KEYS,
     Mailbox,
-    base_url_key,
     email_parts,
     refused,
     sender_key,
-    text_key,
-    timeout_key,
 )
-from .parsing import Where
+from .parsing import Where, base_url_key, text_key, timeout_key
 from .webhooks import BadSignature, Status, WebhookAnswer, WebhookRequest
 
 SEND_PATH = "/v3/mail/send"

@@ -18,18 +18,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..errors import ChannelError, ConfigError, PermanentChannelError, TransientChannelError
 from .base import Delivery, ProviderKind
 from .client import HttpClient, Response
-from .parsing import Where, number
+from .parsing import DEFAULT_TIMEOUT, Where, base_url_key, text_key, timeout_key
 from .webhooks import BadSignature, Blocked, Inbound, Status, Unblocked, WebhookAnswer, WebhookRequest, same
 
 KIND_NAME = "telegram"
 DEFAULT_BASE_URL = "https://api.telegram.org"
-DEFAULT_TIMEOUT = 10.0
 SECRET_HEADER = "x-telegram-bot-api-secret-token"
 
 #: A bot token as @BotFather issues it: the bot's numeric id, a colon, the secret part.
@@ -181,31 +179,10 @@ def webhook(config: TelegramConfig, request: WebhookRequest) -> WebhookAnswer:
 # -- configuration ------------------------------------------------------------------------
 
 
-def _string(where: Where, table: Mapping[str, object], key: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        raise where.fail(key, value, "must be a non-empty string without surrounding spaces")
-    return value
-
-
-def _base_url(where: Where, table: Mapping[str, object]) -> str:
-    url = _string(where, table, "base_url") or DEFAULT_BASE_URL
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise where.fail("base_url", url, f"not a valid URL ({exc})") from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
-        raise where.fail("base_url", url, "must be an http:// or https:// URL with a host and no query")
-    return url.rstrip("/")
-
-
 def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> TelegramConfig | None:
     """The settings of a ``[<channel>.<provider>]`` table of this kind (None without a bot token)."""
-    token = _string(where, table, "bot_token")
-    secret = _string(where, table, "webhook_secret")
+    token = text_key(where, table, "bot_token")
+    secret = text_key(where, table, "webhook_secret")
     if token is None:
         if secret is None:
             return None
@@ -217,8 +194,8 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
     return TelegramConfig(
         token,
         webhook_secret=secret,
-        base_url=_base_url(where, table),
-        timeout=float(number(where, "timeout", table.get("timeout", DEFAULT_TIMEOUT))),
+        base_url=base_url_key(where, table, DEFAULT_BASE_URL),
+        timeout=timeout_key(where, table),
     )
 
 

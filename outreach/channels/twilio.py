@@ -12,7 +12,6 @@ sender, region permissions). Status callbacks and inbound messages are form POST
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import re
@@ -23,11 +22,10 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit, urlunsplit
 from ..clock import Clock
 from .base import Delivery, ProviderKind
 from .client import TRANSIENT_4XX, HttpClient, Response, basic_auth
-from .parsing import Where, number
+from .parsing import DEFAULT_TIMEOUT, Where, base_url_key, text_key, timeout_key, url_key
 from .webhooks import BadSignature, Inbound, Reply, Status, WebhookAnswer, WebhookRequest, same
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
-DEFAULT_TIMEOUT = 10.0
 SIGNATURE_HEADER = "x-twilio-signature"
 
 #: Refusals at send time that say the recipient's number itself will never work: invalid To,
@@ -203,49 +201,16 @@ def webhook(config: TwilioConfig, request: WebhookRequest) -> WebhookAnswer:
 # -- configuration -------------------------------------------------------------------------
 
 
-def _text(where: Where, table: Mapping[str, object], key: str, *, required: bool = False) -> str | None:
-    value = table.get(key)
-    if value is None:
-        if required:
-            raise where.fail(key, None, f"is needed: set it or {where.env(key)}")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise where.fail(key, value, "must be a non-empty string")
-    return value.strip()
-
-
-def _url(where: Where, table: Mapping[str, object], key: str, default: str | None = None) -> str | None:
-    value = _text(where, table, key) or default
-    if value is None:
-        return None
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise where.fail(key, value, f"not a valid URL ({exc})") from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise where.fail(key, value, "must be an http:// or https:// URL with a host")
-    return value
-
-
-def _timeout(where: Where, table: Mapping[str, object]) -> float:
-    value = table.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value)  # from the environment
-    return float(number(where, "timeout", value))
-
-
 def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> TwilioConfig:
     """A ``[<channel>.<name>]`` table of kind twilio (environment overrides already merged in)."""
-    account_sid = _text(where, table, "account_sid", required=True)
+    account_sid = text_key(where, table, "account_sid", required=True)
     assert account_sid is not None
     if not _ACCOUNT_SID.match(account_sid):
         raise where.fail("account_sid", account_sid, "must be an account SID: AC followed by 32 hex digits")
-    auth_token = _text(where, table, "auth_token", required=True)
+    auth_token = text_key(where, table, "auth_token", required=True)
     assert auth_token is not None
-    sender = _text(where, table, "from")
-    service = _text(where, table, "messaging_service_sid")
+    sender = text_key(where, table, "from")
+    service = text_key(where, table, "messaging_service_sid")
     if service is not None and not _SERVICE_SID.match(service):
         raise where.fail(
             "messaging_service_sid", service, "must be a Messaging Service SID: MG + 32 hex digits"
@@ -257,9 +222,9 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
         auth_token=auth_token,
         sender=sender,
         messaging_service_sid=service,
-        status_callback=_url(where, table, "status_callback"),
-        base_url=_url(where, table, "base_url", DEFAULT_BASE_URL) or DEFAULT_BASE_URL,
-        timeout=_timeout(where, table),
+        status_callback=url_key(where, table, "status_callback"),
+        base_url=base_url_key(where, table, DEFAULT_BASE_URL),
+        timeout=timeout_key(where, table),
     )
 
 

@@ -14,23 +14,20 @@ only believed when signed with the account's signature secret (``sig`` and ``tim
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from ..clock import Clock, SystemClock
 from .base import Delivery, ProviderKind
 from .client import TRANSIENT_4XX, HttpClient, Response
-from .parsing import Where, number
+from .parsing import DEFAULT_TIMEOUT, Where, base_url_key, text_key, timeout_key
 from .webhooks import BadSignature, Inbound, Status, WebhookAnswer, WebhookRequest, same
 
 DEFAULT_BASE_URL = "https://rest.nexmo.com"
-DEFAULT_TIMEOUT = 10.0
 #: How a signature is made: ``md5hash`` (MD5 of the string and the secret, Vonage's default) or
 #: an HMAC keyed by the secret.
 SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
@@ -229,42 +226,11 @@ def webhook(config: VonageConfig, request: WebhookRequest) -> WebhookAnswer:
 # -- configuration -------------------------------------------------------------------------
 
 
-def _string(where: Where, table: Mapping[str, object], key: str, *, required: bool = False) -> str | None:
-    value = table.get(key)
-    if value is None:
-        if required:
-            raise where.fail(key, None, f"is needed: set it or {where.env(key)}")
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise where.fail(key, value, "must be a non-empty string")
-    return value.strip()
-
-
-def _base_url(where: Where, table: Mapping[str, object]) -> str:
-    value = _string(where, table, "base_url") or DEFAULT_BASE_URL
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise where.fail("base_url", value, f"not a valid URL ({exc})") from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise where.fail("base_url", value, "must be an http:// or https:// URL with a host")
-    return value
-
-
-def _timeout(where: Where, table: Mapping[str, object]) -> float:
-    value = table.get("timeout", DEFAULT_TIMEOUT)
-    if isinstance(value, str):
-        with contextlib.suppress(ValueError):
-            value = float(value)  # from the environment
-    return float(number(where, "timeout", value))
-
-
 def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> VonageConfig:
     """A ``[<channel>.<name>]`` table of kind vonage (environment overrides already merged in)."""
-    api_key = _string(where, table, "api_key", required=True)
-    api_secret = _string(where, table, "api_secret", required=True)
-    sender = _string(where, table, "from", required=True)
+    api_key = text_key(where, table, "api_key", required=True)
+    api_secret = text_key(where, table, "api_secret", required=True)
+    sender = text_key(where, table, "from", required=True)
     assert api_key is not None and api_secret is not None and sender is not None
     if _NUMBER.match(sender):
         sender = sender.removeprefix("+")  # a number goes without its +
@@ -272,8 +238,8 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
         raise where.fail(
             "from", sender, "must be a number or an alphanumeric sender ID of at most 11 characters"
         )
-    secret = _string(where, table, "signature_secret")
-    method = (_string(where, table, "signature_method") or "md5hash").lower()
+    secret = text_key(where, table, "signature_secret")
+    method = (text_key(where, table, "signature_method") or "md5hash").lower()
     if method not in SIGNATURE_METHODS:
         raise where.fail("signature_method", method, f"must be one of {', '.join(SIGNATURE_METHODS)}")
     if "signature_method" in table and secret is None:
@@ -284,8 +250,8 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
         sender=sender,
         signature_secret=secret,
         signature_method=method,
-        base_url=_base_url(where, table),
-        timeout=_timeout(where, table),
+        base_url=base_url_key(where, table, DEFAULT_BASE_URL),
+        timeout=timeout_key(where, table),
     )
 
 

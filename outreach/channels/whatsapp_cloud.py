@@ -21,20 +21,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..clock import Clock
 from ..errors import PermanentChannelError
 from .base import Delivery, ProviderKind
 from .client import TRANSIENT_4XX, HttpClient, Response
-from .parsing import Where, number
+from .parsing import DEFAULT_TIMEOUT, Where, base_url_key, text_key, timeout_key
 from .webhooks import BadSignature, Inbound, Reply, Status, WebhookAnswer, WebhookRequest, hmac_hex, same
 
 KIND_NAME = "whatsapp_cloud"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 #: The newest Graph API version when this module was written (v21.0 is retired in January 2027).
 DEFAULT_API_VERSION = "v26.0"
-DEFAULT_TIMEOUT = 10.0
 SIGNATURE_HEADER = "x-hub-signature-256"
 
 #: The number is not on WhatsApp (or cannot receive business messages): suppress it.
@@ -266,32 +264,10 @@ def _message_text(item: Mapping[str, Any]) -> str:
 # -- configuration ------------------------------------------------------------------------
 
 
-def _string(where: Where, table: Mapping[str, object], key: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        raise where.fail(key, value, "must be a non-empty string without surrounding spaces")
-    return value
-
-
-def base_url(where: Where, table: Mapping[str, object], default: str) -> str:
-    """The provider's API root (its real one by default; a loopback server in tests)."""
-    url = _string(where, table, "base_url") or default
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise where.fail("base_url", url, f"not a valid URL ({exc})") from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
-        raise where.fail("base_url", url, "must be an http:// or https:// URL with a host and no query")
-    return url.rstrip("/")
-
-
 def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> WhatsAppCloudConfig | None:
     """The settings of a ``[<channel>.<provider>]`` table of this kind (None when it names no number)."""
-    phone_number_id = _string(where, table, "phone_number_id")
-    access_token = _string(where, table, "access_token")
+    phone_number_id = text_key(where, table, "phone_number_id")
+    access_token = text_key(where, table, "access_token")
     if phone_number_id is None and access_token is None:
         return None
     if phone_number_id is None or not _PHONE_NUMBER_ID.match(phone_number_id):
@@ -300,17 +276,17 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
         )
     if access_token is None:
         raise where.fail("access_token", None, f"is needed: set it or {where.env('access_token')}")
-    version = _string(where, table, "api_version") or DEFAULT_API_VERSION
+    version = text_key(where, table, "api_version") or DEFAULT_API_VERSION
     if not _API_VERSION.match(version):
         raise where.fail("api_version", version, "must be a Graph API version such as v26.0")
     return WhatsAppCloudConfig(
         phone_number_id,
         access_token,
-        app_secret=_string(where, table, "app_secret"),
-        verify_token=_string(where, table, "verify_token"),
+        app_secret=text_key(where, table, "app_secret"),
+        verify_token=text_key(where, table, "verify_token"),
         api_version=version,
-        base_url=base_url(where, table, DEFAULT_BASE_URL),
-        timeout=float(number(where, "timeout", table.get("timeout", DEFAULT_TIMEOUT))),
+        base_url=base_url_key(where, table, DEFAULT_BASE_URL),
+        timeout=timeout_key(where, table),
     )
 
 
