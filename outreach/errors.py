@@ -72,6 +72,8 @@ class TransientChannelError(ChannelError):
         #: False when the request went out and its answer was lost: the provider may have taken the
         #: message, so the channel's other providers are not asked now (the send is retried later).
         self.elsewhere = elsewhere
+        #: The provider that may have the message (set by the failover when ``elsewhere`` is False).
+        self.provider: str | None = None
         #: Seconds the provider asked us to wait, if it said.
         self.retry_after = retry_after
         #: True when no provider was even tried: every one's circuit is open (the channel is down

@@ -456,6 +456,9 @@ def test_mutated_reports_never_raise(valid, edits):
         ("5.4.4", "failed"),  # unable to route
         ("5.7.1", "failed"),  # a spam block: about the message
         ("5.0.0", "failed"),  # says nothing about the address
+        ("5.1.7", "failed"),  # our sender address is bad: not the customer's
+        ("5.1.8", "failed"),  # our sender's system is bad
+        ("5.1.5", "failed"),  # "destination address valid"
     ],
 )
 def test_only_a_status_that_condemns_the_address_is_a_bounce(code, status):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,8 @@ class Gateway(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.name = name
         self.down = False
+        #: Takes the message, then answers too late for the client's timeout.
+        self.slow = False
         self.taken: list[str] = []
         self.refused = 0
 
@@ -49,6 +52,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.server.taken.append(body["send_id"])
             status, payload = 200, json.dumps({"id": f"{self.server.name}-{len(self.server.taken)}"}).encode()
+            if self.server.slow:
+                time.sleep(0.6)
         self.send_response(status)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
@@ -85,6 +90,7 @@ breaker = {{ failures = 3, open_seconds = 60 }}
 kind = "http"
 url = "{primary}"
 secret = "s-primary"
+timeout = 0.3
 
 [sms.backup]
 kind = "http"
@@ -314,3 +320,100 @@ def test_after_its_spell_one_message_tries_the_provider_while_the_others_still_s
     assert b.allows(clock.now()) and not b.allows(clock.now()), "one trial at a time"
     b.success()
     assert b.allows(clock.now()) and b.allows(clock.now())
+
+
+def test_a_lost_answer_ties_the_send_to_that_provider_until_it_ends(app, clock, gateways):
+    primary, backup = gateways
+    primary.slow = True  # it takes the message, and the answer comes after the 0.3 s timeout
+    send_id = _sms(app, "lost", channels='["sms", "email"]')
+    assert [o.state for o in deliver_due(app)] == ["retry_scheduled"]
+    assert backup.taken == [] and app.schedule.get(send_id).as_stored()["pinned"] == "sms:primary"
+    primary.slow = False
+    clock.set(app.schedule.next_due())
+    assert [o.state for o in deliver_due(app)] == ["delivered"]
+    # Asked again with the same send id (its idempotency key); the backup never was, nor email.
+    assert primary.taken == [send_id, send_id] and backup.taken == []
+    assert _delivered(app, send_id)["provider"] == "primary"
+
+
+class _Never:
+    def send(self, delivery: Delivery) -> str:
+        raise AssertionError("no other channel may be tried")
+
+
+def _wired(tmp_path, client, clock, **transports) -> Outreach:
+    from outreach.channels.outbox import Outbox
+
+    outbox = Outbox(tmp_path / "outbox")
+    given = {"email": outbox, "sms": outbox, "whatsapp": outbox, "webhook": outbox, **transports}
+    return Outreach(make_settings(tmp_path), client=client, clock=clock, transports=given)
+
+
+def _ana(application: Outreach) -> None:
+    application.upsert_customer({"id": "c-ana", "name": "Ana", "phone": "+5511955550100", "country": "BR",
+                                 "email": "ana@example.com.br", "zone": "America/Sao_Paulo"})  # fmt: skip
+
+
+def test_an_answer_that_names_no_message_ends_the_send_without_another_channel(tmp_path, client, clock):
+    class Unreadable:
+        def send(self, delivery: Delivery) -> str:
+            raise PermanentChannelError("accepted, but no message id", address=False, elsewhere=False)
+
+    application = _wired(tmp_path, client, clock, sms=Unreadable(), email=_Never())
+    _ana(application)
+    send_id = _sms(application, "unreadable", channels='["sms", "email"]')
+    [outcome] = deliver_due(application)
+    assert (outcome.state, outcome.reason) == ("failed", "permanent_channel_error")
+    assert [d.reason for d in application.deadletters.list()][0].startswith("permanent_channel_error")
+    assert not application.policy.is_suppressed("sms", "+5511955550100")
+    application.close()
+    assert send_id
+
+
+def test_every_circuit_open_and_no_other_channel_waits_instead_of_failing(tmp_path, client, clock):
+    class Down:
+        def send(self, delivery: Delivery) -> str:
+            raise TransientChannelError("every circuit is open", retry_after=20, circuit_open=True)
+
+    class NoAddress:
+        def send(self, delivery: Delivery) -> str:
+            raise PermanentChannelError("HTTP 401", address=False)
+
+    application = _wired(tmp_path, client, clock, sms=Down(), email=NoAddress())
+    _ana(application)
+    _sms(application, "down", channels='["sms", "email"]')
+    [outcome] = deliver_due(application)
+    assert outcome.state == "retry_scheduled", "SMS is only down for now"
+    application.close()
+
+
+def test_a_window_closed_refusal_is_retried_as_a_template_once_then_falls_through(tmp_path, client, clock):
+    from outreach.channels.whatsapp_cloud import WindowClosed
+
+    class Closed:
+        calls = 0
+
+        def send(self, delivery: Delivery) -> str:
+            Closed.calls += 1
+            raise WindowClosed("(#131047) Re-engagement message")
+
+    from outreach.channels.outbox import Outbox, read_outbox
+
+    application = _wired(tmp_path, client, clock, whatsapp=Closed(), sms=Outbox(tmp_path / "outbox"))
+    _ana(application)
+    send_id = _sms(application, "closed", channels='["whatsapp", "sms"]')
+    assert [o.state for o in deliver_due(application)] == ["delivered"]
+    assert Closed.calls == 1, "no approved template for the step: no second try, no loop"
+    assert [r["channel"] for r in read_outbox(tmp_path / "outbox")] == ["sms"]
+    assert _delivered(application, send_id)["channel"] == "sms"
+    application.close()
+
+
+def test_a_pinned_provider_is_asked_even_while_its_circuit_is_open(clock):
+    from dataclasses import replace
+
+    a, b = _Takes(), _Takes()
+    failover = Failover("sms", [Provider("a", a), Provider("b", b)], failures=1, clock=clock)
+    failover.providers[0].breaker.failure(clock.now())  # a's circuit is open
+    answer = failover.send(replace(_delivery(), provider="a"))
+    assert answer.provider == "a" and (a.calls, b.calls) == (1, 0)

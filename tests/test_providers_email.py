@@ -35,7 +35,7 @@ from outreach.channels.sendgrid import webhook as sendgrid_webhook
 from outreach.channels.ses import SesConfig, SesTransport
 from outreach.channels.ses import parse as parse_ses
 from outreach.channels.ses import webhook as ses_webhook
-from outreach.channels.webhooks import BadSignature, Status, WebhookRequest
+from outreach.channels.webhooks import BadSignature, Status, TryLater, WebhookRequest
 from outreach.clock import SimulatedClock
 from outreach.errors import ConfigError, PermanentChannelError, TransientChannelError
 
@@ -1039,6 +1039,7 @@ def test_sns_fetches_only_certificate_paths_and_not_again_right_after_a_failure(
         ses_webhook(config, hook(notification(key, elsewhere, ses_event("Delivery"))))
     remote = "https://sns.eu-central-1.amazonaws.com/SimpleNotificationService-0123abcd.pem"
     for _ in range(3):
-        with pytest.raises(BadSignature):
+        # Not the sender's fault: "try later" (503), so SNS sends it again instead of dropping it.
+        with pytest.raises(TryLater):
             ses_webhook(config, hook(notification(key, remote, ses_event("Delivery"))))
     assert fetched == [remote]

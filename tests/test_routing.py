@@ -155,6 +155,10 @@ def test_a_marketing_send_at_night_is_deferred_with_the_law_named(app, clock):
             "categories='promo': no such category",
         ),
         ('[legal_hours.US]\nchannels = ["sms"]\n', "window=None"),
+        (
+            '[legal_hours.US]\ncategories = ["transactional"]\nchannels = ["sms"]\nwindow = "08:00-21:00"\n',
+            "is not consentable",
+        ),
         ('[legal_hours.us]\nchannels = ["sms"]\nwindow = "08:00-21:00"\n', "ISO 3166"),
         ('[legal_hours.US]\nchannels = ["sms"]\nwindow = "8 to 9"\n', "legal_hours.US.window"),
         ('[routing]\nBR = "whatsapp"\n', "routing.BR"),

@@ -245,6 +245,26 @@ def test_a_signature_over_the_url_as_received_is_good_too(app, web):
     assert answer.status_code == 200 and answer.json()["results"] == {"new": 1}
 
 
+def test_with_a_public_url_configured_only_it_counts(app, web):
+    from dataclasses import replace
+
+    send_id = _send(app, "t5", "c-ann", '["sms"]')
+    deliver_due(app)
+    sid = _history(app, send_id, "delivered")[0]["reference"]
+    app.settings = replace(app.settings, public_url="https://outreach.example.com")
+    # Signed for the URL as this process sees it (its Host header is the caller's to choose): refused.
+    assert _twilio_callback(web, app, sid, "delivered", base="http://testserver").status_code == 401
+    assert _twilio_callback(web, app, sid, "delivered").json()["results"] == {"new": 1}
+
+
+def test_addresses_compare_whatever_the_form_of_their_domain():
+    from outreach.delivery.receipts import same_address
+
+    assert same_address("Kim@Bücher.de", "kim@xn--bcher-kva.de")
+    assert same_address("+5511955550101", "+5511955550101")
+    assert not same_address("kim@example.org", "kim@example.com")
+
+
 def test_a_webhook_for_an_unknown_provider_or_channel_is_404(web):
     assert web.post("/v1/webhooks/sms/vonage", content=b"{}").status_code == 404
     assert web.post("/v1/webhooks/fax/twilio", content=b"{}").status_code == 404

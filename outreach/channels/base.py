@@ -42,6 +42,8 @@ class Delivery:
     #: An approved template message to send instead of the text (WhatsApp outside the
     #: customer-service window; ``outreach.channels.approved``).
     template: ApprovedMessage | None = None
+    #: The one provider an earlier attempt's lost answer ties this send to (a channel with several).
+    provider: str | None = None
 
 
 @dataclass(frozen=True)

@@ -75,9 +75,12 @@ ORIGINAL_TYPES = frozenset(
 #: Feedback types that are the recipient's complaint about the message.
 COMPLAINTS = frozenset({"abuse", "fraud"})
 #: Permanent statuses that condemn the address itself (RFC 3463): addressing (5.1.x: no such
-#: mailbox or domain, a bad address syntax, moved) and a disabled mailbox (5.2.1).
+#: mailbox or domain, a bad address syntax, moved) and a disabled mailbox (5.2.1) — but not
+#: 5.1.5 (the address is valid), 5.1.7 and 5.1.8 (our *sender* address or system is bad: a broken
+#: sender domain must not suppress every customer).
 _ADDRESS_SUBJECTS = frozenset({"1"})
 _ADDRESS_CODES = frozenset({("2", "1")})
+_NOT_THE_RECIPIENT = frozenset({("1", "5"), ("1", "7"), ("1", "8")})
 
 _STATUS_CODE = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})(?!\d)")
 _WORD = re.compile(r"[a-z][a-z-]*")
@@ -275,7 +278,10 @@ def _delivery_statuses(reference: str, blocks: list[dict[str, str]]) -> Iterator
             yield Status(reference, "delivered", detail)
         elif action == "failed":
             code = _STATUS_CODE.match(status)
-            recipient = _recipient(block.get("final-recipient", ""))
+            # The address the message was sent to (Original-Recipient), else where it ended up.
+            recipient = _recipient(block.get("original-recipient", "")) or _recipient(
+                block.get("final-recipient", "")
+            )
             if code is not None and code.group(1) == "5" and _about_address(code):
                 yield Status(reference, "bounced", detail, permanent=True, recipient=recipient)
             else:
@@ -286,6 +292,8 @@ def _delivery_statuses(reference: str, blocks: list[dict[str, str]]) -> Iterator
 def _about_address(code: re.Match[str]) -> bool:
     """Whether a permanent status condemns the address (rather than the message or the way to it)."""
     subject, detail = code.group(2), code.group(3)
+    if (subject, detail) in _NOT_THE_RECIPIENT:
+        return False
     return subject in _ADDRESS_SUBJECTS or (subject, detail) in _ADDRESS_CODES
 
 

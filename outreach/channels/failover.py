@@ -69,6 +69,17 @@ class Provider:
     breaker: Breaker = field(default_factory=Breaker)
 
 
+def _send(provider: Provider, delivery: Delivery) -> str | Handed:
+    """Hand over through one provider; anything but a channel error gives back a half-open trial."""
+    try:
+        return provider.transport.send(delivery)
+    except (TransientChannelError, PermanentChannelError):
+        raise
+    except Exception:
+        provider.breaker.release()
+        raise
+
+
 class Failover:
     """The transport of a channel with several providers; answers ``Handed`` (who took it)."""
 
@@ -91,22 +102,28 @@ class Failover:
         notes: list[str] = []
         transient: TransientChannelError | None = None
         refused: PermanentChannelError | None = None
-        for provider in self.providers:
+        providers = self.providers
+        if delivery.provider:
+            # An earlier attempt's answer was lost at this provider: it may have the message, so
+            # only it is asked again (with the same send id), never another.
+            providers = [p for p in self.providers if p.name == delivery.provider] or self.providers
+        for provider in providers:
             now = self.clock.now()
             breaker = provider.breaker
-            if not breaker.allows(now):
+            if not breaker.allows(now) and not (delivery.provider and provider.name == delivery.provider):
                 assert breaker.until is not None
                 notes.append(f"{provider.name}: circuit open until {breaker.until.isoformat()}; skipped")
                 continue
             try:
-                answer = provider.transport.send(delivery)
+                answer = _send(provider, delivery)
             except TransientChannelError as exc:
                 opened = breaker.failure(self.clock.now())
                 notes.append(f"{provider.name}: {exc}" + ("; its circuit opens" if opened else ""))
                 if not exc.elsewhere:
                     # Sent, and the answer lost: this provider may have taken it. Asking another now
-                    # could deliver it twice; the schedule retries it (with the same send id).
+                    # could deliver it twice; the schedule retries it here (with the same send id).
                     exc.notes = tuple(notes)
+                    exc.provider = provider.name
                     raise
                 transient = exc
                 continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import smtplib
+import socket
 import ssl
 import threading
 from collections.abc import Mapping
@@ -208,8 +209,12 @@ class SmtpTransport:
                 f"{where}: not supported by the server: {exc}", address=False
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
-            # Disconnects, refused connections, timeouts, TLS failures.
-            raise TransientChannelError(f"{where}: {type(exc).__name__}: {exc}") from None
+            # Disconnects, refused connections, timeouts, TLS failures. Only a connection that was
+            # never made proves the server has not got the message; after a timeout or a hang-up
+            # mid-conversation it may have, so no other provider is asked (``elsewhere``).
+            never_sent = isinstance(exc, ConnectionRefusedError | socket.gaierror | smtplib.SMTPConnectError)
+            lost = f"{where}: {type(exc).__name__}: {exc}"
+            raise TransientChannelError(lost, elsewhere=never_sent) from None
         return str(msg["Message-ID"])
 
 

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from .webhooks import BadSignature
+from .webhooks import BadSignature, TryLater
 
 #: An SNS endpoint's host: sns.<region>.amazonaws.com (and the China partition's .com.cn).
 SNS_HOST = re.compile(r"^sns\.[a-z]{2}(-[a-z]+)+-\d+\.amazonaws\.com(\.cn)?$")
@@ -47,8 +47,8 @@ CACHE_SIZE = 32
 #: The path of an SNS signing certificate (``/SimpleNotificationService-<hex>.pem``): nothing else
 #: on an SNS host is fetched as one.
 CERTIFICATE_PATH = re.compile(r"^/SimpleNotificationService-[0-9a-fA-F]+\.pem$")
-#: How long a certificate URL whose fetch failed is not fetched again.
-RETRY_FETCH_SECONDS = 60.0
+#: How long a certificate URL whose fetch failed is not fetched again (SNS retries a 503 20 s later).
+RETRY_FETCH_SECONDS = 10.0
 
 
 def is_sns_url(url: str) -> bool:
@@ -116,7 +116,7 @@ class _Certificates:
             with self._lock:
                 failed = self._failed.get(url)
             if failed is not None and time.monotonic() - failed < RETRY_FETCH_SECONDS:
-                raise BadSignature("SNS: the signing certificate could not be fetched (recently)")
+                raise TryLater("SNS: the signing certificate could not be fetched (moments ago)")
             try:
                 pem = fetch(url)
             except (OSError, http.client.HTTPException, ValueError) as exc:
@@ -124,7 +124,7 @@ class _Certificates:
                     if len(self._failed) >= CACHE_SIZE:
                         self._failed.pop(next(iter(self._failed)))
                     self._failed[url] = time.monotonic()
-                raise BadSignature(f"SNS: the signing certificate could not be fetched: {exc}") from None
+                raise TryLater(f"SNS: the signing certificate could not be fetched: {exc}") from None
         else:
             raise BadSignature(f"SNS: SigningCertURL {url!r} is not an https URL on an SNS host")
         try:

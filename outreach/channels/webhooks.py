@@ -26,6 +26,11 @@ class BadSignature(Exception):
     """The request is not signed by the provider (or not with the configured secret)."""
 
 
+class TryLater(Exception):
+    """The request could not be checked now (the provider's signing certificate could not be
+    fetched): answered 503, so the provider sends it again rather than dropping it."""
+
+
 @dataclass(frozen=True)
 class Status:
     """A provider's report on one message it was handed (``reference``: its message id)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +45,12 @@ class Attempt:
     register: str = ""
     #: When the hand-over gate let the send go to its current channel's provider.
     handed: datetime | None = None
+    #: A channel passed over because every provider's circuit was open: with no channel left, the
+    #: send waits for it instead of failing.
+    later: tuple[str, TransientChannelError] | None = None
+    #: The channel whose provider refused free text (its window closed after all): only an approved
+    #: template goes there now.
+    template_only: str | None = None
 
     @property
     def message(self) -> Delivery:
@@ -70,6 +77,14 @@ class Outcomes:
         if needs_consent(item.send.category):
             self.policy.release_cap(item.send.id, item.customer.id)
 
+    def _give_up(self, item: Attempt, book: OutcomeBook, otherwise: Callable[[], Outcome]) -> Outcome:
+        """No channel left for this attempt: wait for a channel that is only down for now, else
+        ``otherwise()``."""
+        if item.later is not None:
+            channel, exc = item.later
+            return self._retry(item, channel, exc, self.clock.now(), book)
+        return otherwise()
+
     def _retry(
         self, item: Attempt, channel: str, exc: TransientChannelError, failed: datetime, book: OutcomeBook
     ) -> Outcome:
@@ -95,8 +110,10 @@ class Outcomes:
             attempt=attempts,
             **({"handed_ms": to_ms(item.handed)} if item.handed else {}),
         )
+        # A lost answer at one of several providers: the next attempt asks that one only.
+        pin = ("pinned", f"{channel}:{exc.provider}") if exc.provider and not exc.elsewhere else None
         book.finish(send.id, "retry_scheduled", entry, due=when.utc, reason="transient_error",
-                    token=send.token, notes=item.notes)  # fmt: skip
+                    token=send.token, notes=item.notes, **({"field": pin} if pin else {}))  # fmt: skip
         return Outcome(send.id, "retry_scheduled", str(exc))
 
     def _defer(

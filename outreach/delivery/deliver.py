@@ -160,11 +160,7 @@ class Deliverer(HandOvers, Outcomes):
             item.notes.append(log_entry(now, "fallthrough", note, channel=channel))
             if not item.channels:
                 self._unused(item)
-                if item.failures:  # an earlier channel failed: a failure to look at, not a policy outcome
-                    failures = "; ".join([*item.failures, note])
-                    return self._fail(send, "permanent_channel_error", failures, book, notes=item.notes)
-                return self._end(send, "suppressed", "no_usable_channel", f"no usable channel: {note}", book,
-                                 notes=item.notes)  # fmt: skip
+                return self._give_up(item, book, lambda note=note: self._nothing_usable(item, note, book))
         channel, address = item.channels[0]
         config = self.channels.channels.get(channel)
         if config is not None and config.rate:
@@ -216,8 +212,16 @@ class Deliverer(HandOvers, Outcomes):
             unsubscribe_url=links.unsubscribe_url,
             unsubscribe_mailto=links.unsubscribe_mailto,
             template=ApprovedMessage(approved.name, language, rendered.values) if approved else None,
+            provider=_pinned(send, channel),
         )
         return item
+
+    def _nothing_usable(self, item: Attempt, note: str, book: OutcomeBook) -> Outcome:
+        if item.failures:  # an earlier channel failed: a failure to look at, not a policy outcome
+            failures = "; ".join([*item.failures, note])
+            return self._fail(item.send, "permanent_channel_error", failures, book, notes=item.notes)
+        return self._end(item.send, "suppressed", "no_usable_channel", f"no usable channel: {note}", book,
+                         notes=item.notes)  # fmt: skip
 
     def _approval(self, item: Attempt) -> tuple[Approved | None, str] | None:
         """For the item's next channel: (None, "") when it takes free text (its provider needs no
@@ -225,13 +229,19 @@ class Deliverer(HandOvers, Outcomes):
         its language code; or None when the channel cannot be used for this send."""
         channel, address = item.channels[0]
         config = self.channels.channels.get(channel)
-        if config is None or not config.templates:
-            return None, ""
-        now_ms = to_ms(item.now)
-        if window_open(
-            self.schedule.client, self.schedule.keys, self.settings.secret, channel, address, now_ms
-        ):
-            return None, ""
+        if item.template_only != channel:  # (its provider said the window is closed: a template only)
+            if config is None or not config.templates:
+                return None, ""
+            keys, now_ms = self.schedule.keys, to_ms(item.now)
+            if window_open(self.schedule.client, keys, self.settings.secret, channel, address, now_ms):
+                return None, ""
         approved = self.channels.approved.find(channel, item.send.journey, item.send.step)
         language = approved.language(item.customer.locale) if approved else None
         return (approved, language) if approved and language else None
+
+
+def _pinned(send: Send, channel: str) -> str | None:
+    """The provider an earlier attempt's lost answer ties the send to on this channel, if any."""
+    pinned = send.as_stored().get("pinned", "")
+    pinned_channel, _, provider = pinned.partition(":")
+    return provider if pinned_channel == channel and provider else None

@@ -38,6 +38,7 @@ class HandOvers:
     # Provided by Outcomes and Deliverer.
     _unused: Callable[[Attempt], None]
     _retry: Callable[..., Outcome]
+    _give_up: Callable[..., Outcome]
     _end: Callable[..., Outcome]
     _fail: Callable[..., Outcome]
     _prepare: Callable[[Attempt, OutcomeBook], Attempt | Outcome]
@@ -170,7 +171,7 @@ class HandOvers:
         item.channels.pop(0)
         if not item.channels:
             self._unused(item)
-            outcomes.append(ended())
+            outcomes.append(self._give_up(item, book, ended))
             return
         following = self._prepare(item, book)
         if isinstance(following, Attempt):
@@ -190,30 +191,42 @@ class HandOvers:
             item.notes += [log_entry(answered, "failover", note, channel=channel) for note in result.notes]
         if isinstance(result, TransientChannelError):
             spent = result.circuit_open or (send.attempts or 1) >= self.settings.max_attempts
-            if spent and len(item.channels) > 1:
+            # A lost answer ties the send to this channel (and provider): another could deliver twice.
+            if spent and len(item.channels) > 1 and result.elsewhere:
                 # This channel is down for now: the next one is tried before the send is given up.
                 why = "every provider's circuit is open" if result.circuit_open else "its retries are spent"
                 item.failures.append(f"{channel}: {result}")
+                if result.circuit_open:
+                    item.later = (channel, result)
                 item.notes.append(log_entry(answered, "fallthrough", f"{channel}: {why} ({result})",
                                             channel=channel))  # fmt: skip
                 self._fall_through(item, outcomes, book, again, _never)
                 return
             outcomes.append(self._retry(item, channel, result, answered, book))
             return
-        if (
-            isinstance(result, PermanentChannelError)
-            and result.window_closed
-            and item.message.template is None
-        ):
+        closed = isinstance(result, PermanentChannelError) and result.window_closed
+        if closed and item.template_only != channel:
             # We thought the customer had written within the window; the provider says not: the
             # window is forgotten and the same channel gets the step's approved template, if any.
             close_window(self.schedule.client, self.schedule.keys, self.settings.secrets, channel, address)
+            item.template_only = channel  # once: a template refused in turn falls through below
             item.notes.append(log_entry(answered, "window_closed", f"{channel}: {result}", channel=channel))
             following = self._prepare(item, book)
             if isinstance(following, Attempt):
                 again.append(following)
             else:
                 outcomes.append(following)
+            return
+        if (
+            isinstance(result, PermanentChannelError)
+            and not result.address
+            and not result.elsewhere
+            and not result.window_closed
+        ):
+            # Accepted, but the answer names no message: it may be on its way, so no other channel
+            # is tried and nothing is retried; the dead letter says what the provider answered.
+            outcomes.append(self._fail(send, "permanent_channel_error", f"{channel}: {result}", book,
+                                       notes=item.notes))  # fmt: skip
             return
         if isinstance(result, PermanentChannelError):
             item.failures.append(f"{channel}: {result}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -86,7 +87,7 @@ def record_receipt(
         return result
     customer = customers.get(send.customer_id)
     address = customer.address(channel) if customer is not None else None
-    if address and recipient and recipient.lower() != address.lower():
+    if address and recipient and not same_address(recipient, address):
         # About another address than the customer's (changed since, or a forged report): kept.
         note = f"the report is about {recipient}, not {address}: the address is kept"
         schedule.note(send_id, log_entry(now, "receipt_ignored", note, channel=channel))
@@ -108,6 +109,21 @@ def record_receipt(
         note = f"consent for {category} withdrawn after a complaint"
         schedule.note(send_id, log_entry(now, "consent_withdrawn", note, category=category))
     return result
+
+
+def same_address(one: str, other: str) -> bool:
+    """Whether two addresses are one: case aside, and an email domain in either form
+    (``bücher.de`` is ``xn--bcher-kva.de``)."""
+
+    def plain(address: str) -> str:
+        local, at, domain = address.strip().lower().rpartition("@")
+        if not at:
+            return address.strip().lower()
+        with contextlib.suppress(UnicodeError):  # not a domain IDNA knows: compared as it is
+            domain = domain.encode("idna").decode("ascii")
+        return f"{local}@{domain}"
+
+    return plain(one) == plain(other)
 
 
 def find_send(client: Any, keys: Keys, channel: str, provider: str, reference: str) -> str | None:

@@ -174,6 +174,11 @@ def _law(path: Path, key: str, country: str, entry: object) -> LegalHours:
     if rule.window is None:
         raise ConfigError(f"{path}: {key}.window=None: the hours the law allows are needed (08:00-21:00)")
     for category in categories:
+        if category in CATEGORIES and not CATEGORIES[category].consentable:
+            # What must be told (a delay notice) keeps its own window: the law's hours are for offers.
+            raise ConfigError(
+                f"{path}: {key}.categories={category!r}: is not consentable: it keeps its own window"
+            )
         if category not in CATEGORIES:
             known = ", ".join(CATEGORIES)
             raise ConfigError(f"{path}: {key}.categories={category!r}: no such category ({known})")

@@ -19,9 +19,10 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from ...channels.registry import PROVIDERS
-from ...channels.webhooks import BadSignature, WebhookAnswer, WebhookRequest
+from ...channels.webhooks import BadSignature, TryLater, WebhookAnswer, WebhookRequest
 from ...clock import to_ms
 from ...delivery.receipts import apply_events, record_receipt
+from ...settings import DEFAULT_PUBLIC_URL
 from .auth import outreach_of
 from .errors import ApiError
 
@@ -39,13 +40,17 @@ def _request(request: Request, body: bytes) -> WebhookRequest:
     if request.url.query:
         url += "?" + request.url.query
     headers = {name.lower(): value for name, value in request.headers.items()}
-    return WebhookRequest(request.method, url, headers, dict(request.query_params), body, str(request.url))
+    # Where the public URL is configured, only it counts (the Host header is the caller's to set);
+    # on the default, the URL as received counts too (a development server behind no proxy).
+    received = str(request.url) if outreach.settings.public_url == DEFAULT_PUBLIC_URL else ""
+    return WebhookRequest(request.method, url, headers, dict(request.query_params), body, received)
 
 
 _DOC = {
     "tags": ["Webhooks"],
     "responses": {
         401: {"description": "The request is not signed by the provider."},
+        503: {"description": "The request could not be checked now; the provider sends it again."},
         404: {"description": "No such channel or provider, or it takes no webhooks."},
         400: {"description": "The body is not what the provider sends."},
     },
@@ -86,6 +91,9 @@ async def _receive(request: Request, channel: str, provider: str) -> Any:
     incoming = _request(request, await request.body())
     try:
         answer: WebhookAnswer = await run_in_threadpool(kind.webhook, found.settings, incoming)
+    except TryLater as exc:
+        logger.warning("webhook %s/%s not checked now: %s", channel, provider, exc)
+        return Response("try again later", status_code=503, headers={"Retry-After": "10"})
     except BadSignature as exc:
         # Why, in the log only: the caller learns nothing about what was checked.
         logger.warning("webhook %s/%s refused: %s", channel, provider, exc)
