@@ -20,6 +20,7 @@ from .datarights import DataRights
 from .delivery.attempt import Outcome
 from .delivery.deliver import Deliverer
 from .delivery.ratelimit import RateLimiter
+from .delivery.receipts import Receipts
 from .errors import CustomerErased, InputError, OutreachError
 from .journeys.config import load_journeys
 from .journeys.events import Event, check_time
@@ -78,6 +79,8 @@ class Outreach:
         )
         policy = load_policy(settings.config_dir, settings.late_grace_seconds)
         self.policy = Policy(self.client, self.keys, policy, self.customers.is_erased, settings.secrets)
+        self.receipts = Receipts(self.client, self.keys, self.clock, self.schedule, self.customers,
+                                 self.policy, self.set_consent, settings.secret)  # fmt: skip
         self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys, self.policy.allows)
         self.locales = load_locales(settings.config_dir)
         self.renderer = Renderer(settings.templates_dir, self.locales)

@@ -104,10 +104,11 @@ class ProviderKind(Entry, Generic[S]):
 
     #: The keys a channel's table may hold for this kind (besides ``rate`` and ``burst``).
     keys: frozenset[str]
-    #: The environment variables that override a channel's keys: channel -> {key: variable}.
-    env: Callable[[str], dict[str, str]]
     parse: Callable[[Where, Mapping[str, object], Mapping[str, str]], S | None]
     build: Callable[[str, S], Transport]
+    #: The variables of the earlier form that override a channel's own keys: channel -> {key:
+    #: variable} (a provider table's keys always have ``OUTREACH_<CHANNEL>_<PROVIDER>_<KEY>``).
+    env: Callable[[str], dict[str, str]] = lambda channel: {}
     webhook: Callable[[S, WebhookRequest], WebhookAnswer] | None = None
     #: Whether the provider sends business-initiated messages only as approved templates
     #: (WhatsApp outside the 24-hour customer-service window).

@@ -17,7 +17,7 @@ from email.utils import parseaddr
 from ..errors import PermanentChannelError
 from .base import Delivery
 from .client import TRANSIENT_4XX, HttpClient, Response
-from .email_message import _uri, clean_header_text
+from .email_message import clean_header_text, unsubscribe_headers
 from .parsing import Where, text_key
 
 #: Characters that make a display name need quotes (RFC 5322 specials).
@@ -76,23 +76,6 @@ class EmailParts:
     #: X-Outreach-Send-Id (the same on every attempt, so a repeat is recognisable), then
     #: List-Unsubscribe (and List-Unsubscribe-Post for an https link), in order.
     headers: dict[str, str]
-
-
-def unsubscribe_headers(delivery: Delivery) -> dict[str, str]:
-    """List-Unsubscribe (RFC 2369) and, for an https link, List-Unsubscribe-Post (RFC 8058)."""
-    uris = []
-    if delivery.unsubscribe_mailto:
-        mailto = delivery.unsubscribe_mailto
-        uris.append(mailto if mailto.lower().startswith("mailto:") else f"mailto:{mailto}")
-    if delivery.unsubscribe_url:
-        uris.append(delivery.unsubscribe_url)
-    if not uris:
-        return {}
-    # The same URIs as the SMTP transport's header (percent-encoded, so none leaves its brackets).
-    headers = {"List-Unsubscribe": ", ".join(f"<{_uri(uri)}>" for uri in uris)}
-    if delivery.unsubscribe_url and delivery.unsubscribe_url.lower().startswith("https://"):
-        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    return headers
 
 
 def email_parts(delivery: Delivery, sender: Mailbox, provider: str) -> EmailParts:

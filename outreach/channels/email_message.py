@@ -96,6 +96,26 @@ def _address(display_name: str | None, addr_spec: str, what: str) -> Address:
         raise PermanentChannelError(f"smtp: invalid {what} address {addr_spec!r}: {exc}") from None
 
 
+def unsubscribe_headers(delivery: Delivery) -> dict[str, str]:
+    """List-Unsubscribe (RFC 2369: the mailto, then the https link, percent-encoded so none leaves its
+    brackets) and, for an https link, List-Unsubscribe-Post (RFC 8058); none for what cannot be
+    unsubscribed from. Every email transport sends these (SMTP, and the providers' APIs)."""
+    uris = []
+    if delivery.unsubscribe_mailto:
+        mailto = delivery.unsubscribe_mailto
+        uris.append(mailto if mailto.lower().startswith("mailto:") else f"mailto:{mailto}")
+    if delivery.unsubscribe_url:
+        uris.append(delivery.unsubscribe_url)
+    if not uris:
+        return {}
+    headers = {"List-Unsubscribe": ", ".join(f"<{_uri(uri)}>" for uri in uris)}
+    if delivery.unsubscribe_url and delivery.unsubscribe_url.lower().startswith("https://"):
+        # One-click: only an https URI may receive the POST (a mail client must not post to an
+        # http one), so a development http link gets the header without it.
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return headers
+
+
 def build_message(delivery: Delivery, sender_address: str, sender_name: str, domain: str) -> EmailMessage:
     """The MIME message for one delivery: text (and HTML as an alternative), UTF-8, safe headers.
 
@@ -109,18 +129,8 @@ def build_message(delivery: Delivery, sender_address: str, sender_name: str, dom
     msg["Date"] = format_datetime(delivery.utc)
     msg["Message-ID"] = message_id(delivery.send_id, domain)
     msg["X-Outreach-Send-Id"] = clean_header_text(delivery.send_id)
-    if delivery.unsubscribe_url or delivery.unsubscribe_mailto:
-        uris = []
-        if delivery.unsubscribe_mailto:
-            mailto = delivery.unsubscribe_mailto
-            uris.append(mailto if mailto.lower().startswith("mailto:") else f"mailto:{mailto}")
-        if delivery.unsubscribe_url:
-            uris.append(delivery.unsubscribe_url)
-        msg["List-Unsubscribe"] = ", ".join(f"<{_uri(u)}>" for u in uris)
-        if delivery.unsubscribe_url and delivery.unsubscribe_url.lower().startswith("https://"):
-            # RFC 8058 one-click: only an https URI may receive the POST (a mail client must not
-            # post to an http one), so a development http link gets the header without it.
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    for name, value in unsubscribe_headers(delivery).items():
+        msg[name] = value
     msg.set_content(delivery.text, charset="utf-8")
     if delivery.html is not None:
         msg.add_alternative(delivery.html, subtype="html", charset="utf-8")

@@ -18,7 +18,7 @@ from ..clock import Clock
 from ..errors import ConfigError, TransientChannelError
 from .base import Delivery, ProviderKind
 from .client import HttpClient, Response, parse_retry_after
-from .parsing import DEFAULT_TIMEOUT, Where, pick, same_host, timeout_key
+from .parsing import DEFAULT_TIMEOUT, Where, check_url, pick, same_host, timeout_key
 from .signed_json import SIGNATURE_HEADER, TIMESTAMP_HEADER, batch_key, batch_payload, payload, sign
 
 __all__ = ["HttpBatchTransport", "HttpConfig", "HttpTransport", "parse_retry_after"]
@@ -184,13 +184,7 @@ def parse(where: Where, table: Mapping[str, object], env: Mapping[str, str]) -> 
     url, url_env = pick(where, table, env, "url", names["url"])
     if url is None:
         return None
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise where.fail("url", url, f"not a valid URL ({exc})", url_env) from None
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise where.fail("url", url, "must be an http:// or https:// URL with a host", url_env)
+    parts = check_url(where, "url", url, url_env)
     secret, _ = pick(where, table, env, "secret", names["secret"])
     if not secret:
         raise where.fail("secret", None, f"is needed to sign requests: set it or {names['secret']}")

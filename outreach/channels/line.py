@@ -192,7 +192,6 @@ KIND: ProviderKind[LineConfig] = ProviderKind(
     name=KIND_NAME,
     description="the LINE Messaging API: a push message per delivery to a LINE user id",
     keys=frozenset({"channel_access_token", "channel_secret", "base_url", "timeout"}),
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

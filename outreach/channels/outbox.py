@@ -89,7 +89,6 @@ KIND: ProviderKind[OutboxSettings] = ProviderKind(
     name="outbox",
     description="writes each message to outbox/deliveries.jsonl; no customer receives it",
     keys=frozenset(),
-    env=lambda channel: {},
     parse=lambda where, table, env: OutboxSettings(),
     build=_build,
 )

@@ -141,14 +141,20 @@ def url_key(where: Where, table: Mapping[str, object], key: str, default: str | 
     url = text_key(where, table, key) or default
     if url is None:
         return None
+    check_url(where, key, url)
+    return url
+
+
+def check_url(where: Where, key: str, url: str, env_var: str | None = None) -> SplitResult:
+    """The parts of an http(s) URL with a host; the ConfigError names the key (or variable) otherwise."""
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
-        raise where.fail(key, url, f"not a valid URL ({exc})") from None
+        raise where.fail(key, url, f"not a valid URL ({exc})", env_var) from None
     if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise where.fail(key, url, "must be an http:// or https:// URL with a host")
-    return url
+        raise where.fail(key, url, "must be an http:// or https:// URL with a host", env_var)
+    return parts
 
 
 def base_url_key(where: Where, table: Mapping[str, object], default: str) -> str:

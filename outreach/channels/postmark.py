@@ -212,7 +212,6 @@ KIND: ProviderKind[PostmarkConfig] = ProviderKind(
     name="postmark",
     description="email through Postmark (POST /email); webhooks with HTTP Basic credentials",
     keys=COMMON_KEYS | {"server_token", "message_stream", "webhook_user", "webhook_password"},
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

@@ -235,7 +235,6 @@ KIND: ProviderKind[SendGridConfig] = ProviderKind(
     name="sendgrid",
     description="email through Twilio SendGrid (v3 Mail Send); signed event webhook",
     keys=COMMON_KEYS | {"api_key", "webhook_public_key"},
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

@@ -277,7 +277,6 @@ KIND: ProviderKind[SesConfig] = ProviderKind(
         "topic_arn",
         "sns_certificate",
     },  # fmt: skip
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

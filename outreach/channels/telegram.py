@@ -207,7 +207,6 @@ KIND: ProviderKind[TelegramConfig] = ProviderKind(
     name=KIND_NAME,
     description="the Telegram Bot API: sendMessage per delivery to a chat id or @channelusername",
     keys=frozenset({"bot_token", "webhook_secret", "base_url", "timeout"}),
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

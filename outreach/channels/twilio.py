@@ -246,7 +246,6 @@ KIND: ProviderKind[TwilioConfig] = ProviderKind(
             "timeout",
         }
     ),
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

@@ -265,7 +265,6 @@ KIND: ProviderKind[VonageConfig] = ProviderKind(
     keys=frozenset(
         {"api_key", "api_secret", "from", "signature_secret", "signature_method", "base_url", "timeout"}
     ),
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

@@ -308,7 +308,6 @@ KIND: ProviderKind[WhatsAppCloudConfig] = ProviderKind(
             "timeout",
         }
     ),
-    env=lambda channel: {},
     parse=parse,
     build=build,
     webhook=webhook,

@@ -3,7 +3,6 @@ complaints from a mailbox, recorded on the sends they are about."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from pathlib import Path
@@ -11,8 +10,6 @@ from pathlib import Path
 import click
 
 from ..channels.dsn import read_reports, split_mailbox
-from ..clock import to_ms
-from ..delivery.receipts import apply_events, record_receipt
 from . import common
 
 
@@ -32,24 +29,12 @@ def bounces_ingest(source: Path, as_json: bool) -> None:
     statuses = [status for message in split_mailbox(data) for status in read_reports(message)]
     totals: dict[str, int] = {}
     with common._app() as app:
-        record = functools.partial(
-            record_receipt,
-            schedule=app.schedule,
-            customers=app.customers,
-            policy=app.policy,
-            set_consent=app.set_consent,
-            clock=app.clock,
-        )
         smtp = [(name, p.name) for name, c in app.channels.channels.items() for p in c.providers
                 if p.kind == "smtp"]  # fmt: skip
         for status in statuses:
             outcome = "unknown"
             for channel, provider in smtp:
-                counts = apply_events([status], channel, provider, client=app.client, keys=app.keys,
-                                      secret=app.settings.secret, record=record,
-                                      suppress=app.policy.suppress_address,
-                                      now_ms=to_ms(app.clock.now()))  # fmt: skip
-                outcome = next(iter(counts))
+                outcome = next(iter(app.receipts.apply([status], channel, provider)))
                 if outcome != "unknown":
                     break
             totals[outcome] = totals.get(outcome, 0) + 1

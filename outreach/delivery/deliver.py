@@ -242,6 +242,5 @@ class Deliverer(HandOvers, Outcomes):
 
 def _pinned(send: Send, channel: str) -> str | None:
     """The provider an earlier attempt's lost answer ties the send to on this channel, if any."""
-    pinned = send.as_stored().get("pinned", "")
-    pinned_channel, _, provider = pinned.partition(":")
+    pinned_channel, _, provider = send.pinned.partition(":")
     return provider if pinned_channel == channel and provider else None

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..channels.webhooks import PROGRESS, STATUSES, Blocked, Inbound, Status, Unblocked
-from ..clock import Clock
+from ..clock import Clock, to_ms
 from ..customers.addresses import address_hash
 from ..customers.profiles import Customers
 from ..errors import InputError
@@ -200,3 +200,44 @@ def apply_events(
                     outcome = "refused"
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+class Receipts:
+    """Receipts and provider events applied with the application's parts: what the receipt API, the
+    webhooks and ``outreach bounces ingest`` share."""
+
+    def __init__(
+        self,
+        client: Any,
+        keys: Keys,
+        clock: Clock,
+        schedule: Schedule,
+        customers: Customers,
+        policy: Policy,
+        set_consent: Callable[..., Any],
+        secret: str,
+    ) -> None:
+        self.client, self.keys, self.clock, self.secret = client, keys, clock, secret
+        self.schedule, self.customers, self.policy, self.set_consent = (
+            schedule,
+            customers,
+            policy,
+            set_consent,
+        )
+
+    def record(
+        self, channel: str, send_id: str, status: str, detail: str = "", **options: Any
+    ) -> dict[str, Any]:
+        """``record_receipt`` for this application."""
+        return record_receipt(channel, send_id, status, detail, schedule=self.schedule,
+                              customers=self.customers, policy=self.policy, set_consent=self.set_consent,
+                              clock=self.clock, **options)  # fmt: skip
+
+    def apply(
+        self, events: Sequence[Status | Inbound | Blocked | Unblocked], channel: str, provider: str
+    ) -> dict[str, int]:
+        """``apply_events`` for this application: counts by result."""
+        policy = self.policy
+        return apply_events(events, channel, provider, client=self.client, keys=self.keys,
+                            secret=self.secret, record=self.record, suppress=policy.suppress_address,
+                            unsuppress=policy.unsuppress_address, now_ms=to_ms(self.clock.now()))  # fmt: skip

@@ -361,7 +361,7 @@ def build_report(
             if state not in FINAL_STATES:
                 continue  # replayed from the dead-letter store since: not final any more
             reason = "ok" if state == "delivered" else (send.reason or send.cancelled or state)
-            survey, receipt = send.survey, send.as_stored().get("receipt", "")
+            survey, receipt = send.survey, send.receipt
             overall.add_send(state, reason, survey, receipt)
             day_of(finished_ms).add_send(state, reason, survey, receipt)
             name = _send_group(send, group_by, profiles)

@@ -195,6 +195,10 @@ class Send:
     handed: datetime | None = None
     #: When it reached a final state.
     finished: datetime | None = None
+    #: "<channel>:<provider>" when an earlier attempt's answer was lost there: it goes nowhere else.
+    pinned: str = ""
+    #: The furthest status its provider reported (``delivery.receipts``), if any.
+    receipt: str = ""
     #: The fields as read, for ``as_stored``.
     _fields: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -227,6 +231,8 @@ class Send:
             handing=fields.get("handing", ""),
             handed=ms("handed_ms"),
             finished=ms("finished_ms"),
+            pinned=fields.get("pinned", ""),
+            receipt=fields.get("receipt", ""),
             _fields=fields,
         )
 

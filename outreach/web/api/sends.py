@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ...channels.signed_json import verify_signature
 from ...clock import from_ms
-from ...delivery.receipts import UnknownSend, WrongChannel, record_receipt
+from ...delivery.receipts import UnknownSend, WrongChannel
 from ...errors import TimingError
 from ...registry import CHANNELS
 from ...timing import zone
@@ -129,16 +129,7 @@ async def post_receipt(request: Request, channel: Channel) -> dict[str, Any]:
     outreach = outreach_of(request)
     try:
         return await run_in_threadpool(
-            record_receipt,
-            channel,
-            receipt.send_id,
-            receipt.status,
-            receipt.detail,
-            schedule=outreach.schedule,
-            customers=outreach.customers,
-            policy=outreach.policy,
-            set_consent=outreach.set_consent,
-            clock=outreach.clock,
+            outreach.receipts.record, channel, receipt.send_id, receipt.status, receipt.detail
         )
     except UnknownSend as exc:
         raise ApiError(404, [problem(exc.field, exc.value, exc.problem)]) from None

@@ -11,7 +11,6 @@ understood; a status for a message Outreach does not know is counted as ``unknow
 
 from __future__ import annotations
 
-import functools
 import logging
 from typing import Annotated, Any
 
@@ -20,8 +19,6 @@ from fastapi.concurrency import run_in_threadpool
 
 from ...channels.registry import PROVIDERS
 from ...channels.webhooks import BadSignature, TryLater, WebhookAnswer, WebhookRequest
-from ...clock import to_ms
-from ...delivery.receipts import apply_events, record_receipt
 from ...settings import DEFAULT_PUBLIC_URL
 from .auth import outreach_of
 from .errors import ApiError
@@ -101,27 +98,7 @@ async def _receive(request: Request, channel: str, provider: str) -> Any:
     except (ValueError, KeyError, TypeError) as exc:
         logger.warning("webhook %s/%s unreadable: %s: %s", channel, provider, type(exc).__name__, exc)
         raise ApiError(400, f"not a {found.kind} webhook") from None
-    record = functools.partial(
-        record_receipt,
-        schedule=outreach.schedule,
-        customers=outreach.customers,
-        policy=outreach.policy,
-        set_consent=outreach.set_consent,
-        clock=outreach.clock,
-    )
-    counts = await run_in_threadpool(
-        apply_events,
-        answer.events,
-        channel,
-        provider,
-        client=outreach.client,
-        keys=outreach.keys,
-        secret=outreach.settings.secrets[0],
-        record=record,
-        suppress=outreach.policy.suppress_address,
-        unsuppress=outreach.policy.unsuppress_address,
-        now_ms=to_ms(outreach.clock.now()),
-    )
+    counts = await run_in_threadpool(outreach.receipts.apply, answer.events, channel, provider)
     if answer.reply is not None:
         reply = answer.reply
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
