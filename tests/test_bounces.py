@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from outreach import Outreach, Settings
 from outreach.cli.commands import main
 
-from .helpers import deliver_due, plan_send, starter_project
+from .helpers import declared, deliver_due, plan_send, starter_project
 from .test_channel_smtp import Recorder, start
 
 
@@ -61,23 +61,14 @@ Message-ID: {message_id}
 def project(tmp_path, redis_server, monkeypatch):
     recorder = Recorder()
     controller = start(recorder)
-    channels = f"""
+    channels = declared(f"""
 [email]
 address = "email"
 providers = ["smtp"]
 [email.smtp]
 url = "smtp://127.0.0.1:{controller.port}"
 from = "Outreach <hello@example.com>"
-[sms]
-address = "phone"
-providers = ["outbox"]
-[whatsapp]
-address = "whatsapp"
-providers = ["outbox"]
-[webhook]
-address = "id"
-providers = ["outbox"]
-"""
+""")
     config, templates = starter_project(tmp_path / "shop", files={"config/channels.toml": channels})
     env = {
         "OUTREACH_REDIS_URL": redis_server,

@@ -4,11 +4,9 @@ the fall-through to the next channel when a channel is down, and the history tha
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,16 +16,15 @@ from outreach.channels.failover import Breaker, Failover, Provider
 from outreach.errors import PermanentChannelError, TransientChannelError
 
 from .conftest import T0, make_settings
-from .helpers import at, deliver_due, plan_send, starter_project
+from .helpers import at, declared, deliver_due, plan_send, starter_project
+from .loopback import Loopback, serving
 
 
-class Gateway(ThreadingHTTPServer):
+class Gateway(Loopback):
     """An HTTP SMS gateway that answers 503 while ``down`` is set, else 200 with its own ids."""
 
-    daemon_threads = True
-
     def __init__(self, name: str) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__()
         self.name = name
         self.down = False
         #: Takes the message, then answers too late for the client's timeout.
@@ -37,50 +34,26 @@ class Gateway(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/messages"
+        return f"{super().url}/messages"
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Gateway
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.server.down:
-            self.server.refused += 1
-            status, payload = 503, b'{"error": "maintenance"}'
-        else:
-            self.server.taken.append(body["send_id"])
-            status, payload = 200, json.dumps({"id": f"{self.server.name}-{len(self.server.taken)}"}).encode()
-            if self.server.slow:
-                time.sleep(0.6)
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    def reply(self, request: dict) -> tuple[int, dict[str, str], object]:
+        if self.down:
+            self.refused += 1
+            return 503, {}, b'{"error": "maintenance"}'
+        self.taken.append(json.loads(request["body"])["send_id"])
+        if self.slow:
+            time.sleep(0.6)
+        return 200, {}, {"id": f"{self.name}-{len(self.taken)}"}
 
 
 @pytest.fixture
 def gateways() -> Iterator[tuple[Gateway, Gateway]]:
-    pair = (Gateway("primary"), Gateway("backup"))
-    threads = [threading.Thread(target=g.serve_forever, daemon=True) for g in pair]
-    for thread in threads:
-        thread.start()
-    yield pair
-    for gateway in pair:
-        gateway.shutdown()
-        gateway.server_close()
+    with serving(Gateway("primary")) as primary, serving(Gateway("backup")) as backup:
+        yield primary, backup
 
 
 def _project(tmp_path, primary: str, backup: str):
-    channels = f"""
-[email]
-address = "email"
-providers = ["outbox"]
-
+    channels = declared(f"""
 [sms]
 address = "phone"
 providers = ["primary", "backup"]
@@ -96,15 +69,7 @@ timeout = 0.3
 kind = "http"
 url = "{backup}"
 secret = "s-backup"
-
-[whatsapp]
-address = "whatsapp"
-providers = ["outbox"]
-
-[webhook]
-address = "id"
-providers = ["outbox"]
-"""
+""")
     return starter_project(tmp_path / "project", files={"config/channels.toml": channels})
 
 

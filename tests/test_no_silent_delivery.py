@@ -15,21 +15,9 @@ from outreach.cli.commands import main
 from outreach.errors import ConfigError
 
 from .conftest import make_settings
-from .helpers import deliver_due, ingest, starter_project
+from .helpers import declared, deliver_due, ingest, starter_project
 
-WITHOUT_SMS_PROVIDER = """
-[email]
-address = "email"
-providers = ["outbox"]
-[sms]
-address = "phone"
-[whatsapp]
-address = "whatsapp"
-providers = ["outbox"]
-[webhook]
-address = "id"
-providers = ["outbox"]
-"""
+WITHOUT_SMS_PROVIDER = declared('[sms]\naddress = "phone"\n')  # the others write to the outbox
 
 
 def test_a_journey_channel_without_a_provider_is_refused_at_start_up(tmp_path, client, clock):

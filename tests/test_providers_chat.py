@@ -8,12 +8,10 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -49,6 +47,7 @@ from outreach.clock import SimulatedClock
 from outreach.errors import ConfigError, PermanentChannelError, TransientChannelError
 
 from .helpers import declared
+from .loopback import Loopback, serving
 
 T0 = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)
 TOKEN = "EAAG-test-access-token"
@@ -77,58 +76,18 @@ DELIVERY = Delivery(
 )
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Records each request and answers the next scripted (status, headers, body)."""
-
-    protocol_version = "HTTP/1.1"
-    server: Provider
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append({"path": self.path, "headers": self.headers, "body": body})
-        status, headers, payload = self.server.script.pop(0) if self.server.script else self.server.default
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class Provider(ThreadingHTTPServer):
-    daemon_threads = True
+class Provider(Loopback):
+    """The chat APIs: JSON answers, an empty object unless scripted."""
 
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.requests: list[dict] = []
-        self.script: list = []
-        self.default: tuple = (200, {}, {})
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def answer(self, status: int, payload: object, **headers: str) -> None:
-        self.script.append((status, headers, payload))
-
-    def sent(self) -> dict:
-        return json.loads(self.requests[-1]["body"])
+        super().__init__()
+        self.default = (200, {"Content-Type": "application/json"}, {})
 
 
 @pytest.fixture
 def provider() -> Iterator[Provider]:
-    server = Provider()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(Provider()) as server:
+        yield server
 
 
 def where() -> Where:
@@ -205,7 +164,7 @@ def test_whatsapp_sends_text_with_the_bearer_token_and_returns_the_wamid(provide
 def test_whatsapp_sends_an_approved_template_outside_the_window(provider, whatsapp, template, expected):
     provider.answer(200, {"messages": [{"id": "wamid.T1", "message_status": "accepted"}]})
     assert whatsapp.send(replace(DELIVERY, template=template)) == "wamid.T1"
-    body = provider.sent()
+    body = provider.json()
     assert body["type"] == "template" and "text" not in body
     assert body["template"] == expected
 
@@ -600,7 +559,7 @@ def test_telegram_sends_a_message_and_names_chat_and_message(provider, telegram)
     assert json.loads(sent["body"]) == {"chat_id": -1001234567890, "text": TG_DELIVERY.text}
     provider.answer(200, _tg_ok(-1009876543210, 5))
     assert telegram.send(replace(TG_DELIVERY, address="@outreach_news")) == "-1009876543210:5"
-    assert provider.sent()["chat_id"] == "@outreach_news"
+    assert provider.json()["chat_id"] == "@outreach_news"
 
 
 @pytest.mark.parametrize(

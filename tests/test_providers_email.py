@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.header import decode_header, make_header
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -40,6 +38,7 @@ from outreach.clock import SimulatedClock
 from outreach.errors import ConfigError, PermanentChannelError, TransientChannelError
 
 from .helpers import declared
+from .loopback import Loopback, serving
 
 T0 = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)
 SENDER = Mailbox("Outreach", "hello@example.com")
@@ -83,50 +82,17 @@ ANSWERS = {
 }
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Provider
+class Provider(Loopback):
+    """The three email APIs: each path answers as its API does unless a test scripts otherwise."""
 
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append({"path": self.path, "headers": self.headers, "body": body})
-        status, headers, payload = self.server.script.pop(0) if self.server.script else ANSWERS[self.path]
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class Provider(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.requests: list[dict] = []
-        self.script: list = []
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def json(self, index: int = -1) -> dict:
-        return json.loads(self.requests[index]["body"])
+    def reply(self, request: dict) -> tuple[int, dict[str, str], bytes]:
+        return ANSWERS[request["path"]]
 
 
 @pytest.fixture
 def provider() -> Iterator[Provider]:
-    server = Provider()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serving(Provider()) as server:
+        yield server
 
 
 @pytest.fixture

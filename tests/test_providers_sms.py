@@ -8,13 +8,11 @@ import hashlib
 import hmac
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 import pytest
 
@@ -28,6 +26,7 @@ from outreach.clock import SimulatedClock
 from outreach.errors import ConfigError, PermanentChannelError, TransientChannelError
 
 from .helpers import declared
+from .loopback import Loopback, serving
 
 T0 = datetime(2026, 3, 20, 6, 0, tzinfo=UTC)
 SID = "AC" + "0123456789abcdef" * 2
@@ -54,57 +53,10 @@ DELIVERY = Delivery(
 )
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Records each request; answers with the next scripted (status, headers, body)."""
-
-    protocol_version = "HTTP/1.1"
-    server: Api
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append({"path": self.path, "headers": self.headers, "body": body})
-        status, headers, payload = self.server.script.pop(0) if self.server.script else self.server.default
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-class Api(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.requests: list[dict] = []
-        self.script: list[tuple[int, dict[str, str], bytes]] = []
-        self.default: tuple[int, dict[str, str], bytes] = (200, {}, b"{}")
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def answer(self, status: int, body: object, **headers: str) -> None:
-        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.script.append((status, {"Content-Type": "application/json", **headers}, raw))
-
-    def form(self, index: int = 0) -> dict[str, str]:
-        return {k: v[0] for k, v in parse_qs(self.requests[index]["body"].decode()).items()}
-
-
 @pytest.fixture
-def api() -> Iterator[Api]:
-    server = Api()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+def api() -> Iterator[Loopback]:
+    with serving(Loopback()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -119,13 +71,13 @@ def where() -> Where:
 # -- twilio: sending ---------------------------------------------------------------------------
 
 
-def twilio_config(api: Api, clock: SimulatedClock, **extra: object) -> twilio.TwilioConfig:
+def twilio_config(api: Loopback, clock: SimulatedClock, **extra: object) -> twilio.TwilioConfig:
     table = {"account_sid": SID, "auth_token": TOKEN, "from": "+15005550006", "base_url": api.url, **extra}
     return replace(twilio.parse(where(), table, {}), clock=clock)
 
 
 @pytest.fixture
-def tw(api: Api, clock: SimulatedClock) -> Iterator[twilio.TwilioTransport]:
+def tw(api: Loopback, clock: SimulatedClock) -> Iterator[twilio.TwilioTransport]:
     transport = twilio.build("sms", twilio_config(api, clock, status_callback=HOOK))
     yield transport
     transport.close()
@@ -410,13 +362,13 @@ def test_twilio_json_bodies_are_covered_by_their_hash(api, clock):
 # -- vonage: sending ---------------------------------------------------------------------------
 
 
-def vonage_config(api: Api, clock: SimulatedClock, **extra: object) -> vonage.VonageConfig:
+def vonage_config(api: Loopback, clock: SimulatedClock, **extra: object) -> vonage.VonageConfig:
     table = {"api_key": "abc123", "api_secret": "s3cr3t", "from": "Outreach", "base_url": api.url, **extra}
     return replace(vonage.parse(where(), table, {}), clock=clock)
 
 
 @pytest.fixture
-def vg(api: Api, clock: SimulatedClock) -> Iterator[vonage.VonageTransport]:
+def vg(api: Loopback, clock: SimulatedClock) -> Iterator[vonage.VonageTransport]:
     transport = vonage.build("sms", vonage_config(api, clock))
     yield transport
     transport.close()
@@ -598,7 +550,7 @@ def signed(params: dict[str, str], method: str = "md5hash", secret: str = SIG_SE
     return {**params, "sig": vonage.signature(secret, method, params)}
 
 
-def vonage_hook(api: Api, clock: SimulatedClock, **extra: object) -> vonage.VonageConfig:
+def vonage_hook(api: Loopback, clock: SimulatedClock, **extra: object) -> vonage.VonageConfig:
     return vonage_config(api, clock, signature_secret=SIG_SECRET, **extra)
 
 

@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode
 
 import pytest
@@ -25,7 +23,8 @@ from outreach.delivery.receipts import RANK
 from outreach.report.figures import build_report
 
 from .conftest import make_settings
-from .helpers import at, deliver_due, plan_send, starter_project
+from .helpers import at, declared, deliver_due, plan_send, starter_project
+from .loopback import Loopback, serving
 
 ACCOUNT = "AC" + "0" * 32
 AUTH_TOKEN = "twilio-auth-token"
@@ -34,20 +33,22 @@ PHONE_ID = "106540352242922"
 ORDER = {"order_id": "B-2002", "new_eta": "2026-03-27", "original_eta": "2026-03-24"}
 
 
-class Api(ThreadingHTTPServer):
+class Api(Loopback):
     """Twilio's Messages API and Meta's Graph messages endpoint on one loopback port."""
 
-    daemon_threads = True
-
     def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict] = []
+        super().__init__()
         #: Meta refuses free text: the customer has not written within 24 hours as far as it knows.
         self.window_closed = False
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def reply(self, request: dict) -> tuple[int, dict[str, str], object]:
+        n, json_type = len(self.requests), {"Content-Type": "application/json"}
+        if request["path"].endswith("/Messages.json"):
+            return 201, json_type, {"sid": f"SM{n:032x}", "status": "queued"}
+        if self.window_closed and json.loads(request["body"]).get("type") == "text":
+            error = {"message": "(#131047) Re-engagement message", "type": "OAuthException", "code": 131047}
+            return 400, json_type, {"error": error}
+        return 200, json_type, {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.HBgM{n:08d}"}]}
 
     def graph(self) -> list[dict]:
         return [json.loads(r["body"]) for r in self.requests if r["path"].endswith("/messages")]
@@ -57,50 +58,14 @@ class Api(ThreadingHTTPServer):
                 for r in self.requests if r["path"].endswith("/Messages.json")]  # fmt: skip
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Api
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-        n = len(self.server.requests)
-        if self.path.endswith("/Messages.json"):
-            answer = {"sid": f"SM{n:032x}", "status": "queued"}
-            status = 201
-        elif self.server.window_closed and json.loads(body).get("type") == "text":
-            error = {"message": "(#131047) Re-engagement message", "type": "OAuthException", "code": 131047}
-            answer, status = {"error": error}, 400
-        else:
-            answer = {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.HBgM{n:08d}"}]}
-            status = 200
-        data = json.dumps(answer).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def api() -> Iterator[Api]:
-    server = Api()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(Api()) as server:
+        yield server
 
 
 def _project(tmp_path, url: str):
-    channels = f"""
-[email]
-address = "email"
-providers = ["outbox"]
-
+    channels = declared(f"""
 [sms]
 address = "phone"
 providers = ["twilio"]
@@ -121,11 +86,7 @@ access_token = "graph-token"
 app_secret = "{APP_SECRET}"
 verify_token = "our-verify-token"
 base_url = "{url}"
-
-[webhook]
-address = "id"
-providers = ["outbox"]
-"""
+""")
     approved = """
 [whatsapp."order_delay.notice"]
 name = "order_delayed"
