@@ -81,25 +81,27 @@ def _where(func: tuple[str, int, str]) -> str:
     return name if filename == "~" else filename.replace("\\", "/")
 
 
-def _group(text: str) -> str | None:
-    for label, needles in GROUPS:
+def _group(text: str, groups: tuple[tuple[str, tuple[str, ...]], ...] = GROUPS) -> str | None:
+    for label, needles in groups:
         if any(n in text for n in needles):
             return label
     return None
 
 
-def own_time_by_group(stats: pstats.Stats) -> Counter:
+def own_time_by_group(
+    stats: pstats.Stats, groups: tuple[tuple[str, tuple[str, ...]], ...] = GROUPS
+) -> Counter:
     """Own (exclusive) seconds per group; a builtin's time goes to its callers' groups."""
     table = stats.stats  # type: ignore[attr-defined]
     out: Counter = Counter()
     for func, (_cc, _nc, tt, _ct, callers) in table.items():
         where = _where(func)
-        label = _group(where)
+        label = _group(where, groups)
         if label is None and func[0] == "~" and callers:
             # A builtin (str.join, isinstance, ...): split its time over the callers that spent it.
             spent = sum(v[2] for v in callers.values()) or 1.0
             for caller, value in callers.items():
-                out[_group(_where(caller)) or "other"] += tt * value[2] / spent
+                out[_group(_where(caller), groups) or "other"] += tt * value[2] / spent
             continue
         out[label or "other"] += tt
     return out

@@ -21,11 +21,12 @@ from .delivery.attempt import Outcome
 from .delivery.deliver import Deliverer
 from .delivery.ratelimit import RateLimiter
 from .delivery.receipts import Receipts
-from .errors import CustomerErased, InputError, OutreachError
+from .errors import InputError, OutreachError
 from .journeys.config import load_journeys
 from .journeys.events import Event, check_time
 from .journeys.inbox import Inbox
 from .journeys.ingest import Ingestor, IngestResult
+from .journeys.intake import Intake
 from .journeys.recurring import Recurring
 from .localization.locales import load_locales
 from .localization.render import Renderer
@@ -106,6 +107,7 @@ class Outreach:
             self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
         )  # fmt: skip
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
+        self.intake = Intake(self.clock, self.ingestor, self.inbox, self.deadletters, self.tracing)
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())
         if self.tracing.enabled:
             self.broker.add_middleware(self.tracing.middleware())
@@ -128,8 +130,9 @@ class Outreach:
             min_backoff=500,
             max_backoff=30_000,
         )
-        def ingest_event(event: dict[str, Any]) -> None:
-            self.ingest(event)
+        def ingest_events(events: list[dict[str, Any]] | dict[str, Any]) -> None:
+            # One event per message before batches: such messages may still be queued.
+            self.ingest_many(events if isinstance(events, list) else [events])
 
         # No Dramatiq retries: an unfinished batch is recovered by lease expiry,
         # and failed deliveries retry through the schedule.
@@ -142,7 +145,7 @@ class Outreach:
         def deliver_sends(claims: list[list[str]]) -> None:
             self.deliver([Claim(send_id, token) for send_id, token in claims])
 
-        self.ingest_actor = ingest_event
+        self.ingest_actor = ingest_events
         self.deliver_actor = deliver_sends
 
     # -- ways in --------------------------------------------------------------------------
@@ -263,35 +266,23 @@ class Outreach:
 
     def submit(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Queue valid events for ingestion: kept in the inbox first (one round trip for all), so no
-        dead worker can lose them, then one Dramatiq message each."""
+        dead worker can lose them, then one Dramatiq message per ``ingest_batch`` events."""
         self.inbox.put(events)
-        for event in events:
-            self.ingest_actor.send(dict(event))
+        self._queue(events)
+
+    def _queue(self, events: Sequence[Mapping[str, Any]]) -> None:
+        size = self.settings.ingest_batch
+        for i in range(0, len(events), size):
+            self.ingest_actor.send([dict(event) for event in events[i : i + size]])
 
     def ingest(self, raw: Mapping[str, Any]) -> IngestResult | None:
         """Apply one event now; bad input goes to the dead-letter store and returns None."""
-        try:
-            event = Event.from_mapping(raw, now=self.clock.now())
-            result = self.ingestor.ingest(event)
-            self.tracing.note(event_id=event.id, event_type=event.type, planned=len(result.planned))
-            self.tracing.planned(result.planned)
-            return result
-        except CustomerErased:
-            # Keep nothing that names the erased customer, not even in the dead-letter store.
-            redacted = {"id": raw.get("id"), "type": raw.get("type"), "customer_id": "(erased)"}
-            self.deadletters.add("event", "the customer was erased; event refused", redacted, source="ingest")
-            self.inbox.done(raw.get("id"), raw.get("customer_id"))
-            return None
-        except InputError as exc:
-            logger.warning(
-                "event %s dead-lettered: %s",
-                raw.get("id") if isinstance(raw, Mapping) else raw,
-                exc,
-            )
-            self.deadletters.add("event", str(exc), raw, source="ingest")
-            if isinstance(raw, Mapping):
-                self.inbox.done(raw.get("id"), raw.get("customer_id"))
-            return None
+        return self.ingest_many([raw])[0]
+
+    def ingest_many(self, raws: Sequence[Mapping[str, Any]]) -> list[IngestResult | None]:
+        """Apply events now, in order, as one batch; each one with bad input goes to the dead-letter
+        store and is None in its place."""
+        return self.intake.apply(raws)
 
     # -- the scheduler's ticks ------------------------------------------------------------
 
@@ -311,7 +302,7 @@ class Outreach:
         again, given_up = self.inbox.overdue(self.settings.claim_limit)
         for event in again:
             logger.warning("event %s was not applied within its lease; queued again", event.get("id"))
-            self.ingest_actor.send(event)
+        self._queue(again)
         for event in given_up:
             text = f"not applied after being queued {self.settings.ingest_dispatches + 1} times"
             self.deadletters.add("event", text, event, source="inbox")
@@ -367,7 +358,7 @@ class Outreach:
         if isinstance(payload.get("id"), str) and isinstance(payload.get("customer_id"), str):
             self.submit([payload])
         else:
-            self.ingest_actor.send(dict(payload))
+            self._queue([payload])
 
     def replay(self, entry_id: str) -> str:
         """Process a dead letter again; it leaves the store when it is queued."""

@@ -24,6 +24,9 @@ DEFAULT_CLAIM_LIMIT = 500
 DEFAULT_MAX_INFLIGHT = 5000
 #: Sends carried by one Dramatiq deliver message.
 DEFAULT_DELIVER_BATCH = 50
+#: Events carried by one Dramatiq ingest message (a batch POST or an import is cut into these),
+#: applied with a few round trips for the whole batch.
+DEFAULT_INGEST_BATCH = 200
 #: Seconds an accepted event may take to be applied before the pump queues it again
 #: (a worker that died holding it); ingestion is idempotent, so a slow one is applied once.
 DEFAULT_INGEST_LEASE_SECONDS = 10.0
@@ -99,6 +102,7 @@ class Settings:
     lease_seconds: int = DEFAULT_LEASE_SECONDS
     claim_limit: int = DEFAULT_CLAIM_LIMIT
     deliver_batch: int = DEFAULT_DELIVER_BATCH
+    ingest_batch: int = DEFAULT_INGEST_BATCH
     max_inflight: int = DEFAULT_MAX_INFLIGHT
     pump_interval: float = DEFAULT_PUMP_INTERVAL
     ingest_lease_seconds: float = DEFAULT_INGEST_LEASE_SECONDS

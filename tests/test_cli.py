@@ -208,3 +208,40 @@ def test_a_redis_that_does_not_answer_is_a_one_line_error(runner, monkeypatch):
     assert result.exit_code == 1
     assert "is not reachable" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_events_import_queues_the_good_lines_in_batches_and_names_the_bad_ones(runner, tmp_path):
+    (tmp_path / "people.jsonl").write_text(
+        '{"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Asia/Tokyo", "country": "JP"}\n'
+    )
+    ok(runner, "customers", "import", "people.jsonl")
+    good = [
+        {"id": f"imp-{i}", "type": "order.delayed", "customer_id": "c1",
+         "data": {"order_id": f"O-{i}", "new_eta": "2030-01-02"}}
+        for i in range(7)
+    ]  # fmt: skip
+    lines = [json.dumps(e) for e in good]
+    lines.insert(2, "{not json")
+    lines.insert(4, json.dumps({"type": "order.delayed", "customer_id": "c-none",
+                                "data": {"order_id": "X", "new_eta": "2030-01-02"}}))  # fmt: skip
+    lines.insert(6, json.dumps({**good[0], "id": "imp-x", "extra": True}))
+    lines.insert(7, "")
+    (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
+    out = ok(runner, "events", "import", "events.jsonl", "--batch", "3")
+    assert "queued 7 events, 3 rejected" in out
+    assert "events.jsonl:3: line=" in out and "events.jsonl:5: customer_id='c-none'" in out
+    assert "events.jsonl:7: extra=True: unknown event field" in out
+    letters = ok(runner, "dead-letters", "list")
+    assert letters.count("events.jsonl:") == 3
+    ok(runner, "run", "--until-idle")
+    listing = json.loads(ok(runner, "schedule", "list", "--json", "--limit", "100"))
+    outbox = tmp_path / "outbox" / "deliveries.jsonl"
+    sent = [json.loads(x) for x in outbox.read_text().splitlines()] if outbox.exists() else []
+    # Every good line planned its notice once: waiting for Tokyo's send window, or sent.
+    assert len(listing["due"]) + len(sent) == 7
+    # The same file again queues the same ids: nothing is planned twice.
+    ok(runner, "events", "import", "events.jsonl")
+    ok(runner, "run", "--until-idle")
+    again = json.loads(ok(runner, "schedule", "list", "--json", "--limit", "100"))
+    sent_again = [json.loads(x) for x in outbox.read_text().splitlines()] if outbox.exists() else []
+    assert len(again["due"]) + len(sent_again) == 7

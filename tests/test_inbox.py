@@ -108,7 +108,7 @@ def test_an_event_a_worker_began_is_overdue_one_lease_after_it_began(app, custom
     clock.advance(lease(app) - timedelta(seconds=1))
     # A worker begins it (the marker and the new deadline in one round trip) and dies midway.
     pipe = app.client.pipeline(transaction=False)
-    app.inbox.started("ev-slow", "c-jonas", pipe)
+    app.inbox.started([("ev-slow", "c-jonas")], pipe)
     pipe.execute()
     lose_queued_messages(app)
     clock.advance(timedelta(seconds=1))

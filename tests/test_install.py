@@ -85,7 +85,8 @@ def test_init_makes_a_project_that_runs_from_its_own_folder(installed, tmp_path)
     listing = run(installed, shop, "outreach", "schedule", "list", "--json").stdout
     waiting = [row["journey"] for row in json.loads(listing)["due"]]
     outbox = shop / "outbox" / "deliveries.jsonl"
-    sent = [json.loads(line)["journey"] for line in outbox.read_text().splitlines()] if outbox.exists() else []
+    lines = outbox.read_text().splitlines() if outbox.exists() else []
+    sent = [json.loads(line)["journey"] for line in lines]
     assert "order_delay" in waiting + sent
     shown = run(installed, shop, "outreach", "preview", "order_delay.notice", "--locale", "de").stdout
     assert "SHOP-7" in shown

@@ -15,7 +15,7 @@ from .bounces import bounces
 from .config import config
 from .customers import customers
 from .demo import demo
-from .events import emit
+from .events import emit, events
 from .i18n import i18n
 from .preview import preview_command
 from .project import init_command
@@ -55,6 +55,7 @@ for _command in (
     web,
     scheduler,
     emit,
+    events,
     customers,
     schedule,
     explain,

@@ -7,11 +7,13 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from ..app import Outreach
+from ..errors import InputError
 from ..settings import Settings
 from ..store.embedded import embedded_client
 
@@ -73,3 +75,31 @@ def _config() -> tuple[Settings, Any, Any]:
         load_locales(settings.config_dir),
         load_journeys(settings.config_dir, settings.templates_dir),
     )
+
+
+def read_json_lines(path: Path, *, read: list[int] | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of each non-blank line of a JSON-lines file, read as it goes. A line that
+    cannot be read yields an InputError in its place, so the lines around it are still used and it
+    is reported by its number. ``read``, when given, holds the bytes read so far (for a progress bar).
+    """
+    with path.open("rb") as file:
+        # Binary lines end at newlines only: a U+2028 inside a JSON string is not a line break.
+        for number, raw in enumerate(file, start=1):
+            if read is not None:
+                read[0] += len(raw)
+            if number == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                shown = raw[:80].decode("utf-8", "replace")
+                yield number, InputError("line", shown, f"not UTF-8 ({exc.reason})")
+                continue
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield number, InputError("line", line[:80].rstrip(), f"malformed JSON ({exc.msg})")
+            except RecursionError:
+                yield number, InputError("line", line[:80].rstrip(), "nests too deep")

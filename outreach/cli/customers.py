@@ -27,23 +27,7 @@ def _read_rows(path: Path) -> Iterator[tuple[int, Any]]:
     if path.suffix.lower() == ".csv":
         yield from _csv_rows(path)
         return
-    # Lines are split on newlines only: a U+2028 inside a JSON string is not a line break.
-    for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
-        if number == 1:
-            raw = raw.removeprefix(b"\xef\xbb\xbf")
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            yield number, InputError("line", raw[:80].decode("utf-8", "replace"), f"not UTF-8 ({exc.reason})")
-            continue
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, InputError("line", line[:80], f"malformed JSON ({exc.msg})")
-        except RecursionError:
-            yield number, InputError("line", line[:80], "nests too deep")
+    yield from common.read_json_lines(path)
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:

@@ -1,10 +1,16 @@
-"""``outreach emit``: the command-line way in for lifecycle events."""
+"""``outreach emit`` and ``outreach events import``: the command-line ways in for lifecycle events."""
 
 from __future__ import annotations
 
+import itertools
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
 
-from ..errors import OutreachError
+from ..app import Outreach
+from ..errors import CustomerErased, InputError, OutreachError, UnknownCustomer
 from . import common
 from .common import _fail, _json_object
 
@@ -24,3 +30,72 @@ def emit(event_type: str, customer_id: str, data: str, event_id: str | None, occ
     except OutreachError as exc:
         _fail(exc)
     click.echo(f"queued event {event_id} ({event_type} for {customer_id})")
+
+
+@click.group()
+def events() -> None:
+    """Lifecycle events in bulk."""
+
+
+@events.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--batch", default=1000, show_default=True, help="Events checked and queued together.")
+def events_import(file: Path, batch: int) -> None:
+    """Queue events from a JSON-lines file (one event object a line, as POST /v1/events takes it).
+
+    Each line is checked as the API checks an event, its customer included; the good
+    ones are kept in the inbox and queued in batches (a worker or `outreach run`
+    applies them). A bad line is reported by its number and kept in the dead-letter
+    store, to replay once fixed.
+    """
+    if batch < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--batch")
+    read = [0]
+    ok = bad = 0
+    with (
+        common._app() as app,
+        click.progressbar(length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr) as bar,
+    ):
+        lines = common.read_json_lines(file, read=read)
+        while chunk := list(itertools.islice(lines, batch)):
+            named = [row.get("customer_id") for _, row in chunk if isinstance(row, dict)]
+            known = app.customers.existing([c for c in named if isinstance(c, str)])
+            accepted = []
+            for number, row in chunk:
+                try:
+                    accepted.append(_checked(app, row, known))
+                except InputError as exc:
+                    bad += 1
+                    _refuse(app, file, number, row, exc)
+            app.submit(accepted)
+            ok += len(accepted)
+            bar.update(read[0] - bar.pos)
+    click.echo(f"queued {ok} events, {bad} rejected (see `outreach dead-letters list`)")
+
+
+def _checked(app: Outreach, row: Any, known: set[str]) -> dict[str, Any]:
+    """The event of one line, checked as the API checks it (InputError names the field)."""
+    if isinstance(row, InputError):
+        raise row
+    if not isinstance(row, dict):
+        raise InputError("line", row, "must be an event object")
+    unknown = sorted(set(row) - {"id", "type", "customer_id", "occurred_at", "data"})
+    if unknown:
+        raise InputError(unknown[0], row[unknown[0]], "unknown event field")
+    event = app.event(row.get("type", ""), row.get("customer_id", ""), row.get("data"), id=row.get("id"),
+                      occurred_at=row.get("occurred_at"))  # fmt: skip
+    if event.customer_id not in known:
+        if app.customers.is_erased(event.customer_id):
+            raise CustomerErased(event.customer_id)
+        raise UnknownCustomer(event.customer_id)
+    return event.to_mapping()
+
+
+def _refuse(app: Outreach, file: Path, number: int, row: Any, exc: InputError) -> None:
+    """Report a bad line by its number; keep it in the dead-letter store, to replay once fixed."""
+    where = f"{file.name}:{number}"
+    click.echo(f"{where}: {exc}", err=True)
+    if isinstance(exc, CustomerErased):
+        return  # nothing that names an erased customer is kept
+    payload = row if isinstance(row, dict) else {"line": str(exc.value)}
+    app.deadletters.add("event", f"{where}: {exc}", payload, source=f"import {file}")

@@ -184,6 +184,14 @@ class Customers:
         raws = pipe.execute()
         return {c: Customer.from_json(r) for c, r in zip(unique, raws, strict=True) if r}
 
+    def existing(self, customer_ids: list[str]) -> set[str]:
+        """Which of these customers have a profile (one round trip)."""
+        unique = list(dict.fromkeys(customer_ids))
+        pipe = self.client.pipeline(transaction=False)
+        for customer_id in unique:
+            pipe.exists(self.keys.customer(customer_id))
+        return {c for c, found in zip(unique, pipe.execute(), strict=True) if found}
+
     def count(self) -> int:
         pipe = self.client.pipeline(transaction=False)
         for shard in range(self.keys.shards):

@@ -50,22 +50,30 @@ class Inbox:
             pipe.hset(self.keys.inbox_events(shard), event_id, json.dumps(event, ensure_ascii=False))
         pipe.execute()
 
-    def started(self, event_id: str, customer_id: str, pipe: Any) -> None:
-        """A worker began applying the event: its deadline is one lease from now (never earlier)."""
+    def started(self, events: Sequence[tuple[str, str]], pipe: Any) -> None:
+        """A worker began applying these (event id, customer id): each one's deadline is one lease
+        from now (never earlier); one command per shard, into ``pipe``."""
         deadline = to_ms(self.clock.now()) + self.lease_ms
-        pipe.zadd(self.keys.inbox(self.keys.shard_of(customer_id)), {event_id: deadline}, xx=True, gt=True)
+        for shard, ids in self._by_shard(events).items():
+            pipe.zadd(self.keys.inbox(shard), dict.fromkeys(ids, deadline), xx=True, gt=True)
 
-    def done(self, event_id: object, customer_id: object, pipe: Any = None) -> None:
-        """The event was applied (or dead-lettered): it leaves the inbox (into ``pipe`` when given)."""
-        if not isinstance(event_id, str) or not isinstance(customer_id, str):
-            return  # too malformed to have been kept
-        shard = self.keys.shard_of(customer_id)
-        target = pipe if pipe is not None else self.client.pipeline(transaction=False)
-        target.zrem(self.keys.inbox(shard), event_id)
-        target.hdel(self.keys.inbox_events(shard), event_id)
-        target.hdel(self.keys.inbox_tries(shard), event_id)
-        if pipe is None:
+    def done(self, events: Sequence[tuple[object, object]], pipe: Any = None) -> None:
+        """These (event id, customer id) were applied (or dead-lettered): they leave the inbox, three
+        commands per shard (into ``pipe`` when given)."""
+        kept = [(e, c) for e, c in events if isinstance(e, str) and isinstance(c, str)]  # the rest: too
+        target = pipe if pipe is not None else self.client.pipeline(transaction=False)  # malformed to keep
+        for shard, ids in self._by_shard(kept).items():
+            target.zrem(self.keys.inbox(shard), *ids)
+            target.hdel(self.keys.inbox_events(shard), *ids)
+            target.hdel(self.keys.inbox_tries(shard), *ids)
+        if pipe is None and kept:
             target.execute()
+
+    def _by_shard(self, events: Sequence[tuple[str, str]]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for event_id, customer_id in events:
+            out.setdefault(self.keys.shard_of(customer_id), []).append(event_id)
+        return out
 
     def overdue(self, limit: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Events not applied within their lease, over every shard: (to queue again, given up)."""

@@ -1,14 +1,16 @@
-"""Ingestion: one lifecycle event in, planned sends and cancellations out.
+"""Ingestion: lifecycle events in, planned sends and cancellations out.
 
-Idempotent: an event id already processed is skipped, and every effect is
-idempotent on its own (send ids derive from the event id), so an event that is
-processed again after a crash plans nothing twice.
+Events are applied in batches (``Ingestor.ingest_many``): a few round trips for a
+whole batch, whatever its size, in place of several per event. Idempotent: an event
+id already processed is skipped, and every effect is idempotent on its own (send ids
+derive from the event id), so an event that is processed again after a crash plans
+nothing twice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +23,9 @@ from ..customers.profiles import Customers
 from ..errors import InputError, TimingError
 from ..registry import consentable
 from ..schedule import Intent, Schedule, Stop
+from ..store import scripts
 from ..store.keys import Keys, send_id_for
+from ..store.replies import texts
 from ..timing import resolve
 from .branches import Branches
 from .config import Journey, Journeys, Step
@@ -73,6 +77,18 @@ class IngestResult:
             self.too_late.append(stop)
 
 
+@dataclass
+class _Start:
+    """One journey an event starts, its steps resolved: one call of ``start.lua``."""
+
+    result: IngestResult
+    event: Event
+    customer: Customer
+    journey: Journey
+    keys: list[str]
+    args: list[str]
+
+
 class Ingestor:
     def __init__(
         self,
@@ -96,46 +112,113 @@ class Ingestor:
         self.inbox = inbox
         self.event_ttl = event_ttl_days * 86400
         self.branches = Branches(client, keys, schedule)
+        self._start = scripts.load(client, __package__, "start")
+        #: (step, intent) by (step, zone, country, event type): each intent built once.
+        self._intents: dict[tuple[int, str, str, str], tuple[Step, Intent]] = {}
 
     def ingest(self, event: Event) -> IngestResult:
         """Apply one event. Raises InputError (unknown customer, bad data) for the dead-letter store."""
-        result = IngestResult(event.id)
-        marker = self.keys.event(event.id)
+        [result] = self.ingest_many([event])
+        if isinstance(result, InputError):
+            raise result
+        return result
+
+    def ingest_many(self, events: Sequence[Event]) -> list[IngestResult | InputError]:
+        """Apply events in their order, a few round trips for the whole batch.
+
+        An event that cannot be applied (unknown or erased customer, bad data, no zone)
+        changes nothing and is returned, as its InputError, in its place; the others go on.
+        The markers, the inbox leases and the profiles are read in one pipeline each; the
+        journeys the events start are planned with one ``start.lua`` call each, all in one
+        round trip; an event with effects beyond starting journeys (an exit, an unsubscribe,
+        a branch, a check-in) is applied on its own, after the starts of the events before it.
+        """
+        results: list[IngestResult | InputError] = [IngestResult(event.id) for event in events]
+        if not events:
+            return results
         pipe = self.client.pipeline(transaction=False)
-        pipe.set(marker, "pending", nx=True, ex=self.event_ttl)
-        self.inbox.started(event.id, event.customer_id, pipe)
-        fresh = pipe.execute()[0]
-        if not fresh and self.client.get(marker) == b"done":
-            result.duplicate = True
-            self.inbox.done(event.id, event.customer_id)
-            return result
-        # Still 'pending': an earlier attempt died midway; every step below is idempotent.
-        customer = self.customers.require(event.customer_id)
+        for event in events:
+            # The value it held: None (new), 'pending' (an attempt died midway) or 'done'.
+            pipe.set(self.keys.event(event.id), "pending", nx=True, get=True, ex=self.event_ttl)
+        self.inbox.started([(event.id, event.customer_id) for event in events], pipe)
+        markers = pipe.execute()[: len(events)]
+        customers = self.customers.get_many([event.customer_id for event in events])
+        starts: list[_Start] = []
+        first: dict[str, int] = {}
+        applied: list[Event] = []
+        for i, event in enumerate(events):
+            result = results[i]
+            assert isinstance(result, IngestResult)
+            if event.id in first and isinstance(results[first[event.id]], InputError):
+                results[i] = results[first[event.id]]  # the same event again: refused again
+                continue
+            if event.id in first or markers[i] == b"done":
+                # Still 'pending': an earlier attempt died midway; every step below is idempotent.
+                result.duplicate = True
+                applied.append(event)
+                continue
+            first[event.id] = i
+            try:
+                customer = customers.get(event.customer_id) or self.customers.require(event.customer_id)
+                if self._plain(event):
+                    starts += self._starts(event, customer, self._starting(event, customer), result)
+                else:
+                    self._apply(starts, event, customer, result)
+                    starts = []
+                    customers[customer.id] = self.customers.require(customer.id)
+            except InputError as exc:
+                results[i] = exc
+                continue
+            applied.append(event)
+        self._run(starts)
+        # Applied: marked done and out of the inbox in one round trip.
+        pipe = self.client.pipeline(transaction=False)
+        for event in applied:
+            pipe.set(self.keys.event(event.id), "done", ex=self.event_ttl)
+        self.inbox.done([(event.id, event.customer_id) for event in applied], pipe=pipe)
+        pipe.execute()
+        return results
+
+    def _plain(self, event: Event) -> bool:
+        """Does the event do nothing but start journeys without waiting steps?"""
+        journeys = self.journeys
+        if event.type in ("customer.unsubscribed", "customer.checkin_due"):
+            return False
+        if (
+            event.type in journeys.by_exit
+            or event.type in journeys.by_when
+            or event.type in journeys.by_unless
+        ):
+            return False
+        return not any(step.when for j in journeys.by_trigger.get(event.type, []) for step in j.steps)
+
+    def _starting(self, event: Event, customer: Customer) -> list[Journey]:
+        """The journeys the event starts; InputError, before anything changes, for a customer
+        without a zone whom one of them would message at a local time."""
         starting = [
             journey
             for journey in self.journeys.by_trigger.get(event.type, [])
             if journey.matches(event.data)
             and (event.type != "customer.checkin_due" or event.data.get("journey") == journey.name)
         ]
-        # Refused before anything changes, so a replay after the profile is fixed applies it whole.
         _check_zone(customer, starting)
+        return starting
+
+    def _apply(self, starts: list[_Start], event: Event, customer: Customer, result: IngestResult) -> None:
+        """An event with more effects than starts, applied now (the starts before it first)."""
+        # Refused before anything changes, so a replay after the profile is fixed applies it whole.
+        starting = self._starting(event, customer)
+        self._run(starts)
         if event.type == "customer.unsubscribed":
             customer = self._unsubscribe(customer, event)
         for journey in self.journeys.by_exit.get(event.type, []):
             # An unsubscribe ends only the journeys of the categories it names.
             if event.type != "customer.unsubscribed" or journey.category in unsubscribed_categories(event):
                 self._exit(journey, customer, event, result)
-        for journey in starting:
-            self._start(journey, customer, event, result)
+        self._run(self._starts(event, customer, starting, result))
         self.branches.on_event(self.journeys, event, customer, result, self.plan_step)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
-        # Applied: marked done and out of the inbox in one round trip.
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(marker, "done", ex=self.event_ttl)
-        self.inbox.done(event.id, event.customer_id, pipe=pipe)
-        pipe.execute()
-        return result
 
     def _unsubscribe(self, customer: Customer, event: Event) -> Customer:
         source = str(event.data.get("source") or f"event {event.id}")
@@ -157,54 +240,72 @@ class Ingestor:
             text = f"journey {journey.name} exited on {event.type} (event {event.id})"
             result.record(self.schedule.cancel(send.id, "journey_exit", text))
 
-    def _supersede(
-        self, journey: Journey, field_name: str, customer: Customer, event: Event, result: IngestResult
-    ) -> bool:
-        """Cancel the sends of an older event for the same key (``field_name`` of the event data);
-        False if this event is the older."""
-        value = event.data.get(field_name)
-        if value is None or value == "":
-            raise InputError(f"data.{field_name}", value, f"required by journey {journey.name}")
-        key = self.keys.supersede(journey.name, customer.id, str(value))
-        mine = json.dumps([to_ms(event.occurred_at), event.id])
-        with self.client.pipeline(transaction=True) as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    older = json.loads(raw) if raw else None
-                    if older and older[1] != event.id and tuple(older) > (to_ms(event.occurred_at), event.id):
-                        pipe.unwatch()
-                        result.notes.append(f"superseded on arrival by event {older[1]}")
-                        return False
-                    pipe.multi()
-                    pipe.set(key, mine, ex=self.event_ttl)
-                    pipe.sadd(self.keys.customer_keys(customer.id), key)
-                    pipe.execute()
-                    break
-                except redis.WatchError:
-                    continue
-        if older and older[1] != event.id:
+    def _starts(
+        self, event: Event, customer: Customer, journeys: list[Journey], result: IngestResult
+    ) -> list[_Start]:
+        """The ``start.lua`` calls that start ``journeys`` for the event (nothing is written yet)."""
+        out = []
+        for journey in journeys:
+            keys = [
+                self.keys.due(self.keys.shard_of(customer.id)),
+                self.keys.planned(customer.id),
+                self.keys.customer_keys(customer.id),
+                self.keys.planned(customer.id),  # in the shard, unused: no supersede key
+            ]
+            at_ms = to_ms(event.occurred_at)
+            mine = ""
+            if journey.supersede_by:
+                value = event.data.get(journey.supersede_by)
+                if value is None or value == "":
+                    raise InputError(
+                        f"data.{journey.supersede_by}", value, f"required by journey {journey.name}"
+                    )
+                keys[3] = self.keys.supersede(journey.name, customer.id, str(value))
+                mine = json.dumps([at_ms, event.id])
+            start = from_ms(at_ms)
+            args = [str(at_ms), event.id, mine, str(self.event_ttl)]
+            args += self.schedule.compact_event(event.id, start, event.data)
             for step in journey.steps:
-                # A step that waited for an event was planned under "<event>~<step>" (``branches``).
-                planned_as = f"{older[1]}~{step.name}" if step.when else older[1]
-                send_id = send_id_for(planned_as, journey.name, step.name, customer.id)
-                text = f"superseded by event {event.id} ({field_name}={value})"
-                result.record(self.schedule.cancel(send_id, "superseded", text))
-        return True
-
-    def _start(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
-        if journey.supersede_by and not self._supersede(
-            journey, journey.supersede_by, customer, event, result
-        ):
-            return
-        if any(step.when for step in journey.steps):
-            self.branches.started(journey, customer, event)
-        for step in journey.steps:
-            if not step.when:  # a step that waits is planned when its event comes (``branches``)
-                self.plan_step(
-                    journey, step, customer, event.id, event.type, event.occurred_at, event.data, result
+                if step.when:  # a step that waits is planned when its event comes (``branches``)
+                    continue
+                planned = self._resolve(
+                    journey, step, customer, event.id, event.type, start, event.data, result
                 )
+                if planned is not None:
+                    send_id, due, intent = planned
+                    keys.append(self.keys.send(send_id))
+                    args += self.schedule.compact_send(send_id, due, intent)
+            out.append(_Start(result, event, customer, journey, keys, args))
+        return out
+
+    def _run(self, starts: list[_Start]) -> None:
+        """Run ``start.lua`` for each start, in one round trip; then cancel what they superseded."""
+        if not starts:
+            return
+        replies = scripts.run_many(self.client, self._start, [(s.keys, s.args) for s in starts])
+        for start, reply in zip(starts, replies, strict=True):
+            verdict, other, *planned = texts(reply[:2]) + list(reply[2:])
+            result, event, journey = start.result, start.event, start.journey
+            if verdict == "older":
+                result.notes.append(f"superseded on arrival by event {other}")
+                continue
+            if any(step.when for step in journey.steps):
+                self.branches.started(journey, start.customer, event)
+            result.planned += [send_id for send_id, new in zip(start.args[7::4], planned, strict=True) if new]
+            if other:
+                self._cancel_superseded(journey, other, event, result)
+
+    def _cancel_superseded(self, journey: Journey, older: str, event: Event, result: IngestResult) -> None:
+        """Cancel the sends the older event ``older`` planned for the journey."""
+        field_name = journey.supersede_by
+        assert field_name is not None, "only a journey with supersede_by supersedes"
+        value = event.data.get(field_name)
+        for step in journey.steps:
+            # A step that waited for an event was planned under "<event>~<step>" (``branches``).
+            planned_as = f"{older}~{step.name}" if step.when else older
+            send_id = send_id_for(planned_as, journey.name, step.name, event.customer_id)
+            text = f"superseded by event {event.id} ({field_name}={value})"
+            result.record(self.schedule.cancel(send_id, "superseded", text))
 
     def plan_step(
         self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
@@ -213,30 +314,47 @@ class Ingestor:
         """Plan one step for the event ``event_id`` that happened at ``occurred_at`` (its data: ``data``)."""
         # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
         start = from_ms(to_ms(occurred_at))
+        planned = self._resolve(journey, step, customer, event_id, event_type, start, data, result)
+        if planned is None:
+            return
+        send_id, due, intent = planned
+        if self.schedule.plan(send_id, due, intent, event_id=event_id, start=start, data=data):
+            result.planned.append(send_id)
+
+    def _resolve(
+        self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
+        start: datetime, data: Mapping[str, Any], result: IngestResult,
+    ) -> tuple[str, datetime, Intent] | None:  # fmt: skip
+        """(send id, due, intent) of one step for the event; None, noted, when it cannot be planned."""
         rule = step.send_rule(customer.country)
         try:
             resolution = resolve(rule, rule.start(start, data, customer.zone), customer.zone)
         except TimingError as exc:
             result.notes.append(f"{journey.name}.{step.name} not planned: {exc}")
-            return
+            return None
         if rule.backward and resolution.utc < start:
             result.notes.append(
                 f"{journey.name}.{step.name} not planned: {rule.days} days before data.{rule.anchor} "
                 f"({resolution.local.isoformat()}) is already past"
             )
-            return
-        intent = Intent(
-            journey=journey.name,
-            step=step.name,
-            category=journey.category,
-            template=step.template,
-            channels=json.dumps(step.channels),
-            rule=step.rule_json,
-            survey=step.survey or "",
-            event_type=event_type,
-            zone=customer.zone,
-            country=customer.country or "",
-        )
-        send_id = send_id_for(event_id, journey.name, step.name, customer.id)
-        if self.schedule.plan(send_id, resolution.utc, intent, event_id=event_id, start=start, data=data):
-            result.planned.append(send_id)
+            return None
+        # The step itself is kept with its intent: a reloaded journey's steps are new objects.
+        which = (id(step), customer.zone, customer.country or "", event_type)
+        step_and_intent = self._intents.get(which)
+        if step_and_intent is not None and step_and_intent[0] is step:
+            intent = step_and_intent[1]
+        else:
+            intent = Intent(
+                journey=journey.name,
+                step=step.name,
+                category=journey.category,
+                template=step.template,
+                channels=json.dumps(step.channels),
+                rule=step.rule_json,
+                survey=step.survey or "",
+                event_type=event_type,
+                zone=customer.zone,
+                country=customer.country or "",
+            )
+            self._intents[which] = (step, intent)
+        return send_id_for(event_id, journey.name, step.name, customer.id), resolution.utc, intent

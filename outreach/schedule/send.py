@@ -22,6 +22,19 @@ from ..customers.profile import Customer
 from ..timing import SendRule, rule_for
 
 
+def b36(number: int) -> str:
+    """A non-negative number in base 36 (event times are after 2000: see ``journeys.events``)."""
+    if number < 0:
+        raise ValueError(f"base 36 of a negative number: {number}")
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        number, rest = divmod(number, 36)
+        out = digits[rest] + out
+        if not number:
+            return out
+
+
 class SendState(StrEnum):
     """Every state a send can be in (docs/DELIVERY.md); the Lua scripts write the same words."""
 

@@ -24,26 +24,13 @@ import redis
 from ..clock import Clock, ceil_ms, from_ms, to_ms
 from ..errors import InputError, OutreachError
 from ..store import scripts
-from ..store.keys import Keys, split_send_id
+from ..store.keys import Keys, event_digest, split_send_id
 from ..store.replies import text, text_or_none, texts
 from .reads import Reads
-from .send import Claim, HandOver, Intent, SendState, Stop, log_entry
+from .send import Claim, HandOver, Intent, SendState, Stop, b36, log_entry
 
 #: Upper bounds (seconds) of the delivery-latency histogram: planned instant to hand-over.
 LATENCY_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600)
-
-
-def _b36(number: int) -> str:
-    """A non-negative number in base 36 (event times are after 2000: see ``journeys.events``)."""
-    if number < 0:
-        raise ValueError(f"base 36 of a negative number: {number}")
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
 
 
 class Schedule(Reads):
@@ -90,6 +77,17 @@ class Schedule(Reads):
 
     # -- planning -------------------------------------------------------------------------
 
+    def compact_event(self, event_id: str, start: datetime, data: Mapping[str, Any]) -> list[str]:
+        """The fields an event's planned sends share: [its field, start, ingestion time and id, data]."""
+        meta = f"{b36(to_ms(start))},{b36(to_ms(self.clock.now()))},{event_id}"
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) if data else ""
+        return [event_digest(event_id), meta, body]
+
+    def compact_send(self, send_id: str, due: datetime, intent: Intent) -> list[str]:
+        """A planned send's own part: [send id, due UTC ms, its field, intent ref] (the intent kept)."""
+        event, step, _ = split_send_id(send_id)
+        return [send_id, str(to_ms(due)), event + step, self.store_intent(intent)]
+
     def plan(
         self,
         send_id: str,
@@ -105,16 +103,15 @@ class Schedule(Reads):
 
         With ``pipe``, the script joins that pipeline (the caller executes it) and None is returned.
         """
-        event, step, customer_id = split_send_id(send_id)
-        ref = self.store_intent(intent)
-        meta = f"{_b36(to_ms(start))},{_b36(to_ms(self.clock.now()))},{event_id}"
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) if data else ""
+        customer_id = split_send_id(send_id)[2]
+        due_ms, send_field, ref = self.compact_send(send_id, due, intent)[1:]
+        event_field, meta, body = self.compact_event(event_id, start, data)
         keys = [
             self.keys.due(self.keys.shard_of(customer_id)),
             self.keys.planned(customer_id),
             self.keys.send(send_id),
         ]
-        args = [send_id, str(to_ms(due)), event + step, event, ref, meta, body]
+        args = [send_id, due_ms, send_field, event_field, ref, meta, body]
         if pipe is not None:
             pipe.evalsha(self._plan.sha, len(keys), *keys, *args)
             return None

@@ -31,6 +31,7 @@ def event_digest(event_id: str) -> str:
     return hashlib.sha1(event_id.encode()).hexdigest()[:EVENT_DIGITS]
 
 
+@lru_cache(maxsize=4096)
 def step_digest(journey: str, step: str) -> str:
     return hashlib.sha1(f"{journey}.{step}".encode()).hexdigest()[:STEP_DIGITS]
 

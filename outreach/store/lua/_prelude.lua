@@ -78,3 +78,20 @@ local function materialize(tag, id, due)
   return true
 end
 
+
+-- plan_send(due_key, plan_key, send_key, id, due_ms, send_field, event_field, intent, event_value,
+-- event_data): add a planned send once, in compact form (see plan.lua); returns 1 when planned,
+-- 0 when the send id already existed.
+local function plan_send(due_key, plan_key, send_key, id, due_ms, send_field, event_field, intent,
+                         event_value, event_data)
+  if redis.call('EXISTS', send_key) == 1 or redis.call('HEXISTS', plan_key, send_field) == 1 then
+    return 0
+  end
+  redis.call('HSET', plan_key, send_field, intent)
+  redis.call('HSETNX', plan_key, event_field, event_value)
+  if event_data ~= '' then
+    redis.call('HSETNX', plan_key, event_field .. 'd', event_data)
+  end
+  redis.call('ZADD', due_key, tonumber(due_ms), id)
+  return 1
+end

@@ -18,22 +18,23 @@ from .models import EVENTS_BODY, MAX_BATCH, EventIn
 router = APIRouter()
 
 
-def _customer_problem(outreach: Outreach, customer_id: str, field: str) -> ApiError | None:
-    if outreach.customers.get(customer_id) is not None:
+def _customer_problem(outreach: Outreach, customer_id: str, field: str, known: set[str]) -> ApiError | None:
+    if customer_id in known:
         return None
     if outreach.customers.is_erased(customer_id):
         return ApiError(409, [problem(field, customer_id, "the customer was erased")])
     return ApiError(404, [problem(field, customer_id, "no such customer")])
 
 
-def _event(outreach: Outreach, raw: Any, prefix: str = "") -> Event:
-    """Validate one event (nothing is queued); raises ApiError naming the field."""
+def _event(outreach: Outreach, raw: Any, known: set[str], prefix: str = "") -> Event:
+    """Validate one event (nothing is queued); raises ApiError naming the field. ``known``: the
+    customers found among those the request names."""
     try:
         event = EventIn.model_validate(raw)
     except ValidationError as exc:
         raise ApiError(422, pydantic_errors(exc.errors(include_url=False), prefix)) from None
     where = f"{prefix}.customer_id" if prefix else "customer_id"
-    refused = _customer_problem(outreach, event.customer_id, where)
+    refused = _customer_problem(outreach, event.customer_id, where, known)
     if refused is not None:
         raise refused
     try:
@@ -43,6 +44,11 @@ def _event(outreach: Outreach, raw: Any, prefix: str = "") -> Event:
     except InputError as exc:
         field = f"{prefix}.{exc.field}" if prefix else exc.field
         raise ApiError(422, [problem(field, exc.value, exc.problem)]) from None
+
+
+def _customer_ids(items: list[Any]) -> list[str]:
+    """The customer ids a request names (checked for existence in one round trip)."""
+    return [i["customer_id"] for i in items if isinstance(i, dict) and isinstance(i.get("customer_id"), str)]
 
 
 @router.post(
@@ -78,9 +84,10 @@ def post_events(request: Request, payload: Annotated[Any, Body()]) -> JSONRespon
             raise ApiError(422, [problem("events", shown, f"must be a list of 1 to {MAX_BATCH} events")])
         results = []
         accepted = []
+        known = outreach.customers.existing(_customer_ids(items))
         for index, item in enumerate(items):
             try:
-                event = _event(outreach, item, f"events[{index}]")
+                event = _event(outreach, item, known, f"events[{index}]")
                 accepted.append(event.to_mapping())
                 results.append({"index": index, "status": "accepted", "id": event.id})
             except ApiError as exc:
@@ -95,6 +102,6 @@ def post_events(request: Request, payload: Annotated[Any, Body()]) -> JSONRespon
         return JSONResponse(body, status_code=207 if rejected else 202)
     if not isinstance(payload, dict):
         raise ApiError(422, [problem("body", payload, 'must be an event object or {"events": [...]}')])
-    event = _event(outreach, payload)
+    event = _event(outreach, payload, outreach.customers.existing(_customer_ids([payload])))
     outreach.submit([event.to_mapping()])
     return JSONResponse({"status": "accepted", "id": event.id}, status_code=202)

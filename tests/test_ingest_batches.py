@@ -1,0 +1,195 @@
+"""Ingestion in batches applies exactly what the same events applied one by one would.
+
+``Ingestor.ingest_many`` reads markers and profiles for a whole batch, plans the
+journeys the events start with one ``start.lua`` call each in one round trip, and
+applies an event with more effects (an exit, an unsubscribe, a branch) on its own,
+after the starts before it. Whatever the batch boundaries, the result per event and
+the schedule it leaves must be those of applying the events one at a time, in the
+same order: supersedes in either order of arrival, exits right after a start in
+the same batch, repeats of an id inside one batch and across batches, unknown
+customers between good events.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import fakeredis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from outreach import Outreach
+
+from .conftest import CUSTOMERS, make_settings
+
+PEOPLE = ["c-amelia", "c-jonas", "c-haruto", "c-nobody"]
+
+#: (type, data) of the events drawn: two orders (one superseding the other), a sign-up and the
+#: events that end its journeys, an interaction that starts a survey.
+KINDS = [
+    ("order.delayed", {"order_id": "A-1", "new_eta": "2026-03-25"}),
+    ("order.delayed", {"order_id": "A-1", "new_eta": "2026-03-27"}),
+    ("order.delayed", {"order_id": "B-2", "new_eta": "2026-03-26"}),
+    ("order.delayed", {"new_eta": "2026-03-26"}),  # refused: no order_id
+    ("customer.signed_up", {}),
+    ("customer.activated", {}),
+    ("customer.unsubscribed", {"categories": ["lifecycle"]}),
+    ("interaction.resolved", {}),
+]
+
+event = st.tuples(
+    st.sampled_from(PEOPLE),
+    st.integers(0, len(KINDS) - 1),
+    st.integers(-120, 120),  # minutes from now: older events may arrive after newer ones
+    st.integers(0, 5),  # a small id space: repeats of an id happen
+)
+
+
+def _apps(tmp_path, clock):
+    server = fakeredis.FakeServer()
+    apps = []
+    for label in ("one", "batch"):
+        client = fakeredis.FakeRedis(server=server)
+        app = Outreach(make_settings(tmp_path / label), client=client, clock=clock)
+        for data in CUSTOMERS.values():
+            app.upsert_customer(data)
+        apps.append(app)
+    return apps
+
+
+def _raw(clock, person: str, kind: int, minutes: int, tag: int) -> dict:
+    type_, data = KINDS[kind]
+    at = clock.now() + timedelta(minutes=minutes)
+    return {"id": f"ev-{kind}-{person}-{tag}", "type": type_, "customer_id": person,
+            "occurred_at": at.isoformat(), "data": data}  # fmt: skip
+
+
+def _summary(result) -> object:
+    if result is None:
+        return None
+    return (result.event_id, result.duplicate, sorted(result.planned), sorted(result.cancelled),
+            sorted(s.send_id for s in result.too_late), sorted(result.notes))  # fmt: skip
+
+
+def _state(app: Outreach, send_ids: set[str]) -> dict:
+    out = {}
+    for send_id, send in zip(sorted(send_ids), app.schedule.get_many(sorted(send_ids)), strict=True):
+        out[send_id] = None if send is None else (send.state.value, send.due, send.journey, send.step)
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(event, min_size=1, max_size=14), cuts=st.lists(st.integers(1, 5), max_size=6))
+def test_a_batch_applies_what_one_by_one_applies(tmp_path, clock, events, cuts):
+    one, batch = _apps(tmp_path, clock)
+    raws = [_raw(clock, *e) for e in events]
+    expected = [one.ingest(json.loads(json.dumps(raw))) for raw in raws]
+    got = []
+    rest = list(raws)
+    for size in [*cuts, len(rest)]:
+        chunk, rest = rest[:size], rest[size:]
+        if chunk:
+            got += batch.ingest_many(chunk)
+    assert [_summary(r) for r in got] == [_summary(r) for r in expected]
+    planned = {s for r in expected if r for s in r.planned}
+    assert _state(batch, planned) == _state(one, planned)
+    for person in PEOPLE[:3]:
+        assert sorted(s.id for s in batch.schedule.open_sends(person)) == sorted(
+            s.id for s in one.schedule.open_sends(person)
+        )
+    assert len(batch.deadletters.list()) == len(one.deadletters.list())
+    assert batch.inbox.depth() == one.inbox.depth() == 0
+
+
+def test_a_newer_delay_notice_in_the_same_batch_supersedes_the_older_one(app, customers, clock):
+    older = _raw(clock, "c-jonas", 0, -30, 1)
+    newer = _raw(clock, "c-jonas", 1, -10, 2)
+    first, second = app.ingest_many([older, newer])
+    assert first.planned and second.planned
+    assert second.cancelled == first.planned  # the older event's notice, cancelled in time
+    # Arriving in the other order, the older event plans nothing.
+    late_older = _raw(clock, "c-jonas", 0, -60, 3)
+    [third] = app.ingest_many([late_older])
+    assert third.planned == [] and third.notes == ["superseded on arrival by event ev-1-c-jonas-2"]
+
+
+def test_an_exit_right_after_a_start_in_one_batch_ends_what_the_start_planned(app, customers, clock):
+    signed_up = _raw(clock, "c-amelia", 4, 0, 1)
+    activated = _raw(clock, "c-amelia", 5, 1, 2)
+    start, exit_ = app.ingest_many([signed_up, activated])
+    onboarding = [s for s in start.planned if app.schedule.get(s).journey == "onboarding"]
+    assert onboarding and set(onboarding) <= set(exit_.cancelled)
+
+
+def test_a_bad_event_in_a_batch_is_dead_lettered_alone(app, customers, clock):
+    good = _raw(clock, "c-haruto", 2, 0, 1)
+    unknown = _raw(clock, "c-nobody", 2, 0, 2)
+    no_order = _raw(clock, "c-haruto", 3, 0, 3)
+    results = app.ingest_many([good, unknown, no_order, _raw(clock, "c-haruto", 2, 0, 4)])
+    assert [r is None for r in results] == [False, True, True, False]
+    assert len(app.deadletters.list()) == 2
+    assert app.inbox.depth() == 0
+    # A repeat of the refused id in a later batch is refused again, not taken for done.
+    assert app.ingest_many([unknown]) == [None]
+
+
+def test_a_repeat_inside_one_batch_is_a_duplicate(app, customers, clock):
+    raw = _raw(clock, "c-haruto", 2, 0, 1)
+    first, again = app.ingest_many([raw, dict(raw)])
+    assert first.planned and not first.duplicate
+    assert again.duplicate and again.planned == []
+    assert app.ingest_many([raw])[0].duplicate
+
+
+def test_racing_batches_leave_one_notice_per_order_the_newest(redis_server, tmp_path, clock):
+    """Workers apply overlapping batches at once (a redelivered message, two events for one order
+    taken by two workers): every order ends with exactly the newest event's notice planned."""
+    import threading
+
+    import redis as redis_py
+
+    settings_ = make_settings(tmp_path)
+    apps = [Outreach(settings_, client=redis_py.Redis.from_url(redis_server), clock=clock) for _ in range(4)]
+    for data in CUSTOMERS.values():
+        apps[0].upsert_customer(data)
+    orders = 150
+    people = PEOPLE[:3]
+
+    def delay(i: int, version: int) -> dict:
+        at = clock.now() - timedelta(minutes=10 - version)
+        data = {"order_id": f"O-{i}", "new_eta": "2026-03-30"}
+        return {"id": f"ev-{i}-v{version}", "type": "order.delayed", "customer_id": people[i % 3],
+                "occurred_at": at.isoformat(), "data": data}  # fmt: skip
+
+    work = [
+        [delay(i, 1) for i in range(orders)],
+        [delay(i, 2) for i in reversed(range(orders))],
+        [delay(i, v) for i in range(orders) for v in (2, 1)],
+        [delay(i, 1) for i in reversed(range(orders))],
+    ]
+    barrier = threading.Barrier(len(apps))
+    errors: list[BaseException] = []
+
+    def apply(app: Outreach, events: list[dict]) -> None:
+        try:
+            barrier.wait()
+            for k in range(0, len(events), 25):
+                app.ingest_many(events[k : k + 25])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=apply, args=pair) for pair in zip(apps, work, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    app = apps[0]
+    newest = {f"ev-{i}-v2" for i in range(orders)}
+    for person in people:
+        live = [s for s in app.schedule.open_sends(person) if s.journey == "order_delay"]
+        assert {s.event_id for s in live} <= newest
+        assert len(live) == len([i for i in range(orders) if people[i % 3] == person])
+    for a in apps:
+        a.client.close()
