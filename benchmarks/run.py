@@ -26,8 +26,13 @@ talks to any other Redis. Measured in the same run (docs/PERFORMANCE.md):
    a producer adds 1,000 sends/s due now and the pump ticks every 0.1 s
    (``OUTREACH_PUMP_INTERVAL``).
 6. Step 4-5 at a tenth of the backlog, and the ratios 1M / 100k.
+7. The whole path with real processes (``benchmarks/pipeline.py``): HTTP batch
+   acceptance by one web process, worker ingestion by one worker process (its CPU
+   and Redis's CPU per event), single-event POSTs from 8 client threads, and end
+   to end from the first POST until every send is delivered (web, worker and
+   scheduler processes), each next to the Dramatiq no-op of the same round.
 
-The throughput rounds (1-3) run once first; the backlog figures next; further
+The throughput rounds (1-3 and 7) run once first; the backlog figures next; further
 rounds follow while the time budget allows (3 rounds in all, ``--quick`` one).
 Medians are quoted. Progress goes to stderr; ``--json`` prints one JSON object.
 """
@@ -69,6 +74,11 @@ from outreach.store.keys import send_id_for, split_send_id
 from outreach.ticks import build_scheduler
 from outreach.timing import resolve
 
+try:
+    from benchmarks import pipeline
+except ImportError:  # run as a script: its folder is on sys.path, not the project's
+    import pipeline  # type: ignore[no-redef]
+
 ROOT = Path(__file__).resolve().parent.parent
 STARTER = ROOT / "outreach" / "starter"
 BIN = Path(sys.executable).parent
@@ -86,6 +96,10 @@ BUDGET_S = 540.0
 #: Targets: name -> (comparison, bound).
 TARGETS: dict[str, tuple[str, float]] = {
     "outreach_vs_dramatiq": (">=", 2.5),
+    "ingest_vs_dramatiq": (">=", 2.5),
+    "end_to_end_vs_dramatiq": (">=", 1.0),
+    "http_batch_vs_dramatiq": (">=", 3.0),
+    "redis_cpu_us_per_event": ("<=", 100.0),
     "outreach_vs_celery": (">=", 8.0),
     "memory_bytes_per_send": ("<=", 300.0),
     "pump_claims_per_s": (">=", 20_000.0),
@@ -875,6 +889,15 @@ def build_report(args, info, rounds, backlogs, large: int, small: int, began: fl
     out = median([r["delivered_per_s"] for r in rounds["outreach"]])
     ingest = [r["ingest"] for r in rounds["outreach"]]
     big, little = backlogs[large], backlogs[small]
+    pipe = rounds["pipeline"]
+
+    def whole(stage: str, figure: str) -> float | None:
+        return median([p[stage][figure] for p in pipe if p[stage].get(figure) is not None])
+
+    def per_round(stage: str, figure: str) -> float | None:
+        return median([ratio(p[stage][figure], d["messages_per_s"]) for p, d in zip(pipe, rounds["dramatiq"],
+                       strict=False) if p[stage].get(figure)])  # fmt: skip
+
     growth = {
         "claim_us_per_send": ratio(big["claim"]["us_per_claim"], little["claim"]["us_per_claim"]),
         "pump_us_per_send": ratio(big["pump"]["us_per_send"], little["pump"]["us_per_send"]),
@@ -889,6 +912,10 @@ def build_report(args, info, rounds, backlogs, large: int, small: int, began: fl
         "pump_claims_per_s": big["claim"]["claims_per_s"],
         "lag_p99_s": big["lag"]["lag_p99_s"],
         "cost_growth_1m_vs_100k": growth["claim_us_per_send"],
+        "ingest_vs_dramatiq": per_round("ingest", "events_per_s"),
+        "end_to_end_vs_dramatiq": per_round("end_to_end", "events_per_s"),
+        "http_batch_vs_dramatiq": per_round("http_batch", "events_per_s"),
+        "redis_cpu_us_per_event": whole("ingest", "redis_cpu_us_per_event"),
     }
     report = {
         "machine": info,
@@ -921,6 +948,17 @@ def build_report(args, info, rounds, backlogs, large: int, small: int, began: fl
             "events_per_s": median([i["events_per_s"] for i in ingest]),
             "sends_per_s": median([i["sends_per_s"] for i in ingest]),
         },
+        "pipeline": {
+            "http_batch_events_per_s": whole("http_batch", "events_per_s"),
+            "http_batch_web_cpu_us_per_event": whole("http_batch", "web_cpu_us_per_event"),
+            "ingest_events_per_s": whole("ingest", "events_per_s"),
+            "ingest_worker_cpu_us_per_event": whole("ingest", "worker_cpu_us_per_event"),
+            "ingest_redis_cpu_us_per_event": whole("ingest", "redis_cpu_us_per_event"),
+            "http_single_requests_per_s": whole("http_single", "requests_per_s"),
+            "http_single_p99_ms": whole("http_single", "p99_ms"),
+            "end_to_end_events_per_s": whole("end_to_end", "events_per_s"),
+            "runs": pipe,
+        },
         "backlog": {str(k): v for k, v in backlogs.items()},
         "growth_1m_vs_100k": {"backlogs": [large, small], **growth},
         "ratios": headline,
@@ -948,6 +986,8 @@ def build_report(args, info, rounds, backlogs, large: int, small: int, began: fl
             "planned through Schedule.plan as ingest.py plans them (one sign-up, three sends, per customer).",
             "cost_growth_1m_vs_100k: Schedule.claim cost per claimed send at the large backlog "
             "divided by the same at a tenth of it.",
+            "Ratios against the Dramatiq no-op (*_vs_dramatiq) are medians of the per-round ratios: each "
+            "round's figure over the no-op measured in the same round.",
             "The machine is shared and noisy: compare the ratios, which are measured in the same run.",
         ],
     }
@@ -970,7 +1010,16 @@ def print_human(report: dict[str, Any]) -> None:
     print(f"outreach delivered:   {o['delivered_per_s']:>10,.1f} sends/s "
           f"(all delivered: {o['all_delivered']})")  # fmt: skip
     i = report["ingestion"]
-    print(f"ingestion:            {i['events_per_s']:>10,.1f} events/s, {i['sends_per_s']:,.1f} sends/s")
+    print(f"app.ingest, one by one: {i['events_per_s']:>8,.1f} events/s, {i['sends_per_s']:,.1f} sends/s")
+    p = report["pipeline"]
+    print(f"HTTP batch accepted:  {p['http_batch_events_per_s']:>10,.1f} events/s "
+          f"({p['http_batch_web_cpu_us_per_event']} µs web CPU/event)")  # fmt: skip
+    print(f"worker ingestion:     {p['ingest_events_per_s']:>10,.1f} events/s "
+          f"({p['ingest_worker_cpu_us_per_event']} µs worker CPU, {p['ingest_redis_cpu_us_per_event']} µs "
+          f"Redis CPU per event)")  # fmt: skip
+    print(f"single-event POSTs:   {p['http_single_requests_per_s']:>10,.1f} requests/s "
+          f"(p99 {p['http_single_p99_ms']} ms)")  # fmt: skip
+    print(f"end to end:           {p['end_to_end_events_per_s']:>10,.1f} events/s (HTTP in -> delivered)")
     for size, b in report["backlog"].items():
         print(f"backlog {int(size):>9,}: {b['memory_bytes_per_send']:,.1f} B/send, fill "
               f"{b['fill_sends_per_s']:,.0f}/s, claim {b['claim']['claims_per_s']:,.0f}/s "
@@ -1018,7 +1067,7 @@ def main(argv: list[str] | None = None) -> int:
         config = bench_config(tmp)
         unavailable = celery_available()
         rounds: dict[str, Any] = {"dramatiq": [], "celery": [] if unavailable is None else unavailable,
-                                  "outreach": []}  # fmt: skip
+                                  "outreach": [], "pipeline": []}  # fmt: skip
         durations: list[float] = []
 
         def throughput_round(r: int) -> None:
@@ -1032,8 +1081,15 @@ def main(argv: list[str] | None = None) -> int:
             result = outreach_round(server, config, tmp, args.sends, f"r{r}", args.pump_interval)
             rounds["outreach"].append(result)
             server.flush()
+            say(f"round {r}: the whole path (HTTP, worker ingestion, end to end), {args.sends:,} events")
+            whole = pipeline.pipeline_round(sys.modules[__name__], server, config, tmp, args.sends, f"r{r}",
+                                            args.pump_interval)  # fmt: skip
+            rounds["pipeline"].append(whole)
+            server.flush()
             durations.append(time.perf_counter() - t)
-            say(f"round {r}: {rounds['outreach'][-1]['delivered_per_s']:,.1f} delivered/s, "
+            p = rounds["pipeline"][-1]
+            say(f"round {r}: {rounds['outreach'][-1]['delivered_per_s']:,.1f} delivered/s, ingest "
+                f"{p['ingest']['events_per_s']:,.1f}/s, end to end {p['end_to_end']['events_per_s']}/s, "
                 f"dramatiq {rounds['dramatiq'][-1]['messages_per_s']:,.1f}/s")  # fmt: skip
 
         throughput_round(1)

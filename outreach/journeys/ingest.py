@@ -356,5 +356,7 @@ class Ingestor:
                 zone=customer.zone,
                 country=customer.country or "",
             )
+            if len(self._intents) >= 10_000:  # steps of earlier configs, zones no longer seen
+                self._intents.clear()
             self._intents[which] = (step, intent)
         return send_id_for(event_id, journey.name, step.name, customer.id), resolution.utc, intent
