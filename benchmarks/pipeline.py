@@ -264,7 +264,7 @@ def start_web(run, env: dict[str, str], port: int, log: Path):
     child = run.Child(
         [str(run.BIN / "uvicorn"), "outreach.web.main:app", "--host", "127.0.0.1", "--port", str(port),
          "--no-access-log", "--log-level", "info"],
-        env, r"Application startup complete", log,
+        env, r"Uvicorn running on", log,
     )  # fmt: skip
     child.wait_ready()
     return child

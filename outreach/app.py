@@ -297,7 +297,8 @@ class Outreach:
         Only while the ingest queue has no backlog: behind one, an event is late
         because of the queue, and queuing it again would only lengthen the queue.
         """
-        if waiting(self.broker, INGEST_QUEUE) >= self.settings.ingest_backlog:
+        # Each waiting message counts as a full batch: it may hold that many events.
+        if waiting(self.broker, INGEST_QUEUE) * self.settings.ingest_batch >= self.settings.ingest_backlog:
             return 0
         again, given_up = self.inbox.overdue(self.settings.claim_limit)
         for event in again:

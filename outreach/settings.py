@@ -32,10 +32,10 @@ DEFAULT_INGEST_BATCH = 200
 DEFAULT_INGEST_LEASE_SECONDS = 10.0
 #: Times an overdue event is queued again before it is given up to the dead-letter store.
 DEFAULT_INGEST_DISPATCHES = 5
-#: The pump queues overdue events again only while fewer than this many wait in the ingest
-#: queue, not yet taken by a worker: behind a longer backlog an event is late because of
-#: the backlog, not a dead worker.
-DEFAULT_INGEST_BACKLOG = 100
+#: The pump queues overdue events again only while fewer than this many events wait in the
+#: ingest queue, not yet taken by a worker (each waiting message counted as a full batch):
+#: behind a longer backlog an event is late because of the backlog, not a dead worker.
+DEFAULT_INGEST_BACKLOG = 1000
 #: Seconds between two pump ticks in the scheduler process.
 DEFAULT_PUMP_INTERVAL = 1.0
 #: Seconds between two sweeps (lease reaper, check-in index).
@@ -157,6 +157,9 @@ class Settings:
         """Refuse what production must not run with (``OUTREACH_MODE=production``)."""
         if self.mode not in (DEVELOPMENT, PRODUCTION):
             raise ConfigError(f"OUTREACH_MODE={self.mode!r}: must be {DEVELOPMENT} or {PRODUCTION}")
+        for name in ("ingest_batch", "deliver_batch", "claim_limit"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"OUTREACH_{name.upper()}={getattr(self, name)!r}: must be at least 1")
         if not self.production:
             return
         if self.secret == DEVELOPMENT_SECRET or len(self.secret) < MIN_SECRET_LENGTH:

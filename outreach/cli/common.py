@@ -77,6 +77,14 @@ def _config() -> tuple[Settings, Any, Any]:
     )
 
 
+class UnreadableLine(InputError):
+    """A line of a JSON-lines file that is not JSON (or not UTF-8); ``line`` is all of it."""
+
+    def __init__(self, line: str, problem: str) -> None:
+        super().__init__("line", line[:80].rstrip(), problem)
+        self.line = line.rstrip("\r\n")
+
+
 def read_json_lines(path: Path, *, read: list[int] | None = None) -> Iterator[tuple[int, Any]]:
     """(line number, value) of each non-blank line of a JSON-lines file, read as it goes. A line that
     cannot be read yields an InputError in its place, so the lines around it are still used and it
@@ -92,14 +100,13 @@ def read_json_lines(path: Path, *, read: list[int] | None = None) -> Iterator[tu
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                shown = raw[:80].decode("utf-8", "replace")
-                yield number, InputError("line", shown, f"not UTF-8 ({exc.reason})")
+                yield number, UnreadableLine(raw.decode("utf-8", "replace"), f"not UTF-8 ({exc.reason})")
                 continue
             if not line.strip():
                 continue
             try:
                 yield number, json.loads(line)
             except json.JSONDecodeError as exc:
-                yield number, InputError("line", line[:80].rstrip(), f"malformed JSON ({exc.msg})")
+                yield number, UnreadableLine(line, f"malformed JSON ({exc.msg})")
             except RecursionError:
-                yield number, InputError("line", line[:80].rstrip(), "nests too deep")
+                yield number, UnreadableLine(line, "nests too deep")

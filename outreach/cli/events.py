@@ -12,7 +12,7 @@ import click
 from ..app import Outreach
 from ..errors import CustomerErased, InputError, OutreachError, UnknownCustomer
 from . import common
-from .common import _fail, _json_object
+from .common import UnreadableLine, _fail, _json_object
 
 
 @click.command()
@@ -46,12 +46,14 @@ def events_import(file: Path, batch: int) -> None:
     Each line is checked as the API checks an event, its customer included; the good
     ones are kept in the inbox and queued in batches (a worker or `outreach run`
     applies them). A bad line is reported by its number and kept in the dead-letter
-    store, to replay once fixed.
+    store, to replay once fixed. Give each event an `id`: the same file imported again
+    then plans nothing twice (a line without one gets a new id each time).
     """
     if batch < 1:
         raise click.BadParameter("must be at least 1", param_hint="--batch")
     read = [0]
-    ok = bad = 0
+    ok = 0
+    problems: list[str] = []
     with (
         common._app() as app,
         click.progressbar(length=file.stat().st_size, label=f"Importing {file.name}", file=sys.stderr) as bar,
@@ -65,12 +67,14 @@ def events_import(file: Path, batch: int) -> None:
                 try:
                     accepted.append(_checked(app, row, known))
                 except InputError as exc:
-                    bad += 1
-                    _refuse(app, file, number, row, exc)
+                    problems.append(_refuse(app, file, number, row, exc))
             app.submit(accepted)
             ok += len(accepted)
             bar.update(read[0] - bar.pos)
-    click.echo(f"queued {ok} events, {bad} rejected (see `outreach dead-letters list`)")
+    for problem in problems:  # after the progress bar, which shares stderr
+        click.echo(problem, err=True)
+    kept = "" if not problems else " (kept in `outreach dead-letters list`, except those of erased customers)"
+    click.echo(f"queued {ok} events, {len(problems)} rejected{kept}")
 
 
 def _checked(app: Outreach, row: Any, known: set[str]) -> dict[str, Any]:
@@ -91,11 +95,12 @@ def _checked(app: Outreach, row: Any, known: set[str]) -> dict[str, Any]:
     return event.to_mapping()
 
 
-def _refuse(app: Outreach, file: Path, number: int, row: Any, exc: InputError) -> None:
-    """Report a bad line by its number; keep it in the dead-letter store, to replay once fixed."""
-    where = f"{file.name}:{number}"
-    click.echo(f"{where}: {exc}", err=True)
+def _refuse(app: Outreach, file: Path, number: int, row: Any, exc: InputError) -> str:
+    """Keep a bad line in the dead-letter store, to replay once fixed (a line that is not JSON
+    whole, to be mended by hand); returns what to report, naming the line by its number."""
+    where = f"{file.name}:{number}: {exc}"
     if isinstance(exc, CustomerErased):
-        return  # nothing that names an erased customer is kept
-    payload = row if isinstance(row, dict) else {"line": str(exc.value)}
-    app.deadletters.add("event", f"{where}: {exc}", payload, source=f"import {file}")
+        return where  # nothing that names an erased customer is kept
+    payload = row if isinstance(row, dict) else {"line": exc.line if isinstance(exc, UnreadableLine) else row}
+    app.deadletters.add("event", where, payload, source=f"import {file}")
+    return where

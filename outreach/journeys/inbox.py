@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import redis
@@ -32,6 +33,7 @@ class Inbox:
         self.keys = keys
         self.clock = clock
         self.lease_ms = int(lease_seconds * 1000)
+        self.lease = timedelta(seconds=lease_seconds)
         self.max_dispatches = max_dispatches
         self._take = scripts.load(client, __package__, "inbox")
 

@@ -20,7 +20,7 @@ import redis
 from ..clock import Clock, from_ms, to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
-from ..errors import InputError, TimingError
+from ..errors import CustomerErased, InputError, TimingError
 from ..registry import consentable
 from ..schedule import Intent, Schedule, Stop
 from ..store import scripts
@@ -81,12 +81,24 @@ class IngestResult:
 class _Start:
     """One journey an event starts, its steps resolved: one call of ``start.lua``."""
 
-    result: IngestResult
+    index: int
     event: Event
     customer: Customer
     journey: Journey
     keys: list[str]
     args: list[str]
+    #: What resolving its steps noted (kept only if the start is not superseded on arrival).
+    notes: list[str]
+
+
+@dataclass
+class _Batch:
+    """A batch on its way: each event's result, and what waits for the next flush (``_flush``)."""
+
+    results: list[IngestResult | InputError]
+    starts: list[_Start] = field(default_factory=list)
+    #: Applied events (their starts among ``starts``) to mark done once the starts ran.
+    applied: list[tuple[int, Event]] = field(default_factory=list)
 
 
 class Ingestor:
@@ -130,54 +142,73 @@ class Ingestor:
         changes nothing and is returned, as its InputError, in its place; the others go on.
         The markers, the inbox leases and the profiles are read in one pipeline each; the
         journeys the events start are planned with one ``start.lua`` call each, all in one
-        round trip; an event with effects beyond starting journeys (an exit, an unsubscribe,
-        a branch, a check-in) is applied on its own, after the starts of the events before it.
+        round trip, and those events are then marked done in one more. An event with effects
+        beyond starting journeys (an exit, an unsubscribe, a branch, a check-in) is applied on
+        its own after those before it were marked done, and marked done at once: events are
+        marked done in their order, so a batch tried again after a crash never applies an
+        event after one that follows it.
         """
-        results: list[IngestResult | InputError] = [IngestResult(event.id) for event in events]
+        batch = _Batch([IngestResult(event.id) for event in events])
         if not events:
-            return results
+            return batch.results
         pipe = self.client.pipeline(transaction=False)
         for event in events:
-            # The value it held: None (new), 'pending' (an attempt died midway) or 'done'.
-            pipe.set(self.keys.event(event.id), "pending", nx=True, get=True, ex=self.event_ttl)
+            marker = self.keys.event(event.id)
+            pipe.set(marker, "pending", nx=True, ex=self.event_ttl)
+            pipe.get(marker)  # 'pending' again: an earlier attempt died midway (every step is idempotent)
         self.inbox.started([(event.id, event.customer_id) for event in events], pipe)
-        markers = pipe.execute()[: len(events)]
+        markers = pipe.execute()[1 : 2 * len(events) : 2]
         customers = self.customers.get_many([event.customer_id for event in events])
-        starts: list[_Start] = []
         first: dict[str, int] = {}
-        applied: list[Event] = []
+        leased = self.clock.now()
         for i, event in enumerate(events):
-            result = results[i]
+            result = batch.results[i]
             assert isinstance(result, IngestResult)
-            if event.id in first and isinstance(results[first[event.id]], InputError):
-                results[i] = results[first[event.id]]  # the same event again: refused again
+            refused = batch.results[first[event.id]] if event.id in first else None
+            if isinstance(refused, InputError):
+                batch.results[i] = refused  # the same event again: refused again
                 continue
             if event.id in first or markers[i] == b"done":
-                # Still 'pending': an earlier attempt died midway; every step below is idempotent.
                 result.duplicate = True
-                applied.append(event)
+                batch.applied.append((i, event))
                 continue
             first[event.id] = i
             try:
                 customer = customers.get(event.customer_id) or self.customers.require(event.customer_id)
+                starting = self._starting(event, customer)
                 if self._plain(event):
-                    starts += self._starts(event, customer, self._starting(event, customer), result)
-                else:
-                    self._apply(starts, event, customer, result)
-                    starts = []
-                    customers[customer.id] = self.customers.require(customer.id)
+                    batch.starts += self._starts(i, event, customer, starting, result)
+                    batch.applied.append((i, event))
+                    continue
+                self._flush(batch)
+                customers[customer.id] = self._apply(i, event, customer, starting, result, batch)
+                batch.applied.append((i, event))
+                self._flush(batch)
             except InputError as exc:
-                results[i] = exc
-                continue
-            applied.append(event)
-        self._run(starts)
-        # Applied: marked done and out of the inbox in one round trip.
+                batch.results[i] = exc
+            if self.clock.now() - leased > self.inbox.lease / 3:
+                # A slow batch (unsubscribes, exits) keeps the lease of the events still to come.
+                leased = self.clock.now()
+                pipe = self.client.pipeline(transaction=False)
+                self.inbox.started([(e.id, e.customer_id) for e in events[i + 1 :]], pipe)
+                pipe.execute()
+        self._flush(batch)
+        return batch.results
+
+    def _flush(self, batch: _Batch) -> None:
+        """Run the starts waiting in ``batch``, then mark their events (and the other applied ones)
+        done and out of the inbox, in one round trip; an event whose customer was erased
+        meanwhile is refused instead."""
+        gone = self._run(batch.starts, batch.results)
+        done = [(i, event) for i, event in batch.applied if i not in gone]
+        batch.starts, batch.applied = [], []
+        if not done:
+            return
         pipe = self.client.pipeline(transaction=False)
-        for event in applied:
+        for _, event in done:
             pipe.set(self.keys.event(event.id), "done", ex=self.event_ttl)
-        self.inbox.done([(event.id, event.customer_id) for event in applied], pipe=pipe)
+        self.inbox.done([(event.id, event.customer_id) for _, event in done], pipe=pipe)
         pipe.execute()
-        return results
 
     def _plain(self, event: Event) -> bool:
         """Does the event do nothing but start journeys without waiting steps?"""
@@ -204,21 +235,23 @@ class Ingestor:
         _check_zone(customer, starting)
         return starting
 
-    def _apply(self, starts: list[_Start], event: Event, customer: Customer, result: IngestResult) -> None:
-        """An event with more effects than starts, applied now (the starts before it first)."""
-        # Refused before anything changes, so a replay after the profile is fixed applies it whole.
-        starting = self._starting(event, customer)
-        self._run(starts)
+    def _apply(
+        self, index: int, event: Event, customer: Customer, starting: list[Journey], result: IngestResult,
+        batch: _Batch,
+    ) -> Customer:  # fmt: skip
+        """An event with more effects than starts, applied now; returns the customer as it is now."""
         if event.type == "customer.unsubscribed":
             customer = self._unsubscribe(customer, event)
         for journey in self.journeys.by_exit.get(event.type, []):
             # An unsubscribe ends only the journeys of the categories it names.
             if event.type != "customer.unsubscribed" or journey.category in unsubscribed_categories(event):
                 self._exit(journey, customer, event, result)
-        self._run(self._starts(event, customer, starting, result))
+        if self._run(self._starts(index, event, customer, starting, result), batch.results):
+            raise CustomerErased(customer.id)  # meanwhile: nothing was planned
         self.branches.on_event(self.journeys, event, customer, result, self.plan_step)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
+        return customer
 
     def _unsubscribe(self, customer: Customer, event: Event) -> Customer:
         source = str(event.data.get("source") or f"event {event.id}")
@@ -241,59 +274,69 @@ class Ingestor:
             result.record(self.schedule.cancel(send.id, "journey_exit", text))
 
     def _starts(
-        self, event: Event, customer: Customer, journeys: list[Journey], result: IngestResult
+        self, index: int, event: Event, customer: Customer, journeys: list[Journey], result: IngestResult
     ) -> list[_Start]:
         """The ``start.lua`` calls that start ``journeys`` for the event (nothing is written yet)."""
         out = []
+        at_ms = to_ms(event.occurred_at)
+        start = from_ms(at_ms)
+        shared = self.schedule.compact_event(event.id, start, event.data)
         for journey in journeys:
             keys = [
                 self.keys.due(self.keys.shard_of(customer.id)),
                 self.keys.planned(customer.id),
                 self.keys.customer_keys(customer.id),
                 self.keys.planned(customer.id),  # in the shard, unused: no supersede key
+                self.keys.customer(customer.id),
             ]
-            at_ms = to_ms(event.occurred_at)
-            mine = ""
             if journey.supersede_by:
                 value = event.data.get(journey.supersede_by)
                 if value is None or value == "":
-                    raise InputError(
-                        f"data.{journey.supersede_by}", value, f"required by journey {journey.name}"
-                    )
+                    needed = f"required by journey {journey.name}"
+                    raise InputError(f"data.{journey.supersede_by}", value, needed)
                 keys[3] = self.keys.supersede(journey.name, customer.id, str(value))
-                mine = json.dumps([at_ms, event.id])
-            start = from_ms(at_ms)
-            args = [str(at_ms), event.id, mine, str(self.event_ttl)]
-            args += self.schedule.compact_event(event.id, start, event.data)
+            args = [str(at_ms), event.id, "1" if journey.supersede_by else "", str(self.event_ttl), *shared]
+            notes: list[str] = []
             for step in journey.steps:
                 if step.when:  # a step that waits is planned when its event comes (``branches``)
                     continue
                 planned = self._resolve(
-                    journey, step, customer, event.id, event.type, start, event.data, result
+                    journey, step, customer, event.id, event.type, start, event.data, notes
                 )
                 if planned is not None:
                     send_id, due, intent = planned
                     keys.append(self.keys.send(send_id))
                     args += self.schedule.compact_send(send_id, due, intent)
-            out.append(_Start(result, event, customer, journey, keys, args))
+            out.append(_Start(index, event, customer, journey, keys, args, notes))
         return out
 
-    def _run(self, starts: list[_Start]) -> None:
-        """Run ``start.lua`` for each start, in one round trip; then cancel what they superseded."""
+    def _run(self, starts: list[_Start], results: list[IngestResult | InputError]) -> set[int]:
+        """Run ``start.lua`` for each start, in one round trip; then cancel what they superseded.
+        Returns the indexes of the events whose customer was erased meanwhile (refused in
+        ``results``: nothing was planned for them)."""
         if not starts:
-            return
+            return set()
         replies = scripts.run_many(self.client, self._start, [(s.keys, s.args) for s in starts])
+        gone: set[int] = set()
         for start, reply in zip(starts, replies, strict=True):
-            verdict, other, *planned = texts(reply[:2]) + list(reply[2:])
-            result, event, journey = start.result, start.event, start.journey
+            verdict, other, *planned = texts(reply[:2]) + list(reply[2:]) if len(reply) > 1 else ["gone", ""]
+            result, event, journey = results[start.index], start.event, start.journey
+            if verdict == "gone":
+                gone.add(start.index)
+                results[start.index] = CustomerErased(event.customer_id)
+                continue
+            if not isinstance(result, IngestResult):
+                continue  # refused meanwhile: nothing was written for it
             if verdict == "older":
                 result.notes.append(f"superseded on arrival by event {other}")
                 continue
+            result.notes += start.notes
             if any(step.when for step in journey.steps):
                 self.branches.started(journey, start.customer, event)
             result.planned += [send_id for send_id, new in zip(start.args[7::4], planned, strict=True) if new]
             if other:
                 self._cancel_superseded(journey, other, event, result)
+        return gone
 
     def _cancel_superseded(self, journey: Journey, older: str, event: Event, result: IngestResult) -> None:
         """Cancel the sends the older event ``older`` planned for the journey."""
@@ -314,7 +357,7 @@ class Ingestor:
         """Plan one step for the event ``event_id`` that happened at ``occurred_at`` (its data: ``data``)."""
         # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
         start = from_ms(to_ms(occurred_at))
-        planned = self._resolve(journey, step, customer, event_id, event_type, start, data, result)
+        planned = self._resolve(journey, step, customer, event_id, event_type, start, data, result.notes)
         if planned is None:
             return
         send_id, due, intent = planned
@@ -323,17 +366,18 @@ class Ingestor:
 
     def _resolve(
         self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
-        start: datetime, data: Mapping[str, Any], result: IngestResult,
+        start: datetime, data: Mapping[str, Any], notes: list[str],
     ) -> tuple[str, datetime, Intent] | None:  # fmt: skip
-        """(send id, due, intent) of one step for the event; None, noted, when it cannot be planned."""
+        """(send id, due, intent) of one step for the event; None, noted in ``notes``, when it cannot be
+        planned."""
         rule = step.send_rule(customer.country)
         try:
             resolution = resolve(rule, rule.start(start, data, customer.zone), customer.zone)
         except TimingError as exc:
-            result.notes.append(f"{journey.name}.{step.name} not planned: {exc}")
+            notes.append(f"{journey.name}.{step.name} not planned: {exc}")
             return None
         if rule.backward and resolution.utc < start:
-            result.notes.append(
+            notes.append(
                 f"{journey.name}.{step.name} not planned: {rule.days} days before data.{rule.anchor} "
                 f"({resolution.local.isoformat()}) is already past"
             )

@@ -41,10 +41,14 @@ class Intake:
             else:
                 events.append(event)
                 checked.append(event)
-        applied = iter(self.ingestor.ingest_many(events))
+        results, failure = self._ingest(events)
+        applied = iter(results)
         out: list[IngestResult | None] = []
         for raw, item in zip(raws, checked, strict=True):
             result = next(applied) if isinstance(item, Event) else item
+            if result is None:  # not applied (``_ingest``): it stays in the inbox
+                out.append(None)
+                continue
             if isinstance(result, InputError):
                 self.refuse(raw, result)
                 out.append(None)
@@ -56,7 +60,32 @@ class Intake:
                               planned=len(out[0].planned))  # fmt: skip
         else:
             self.tracing.note(events=len(out), planned=sum(len(r.planned) for r in out if r))
+        if failure is not None:
+            raise failure
         return out
+
+    def _ingest(self, events: list[Event]) -> tuple[list[IngestResult | InputError | None], Exception | None]:
+        """Apply a batch; when it fails on something other than its input (a profile Redis holds
+        that cannot be read, a script error), each event on its own, so that one event cannot hold
+        up the others. An event that fails alone is None in its place and stays in the inbox, and
+        its first error is returned, to be raised once the others are applied: the message is
+        tried again, and the inbox gives the event up to the dead letters after its last try."""
+        try:
+            return list(self.ingestor.ingest_many(events)), None
+        except Exception as exc:
+            if len(events) <= 1:
+                raise
+            logger.warning("a batch of %d events failed (%s); applying them one at a time", len(events), exc)
+        results: list[IngestResult | InputError | None] = []
+        failure: Exception | None = None
+        for event in events:
+            try:
+                results += self.ingestor.ingest_many([event])
+            except Exception as exc:  # noqa: BLE001 - raised again once the other events are applied
+                logger.warning("event %s not applied: %s", event.id, exc)
+                failure = failure or exc
+                results.append(None)
+        return results, failure
 
     def refuse(self, raw: Any, exc: InputError) -> None:
         """An event that cannot be applied goes to the dead-letter store and leaves the inbox."""

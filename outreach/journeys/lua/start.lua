@@ -6,23 +6,25 @@
 -- KEYS[3]  the customer's set of keys that name them (erased with the customer)
 -- KEYS[4]  the journey's supersede key for the event's value (one order); without one, any key
 --          of the shard (unused: a cluster checks that every key is in the same slot)
--- KEYS[5..] each step's send hash, in the order of the steps in ARGV
+-- KEYS[5]  the customer's profile (an erased customer has none: nothing is planned)
+-- KEYS[6..] each step's send hash, in the order of the steps in ARGV
 -- ARGV[1]  the event's time in UTC ms
 -- ARGV[2]  the event id
--- ARGV[3]  the supersede key's new value (JSON [ms, id], as ingest.py reads it back), or ''
---          when the journey has no supersede_by
--- ARGV[4]  its time to live in seconds
+-- ARGV[3]  '1' when KEYS[4] is the supersede key, '' when the journey has no supersede_by
+-- ARGV[4]  the supersede key's time to live in seconds
 -- ARGV[5]  field of the event (<event digest>)
 -- ARGV[6]  the event field's value
 -- ARGV[7]  the event's data as JSON ('' for none)
--- ARGV[8..] per step, three each: send id, due UTC ms, field of the send; then its intent ref
---          (four each)
+-- ARGV[8..] per step, four each: send id, due UTC ms, field of the send, intent ref
 --
--- An event is older than the one the key holds when its (time, id) is smaller: it
--- plans nothing. Otherwise the key names it from now on, and each step is planned
--- once (plan_send).
--- Returns {'older', id of the newer event} or {'', id of the older event it
--- supersedes or '', 1 or 0 per step: planned, or planned before}.
+-- The supersede key holds JSON [time ms, event id, id of the event it superseded]. An
+-- event is older than the one the key holds when its (time, id) is smaller: it plans
+-- nothing. Otherwise the key names it from now on, and each step is planned once
+-- (plan_send). The same event again (a retry after a crash) is told the event it
+-- superseded again, so that the older event's sends are surely cancelled.
+-- Returns {'gone'} (no profile), {'older', id of the newer event}, or {'', id of the older
+-- event it supersedes or '', 1 or 0 per step: planned, or planned before}.
+
 -- a > b byte by byte, as Python orders str (UTF-8 keeps the order of code points); Lua's own
 -- comparison follows the server's locale.
 local function after(a, b)
@@ -36,6 +38,9 @@ local function after(a, b)
 end
 
 local due_key, plan_key, owned_key, supersede_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('EXISTS', KEYS[5]) == 0 then
+  return {'gone'}
+end
 local at_ms, event_id = tonumber(ARGV[1]), ARGV[2]
 local older = ''
 if ARGV[3] ~= '' then
@@ -43,19 +48,20 @@ if ARGV[3] ~= '' then
   if raw then
     local held = cjson.decode(raw)
     local held_ms, held_id = tonumber(held[1]), held[2]
-    if held_id ~= event_id then
-      if held_ms > at_ms or (held_ms == at_ms and after(held_id, event_id)) then
-        return {'older', held_id}
-      end
+    if held_id == event_id then
+      older = held[3] or ''
+    elseif held_ms > at_ms or (held_ms == at_ms and after(held_id, event_id)) then
+      return {'older', held_id}
+    else
       older = held_id
     end
   end
-  redis.call('SET', supersede_key, ARGV[3], 'EX', tonumber(ARGV[4]))
+  redis.call('SET', supersede_key, cjson.encode({at_ms, event_id, older}), 'EX', tonumber(ARGV[4]))
   redis.call('SADD', owned_key, supersede_key)
 end
 local out = {'', older}
 local i = 8
-local k = 5
+local k = 6
 while ARGV[i] do
   out[#out + 1] = plan_send(due_key, plan_key, KEYS[k], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[5],
     ARGV[i + 3], ARGV[6], ARGV[7])
