@@ -203,3 +203,25 @@ def test_a_step_unless_its_own_trigger_comes_again_is_not_cancelled_by_the_event
     assert app.schedule.get(first["hello"]).state == "scheduled"
     ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="b")  # the same event, again
     assert app.schedule.get(first["hello"]).cancelled == "event_came"
+
+
+def test_a_batch_with_the_start_and_the_awaited_event_branches_as_one_by_one(tmp_path, client, clock):
+    """A sign-up and its activation (and a repeat of it) in one ingest batch: the waiting step is
+    planned from the start kept earlier in the same batch, and the other branch is cancelled."""
+    batched = app_with(tmp_path / "batch", client, clock)
+    single = app_with(tmp_path / "single", client, clock)
+    at = clock.now()
+    events = [
+        {"id": "su", "type": "customer.signed_up", "customer_id": "c1", "occurred_at": at.isoformat()},
+        {"id": "act", "type": "customer.activated", "customer_id": "c1",
+         "occurred_at": (at + timedelta(hours=2)).isoformat()},
+        {"id": "act2", "type": "customer.activated", "customer_id": "c1",
+         "occurred_at": (at + timedelta(hours=3)).isoformat()},
+    ]  # fmt: skip
+    got = batched.ingest_many(events)
+    want = [single.ingest(e) for e in events]
+    assert [sorted(r.planned) for r in got] == [sorted(r.planned) for r in want]
+    assert [sorted(r.cancelled) for r in got] == [sorted(r.cancelled) for r in want]
+    assert set(steps_of(batched, got[1].planned)) == {"congrats"}
+    assert steps_of(batched, got[2].planned) == {}
+    assert batched.schedule.get(steps_of(batched, got[0].planned)["nudge"]).cancelled == "event_came"
