@@ -75,9 +75,8 @@ class Outreach:
             self.client, self.keys, self.clock, settings.lease_seconds, settings.history_days
         )
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
-        self.inbox = Inbox(
-            self.client, self.keys, self.clock, settings.ingest_lease_seconds, settings.ingest_dispatches
-        )
+        self.inbox = Inbox(self.client, self.keys, self.clock, settings.ingest_lease_seconds,
+                           settings.ingest_dispatches, settings.event_ttl_days)  # fmt: skip
         policy = load_policy(settings.config_dir, settings.late_grace_seconds)
         self.policy = Policy(self.client, self.keys, policy, self.customers.is_erased, settings.secrets)
         self.receipts = Receipts(self.client, self.keys, self.clock, self.schedule, self.customers,

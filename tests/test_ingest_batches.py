@@ -201,17 +201,16 @@ def _crash_at_the_nth_done(app: Outreach, n: int) -> None:
     """The n-th round trip that marks events done fails (the worker dies, Redis goes away)."""
     import redis as redis_py
 
-    original = app.inbox.done
+    original = app.inbox.applied
     calls = [0]
 
-    def done(events, pipe=None):
-        if pipe is not None:
-            calls[0] += 1
-            if calls[0] == n:
-                raise redis_py.ConnectionError("connection lost")
-        return original(events, pipe)
+    def applied(events):
+        calls[0] += 1
+        if calls[0] == n:
+            raise redis_py.ConnectionError("connection lost")
+        return original(events)
 
-    app.inbox.done = done  # type: ignore[method-assign]
+    app.inbox.applied = applied  # type: ignore[method-assign]
 
 
 def test_a_batch_tried_again_after_a_crash_never_applies_an_exit_after_a_later_start(app, customers, clock):
@@ -227,7 +226,7 @@ def test_a_batch_tried_again_after_a_crash_never_applies_an_exit_after_a_later_s
         _crash_at_the_nth_done(app, crash_at)
         with pytest.raises(redis_py.ConnectionError):
             app.ingestor.ingest_many(batch)
-        app.inbox.done = type(app.inbox).done.__get__(app.inbox)  # type: ignore[method-assign]
+        del app.inbox.applied  # the method of the class again
         # Dramatiq tries the message again: the whole batch, in its order.
         app.ingestor.ingest_many(batch)
         live = [s for s in app.schedule.open_sends("c-amelia") if s.journey == "onboarding"]
@@ -266,9 +265,11 @@ def test_one_event_that_breaks_its_batch_does_not_hold_up_the_others(app, custom
     with pytest.raises(Exception):  # noqa: B017 - whatever the broken profile raises, raised again
         app.ingest_many(batch)
     # The good events were applied one at a time; the broken one stays in the inbox for its retries.
-    assert [app.client.get(app.keys.event(e["id"])) for e in good] == [b"done"] * 3
+    assert [app.client.get(app.keys.event(e["id"], e["customer_id"])) for e in good] == [b"done"] * 3
     assert [s.event_id for s in app.schedule.open_sends("c-jonas")] == [good[2]["id"]]  # the newest
-    assert app.client.get(app.keys.event(bad["id"])) == b"pending" and app.inbox.depth() == 1
+    assert (
+        app.client.get(app.keys.event(bad["id"], bad["customer_id"])) == b"pending" and app.inbox.depth() == 1
+    )
 
 
 def test_an_event_for_a_customer_erased_during_the_batch_plans_nothing(app, customers, clock):
@@ -284,7 +285,7 @@ def test_an_event_for_a_customer_erased_during_the_batch_plans_nothing(app, cust
     assert app.ingest_many([raw]) == [None]
     app.customers.get_many = original  # type: ignore[method-assign]
     # Nothing names the customer any more (the event's own marker names only the event).
-    marker = app.keys.event(raw["id"]).encode()
+    marker = app.keys.event(raw["id"], raw["customer_id"]).encode()
     left = [k for k in app.client.scan_iter(match=f"{app.keys.prefix}*") if b"c-jonas" in k and k != marker]
     assert left == []
     assert app.schedule.open_sends("c-jonas") == []
@@ -303,3 +304,11 @@ def test_behind_a_queued_batch_no_event_is_queued_again(app, customers, clock):
     assert app.requeue_overdue_events() == 0
     app.broker.flush(INGEST_QUEUE)
     assert app.requeue_overdue_events() == messages
+
+
+def test_an_event_id_is_applied_once_per_customer(app, customers, clock):
+    for_jonas = {**_raw(clock, "c-jonas", 2, 0, 1), "id": "shared-id"}
+    for_haruto = {**_raw(clock, "c-haruto", 2, 0, 1), "id": "shared-id"}
+    first, second = app.ingest_many([for_jonas, for_haruto])
+    assert first.planned and second.planned and not second.duplicate
+    assert app.ingest_many([for_jonas, for_haruto])[1].duplicate

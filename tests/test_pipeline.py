@@ -40,7 +40,7 @@ def test_ingestion_is_idempotent(app, customers, clock):
 def test_event_processed_again_after_a_crash_plans_nothing_twice(app, customers, clock):
     first = ingest(app, "customer.signed_up", "c-jonas", "2026-03-20T09:00:00Z", id="crash")
     # As if the worker died before marking the event done: the marker is still 'pending'.
-    app.client.set(app.keys.event("crash"), "pending")
+    app.client.set(app.keys.event("crash", "c-jonas"), "pending")
     again = ingest(app, "customer.signed_up", "c-jonas", "2026-03-20T09:00:00Z", id="crash")
     assert not again.duplicate and again.planned == []
     assert app.schedule.depth() == (len(first.planned), 0)

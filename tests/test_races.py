@@ -302,7 +302,7 @@ def test_events_held_by_a_killed_worker_are_applied_within_one_lease(redis_serve
         procs.worker()
         procs.start("outreach", "scheduler")
         marker_done = lambda: sum(  # noqa: E731
-            1 for c in range(EVENTS) if app.client.get(app.keys.event(f"held-{c}")) == b"done"
+            1 for c in range(EVENTS) if app.client.get(app.keys.event(f"held-{c}", f"h{c}")) == b"done"
         )
         while marker_done() < EVENTS:
             assert time.monotonic() - killed < 40, f"{marker_done()} of {EVENTS} applied"

@@ -87,7 +87,7 @@ def test_one_event_is_queued_and_ingested(app, web, customers, worker, clock):
     assert response.status_code == 202
     assert response.json() == {"status": "accepted", "id": "api-1"}
     app.drain(worker)
-    assert app.client.get(app.keys.event("api-1")) == b"done"
+    assert app.client.get(app.keys.event("api-1", "c-jonas")) == b"done"
     assert [s.journey for s in app.schedule.open_sends("c-jonas")].count("onboarding") == 3
 
 
@@ -165,9 +165,10 @@ def test_batch_with_a_bad_item_in_the_middle(app, web, customers, worker):
     assert results[1]["detail"].startswith("events[1].type='customer.sighed_up'")
 
     app.drain(worker)
-    assert app.client.get(app.keys.event("b-1")) == b"done"
-    assert app.client.get(app.keys.event("b-4")) == b"done"
-    assert app.client.get(app.keys.event("b-2")) is None and app.client.get(app.keys.event("b-3")) is None
+    assert app.client.get(app.keys.event("b-1", events[0]["customer_id"])) == b"done"
+    assert app.client.get(app.keys.event("b-4", "c-haruto")) == b"done"
+    assert app.client.get(app.keys.event("b-2", events[1]["customer_id"])) is None
+    assert app.client.get(app.keys.event("b-3", "c-nobody")) is None
 
     everything_fine = web.post("/v1/events", json={"events": events[:1]}, headers=AUTH)
     assert everything_fine.status_code == 202 and everything_fine.json()["accepted"] == 1

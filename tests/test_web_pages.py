@@ -160,8 +160,8 @@ def test_answer_link_records_the_score_and_another_click_updates_it(app, web, am
     # Each version was its own survey.answered event, ingested once.
     app.drain(worker)
     for version in (1, 2):
-        assert app.client.get(app.keys.event(f"answer:{send_id}:{version}")) == b"done"
-    assert app.client.get(app.keys.event(f"answer:{send_id}:3")) is None
+        assert app.client.get(app.keys.event(f"answer:{send_id}:{version}", "c-amelia")) == b"done"
+    assert app.client.get(app.keys.event(f"answer:{send_id}:3", "c-amelia")) is None
 
 
 def test_comment_is_stored_once_and_a_replayed_nonce_is_refused(app, web, amelia, clock):

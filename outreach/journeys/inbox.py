@@ -23,19 +23,24 @@ import redis
 from ..clock import Clock, to_ms
 from ..store import scripts
 from ..store.keys import Keys
+from ..store.replies import texts
 
 
 class Inbox:
     def __init__(
-        self, client: redis.Redis, keys: Keys, clock: Clock, lease_seconds: float, max_dispatches: int
-    ) -> None:
+        self, client: redis.Redis, keys: Keys, clock: Clock, lease_seconds: float, max_dispatches: int,
+        event_ttl_days: int,
+    ) -> None:  # fmt: skip
         self.client = client
         self.keys = keys
         self.clock = clock
         self.lease_ms = int(lease_seconds * 1000)
         self.lease = timedelta(seconds=lease_seconds)
         self.max_dispatches = max_dispatches
-        self._take = scripts.load(client, __package__, "inbox")
+        self.marker_ttl = event_ttl_days * 86400
+        self._overdue = scripts.load(client, __package__, "inbox")
+        self._take = scripts.load(client, __package__, "take")
+        self._applied = scripts.load(client, __package__, "applied")
 
     def put(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Keep events (as the ingest actor receives them) until ``done``, in one round trip;
@@ -52,29 +57,61 @@ class Inbox:
             pipe.hset(self.keys.inbox_events(shard), event_id, json.dumps(event, ensure_ascii=False))
         pipe.execute()
 
-    def started(self, events: Sequence[tuple[str, str]], pipe: Any) -> None:
-        """A worker began applying these (event id, customer id): each one's deadline is one lease
-        from now (never earlier); one command per shard, into ``pipe``."""
+    def take(self, events: Sequence[tuple[str, str]]) -> list[str]:
+        """A worker begins applying these (event id, customer id): each one's marker as it was ('', new
+        and marked 'pending' now; 'pending', an attempt died midway; 'done', applied already), and its
+        deadline one lease from now (never earlier); one script per shard, in one round trip."""
         deadline = to_ms(self.clock.now()) + self.lease_ms
-        for shard, ids in self._by_shard(events).items():
-            pipe.zadd(self.keys.inbox(shard), dict.fromkeys(ids, deadline), xx=True, gt=True)
+        by_shard = self._by_shard(events)
+        calls = [
+            ([self.keys.inbox(shard), *(self.keys.event(e, c) for e, c in pairs)],
+             [self.marker_ttl, deadline, *(e for e, _ in pairs)])
+            for shard, pairs in by_shard.items()
+        ]  # fmt: skip
+        held: dict[tuple[str, str], str] = {}
+        for pairs, states in zip(
+            by_shard.values(), scripts.run_many(self.client, self._take, calls), strict=True
+        ):
+            held.update(zip(pairs, texts(states), strict=True))
+        return [held[pair] for pair in events]
 
-    def done(self, events: Sequence[tuple[object, object]], pipe: Any = None) -> None:
-        """These (event id, customer id) were applied (or dead-lettered): they leave the inbox, three
-        commands per shard (into ``pipe`` when given)."""
+    def applied(self, events: Sequence[tuple[str, str]]) -> None:
+        """These (event id, customer id) were applied: marked 'done' and out of the inbox, one script
+        per shard, in one round trip."""
+        calls = [
+            ([self.keys.inbox(shard), self.keys.inbox_events(shard), self.keys.inbox_tries(shard),
+              *(self.keys.event(e, c) for e, c in pairs)], [self.marker_ttl, *(e for e, _ in pairs)])
+            for shard, pairs in self._by_shard(events).items()
+        ]  # fmt: skip
+        if calls:
+            scripts.run_many(self.client, self._applied, calls)
+
+    def started(self, events: Sequence[tuple[str, str]], pipe: Any) -> None:
+        """These (event id, customer id) are still being applied: each one's deadline is one lease from
+        now (never earlier); one command per shard, into ``pipe``."""
+        deadline = to_ms(self.clock.now()) + self.lease_ms
+        for shard, pairs in self._by_shard(events).items():
+            pipe.zadd(
+                self.keys.inbox(shard), dict.fromkeys((e for e, _ in pairs), deadline), xx=True, gt=True
+            )
+
+    def done(self, events: Sequence[tuple[object, object]]) -> None:
+        """These (event id, customer id) were given up (dead-lettered): they leave the inbox, three
+        commands per shard, in one round trip; their markers stay as they were."""
         kept = [(e, c) for e, c in events if isinstance(e, str) and isinstance(c, str)]  # the rest: too
-        target = pipe if pipe is not None else self.client.pipeline(transaction=False)  # malformed to keep
-        for shard, ids in self._by_shard(kept).items():
-            target.zrem(self.keys.inbox(shard), *ids)
-            target.hdel(self.keys.inbox_events(shard), *ids)
-            target.hdel(self.keys.inbox_tries(shard), *ids)
-        if pipe is None and kept:
-            target.execute()
+        pipe = self.client.pipeline(transaction=False)  # malformed to have been kept
+        for shard, pairs in self._by_shard(kept).items():
+            ids = [e for e, _ in pairs]
+            pipe.zrem(self.keys.inbox(shard), *ids)
+            pipe.hdel(self.keys.inbox_events(shard), *ids)
+            pipe.hdel(self.keys.inbox_tries(shard), *ids)
+        if kept:
+            pipe.execute()
 
-    def _by_shard(self, events: Sequence[tuple[str, str]]) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
-        for event_id, customer_id in events:
-            out.setdefault(self.keys.shard_of(customer_id), []).append(event_id)
+    def _by_shard(self, events: Sequence[tuple[str, str]]) -> dict[int, list[tuple[str, str]]]:
+        out: dict[int, list[tuple[str, str]]] = {}
+        for event_id, customer_id in dict.fromkeys(events):
+            out.setdefault(self.keys.shard_of(customer_id), []).append((event_id, customer_id))
         return out
 
     def overdue(self, limit: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -88,7 +125,7 @@ class Inbox:
         ]
         again: list[dict[str, Any]] = []
         given_up: list[dict[str, Any]] = []
-        for taken, dropped in scripts.run_many(self.client, self._take, calls):
+        for taken, dropped in scripts.run_many(self.client, self._overdue, calls):
             again += [json.loads(raw) for raw in taken]
             given_up += [json.loads(raw) for raw in dropped]
         return again, given_up

@@ -140,9 +140,10 @@ class Ingestor:
 
         An event that cannot be applied (unknown or erased customer, bad data, no zone)
         changes nothing and is returned, as its InputError, in its place; the others go on.
-        The markers, the inbox leases and the profiles are read in one pipeline each; the
-        journeys the events start are planned with one ``start.lua`` call each, all in one
-        round trip, and those events are then marked done in one more. An event with effects
+        The markers with the inbox leases (``Inbox.take``) and the profiles are read in one round
+        trip each; the journeys the events start are planned with one ``start.lua`` call each,
+        all in one round trip, and those events are then marked done in one more (``Inbox.applied``:
+        one script per shard). An event with effects
         beyond starting journeys (an exit, an unsubscribe, a branch, a check-in) is applied on
         its own after those before it were marked done, and marked done at once: events are
         marked done in their order, so a batch tried again after a crash never applies an
@@ -151,13 +152,7 @@ class Ingestor:
         batch = _Batch([IngestResult(event.id) for event in events])
         if not events:
             return batch.results
-        pipe = self.client.pipeline(transaction=False)
-        for event in events:
-            marker = self.keys.event(event.id)
-            pipe.set(marker, "pending", nx=True, ex=self.event_ttl)
-            pipe.get(marker)  # 'pending' again: an earlier attempt died midway (every step is idempotent)
-        self.inbox.started([(event.id, event.customer_id) for event in events], pipe)
-        markers = pipe.execute()[1 : 2 * len(events) : 2]
+        markers = self.inbox.take([(event.id, event.customer_id) for event in events])
         customers = self.customers.get_many([event.customer_id for event in events])
         first: dict[str, int] = {}
         leased = self.clock.now()
@@ -168,7 +163,7 @@ class Ingestor:
             if isinstance(refused, InputError):
                 batch.results[i] = refused  # the same event again: refused again
                 continue
-            if event.id in first or markers[i] == b"done":
+            if event.id in first or markers[i] == "done":
                 result.duplicate = True
                 batch.applied.append((i, event))
                 continue
@@ -197,18 +192,12 @@ class Ingestor:
 
     def _flush(self, batch: _Batch) -> None:
         """Run the starts waiting in ``batch``, then mark their events (and the other applied ones)
-        done and out of the inbox, in one round trip; an event whose customer was erased
-        meanwhile is refused instead."""
+        done and out of the inbox, in one round trip (``Inbox.applied``); an event whose customer
+        was erased meanwhile is refused instead."""
         gone = self._run(batch.starts, batch.results)
         done = [(i, event) for i, event in batch.applied if i not in gone]
         batch.starts, batch.applied = [], []
-        if not done:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for _, event in done:
-            pipe.set(self.keys.event(event.id), "done", ex=self.event_ttl)
-        self.inbox.done([(event.id, event.customer_id) for _, event in done], pipe=pipe)
-        pipe.execute()
+        self.inbox.applied([(event.id, event.customer_id) for _, event in done])
 
     def _plain(self, event: Event) -> bool:
         """Does the event do nothing but start journeys without waiting steps?"""

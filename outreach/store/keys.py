@@ -206,6 +206,10 @@ class Keys:
         """set: other keys that name the customer (removed on erase)."""
         return f"{self._c(customer_id)}customer:{customer_id}:keys"
 
+    def event(self, event_id: str, customer_id: str) -> str:
+        """string: 'pending' or 'done' for an event id of the customer (its inbox's shard)."""
+        return f"{self._c(customer_id)}event:{event_id}"
+
     def answers(self, customer_id: str) -> str:
         """set: send ids of the customer's answered surveys."""
         return f"{self._c(customer_id)}customer:{customer_id}:answers"
@@ -233,10 +237,6 @@ class Keys:
         return f"{self._s(send_id)}answer:{send_id}"
 
     # -- global, one key each -----------------------------------------------------------------
-
-    def event(self, event_id: str) -> str:
-        """string: 'pending' or 'done' for an ingested event id."""
-        return f"{self.prefix}event:{event_id}"
 
     def suppressed(self, channel: str) -> str:
         """set: addresses a channel must not use (hard bounces, provider rejections)."""

@@ -31,7 +31,9 @@ class EventIn(BaseModel):
     model_config = ConfigDict(extra="forbid", title="Event")
 
     id: Id | None = Field(
-        None, description="Your id for the event; a repeat of an id is ignored. Default: a new id."
+        None,
+        description="Your id for the event; a repeat of an id for the same customer is ignored. "
+        "Default: a new id.",
     )
     type: EventType = Field(description="An event type declared in the project's config/events.toml.")
     customer_id: Id = Field(description="An existing customer.")
