@@ -154,20 +154,22 @@ class Ingestor:
             return batch.results
         markers = self.inbox.take([(event.id, event.customer_id) for event in events])
         customers = self.customers.get_many([event.customer_id for event in events])
-        first: dict[str, int] = {}
+        #: Where each (event id, customer id) first came in the batch.
+        first: dict[tuple[str, str], int] = {}
         leased = self.clock.now()
         for i, event in enumerate(events):
             result = batch.results[i]
             assert isinstance(result, IngestResult)
-            refused = batch.results[first[event.id]] if event.id in first else None
+            which = (event.id, event.customer_id)
+            refused = batch.results[first[which]] if which in first else None
             if isinstance(refused, InputError):
                 batch.results[i] = refused  # the same event again: refused again
                 continue
-            if event.id in first or markers[i] == "done":
+            if which in first or markers[i] == "done":
                 result.duplicate = True
                 batch.applied.append((i, event))
                 continue
-            first[event.id] = i
+            first[which] = i
             try:
                 customer = customers.get(event.customer_id) or self.customers.require(event.customer_id)
                 starting = self._starting(event, customer)
