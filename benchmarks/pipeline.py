@@ -125,18 +125,13 @@ def percentile(values: list[float], p: float) -> float:
 
 def pipeline_round(run, server, config: Path, tmp: Path, n: int, tag: str, interval: float) -> dict[str, Any]:
     """One round of the four figures; ``run`` is ``benchmarks.run`` (its helpers)."""
-    from outreach import Outreach
     from outreach.app import INGEST_QUEUE
 
     out: dict[str, Any] = {}
     # -- 1-3: staged, on one prefix -------------------------------------------------------
-    settings = run.bench_settings(server, config, tmp, f"pipe-{tag}:", interval)
-    app = Outreach(settings)
-    customers = run.add_customers(app, per_locale=100, zones=run.zones_in_window(run.datetime.now(run.UTC)))
-    events = [run.delay_event(app, f"{tag}h", i, customers[i % len(customers)]) for i in range(n)]
-    env = run.outreach_env(settings)
-    env["OUTREACH_API_TOKENS"] = TOKEN
-    port = run.free_port()
+    app, customers, events, env, port = _project(
+        run, server, config, tmp, f"pipe-{tag}:", f"{tag}h", n, interval
+    )
     web = start_web(run, env, port, tmp / f"web-{tag}.log")
     try:
         cpu0, t0 = cpu_seconds(web.proc.pid), time.perf_counter()
@@ -191,13 +186,7 @@ def pipeline_round(run, server, config: Path, tmp: Path, n: int, tag: str, inter
         app.client.close()
 
     # -- 4: end to end, on a fresh prefix ---------------------------------------------------
-    settings = run.bench_settings(server, config, tmp, f"e2e-pipe-{tag}:", interval)
-    app = Outreach(settings)
-    customers = run.add_customers(app, per_locale=100, zones=run.zones_in_window(run.datetime.now(run.UTC)))
-    events = [run.delay_event(app, f"{tag}e", i, customers[i % len(customers)]) for i in range(n)]
-    env = run.outreach_env(settings)
-    env["OUTREACH_API_TOKENS"] = TOKEN
-    port = run.free_port()
+    app, _, events, env, port = _project(run, server, config, tmp, f"e2e-pipe-{tag}:", f"{tag}e", n, interval)
     children = [start_web(run, env, port, tmp / f"e2e-web-{tag}.log")]
     try:
         children.append(
@@ -258,6 +247,20 @@ def pipeline_round(run, server, config: Path, tmp: Path, n: int, tag: str, inter
     if done is None:
         out["end_to_end"]["error"] = f"{delivered} of {n} delivered"
     return out
+
+
+def _project(run, server, config: Path, tmp: Path, prefix: str, label: str, n: int, interval: float):
+    """An application on its own prefix with the benchmark's customers, ``n`` delay events for them,
+    the environment of its processes and a free port for its web process."""
+    from outreach import Outreach
+
+    settings = run.bench_settings(server, config, tmp, prefix, interval)
+    app = Outreach(settings)
+    customers = run.add_customers(app, per_locale=100, zones=run.zones_in_window(run.datetime.now(run.UTC)))
+    events = [run.delay_event(app, label, i, customers[i % len(customers)]) for i in range(n)]
+    env = run.outreach_env(settings)
+    env["OUTREACH_API_TOKENS"] = TOKEN
+    return app, customers, events, env, run.free_port()
 
 
 def start_web(run, env: dict[str, str], port: int, log: Path):

@@ -142,6 +142,24 @@ def inclusive(stats: pstats.Stats, suffix: str, name: str) -> float:
     return total
 
 
+def show(report: dict[str, Any], as_json: bool, top: str, tree: str | None) -> None:
+    """Print a profile's report: one JSON object, or a table with the top functions (and the tree)."""
+    if as_json:
+        print(json.dumps(report, indent=2))
+    else:
+        width = max(len(k) for v in report.values() if isinstance(v, dict) for k in v) if report else 0
+        for key, value in report.items():
+            if isinstance(value, dict):
+                print(f"{key}:")
+                for k, v in value.items():
+                    print(f"    {k:<{width}} {v}")
+            else:
+                print(f"{key}: {value}")
+        print(top)
+    if tree:
+        print(tree)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sends", type=int, default=2000)
@@ -235,19 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             "own_time_share_by_group": {k: round(v / total, 3) for k, v in groups.most_common()},
             "inclusive_share_of_profiled": {k: round(v / total, 3) for k, v in entry.items()},
         }
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            for key, value in report.items():
-                if isinstance(value, dict):
-                    print(f"{key}:")
-                    for k, v in value.items():
-                        print(f"    {k:<48} {v}")
-                else:
-                    print(f"{key}: {value}")
-            print(out.getvalue())
-        if tree:
-            print(tree)
+        show(report, args.json, out.getvalue(), tree)
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
-import json
 import pstats
 import shutil
 import sys
@@ -152,19 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             "own_time_share_by_group": {k: round(v / total, 3) for k, v in groups.most_common()},
             "inclusive_share_of_profiled": {k: round(v / total, 3) for k, v in entry.items() if v},
         }
-        if args.json:
-            print(json.dumps(report, indent=2))
-        else:
-            for key, value in report.items():
-                if isinstance(value, dict):
-                    print(f"{key}:")
-                    for k, v in value.items():
-                        print(f"    {k:<52} {v}")
-                else:
-                    print(f"{key}: {value}")
-            print(out.getvalue())
-        if tree:
-            print(tree)
+        common.show(report, args.json, out.getvalue(), tree)
     finally:
         server.stop()
         shutil.rmtree(tmp, ignore_errors=True)
