@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ENTRY_POINTS = {
     "Event.from_mapping (checking the event and its data)": ("outreach/journeys/events.py", "from_mapping"),
     "Customers.get_many (profiles)": ("outreach/customers/profiles.py", "get_many"),
-    "Ingestor._resolve (timing: the local send moment)": ("outreach/journeys/ingest.py", "_resolve"),
+    "Steps.resolve (timing: the local send moment)": ("outreach/journeys/planning.py", "resolve"),
     "Ingestor._run (start.lua for the batch)": ("outreach/journeys/ingest.py", "_run"),
     "Ingestor.ingest_many (all of ingestion)": ("outreach/journeys/ingest.py", "ingest_many"),
 }

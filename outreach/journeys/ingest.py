@@ -9,7 +9,6 @@ nothing twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,17 +19,17 @@ import redis
 from ..clock import Clock, from_ms, to_ms
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
-from ..errors import CustomerErased, InputError, TimingError
+from ..errors import CustomerErased, InputError
 from ..registry import consentable
-from ..schedule import Intent, Schedule, Stop
+from ..schedule import Schedule, Stop
 from ..store import scripts
 from ..store.keys import Keys, send_id_for
 from ..store.replies import texts
-from ..timing import resolve
 from .branches import Branches
 from .config import Journey, Journeys, Step
 from .events import Event
 from .inbox import Inbox
+from .planning import Steps
 from .recurring import Recurring
 
 
@@ -125,8 +124,7 @@ class Ingestor:
         self.event_ttl = event_ttl_days * 86400
         self.branches = Branches(client, keys, schedule)
         self._start = scripts.load(client, __package__, "start")
-        #: (step, intent) by (step, zone, country, event type): each intent built once.
-        self._intents: dict[tuple[int, str, str, str], tuple[Step, Intent]] = {}
+        self.steps = Steps()
 
     def ingest(self, event: Event) -> IngestResult:
         """Apply one event. Raises InputError (unknown customer, bad data) for the dead-letter store."""
@@ -291,7 +289,7 @@ class Ingestor:
             for step in journey.steps:
                 if step.when:  # a step that waits is planned when its event comes (``branches``)
                     continue
-                planned = self._resolve(
+                planned = self.steps.resolve(
                     journey, step, customer, event.id, event.type, start, event.data, notes
                 )
                 if planned is not None:
@@ -348,50 +346,9 @@ class Ingestor:
         """Plan one step for the event ``event_id`` that happened at ``occurred_at`` (its data: ``data``)."""
         # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
         start = from_ms(to_ms(occurred_at))
-        planned = self._resolve(journey, step, customer, event_id, event_type, start, data, result.notes)
+        planned = self.steps.resolve(journey, step, customer, event_id, event_type, start, data, result.notes)
         if planned is None:
             return
         send_id, due, intent = planned
         if self.schedule.plan(send_id, due, intent, event_id=event_id, start=start, data=data):
             result.planned.append(send_id)
-
-    def _resolve(
-        self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
-        start: datetime, data: Mapping[str, Any], notes: list[str],
-    ) -> tuple[str, datetime, Intent] | None:  # fmt: skip
-        """(send id, due, intent) of one step for the event; None, noted in ``notes``, when it cannot be
-        planned."""
-        rule = step.send_rule(customer.country)
-        try:
-            resolution = resolve(rule, rule.start(start, data, customer.zone), customer.zone)
-        except TimingError as exc:
-            notes.append(f"{journey.name}.{step.name} not planned: {exc}")
-            return None
-        if rule.backward and resolution.utc < start:
-            notes.append(
-                f"{journey.name}.{step.name} not planned: {rule.days} days before data.{rule.anchor} "
-                f"({resolution.local.isoformat()}) is already past"
-            )
-            return None
-        # The step itself is kept with its intent: a reloaded journey's steps are new objects.
-        which = (id(step), customer.zone, customer.country or "", event_type)
-        step_and_intent = self._intents.get(which)
-        if step_and_intent is not None and step_and_intent[0] is step:
-            intent = step_and_intent[1]
-        else:
-            intent = Intent(
-                journey=journey.name,
-                step=step.name,
-                category=journey.category,
-                template=step.template,
-                channels=json.dumps(step.channels),
-                rule=step.rule_json,
-                survey=step.survey or "",
-                event_type=event_type,
-                zone=customer.zone,
-                country=customer.country or "",
-            )
-            if len(self._intents) >= 10_000:  # steps of earlier configs, zones no longer seen
-                self._intents.clear()
-            self._intents[which] = (step, intent)
-        return send_id_for(event_id, journey.name, step.name, customer.id), resolution.utc, intent
