@@ -144,23 +144,44 @@ def test_a_repeat_inside_one_batch_is_a_duplicate(app, customers, clock):
     assert app.ingest_many([raw])[0].duplicate
 
 
-def test_racing_batches_leave_one_notice_per_order_the_newest(redis_server, tmp_path, clock):
-    """Workers apply overlapping batches at once (a redelivered message, two events for one order
-    taken by two workers): every order ends with exactly the newest event's notice planned."""
-    import threading
+#: A worker process of the race below: waits for the start line, then applies its batches.
+RACER = """
+import json, os, sys, time
+from outreach import Outreach, Settings
+app = Outreach(Settings.from_env())
+work = json.load(open(sys.argv[1]))
+print("ready", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.001)  # every racer starts at once
+for k in range(0, len(work), 25):
+    app.ingest_many(work[k : k + 25])
+print("applied", len(work))
+"""
+
+
+def test_racing_batches_leave_one_notice_per_order_the_newest(redis_server, tmp_path):
+    """Worker processes apply overlapping batches at once (a message delivered twice, two events for
+    one order taken by two workers): every order ends with exactly the newest event's notice."""
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
 
     import redis as redis_py
 
-    settings_ = make_settings(tmp_path)
-    apps = [Outreach(settings_, client=redis_py.Redis.from_url(redis_server), clock=clock) for _ in range(4)]
+    from outreach import Settings
+    from outreach.settings import STARTER
+
+    from .helpers import process_env
+
+    env = process_env(redis_server, STARTER / "config", tmp_path, "race")
+    app = Outreach(Settings.from_env(env), client=redis_py.Redis.from_url(redis_server))
     for data in CUSTOMERS.values():
-        apps[0].upsert_customer(data)
-    orders = 150
-    people = PEOPLE[:3]
+        app.upsert_customer(data)
+    orders, people, now = 150, PEOPLE[:3], datetime.now(UTC)
 
     def delay(i: int, version: int) -> dict:
-        at = clock.now() - timedelta(minutes=10 - version)
-        data = {"order_id": f"O-{i}", "new_eta": "2026-03-30"}
+        data = {"order_id": f"O-{i}", "new_eta": "2030-03-30"}
+        at = now - timedelta(minutes=10 - version)
         return {"id": f"ev-{i}-v{version}", "type": "order.delayed", "customer_id": people[i % 3],
                 "occurred_at": at.isoformat(), "data": data}  # fmt: skip
 
@@ -170,31 +191,28 @@ def test_racing_batches_leave_one_notice_per_order_the_newest(redis_server, tmp_
         [delay(i, v) for i in range(orders) for v in (2, 1)],
         [delay(i, 1) for i in reversed(range(orders))],
     ]
-    barrier = threading.Barrier(len(apps))
-    errors: list[BaseException] = []
-
-    def apply(app: Outreach, events: list[dict]) -> None:
-        try:
-            barrier.wait()
-            for k in range(0, len(events), 25):
-                app.ingest_many(events[k : k + 25])
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=apply, args=pair) for pair in zip(apps, work, strict=True)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    app = apps[0]
+    go = tmp_path / "go"
+    racers = []
+    for k, events in enumerate(work):
+        path = tmp_path / f"work-{k}.json"
+        path.write_text(json.dumps(events))
+        argv = [sys.executable, "-c", RACER, str(path), str(go)]
+        racers.append(
+            subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+    for racer in racers:
+        assert racer.stdout is not None and racer.stdout.readline() == "ready\n", racer.stderr
+    go.write_text("")  # every racer has loaded and waits: they start at once
+    for racer in racers:
+        out, err = racer.communicate(timeout=120)
+        assert racer.returncode == 0, err[-2000:]
+        assert out.startswith("applied"), out
     newest = {f"ev-{i}-v2" for i in range(orders)}
     for person in people:
         live = [s for s in app.schedule.open_sends(person) if s.journey == "order_delay"]
         assert {s.event_id for s in live} <= newest
         assert len(live) == len([i for i in range(orders) if people[i % 3] == person])
-    for a in apps:
-        a.client.close()
+    app.client.close()
 
 
 def _crash_at_the_nth_done(app: Outreach, n: int) -> None:
