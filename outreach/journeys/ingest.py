@@ -138,14 +138,14 @@ class Ingestor:
 
         An event that cannot be applied (unknown or erased customer, bad data, no zone)
         changes nothing and is returned, as its InputError, in its place; the others go on.
-        The markers with the inbox leases (``Inbox.take``) and the profiles are read in one round
-        trip each; the journeys the events start are planned with one ``start.lua`` call each,
-        all in one round trip, and those events are then marked done in one more (``Inbox.applied``:
-        one script per shard). An event with effects
-        beyond starting journeys (an exit, an unsubscribe, a branch, a check-in) is applied on
-        its own after those before it were marked done, and marked done at once: events are
-        marked done in their order, so a batch tried again after a crash never applies an
-        event after one that follows it.
+        The markers with the inbox leases (``Inbox.take``) and the profiles are read in one
+        round trip each; the journeys the events start are planned with one ``start.lua`` call
+        each, all in one round trip, and those events are then marked done in one more
+        (``Inbox.applied``: one script per shard). An event with effects beyond starting
+        journeys (an exit, an unsubscribe, a branch, a check-in) is applied on its own after
+        those before it were marked done, and marked done at once: events are marked done in
+        their order, so a batch tried again after a crash never applies an event after one
+        that follows it.
         """
         batch = _Batch([IngestResult(event.id) for event in events])
         if not events:
@@ -195,7 +195,9 @@ class Ingestor:
         done and out of the inbox, in one round trip (``Inbox.applied``); an event whose customer
         was erased meanwhile is refused instead."""
         gone = self._run(batch.starts, batch.results)
-        done = [(i, event) for i, event in batch.applied if i not in gone]
+        # Refused too: a repeat of a refused event in the same batch, taken for a duplicate.
+        refused = {(s.event.id, s.event.customer_id) for s in batch.starts if s.index in gone}
+        done = [(i, e) for i, e in batch.applied if (e.id, e.customer_id) not in refused]
         batch.starts, batch.applied = [], []
         self.inbox.applied([(event.id, event.customer_id) for _, event in done])
 
