@@ -53,11 +53,6 @@ def cpu_seconds(pgid: int) -> float:
     return total
 
 
-def redis_cpu(client) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
 class Api:
     """A keep-alive connection to the web process's API."""
 
@@ -152,11 +147,11 @@ def pipeline_round(run, server, config: Path, tmp: Path, n: int, tag: str, inter
             env, r"Worker process is ready for action", tmp / f"ingest-{tag}.log",
         )  # fmt: skip
         try:
-            redis0 = redis_cpu(server.client)
+            redis0 = server.cpu_seconds()
             ready = worker.wait_ready()
             cpu0 = cpu_seconds(worker.proc.pid)
             done = run.wait_until(lambda: app.inbox.depth() == 0, timeout=max(120.0, n / 50), poll=0.01)
-            cpu1, redis1 = cpu_seconds(worker.proc.pid), redis_cpu(server.client)
+            cpu1, redis1 = cpu_seconds(worker.proc.pid), server.cpu_seconds()
         finally:
             worker.stop()
         planned = app.schedule.depth()[0]

@@ -28,18 +28,13 @@ import cProfile
 import io
 import json
 import pstats
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis.connection
-
-from outreach import Outreach
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -170,12 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT))
     from benchmarks import run
 
-    tmp = Path(tempfile.mkdtemp(prefix="outreach-profile-"))
-    server = run.RedisServer(tmp / "redis")
-    try:
-        config = run.bench_config(tmp)
-        app = Outreach(run.bench_settings(server, config, tmp, "prof:", 0.1))
-        customers = run.add_customers(app, per_locale=20, zones=run.zones_in_window(datetime.now(UTC)))
+    with run.throwaway_app() as (server, app, customers):
         for i in range(args.sends):
             app.ingest(run.delay_event(app, "p", i, customers[i % len(customers)]))
         claims = []
@@ -254,9 +244,6 @@ def main(argv: list[str] | None = None) -> int:
             "inclusive_share_of_profiled": {k: round(v / total, 3) for k, v in entry.items()},
         }
         show(report, args.json, out.getvalue(), tree)
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

@@ -24,11 +24,8 @@ import argparse
 import cProfile
 import io
 import pstats
-import shutil
 import sys
-import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT))
     from benchmarks import profile_deliver as common
     from benchmarks import run
-    from outreach import Outreach
 
-    tmp = Path(tempfile.mkdtemp(prefix="outreach-profile-"))
-    server = run.RedisServer(tmp / "redis")
-    try:
-        config = run.bench_config(tmp)
-        app = Outreach(run.bench_settings(server, config, tmp, "prof:", 0.1))
-        customers = run.add_customers(app, per_locale=20, zones=run.zones_in_window(datetime.now(UTC)))
+    with run.throwaway_app() as (server, app, customers):
         counter = iter(range(10**9))
 
         def batches() -> list[list[dict[str, Any]]]:
@@ -97,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         apply(batches()[:2])  # warm up: zones, rules, scripts loaded (a worker's steady state)
         work = batches()
         client = server.client
-        before, redis_before = common.commandstats(client), _redis_cpu(client)
+        before, redis_before = common.commandstats(client), server.cpu_seconds()
         with common.RoundTrips() as trips:
             began, cpu = time.perf_counter(), time.process_time()
             apply(work)
             plain_s, cpu_s = time.perf_counter() - began, time.process_time() - cpu
-        redis_s = _redis_cpu(client) - redis_before
+        redis_s = server.cpu_seconds() - redis_before
         commands = common.commandstats(client) - before
         commands.pop("info", None)
         n = args.events
@@ -152,15 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "inclusive_share_of_profiled": {k: round(v / total, 3) for k, v in entry.items() if v},
         }
         common.show(report, args.json, out.getvalue(), tree)
-    finally:
-        server.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     return 0
-
-
-def _redis_cpu(client) -> float:
-    info = client.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 if __name__ == "__main__":

@@ -168,6 +168,11 @@ class RedisServer:
         while int(self.client.info("memory").get("lazyfree_pending_objects", 0)):
             time.sleep(0.05)
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the server has used (``INFO cpu``)."""
+        info = self.client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
     def used_memory(self) -> int:
         return int(self.client.info("memory")["used_memory"])
 
@@ -181,6 +186,20 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def throwaway_app(prefix: str = "prof:", per_locale: int = 20):
+    """(server, app, customer ids): an application on a redis-server of its own, with the benchmark's
+    config and customers in zones where it is now inside the send window; all gone on exit."""
+    tmp = Path(tempfile.mkdtemp(prefix="outreach-profile-"))
+    server = RedisServer(tmp / "redis")
+    try:
+        app = Outreach(bench_settings(server, bench_config(tmp), tmp, prefix, 0.1))
+        yield server, app, add_customers(app, per_locale=per_locale, zones=zones_in_window(datetime.now(UTC)))
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def child_env(**extra: str) -> dict[str, str]:
