@@ -107,9 +107,7 @@ def test_an_event_a_worker_began_is_overdue_one_lease_after_it_began(app, custom
     app.emit("order.delayed", "c-jonas", {"order_id": "A-1", "new_eta": "2026-03-25"}, id="ev-slow")
     clock.advance(lease(app) - timedelta(seconds=1))
     # A worker begins it (the marker and the new deadline in one round trip) and dies midway.
-    pipe = app.client.pipeline(transaction=False)
-    app.inbox.started([("ev-slow", "c-jonas")], pipe)
-    pipe.execute()
+    app.inbox.take([("ev-slow", "c-jonas")])
     lose_queued_messages(app)
     clock.advance(timedelta(seconds=1))
     assert app.requeue_overdue_events() == 0

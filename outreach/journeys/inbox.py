@@ -86,14 +86,16 @@ class Inbox:
         if calls:
             scripts.run_many(self.client, self._applied, calls)
 
-    def started(self, events: Sequence[tuple[str, str]], pipe: Any) -> None:
+    def renew(self, events: Sequence[tuple[str, str]]) -> None:
         """These (event id, customer id) are still being applied: each one's deadline is one lease from
-        now (never earlier); one command per shard, into ``pipe``."""
+        now (never earlier); one command per shard, in one round trip."""
         deadline = to_ms(self.clock.now()) + self.lease_ms
+        pipe = self.client.pipeline(transaction=False)
         for shard, pairs in self._by_shard(events).items():
             pipe.zadd(
                 self.keys.inbox(shard), dict.fromkeys((e for e, _ in pairs), deadline), xx=True, gt=True
             )
+        pipe.execute()
 
     def done(self, events: Sequence[tuple[object, object]]) -> None:
         """These (event id, customer id) were given up (dead-lettered): they leave the inbox, three

@@ -184,9 +184,7 @@ class Ingestor:
             if self.clock.now() - leased > self.inbox.lease / 3:
                 # A slow batch (unsubscribes, exits) keeps the lease of the events still to come.
                 leased = self.clock.now()
-                pipe = self.client.pipeline(transaction=False)
-                self.inbox.started([(e.id, e.customer_id) for e in events[i + 1 :]], pipe)
-                pipe.execute()
+                self.inbox.renew([(e.id, e.customer_id) for e in events[i + 1 :]])
         self._flush(batch)
         return batch.results
 
