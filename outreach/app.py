@@ -256,8 +256,11 @@ class Outreach:
     ) -> Event:
         """Validate an event (InputError names the field; its time must be one the deduplication
         window covers: ``journeys.events.check_time``); nothing is queued."""
-        raw = {"id": id, "type": type, "customer_id": customer_id, "occurred_at": occurred_at,
-               "data": data or {}}  # fmt: skip
+        return self.event_from({"id": id, "type": type, "customer_id": customer_id,
+                                "occurred_at": occurred_at, "data": data or {}})  # fmt: skip
+
+    def event_from(self, raw: Mapping[str, Any]) -> Event:
+        """``event`` for an event object as a producer sends it (an unknown field is refused too)."""
         now = self.clock.now()
         event = Event.from_mapping(raw, now=now)
         check_time(event.occurred_at, now, timedelta(days=self.settings.event_ttl_days))

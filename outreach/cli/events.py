@@ -83,11 +83,7 @@ def _checked(app: Outreach, row: Any, known: set[str]) -> dict[str, Any]:
         raise row
     if not isinstance(row, dict):
         raise InputError("line", row, "must be an event object")
-    unknown = sorted(set(row) - {"id", "type", "customer_id", "occurred_at", "data"})
-    if unknown:
-        raise InputError(unknown[0], row[unknown[0]], "unknown event field")
-    event = app.event(row.get("type", ""), row.get("customer_id", ""), row.get("data"), id=row.get("id"),
-                      occurred_at=row.get("occurred_at"))  # fmt: skip
+    event = app.event_from(row)
     if event.customer_id not in known:
         if app.customers.is_erased(event.customer_id):
             raise CustomerErased(event.customer_id)
