@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sends", type=int, default=2000)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--pyinstrument", action="store_true", help="print a pyinstrument tree as well")
+    parser.add_argument("--top", type=int, default=15, help="functions listed by own time")
     args = parser.parse_args(argv)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
                 tree = profiler2.output_text(unicode=True, color=False, show_all=False)
 
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.top)
         report: dict[str, Any] = {
             "sends": measured,
             "delivered_total": delivered,

@@ -502,10 +502,13 @@ def outreach_round(server, config: Path, tmp: Path, n: int, tag: str, interval: 
     try:
         child.wait_ready()
         scheduler = build_scheduler(app, blocking=False)
+        cpu_before, redis_before = pipeline.cpu_seconds(child.proc.pid), server.cpu_seconds()
         began = time.perf_counter()
         scheduler.start()
         timeout = max(60.0, n / 100)
         done = wait_until(lambda: counter(app, delivered_key) >= n, timeout=timeout, poll=0.01)
+        worker_cpu = pipeline.cpu_seconds(child.proc.pid) - cpu_before
+        redis_cpu = server.cpu_seconds() - redis_before
         scheduler.shutdown(wait=True)
     finally:
         child.stop()
@@ -522,6 +525,9 @@ def outreach_round(server, config: Path, tmp: Path, n: int, tag: str, interval: 
         "all_delivered": delivered == n and lines == n,
         "delivered_per_s": round(delivered / elapsed, 1),
         "seconds": round(elapsed, 3),
+        # The worker process group's CPU (the Dramatiq master and its worker) and Redis's, per send.
+        "worker_cpu_us_per_send": round(worker_cpu / max(delivered, 1) * 1e6, 1),
+        "redis_cpu_us_per_send": round(redis_cpu / max(delivered, 1) * 1e6, 1),
         "outcomes": outcomes,
         "ingest": {
             "events": n,

@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TypeGuard
 
 from .errors import InputError
@@ -38,13 +39,24 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@lru_cache(maxsize=16)
+def _keyed(secret: str) -> Any:
+    """An HMAC-SHA256 with the key set up once (a message signs two or three tokens)."""
+    return hmac.new(secret.encode(), digestmod=hashlib.sha256)
+
+
+def _mac(secret: str, purpose: str, body: str) -> bytes:
+    mac = _keyed(secret).copy()
+    mac.update(f"{purpose}.{body}".encode())
+    return mac.digest()
+
+
 def make_token(secret: str, purpose: str, fields: dict[str, Any], expires: datetime | None = None) -> str:
     payload = {"p": purpose, **fields}
     if expires is not None:
         payload["exp"] = int(expires.timestamp())
     body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-    mac = hmac.new(secret.encode(), f"{purpose}.{body}".encode(), hashlib.sha256).digest()
-    return f"{body}.{_b64(mac)}"
+    return f"{body}.{_b64(_mac(secret, purpose, body))}"
 
 
 def read_token(secret: str | Sequence[str], purpose: str, token: str, now: datetime) -> dict[str, Any]:
@@ -57,12 +69,7 @@ def read_token(secret: str | Sequence[str], purpose: str, token: str, now: datet
     try:
         body, mac = token.split(".", 1)
         given = _unb64(mac)
-        signed = any(
-            hmac.compare_digest(
-                hmac.new(key.encode(), f"{purpose}.{body}".encode(), hashlib.sha256).digest(), given
-            )
-            for key in keys
-        )
+        signed = any(hmac.compare_digest(_mac(key, purpose, body), given) for key in keys)
         payload = json.loads(_unb64(body)) if signed else None
     except (ValueError, TypeError, RecursionError):
         raise InvalidToken("not a token") from None

@@ -76,6 +76,8 @@ def _default_project() -> Path:
 #: ``OUTREACH_MODE``: the defaults work in development; production refuses what is unsafe.
 DEVELOPMENT = "development"
 PRODUCTION = "production"
+#: ``OUTREACH_OUTCOME_LOG``: a line per delivered batch, a line per outcome, or none.
+OUTCOME_LOGS = ("batch", "each", "off")
 #: The secret that signs links until OUTREACH_SECRET is set (anyone can read it here).
 DEVELOPMENT_SECRET = "outreach-development-secret"
 MIN_SECRET_LENGTH = 32
@@ -127,6 +129,9 @@ class Settings:
     allow_volatile_redis: bool = False
     #: ``text`` or ``json``: one object a line for a log collector (``outreach.logs``).
     log_format: str = "text"
+    #: What the ``outreach.outcomes`` logger says at INFO: ``batch`` (one line per delivered batch,
+    #: its outcomes counted), ``each`` (one line per outcome) or ``off``.
+    outcome_log: str = "batch"
     #: Seconds between two looks at the project's files; a change is checked, then loaded (0: never).
     reload_seconds: float = 5.0
     #: OpenTelemetry traces from HTTP through ingestion to delivery (``otel`` extra; ``outreach.tracing``).
@@ -157,6 +162,9 @@ class Settings:
         """Refuse what production must not run with (``OUTREACH_MODE=production``)."""
         if self.mode not in (DEVELOPMENT, PRODUCTION):
             raise ConfigError(f"OUTREACH_MODE={self.mode!r}: must be {DEVELOPMENT} or {PRODUCTION}")
+        if self.outcome_log not in OUTCOME_LOGS:
+            choices = ", ".join(OUTCOME_LOGS)
+            raise ConfigError(f"OUTREACH_OUTCOME_LOG={self.outcome_log!r}: must be one of {choices}")
         for name in ("ingest_batch", "deliver_batch", "claim_limit"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"OUTREACH_{name.upper()}={getattr(self, name)!r}: must be at least 1")

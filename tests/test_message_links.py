@@ -3,7 +3,11 @@ shipped message customers can opt out of shows a visible unsubscribe link in its
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from outreach.journeys.config import load_journeys
 from outreach.journeys.preview import preview
@@ -54,3 +58,22 @@ def test_the_body_link_is_the_one_in_the_header_and_it_works(app, customers, clo
     with web_client(app) as web:
         page = web.get(url.removeprefix(app.settings.public_url))
         assert page.status_code == 200
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secret=st.text(min_size=1, max_size=40),
+    purpose=st.sampled_from(["unsubscribe", "answer", "preferences"]),
+    fields=st.dictionaries(st.sampled_from(["c", "s", "k", "v"]), st.text(max_size=20) | st.integers()),
+)
+def test_a_token_is_the_hmac_of_its_purpose_and_body_whatever_the_secret(secret, purpose, fields):
+    import hashlib
+    import hmac
+
+    from outreach.links import _unb64, make_token, read_token
+
+    token = make_token(secret, purpose, fields)
+    body, mac = token.split(".")
+    expected = hmac.new(secret.encode(), f"{purpose}.{body}".encode(), hashlib.sha256).digest()
+    assert _unb64(mac) == expected
+    assert read_token([secret + "x", secret], purpose, token, datetime.now(UTC)) == fields

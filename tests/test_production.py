@@ -134,18 +134,51 @@ def test_a_json_log_line_carries_its_fields_at_the_top_level():
     )
 
 
-def test_each_outcome_is_one_log_line_without_an_address(app, customers, clock, caplog):
+def _outcome_records(tmp_path, client, clock, caplog, outcome_log: str) -> tuple[list, list]:
+    """Two order-delay notices delivered (one to a customer since put on do-not-contact)."""
+    from .conftest import CUSTOMERS
     from .helpers import deliver_due, ingest
 
-    ingest(app, "order.delayed", "c-jonas", clock.now().isoformat(), id="o1",
-           data={"order_id": "A-1", "new_eta": "2026-03-24"})  # fmt: skip
+    app = Outreach(make_settings(tmp_path, outcome_log=outcome_log), client=client, clock=clock)
+    app.upsert_customer(CUSTOMERS["c-jonas"])
+    app.upsert_customer({**CUSTOMERS["c-jonas"], "id": "c-lena", "name": "Lena", "email": "lena@example.de"})
+    for n, customer_id in enumerate(("c-jonas", "c-lena")):
+        ingest(app, "order.delayed", customer_id, clock.now().isoformat(), id=f"o{n}",
+               data={"order_id": f"A-{n}", "new_eta": "2026-03-24"})  # fmt: skip
+    # On the list, its send not cancelled: the decision suppresses it.
+    app.customers.set_do_not_contact("c-lena", True)
     clock.set(app.schedule.next_due())
     with caplog.at_level(logging.INFO, logger="outreach.outcomes"):
-        [outcome] = deliver_due(app)
-    [record] = [r for r in caplog.records if r.name == "outreach.outcomes"]
-    assert record.fields["send_id"] == outcome.send_id and record.fields["state"] == outcome.state
-    assert record.fields["journey"] == "order_delay" and "latency_s" in record.fields
-    assert "@" not in record.getMessage() and "+49" not in record.getMessage()
+        outcomes = deliver_due(app)
+    return outcomes, [r for r in caplog.records if r.name == "outreach.outcomes"]
+
+
+def test_each_outcome_is_one_log_line_without_an_address(tmp_path, client, clock, caplog):
+    outcomes, records = _outcome_records(tmp_path, client, clock, caplog, "each")
+    assert sorted(o.state for o in outcomes) == ["delivered", "suppressed"]
+    assert [(r.fields["send_id"], r.fields["state"]) for r in records] == [
+        (o.send_id, o.state) for o in outcomes
+    ]
+    delivered = next(r for r in records if r.fields["state"] == "delivered")
+    assert delivered.fields["journey"] == "order_delay" and "latency_s" in delivered.fields
+    assert all("@" not in r.getMessage() and "+49" not in r.getMessage() for r in records)
+
+
+def test_a_delivered_batch_is_one_log_line_counting_its_outcomes(tmp_path, client, clock, caplog):
+    outcomes, [record] = _outcome_records(tmp_path, client, clock, caplog, "batch")
+    assert len(outcomes) == 2
+    assert (record.fields["sends"], record.fields["delivered"], record.fields["suppressed"]) == (2, 1, 1)
+    assert record.fields["reasons"] == {"do_not_contact": 1} and record.fields["max_latency_s"] >= 0
+    assert "c-" not in record.getMessage() and "@" not in record.getMessage()
+
+
+def test_outcome_lines_can_be_turned_off_and_the_setting_is_checked(tmp_path, client, clock, caplog):
+    from outreach.errors import ConfigError
+
+    outcomes, records = _outcome_records(tmp_path, client, clock, caplog, "off")
+    assert len(outcomes) == 2 and records == []
+    with pytest.raises(ConfigError, match="OUTREACH_OUTCOME_LOG"):
+        make_settings(tmp_path, outcome_log="verbose").check()
 
 
 def test_a_refused_request_is_one_log_line_naming_the_field_not_the_value(app, caplog):

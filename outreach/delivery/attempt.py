@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -59,7 +60,7 @@ class Attempt:
         return self.delivery
 
 
-#: One line per outcome (``-v``, or INFO for this logger).
+#: A line per delivered batch, or per outcome (``OUTREACH_OUTCOME_LOG``), at INFO (``-v``, a worker).
 outcome_log = logging.getLogger("outreach.outcomes")
 
 
@@ -161,6 +162,31 @@ class Outcomes:
         outcome = self._end(send, "failed", reason, text, book, notes=notes)
         self.deadletters.add("send", f"{reason}: {text}", {"send_id": send.id}, source="deliver")
         return outcome
+
+
+def log_batch(outcomes: list[Outcome], sends: dict[str, Send], now: datetime) -> None:
+    """One line for a delivered batch: its outcomes counted by state, the others' reason codes
+    counted, and the longest delivery latency; no id, address or text."""
+    states: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    latest = 0.0
+    for outcome in outcomes:
+        states[outcome.state] += 1
+        send = sends.get(outcome.send_id)
+        if outcome.state == "delivered":
+            if send is not None:
+                latest = max(latest, (now - send.resolved).total_seconds())
+        else:
+            reasons["transient_error" if outcome.state == "retry_scheduled" else outcome.reason] += 1
+    fields: dict[str, object] = {"sends": len(outcomes), **states}
+    if reasons:
+        fields["reasons"] = dict(reasons)
+    if states["delivered"]:
+        fields["max_latency_s"] = round(latest, 3)
+    text = " ".join(f"{k}={v}" for k, v in fields.items() if k != "reasons")
+    if reasons:
+        text += " reasons=" + ",".join(f"{k}:{v}" for k, v in reasons.items())
+    outcome_log.info(text, extra={"fields": fields})
 
 
 def log_outcomes(outcomes: list[Outcome], sends: dict[str, Send], now: datetime) -> None:
