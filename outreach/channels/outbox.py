@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import jsontext
 from .base import Delivery, ProviderKind
 
 #: File the outbox appends to inside its folder.
@@ -65,7 +66,7 @@ class Outbox:
             "local": delivery.local.isoformat(),
             "unsubscribe_url": delivery.unsubscribe_url,
         }
-        return (json.dumps(record, ensure_ascii=False) + "\n").encode()
+        return jsontext.line(record)
 
 
 def read_outbox(folder: Path) -> list[dict[str, Any]]:

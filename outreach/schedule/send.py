@@ -17,6 +17,7 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+from .. import jsontext
 from ..clock import from_ms, to_ms
 from ..customers.profile import Customer
 from ..timing import SendRule, rule_for
@@ -57,11 +58,7 @@ INTENT_DIGITS = 12
 
 def log_entry(at: datetime, what: str, text: str, **data: Any) -> str:
     """One JSON line of a send's history."""
-    return json.dumps(
-        {"at_ms": to_ms(at), "what": what, "text": text, **data},
-        ensure_ascii=False,
-        default=str,
-    )
+    return jsontext.dumps({"at_ms": to_ms(at), "what": what, "text": text, **data})
 
 
 @dataclass(frozen=True)
