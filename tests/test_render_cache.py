@@ -264,23 +264,3 @@ def test_relative_text_matches_the_now_keyed_formula(value, now, tag, zone_name)
         value, now, locale, zone_name
     )
 
-
-def _tidy_line_by_line(text: str) -> str:
-    """What a message's tidying means, line by line: the whole text stripped, each line's trailing
-    space trimmed, no two empty lines in a row; every line break written ``\\n``."""
-    out: list[str] = []
-    for line in text.strip().splitlines():
-        line = line.rstrip()
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out)
-
-
-#: Every character Python splits lines on or strips as space, among plain text.
-_LINE_AND_SPACE = list(" \t\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\xa0\u3000ab")
-
-
-@settings(max_examples=3000, deadline=None)
-@given(st.text(alphabet=st.sampled_from(_LINE_AND_SPACE) | st.characters(), max_size=80))
-def test_tidying_a_rendered_part_is_the_line_by_line_rule(text):
-    assert render_module._tidy(text) == _tidy_line_by_line(text)

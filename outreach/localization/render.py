@@ -10,7 +10,6 @@ render only picks one by the register in its context.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
@@ -105,14 +104,14 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 _autoescape = lru_cache(maxsize=1024)(jinja2.select_autoescape(["html"]))
 
 
-#: Three or more line breaks in a row: two empty lines or more, once every line is trimmed.
-_BLANK_RUN = re.compile("\n{3,}")
-
-
 def _tidy(text: str) -> str:
-    """Trim the blank lines block tags leave behind (at most one empty line in a row), every line's
-    trailing space, and the text's leading and trailing space; line breaks become ``\\n``."""
-    return _BLANK_RUN.sub("\n\n", "\n".join([line.rstrip() for line in text.strip().splitlines()]))
+    """Trim the blank lines block tags leave behind (at most one empty line in a row)."""
+    out: list[str] = []
+    for line in text.strip().splitlines():
+        line = line.rstrip()
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out)
 
 
 def _read_templates(folder: Path) -> dict[str, str]:
