@@ -20,6 +20,7 @@ import pytest
 from babel import dates as babel_dates
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 
 from outreach.customers.profile import Customer
 from outreach.journeys.config import load_journeys
@@ -264,3 +265,38 @@ def test_relative_text_matches_the_now_keyed_formula(value, now, tag, zone_name)
         value, now, locale, zone_name
     )
 
+
+_NAMES = st.sampled_from(["order", "eta", "count", "num"])
+_VALUE = (
+    st.text(alphabet=st.sampled_from(list("<>&\"'ab %()s1")), max_size=12)
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.none()
+    | st.builds(Markup, st.text(alphabet=st.sampled_from(list("<b>&x")), max_size=8))
+)
+_PIECE = st.sampled_from(
+    ["%(order)s", "%(eta)s", "%(count)s", "%(count)d", "%%", "%(num)r", "<i>", " & ", "x"]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(pieces=st.lists(_PIECE, max_size=8), values=st.dictionaries(_NAMES, _VALUE, min_size=4))
+def test_a_compiled_block_is_filled_in_as_markup_would_fill_it(pieces, values):
+    """``format_text`` (the compiled blocks' formatting) gives what ``Markup(text) % values`` gives,
+    or fails the same way, with and without autoescaping."""
+    from jinja2.nodes import EvalContext
+
+    from outreach.localization.locales import format_text
+
+    text = "".join(pieces)
+    for autoescape in (True, False):
+        context = EvalContext(jinja2.Environment(autoescape=autoescape))
+        try:
+            expected: object = (Markup(text) if autoescape else text) % values
+        except (TypeError, ValueError) as exc:
+            expected = type(exc)
+        try:
+            got: object = format_text(context, text, values)
+        except (TypeError, ValueError) as exc:
+            got = type(exc)
+        assert got == expected and type(got) is type(expected)

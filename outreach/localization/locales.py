@@ -28,6 +28,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from jinja2 import nodes
 from jinja2.ext import InternationalizationExtension
+from markupsafe import Markup, escape
 
 from ..configfile import read_toml
 from ..errors import ConfigError, InputError
@@ -248,6 +249,7 @@ class Messages:
         )
         # For CompiledTranslations: {% trans %} blocks look their text up as they compile.
         env.filters[TEXT] = self._text
+        env.filters[FORMAT] = format_text
         env.filters[PLURAL] = self._plural
         env.outreach_messages = self  # type: ignore[attr-defined]
 
@@ -265,9 +267,9 @@ class Messages:
         return self.ngettext(singular, plural, n, register)
 
 
-#: Filters through which compiled {% trans %} blocks pick their text by register and
-#: look up plural forms (plain calls: no gettext wrappers, no derived contexts).
-TEXT, PLURAL = "_outreach_text", "_outreach_plural"
+#: Filters through which compiled {% trans %} blocks pick their text by register, look up
+#: plural forms and fill in their variables (plain calls: no gettext wrappers, no derived contexts).
+TEXT, PLURAL, FORMAT = "_outreach_text", "_outreach_plural", "_outreach_format"
 
 
 class CompiledTranslations(InternationalizationExtension):
@@ -337,11 +339,34 @@ def _filter(name: str, value: nodes.Expr, *args: Any) -> nodes.Expr:
 
 
 def _format(text: nodes.Expr, variables: dict[str, nodes.Expr]) -> nodes.Expr:
-    """Safe when autoescaping, then formatted with the variables (if any)."""
-    node: nodes.Expr = nodes.MarkSafeIfAutoescape(text)
-    if variables:
-        node = nodes.Mod(node, nodes.Dict([nodes.Pair(nodes.Const(k), v) for k, v in variables.items()]))
-    return node
+    """Safe when autoescaping, then formatted with the variables (if any): ``format_text``."""
+    if not variables:
+        return nodes.MarkSafeIfAutoescape(text)
+    values = nodes.Dict([nodes.Pair(nodes.Const(k), v) for k, v in variables.items()])
+    return _filter(FORMAT, text, values)
+
+
+#: The directives ``format_text`` fills itself: ``%(name)s`` and ``%%``.
+_PLAIN_DIRECTIVE = re.compile(r"%\([^)]*\)s|%%")
+
+
+@lru_cache(maxsize=4096)
+def _plain(text: str) -> bool:
+    """Whether every ``%`` directive of a text is ``%(name)s`` or ``%%``."""
+    return "%" not in _PLAIN_DIRECTIVE.sub("", text)
+
+
+@jinja2.pass_eval_context
+def format_text(eval_ctx: nodes.EvalContext, text: str, values: dict[str, Any]) -> str:
+    """``Markup(text) % values`` when autoescaping (``text % values`` otherwise), the way
+    jinja2.ext.i18n formats a block; for the usual ``%(name)s`` directives the values are escaped
+    first and formatted by ``str``, which gives the same text without markupsafe's per-value
+    wrappers (a third of an HTML part's formatting time)."""
+    if not eval_ctx.autoescape:
+        return text % values
+    if _plain(text):
+        return Markup(text % {name: escape(value) for name, value in values.items()})
+    return Markup(text) % values
 
 
 _ACCENTS = str.maketrans(

@@ -59,12 +59,21 @@ class Batch:
         return add
 
 
+def _add(pipe: Any, call: Call) -> None:
+    name, args, kwargs = call
+    if name == "evalsha":
+        # What ``evalsha`` does, without its layers: a batch of outcomes is mostly scripts.
+        pipe.execute_command("EVALSHA", *args)
+    else:
+        getattr(pipe, name)(*args, **kwargs)
+
+
 def _send(client: redis.Redis, calls: list[Call]) -> list[Any]:
     """One pipeline (one per node on a cluster); every result or error, in order."""
     if not isinstance(client, RedisCluster):
         pipe = client.pipeline(transaction=False)
-        for name, args, kwargs in calls:
-            getattr(pipe, name)(*args, **kwargs)
+        for call in calls:
+            _add(pipe, call)
         return pipe.execute(raise_on_error=False)
     by_node: dict[str, tuple[Any, list[int]]] = {}
     for i, (name, args, _) in enumerate(calls):
@@ -75,8 +84,7 @@ def _send(client: redis.Redis, calls: list[Call]) -> list[Any]:
     for node, indexes in by_node.values():
         pipe = client.get_redis_connection(node).pipeline(transaction=False)
         for i in indexes:
-            name, args, kwargs = calls[i]
-            getattr(pipe, name)(*args, **kwargs)
+            _add(pipe, calls[i])
         for i, result in zip(indexes, pipe.execute(raise_on_error=False), strict=True):
             results[i] = result
     for i, result in enumerate(results):
