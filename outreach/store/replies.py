@@ -26,4 +26,8 @@ def texts(values: Iterable[object]) -> list[str]:
 
 def text_fields(raw: Mapping[Any, Any]) -> dict[str, str]:
     """An HGETALL reply as a dict of text."""
-    return {text(k): text(v) for k, v in raw.items()}
+    try:
+        # The usual reply, bytes both ways, decoded without a check per field.
+        return {k.decode(): v.decode() for k, v in raw.items()}
+    except AttributeError:
+        return {text(k): text(v) for k, v in raw.items()}
