@@ -7,6 +7,7 @@ context (``_locale``, ``_zone``), so one set serves every environment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,6 +19,7 @@ from babel import Locale
 from babel import dates as babel_dates
 from babel import lists as babel_lists
 from babel import numbers as babel_numbers
+from jinja2 import nodes
 from markupsafe import Markup, escape
 
 from ..errors import TemplateError
@@ -203,3 +205,26 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 #: The functions every environment gets as globals.
 GLOBALS: dict[str, Any] = {"days_between": _days_between}
+
+
+#: The directives ``format_text`` fills itself: ``%(name)s`` and ``%%``.
+_PLAIN_DIRECTIVE = re.compile(r"%\([^)]*\)s|%%")
+
+
+@lru_cache(maxsize=4096)
+def _plain(text: str) -> bool:
+    """Whether every ``%`` directive of a text is ``%(name)s`` or ``%%``."""
+    return "%" not in _PLAIN_DIRECTIVE.sub("", text)
+
+
+@jinja2.pass_eval_context
+def format_text(eval_ctx: nodes.EvalContext, text: str, values: dict[str, Any]) -> str:
+    """``Markup(text) % values`` when autoescaping (``text % values`` otherwise), the way
+    jinja2.ext.i18n formats a block; for the usual ``%(name)s`` directives the values are escaped
+    first and formatted by ``str``, which gives the same text without markupsafe's per-value
+    wrappers (a third of an HTML part's formatting time)."""
+    if not eval_ctx.autoescape:
+        return text % values
+    if _plain(text):
+        return Markup(text % {name: escape(value) for name, value in values.items()})
+    return Markup(text) % values

@@ -28,11 +28,11 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from jinja2 import nodes
 from jinja2.ext import InternationalizationExtension
-from markupsafe import Markup, escape
 
 from ..configfile import read_toml
 from ..errors import ConfigError, InputError
 from ..languages import parse_locale
+from .filters import format_text
 
 logger = logging.getLogger(__name__)
 
@@ -344,29 +344,6 @@ def _format(text: nodes.Expr, variables: dict[str, nodes.Expr]) -> nodes.Expr:
         return nodes.MarkSafeIfAutoescape(text)
     values = nodes.Dict([nodes.Pair(nodes.Const(k), v) for k, v in variables.items()])
     return _filter(FORMAT, text, values)
-
-
-#: The directives ``format_text`` fills itself: ``%(name)s`` and ``%%``.
-_PLAIN_DIRECTIVE = re.compile(r"%\([^)]*\)s|%%")
-
-
-@lru_cache(maxsize=4096)
-def _plain(text: str) -> bool:
-    """Whether every ``%`` directive of a text is ``%(name)s`` or ``%%``."""
-    return "%" not in _PLAIN_DIRECTIVE.sub("", text)
-
-
-@jinja2.pass_eval_context
-def format_text(eval_ctx: nodes.EvalContext, text: str, values: dict[str, Any]) -> str:
-    """``Markup(text) % values`` when autoescaping (``text % values`` otherwise), the way
-    jinja2.ext.i18n formats a block; for the usual ``%(name)s`` directives the values are escaped
-    first and formatted by ``str``, which gives the same text without markupsafe's per-value
-    wrappers (a third of an HTML part's formatting time)."""
-    if not eval_ctx.autoescape:
-        return text % values
-    if _plain(text):
-        return Markup(text % {name: escape(value) for name, value in values.items()})
-    return Markup(text) % values
 
 
 _ACCENTS = str.maketrans(
