@@ -1,11 +1,14 @@
 """JSON written on the delivery path (history entries, outbox lines): compact, UTF-8, fast.
 
 ``orjson`` writes these several times faster than ``json``; what it refuses (an
-integer beyond 64 bits, a key that is not text, a subclass it does not know) is
-written by ``json`` instead, so every value ``json.dumps(..., default=str)``
-accepts is accepted here, and ``json.loads`` reads back the same value either way
-(but for a float that is not finite: JSON has no NaN or infinity, and ``null`` is
-written, where ``json`` would write a token no other JSON reader accepts).
+integer beyond 64 bits, a key that is not text) is written by ``json`` instead, so
+every value ``json.dumps(..., default=str)`` accepts is accepted here, and
+``json.loads`` reads back the same value either way, with two exceptions: a float
+that is not finite is written ``null`` by orjson (JSON has no NaN or infinity;
+``json`` writes a token other readers refuse, and still does when it writes the
+whole value), and an ``Enum`` that is neither a ``StrEnum`` nor an ``IntEnum`` is
+written as its value (``json`` writes its ``str()``). Neither reaches the history
+or the outbox: their values are text, numbers, lists and mappings of them.
 """
 
 from __future__ import annotations
@@ -15,16 +18,25 @@ from typing import Any
 
 import orjson
 
-#: Keys that are not text as ``json`` writes them; dates and dataclasses handed to ``default``
-#: (``str``), as ``json`` does, not written orjson's own way. (An enum is written as its value:
-#: the same as ``json`` for a StrEnum or an IntEnum, the states and codes used here.)
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+#: Dates and dataclasses handed to ``_default``, as ``json`` does, not written orjson's own way. A key
+#: that is not text is refused by orjson and written by ``json``.
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _default(value: Any) -> Any:
+    """What ``json`` makes of what orjson does not take: a tuple subclass (a named tuple) is a list,
+    a float subclass its number, anything else its ``str()``."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, float):
+        return float(value)
+    return str(value)
 
 
 def dumps(value: Any) -> str:
     """Compact JSON text; a value JSON cannot hold is written as its ``str()``."""
     try:
-        return orjson.dumps(value, default=str, option=_OPTIONS).decode()
+        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
     except (TypeError, orjson.JSONEncodeError):
         return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
 
@@ -32,6 +44,6 @@ def dumps(value: Any) -> str:
 def line(value: Any) -> bytes:
     """One JSON line (UTF-8, ending in a newline), as ``dumps`` writes it."""
     try:
-        return orjson.dumps(value, default=str, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(value, default=_default, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
     except (TypeError, orjson.JSONEncodeError):
         return (json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":")) + "\n").encode()

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import IntEnum, StrEnum
+from typing import NamedTuple
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -21,8 +22,17 @@ class Level(IntEnum):
     HIGH = 3
 
 
+class Pin(NamedTuple):
+    channel: str
+    provider: str
+
+
+class Ratio(float):
+    pass
+
+
 SCALARS = (
-    st.sampled_from([Shade.DARK, Level.HIGH, True, False])
+    st.sampled_from([Shade.DARK, Level.HIGH, True, False, Pin("sms", "twilio"), Ratio(1.5), (1, "a")])
     | st.none()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)

@@ -236,3 +236,23 @@ def test_a_suppression_list_holds_no_address_in_plain_text_and_survives_a_rotati
     client.sadd(first.keys.suppressed("sms"), "+4915205550102")
     assert rotated.policy.is_suppressed("sms", "+4915205550102")
     assert not rotated.policy.is_suppressed("sms", "+4915205550103")
+
+
+def test_a_batch_line_counts_sends_it_did_not_attempt_apart(tmp_path, client, clock, caplog):
+    """A message delivered again (Dramatiq redelivers after a lost ack): the sends have ended, the
+    line says so instead of counting them delivered."""
+    from .conftest import CUSTOMERS
+    from .helpers import ingest
+
+    app = Outreach(make_settings(tmp_path), client=client, clock=clock)
+    app.upsert_customer(CUSTOMERS["c-jonas"])
+    ingest(app, "order.delayed", "c-jonas", clock.now().isoformat(), id="o1",
+           data={"order_id": "A-1", "new_eta": "2026-03-24"})  # fmt: skip
+    clock.set(app.schedule.next_due())
+    claims = app.schedule.claim(app.settings.claim_limit)
+    assert [o.state for o in app.deliver(claims)] == ["delivered"]
+    with caplog.at_level(logging.INFO, logger="outreach.outcomes"):
+        again = app.deliver(claims)
+    [record] = [r for r in caplog.records if r.name == "outreach.outcomes"]
+    assert [o.state for o in again] == ["delivered"]
+    assert record.fields == {"sends": 1, "not_attempted": 1}

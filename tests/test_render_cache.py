@@ -273,6 +273,7 @@ _VALUE = (
     | st.floats(allow_nan=False)
     | st.none()
     | st.builds(Markup, st.text(alphabet=st.sampled_from(list("<b>&x")), max_size=8))
+    | st.builds(jinja2.StrictUndefined, name=st.just("missing"))
 )
 _PIECE = st.sampled_from(
     ["%(order)s", "%(eta)s", "%(count)s", "%(count)d", "%%", "%(num)r", "<i>", " & ", "x"]
@@ -280,7 +281,7 @@ _PIECE = st.sampled_from(
 
 
 @settings(max_examples=1500, deadline=None)
-@given(pieces=st.lists(_PIECE, max_size=8), values=st.dictionaries(_NAMES, _VALUE, min_size=4))
+@given(pieces=st.lists(_PIECE, max_size=8), values=st.dictionaries(_NAMES, _VALUE))
 def test_a_compiled_block_is_filled_in_as_markup_would_fill_it(pieces, values):
     """``format_text`` (the compiled blocks' formatting) gives what ``Markup(text) % values`` gives,
     or fails the same way, with and without autoescaping."""
@@ -293,10 +294,10 @@ def test_a_compiled_block_is_filled_in_as_markup_would_fill_it(pieces, values):
         context = EvalContext(jinja2.Environment(autoescape=autoescape))
         try:
             expected: object = (Markup(text) if autoescape else text) % values
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, KeyError, jinja2.UndefinedError) as exc:
             expected = type(exc)
         try:
             got: object = format_text(context, text, values)
-        except (TypeError, ValueError, OverflowError) as exc:
+        except (TypeError, ValueError, OverflowError, KeyError, jinja2.UndefinedError) as exc:
             got = type(exc)
         assert got == expected and type(got) is type(expected)

@@ -30,6 +30,11 @@ class Outcome:
     reason: str
 
 
+#: The reasons of outcomes this attempt did not record (the send had ended or was claimed anew
+#: before it began, or was stopped at the hand-over): their state is the send's, not this attempt's.
+NOT_ATTEMPTED, STOPPED = "not attempted", "stopped at the hand-over"
+
+
 @dataclass
 class Attempt:
     """A send under way: the policy let it through; rendered for the first channel it has left to try."""
@@ -165,12 +170,17 @@ class Outcomes:
 
 
 def log_batch(outcomes: list[Outcome], sends: dict[str, Send], now: datetime) -> None:
-    """One line for a delivered batch: its outcomes counted by state, the others' reason codes
-    counted, and the longest delivery latency; no id, address or text."""
+    """One line for a delivered batch: the outcomes it recorded counted by state, the reason codes of
+    those not delivered counted, the sends it did not attempt (already ended, claimed anew, stopped
+    at the hand-over) counted apart, and the longest delivery latency; no id, address or text."""
     states: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     latest = 0.0
+    untouched = 0
     for outcome in outcomes:
+        if outcome.reason in (NOT_ATTEMPTED, STOPPED):
+            untouched += 1
+            continue
         states[outcome.state] += 1
         send = sends.get(outcome.send_id)
         if outcome.state == "delivered":
@@ -179,6 +189,8 @@ def log_batch(outcomes: list[Outcome], sends: dict[str, Send], now: datetime) ->
         else:
             reasons["transient_error" if outcome.state == "retry_scheduled" else outcome.reason] += 1
     fields: dict[str, object] = {"sends": len(outcomes), **states}
+    if untouched:
+        fields["not_attempted"] = untouched
     if reasons:
         fields["reasons"] = dict(reasons)
     if states["delivered"]:

@@ -37,7 +37,7 @@ from ..settings import Settings
 from ..store.deadletters import DeadLetters
 from ..surveys.answers import answer_links
 from ..timing import zone
-from .attempt import Attempt, Outcome, Outcomes, log_batch, log_outcomes, outcome_log
+from .attempt import NOT_ATTEMPTED, Attempt, Outcome, Outcomes, log_batch, log_outcomes, outcome_log
 from .handover import HandOvers, Lease
 from .ratelimit import RateLimiter
 from .receipts import window_open
@@ -91,7 +91,7 @@ class Deliverer(HandOvers, Outcomes):
         ready = [c for c, status in zip(claims, statuses, strict=True) if status == "go"]
         for claim, status in zip(claims, statuses, strict=True):
             if status != "go":
-                outcomes.append(Outcome(claim.send_id, status, "not attempted"))
+                outcomes.append(Outcome(claim.send_id, status, NOT_ATTEMPTED))
         sends = self.schedule.get_many([c.send_id for c in ready])
         customers = self.customers.get_many([s.customer_id for s in sends if s])
         lookups = self.policy.lookups([(s, customers.get(s.customer_id)) for s in sends if s])

@@ -18,7 +18,7 @@ from ..registry import needs_consent
 from ..schedule import Claim, HandOver, OutcomeBook, Schedule, log_entry
 from ..settings import Settings
 from ..timing import zone
-from .attempt import Attempt, Outcome
+from .attempt import STOPPED, Attempt, Outcome
 from .receipts import close_window
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,7 @@ class HandOvers:
         # Cancelled, claimed again by another worker, erased or already ended: nothing to record.
         if status == "cancelled":
             self._unused(item)
-        outcomes.append(Outcome(send.id, status, "stopped at the hand-over"))
+        outcomes.append(Outcome(send.id, status, STOPPED))
 
     def _fall_through(
         self, item: Attempt, outcomes: list[Outcome], book: OutcomeBook, again: list[Attempt],

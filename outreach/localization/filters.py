@@ -207,24 +207,29 @@ FILTERS: dict[str, Callable[..., Any]] = {
 GLOBALS: dict[str, Any] = {"days_between": _days_between}
 
 
-#: The directives ``format_text`` fills itself: ``%(name)s`` and ``%%``.
-_PLAIN_DIRECTIVE = re.compile(r"%\([^)]*\)s|%%")
+#: The directives ``format_text`` fills itself: ``%(name)s`` (its name captured) and ``%%``.
+_PLAIN_DIRECTIVE = re.compile(r"%\(([^)]*)\)s|%%")
 
 
 @lru_cache(maxsize=4096)
-def _plain(text: str) -> bool:
-    """Whether every ``%`` directive of a text is ``%(name)s`` or ``%%``."""
-    return "%" not in _PLAIN_DIRECTIVE.sub("", text)
+def _plain(text: str) -> tuple[str, ...] | None:
+    """The names a text's ``%(name)s`` directives use, in the order of first use, when every ``%``
+    directive of it is ``%(name)s`` or ``%%``; None otherwise."""
+    if "%" in _PLAIN_DIRECTIVE.sub("", text):
+        return None
+    return tuple(dict.fromkeys(m.group(1) for m in _PLAIN_DIRECTIVE.finditer(text) if m.group(1) is not None))
 
 
 @jinja2.pass_eval_context
 def format_text(eval_ctx: nodes.EvalContext, text: str, values: dict[str, Any]) -> str:
     """``Markup(text) % values`` when autoescaping (``text % values`` otherwise), the way
-    jinja2.ext.i18n formats a block; for the usual ``%(name)s`` directives the values are escaped
-    first and formatted by ``str``, which gives the same text without markupsafe's per-value
-    wrappers (a third of an HTML part's formatting time)."""
+    jinja2.ext.i18n formats a block. For the usual ``%(name)s`` directives, the values the text
+    uses (only those: a translation may leave one out, and an undefined one must not be touched)
+    are escaped first, in the order markupsafe would, and formatted by ``str``: the same text
+    without markupsafe's per-value wrappers."""
     if not eval_ctx.autoescape:
         return text % values
-    if _plain(text):
-        return Markup(text % {name: escape(value) for name, value in values.items()})
-    return Markup(text) % values
+    names = _plain(text)
+    if names is None:
+        return Markup(text) % values
+    return Markup(text % {name: escape(values[name]) for name in names})
