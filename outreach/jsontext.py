@@ -35,15 +35,19 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> str:
     """Compact JSON text; a value JSON cannot hold is written as its ``str()``."""
-    try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    return _encode(value, newline=False).decode()
 
 
 def line(value: Any) -> bytes:
     """One JSON line (UTF-8, ending in a newline), as ``dumps`` writes it."""
+    return _encode(value, newline=True)
+
+
+def _encode(value: Any, *, newline: bool) -> bytes:
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+        return orjson.dumps(
+            value, default=_default, option=_OPTIONS | (orjson.OPT_APPEND_NEWLINE if newline else 0)
+        )
     except (TypeError, orjson.JSONEncodeError):
-        return (json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":")) + "\n").encode()
+        text = json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+        return (text + "\n" if newline else text).encode()
