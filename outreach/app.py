@@ -30,6 +30,7 @@ from .journeys.intake import Intake
 from .journeys.recurring import Recurring
 from .localization.locales import load_locales
 from .localization.render import Renderer
+from .policy.blackouts import Blackouts
 from .policy.config import load_policy
 from .policy.decide import Policy
 from .registry import needs_consent
@@ -78,6 +79,7 @@ class Outreach:
         self.inbox = Inbox(self.client, self.keys, self.clock, settings.ingest_lease_seconds,
                            settings.ingest_dispatches, settings.event_ttl_days)  # fmt: skip
         policy = load_policy(settings.config_dir, settings.late_grace_seconds)
+        self.blackouts = Blackouts(self.client, self.keys, self.clock)
         self.policy = Policy(self.client, self.keys, policy, self.customers.is_erased, settings.secrets)
         self.receipts = Receipts(self.client, self.keys, self.clock, self.schedule, self.customers,
                                  self.policy, self.set_consent, settings.secret)  # fmt: skip

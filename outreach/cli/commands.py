@@ -11,6 +11,7 @@ import redis
 from ..errors import OutreachError
 from ..logs import configure as configure_logs
 from ..settings import Settings
+from .blackouts import blackout
 from .bounces import bounces
 from .config import config
 from .customers import customers
@@ -50,6 +51,7 @@ for _command in (
     init_command,
     config,
     bounces,
+    blackout,
     demo,
     run,
     web,

@@ -83,10 +83,11 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
         worker = app.worker(threads=4)
         try:
             result = run_demo(app, worker, days=days)
+            rows = read_outbox(outbox_dir)
+            moved = _calendar_shifts(app, rows)
         finally:
             worker.stop()
             app.close()
-        rows = read_outbox(outbox_dir)
         letters = app.deadletters.list()
         told = outcomes(app, result.start, result.end, outbox_dir)
     if as_json:
@@ -97,6 +98,7 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
                     "not_sent": told.not_sent,
                     "waiting": told.waiting,
                     "dead_letters": [d.to_mapping() for d in letters],
+                    "calendar_shifts": moved,
                     "outbox_channels": on_outbox,
                 },  # fmt: skip
                 ensure_ascii=False,
@@ -135,10 +137,26 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
     click.echo(f"Send ids delivered twice: {sum(1 for n in ids.values() if n > 1)}")
     click.echo(f"Dead letters: {len(letters)}" + "".join(f"\n  {d.reason}" for d in letters))
     print_not_sent(told)
+    if moved:
+        click.echo("\nMoved for a customer's own calendar (observances, business days):")
+        for item in moved:
+            click.echo(f"  {item['customer_id']} {item['journey_step']}: {item['text']}")
     click.echo(f"\nOutbox: {outbox_dir / OUTBOX_FILE}")
     example = told.sent[0]["send_id"] if told.sent else "SEND_ID"
     click.echo(f"The demo's state is kept under the prefix {DEMO_PREFIX!r}: "
                f"OUTREACH_PREFIX={DEMO_PREFIX} outreach explain {example}")  # fmt: skip
+
+
+def _calendar_shifts(app: Outreach, rows: list[dict]) -> list[dict[str, str]]:
+    """The moves each delivered send made for its customer's own calendar, from its history."""
+    moved = []
+    for row in rows:
+        planned = app.schedule.history(row["send_id"])[:1]
+        for shift in (planned[0].get("resolution") or {}).get("shifts", []) if planned else []:
+            if shift["reason"] in ("observance", "ramadan", "weekend"):
+                step = f"{row['journey']}.{row['step']}"
+                moved.append({"customer_id": row["customer_id"], "journey_step": step, "text": shift["text"]})
+    return moved
 
 
 @contextmanager

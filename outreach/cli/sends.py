@@ -111,27 +111,25 @@ def explain(send_id: str, as_json: bool) -> None:
 @click.option("--days", default=0, type=int, help="Calendar days later.")
 @click.option("--at", default=None, help="Local wall time HH:MM.")
 @click.option("--window", default=None, help="Local send window HH:MM-HH:MM (may wrap midnight).")
-@click.option("--weekdays", default=None, help="Allowed weekdays, e.g. mon,tue,wed,thu,fri.")
+@click.option("--weekdays", default=None, help="Allowed weekdays (mon,tue,wed,thu,fri) or 'business'.")
 @click.option("--holidays", default=None, help="Holiday calendar CC or CC-SUBDIV, e.g. DE-BY.")
+@click.option("--country", default=None, help="The customer's country: whose business days, which festivals.")
+@click.option("--observances", default=None, help="Calendars the customer keeps, e.g. jewish,shabbat.")
+@click.option("--ramadan", default=None, help="What Ramadan does for an islamic observer: after_iftar.")
+@click.option("--latitude", default=None, type=float, help="The customer's latitude (sun times).")
+@click.option("--longitude", default=None, type=float, help="The customer's longitude (sun times).")
 @click.option("--json", "as_json", is_flag=True)
 def when(
-    zone_name: str,
-    start: str,
-    days: int,
-    at: str | None,
-    window: str | None,
-    weekdays: str | None,
-    holidays: str | None,
-    as_json: bool,
-) -> None:
+    zone_name: str, start: str, days: int, at: str | None, window: str | None, weekdays: str | None,
+    holidays: str | None, country: str | None, observances: str | None, ramadan: str | None,
+    latitude: float | None, longitude: float | None, as_json: bool,
+) -> None:  # fmt: skip
     """Resolve a send rule: when would a message go out?"""
     rule_data = {
-        "days": days,
-        "at": at,
-        "window": window,
-        "weekdays": weekdays,
-        "holidays": holidays,
-    }
+        "days": days, "at": at, "window": window, "weekdays": weekdays, "holidays": holidays,
+        "country": country, "ramadan": ramadan, "latitude": latitude, "longitude": longitude,
+        "observances": [o.strip() for o in observances.split(",") if o.strip()] if observances else None,
+    }  # fmt: skip
     try:
         rule = SendRule.from_mapping({k: v for k, v in rule_data.items() if v is not None})
         resolution = resolve(rule, parse_instant(start), zone_name)

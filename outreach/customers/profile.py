@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, overload
@@ -11,7 +13,8 @@ from ..errors import InputError, TimingError
 from ..languages import parse_locale
 from ..payload import check, check_text
 from ..registry import APP_ADDRESSES, CATEGORIES, CHANNELS, FORMALITIES, TITLES
-from ..timing import country_zone, zone
+from ..timing import OBSERVANCES, CustomerCalendar, country_zone, zone
+from ..timing.sun import check_coordinates
 from .addresses import app_address, email_address, phone_number
 
 
@@ -88,12 +91,24 @@ class Customer:
     attributes: dict[str, Any] = field(default_factory=dict)
     #: Addresses on messaging apps (``registry.APP_ADDRESSES``): whatsapp, line, telegram, wechat.
     addresses: dict[str, str] = field(default_factory=dict)
+    #: ISO 3166-2 subdivision (``DE-BY``, ``ES-CT``, ``US-CA``): its public holidays where known.
+    region: str | None = None
+    #: The calendars the customer keeps (``timing.OBSERVANCES``), as they gave them; never inferred.
+    observances: list[str] = field(default_factory=list)
+    #: Where the customer is, for sun times (sundown observances); else their zone's reference point.
+    latitude: float | None = None
+    longitude: float | None = None
     #: Where ``zone`` came from (ZONE_GIVEN, ZONE_FROM_COUNTRY or ZONE_UNKNOWN).
     zone_from: str = ZONE_GIVEN
 
     @property
     def zone_known(self) -> bool:
         return self.zone_from != ZONE_UNKNOWN
+
+    @property
+    def calendar(self) -> CustomerCalendar:
+        """What the customer's send rules read of their profile (``timing.rule_for``)."""
+        return _calendar(self.country, self.region, tuple(self.observances), self.latitude, self.longitude)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Customer:
@@ -118,6 +133,20 @@ class Customer:
         country = text_field(data, "country")
         if country is not None and (len(country) != 2 or not country.isalpha()):
             raise InputError("country", country, "must be an ISO 3166 alpha-2 code")
+        region = text_field(data, "region")
+        if region is not None:
+            region = _region(region, country)
+            country = country or region[:2]
+        observances = _observances(data.get("observances"))
+        latitude, longitude = data.get("latitude"), data.get("longitude")
+        if (latitude is None) != (longitude is None):
+            missing = "longitude" if latitude is not None else "latitude"
+            raise InputError(missing, None, "is required with the other coordinate")
+        if latitude is not None:
+            try:
+                check_coordinates(latitude, longitude)
+            except TimingError as exc:
+                raise InputError(exc.field, exc.value, exc.problem) from None
         zone_name = text_field(data, "zone")
         if data.get("zone_from") in (ZONE_FROM_COUNTRY, ZONE_UNKNOWN):
             zone_name = None  # a profile read back: its zone was inferred, so infer it again
@@ -188,6 +217,10 @@ class Customer:
             channel_consent=dict(channel_consent),
             attributes=attributes,
             addresses=addresses,
+            region=region,
+            observances=observances,
+            latitude=float(latitude) if latitude is not None else None,
+            longitude=float(longitude) if longitude is not None else None,
             zone_from=zone_from,
         )
 
@@ -209,6 +242,40 @@ class Customer:
             return found if found or entry.address != "whatsapp" else self.phone
         value = getattr(self, entry.address)
         return str(value) if value is not None else None
+
+
+_REGION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
+
+
+def _region(region: str, country: str | None) -> str:
+    """An ISO 3166-2 code (``DE-BY``), in capitals, in the profile's country."""
+    code = region.upper()
+    if not _REGION.fullmatch(code):
+        raise InputError("region", region, "must be an ISO 3166-2 code such as DE-BY or US-CA")
+    if country is not None and code[:2] != country.upper():
+        raise InputError("region", region, f"is not in the profile's country {country.upper()}")
+    return code
+
+
+def _observances(value: object) -> list[str]:
+    """The calendars a customer keeps: known names, each once, in a stable order."""
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InputError("observances", value, f"must be a list of {', '.join(OBSERVANCES)}")
+    for name in value:
+        if name not in OBSERVANCES:
+            raise InputError("observances", name, f"unknown observance (known: {', '.join(OBSERVANCES)})")
+    return sorted(set(value))
+
+
+@functools.lru_cache(maxsize=4096)
+def _calendar(
+    country: str | None, region: str | None, observances: tuple[str, ...], latitude: float | None,
+    longitude: float | None,
+) -> CustomerCalendar:  # fmt: skip
+    # One object per distinct calendar: rules are cached by it (``timing.rule_for``).
+    return CustomerCalendar(country, region, observances, latitude, longitude)
 
 
 #: The profile's own fields as it is given (``attributes`` holds anything else; ``zone_from`` is

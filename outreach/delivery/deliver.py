@@ -30,7 +30,8 @@ from ..journeys.config import Journeys
 from ..journeys.recurring import Recurring
 from ..links import message_links
 from ..localization.render import Renderer
-from ..policy.decide import Action, Lookups, Policy
+from ..policy.decide import Action, Policy
+from ..policy.lookups import Lookups
 from ..registry import needs_consent
 from ..schedule import Claim, OutcomeBook, Schedule, Send, log_entry
 from ..settings import Settings

@@ -15,7 +15,7 @@ from ..errors import ConfigError, InputError, TimingError
 from ..registry import CATEGORIES, CHANNELS, EVENT_TYPES
 from ..store.keys import step_digest
 from ..surveys.scales import SCALES
-from ..timing import CUSTOMER_HOLIDAYS, SendRule, rule_for
+from ..timing import BUSINESS_DAYS, CUSTOMER, CUSTOMER_KEYS, CustomerCalendar, SendRule, rule_for
 from . import fields
 
 #: Keys of a step (besides the send rule's own keys).
@@ -58,9 +58,9 @@ class Step:
         """The rule as configured, as canonical JSON (how sends keep it)."""
         return json.dumps(dict(self.rule), sort_keys=True)
 
-    def send_rule(self, country: str | None) -> SendRule:
-        """The step's rule for one customer (``holidays = "customer"`` takes their country)."""
-        return rule_for(self.rule_json, country)
+    def send_rule(self, calendar: CustomerCalendar | None) -> SendRule:
+        """The step's rule for one customer (``"customer"`` values take theirs: ``rule_for``)."""
+        return rule_for(self.rule_json, calendar)
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,23 @@ def _fail(where: str, field: str, value: object, problem: str) -> ConfigError:
     return ConfigError(f"{where}: {field}={value!r}: {problem}")
 
 
+def _check_rule(where: str, rule: Mapping[str, Any]) -> None:
+    """A configured rule's keys, checked as a rule before any customer fills in their own."""
+    for key in CUSTOMER_KEYS:
+        if key in rule:
+            raise _fail(where, key, rule[key], "describes the customer (their profile), not a send rule")
+    if rule.get("observances") not in (None, CUSTOMER):
+        lists = "the calendars each customer's profile lists"
+        raise _fail(where, "observances", rule["observances"], f"must be {CUSTOMER!r}: {lists}")
+    probe = {k: v for k, v in rule.items() if v != CUSTOMER}
+    if probe.get("weekdays") == BUSINESS_DAYS:
+        del probe["weekdays"]
+    try:
+        SendRule.from_mapping(probe)
+    except TimingError as exc:
+        raise _fail(where, exc.field, exc.value, exc.problem) from None
+
+
 def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
     """Per-category rule defaults from ``config/categories.toml`` (optional file)."""
     path = config_dir / CATEGORIES_FILE
@@ -155,10 +172,7 @@ def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
             raise _fail(where, category, table, "must be a table of rule keys")
         rule = {k: v for k, v in table.items() if k not in CATEGORY_KEYS}
         _check_json(where, rule)
-        try:
-            SendRule.from_mapping({k: v for k, v in rule.items() if v != CUSTOMER_HOLIDAYS})
-        except TimingError as exc:
-            raise _fail(where, exc.field, exc.value, exc.problem) from None
+        _check_rule(where, rule)
         defaults[category] = rule
     return defaults
 
@@ -329,13 +343,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     # An empty value switches a default off (e.g. holidays = "" on an urgent step).
     rule = {k: v for k, v in rule.items() if v != ""}
     _check_json(where, rule)
-    probe = dict(rule)
-    if probe.get("holidays") == CUSTOMER_HOLIDAYS:
-        del probe["holidays"]
-    try:
-        SendRule.from_mapping(probe)
-    except TimingError as exc:
-        raise _fail(where, exc.field, exc.value, exc.problem) from None
+    _check_rule(where, rule)
     return Step(name, template, tuple(channels), rule, cancel_on_exit, survey, when, within_days, unless)
 
 

@@ -46,7 +46,7 @@ def _check_zone(customer: Customer, journeys: list[Journey]) -> None:
         return
     for journey in journeys:
         for step in journey.steps:
-            if step.send_rule(customer.country).local:
+            if step.send_rule(customer.calendar).local:
                 country = (
                     f"its country {customer.country} has clocks in more than one zone"
                     if customer.country

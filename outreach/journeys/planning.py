@@ -29,7 +29,7 @@ class Steps:
     ) -> tuple[str, datetime, Intent] | None:  # fmt: skip
         """(send id, due, intent) of one step for the event; None, noted in ``notes``, when it cannot be
         planned."""
-        rule = step.send_rule(customer.country)
+        rule = step.send_rule(customer.calendar)
         try:
             resolution = resolve(rule, rule.start(start, data, customer.zone), customer.zone)
         except TimingError as exc:

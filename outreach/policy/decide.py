@@ -14,7 +14,9 @@ first that stops the send decides):
 5b. the law's hours for the category on each
    channel (``policy.channels``)                  → defer when no channel is open
 6. the send rule in the customer's local time
-   (window, weekdays, holidays; re-resolved)     → defer
+   (window, weekdays, holidays, observances;
+   re-resolved)                                   → defer
+6b. a company blackout (``policy.blackouts``)    → defer past its end, in order
 7. the age of a survey about an interaction     → suppress a stale survey
 8. frequency caps and survey fatigue (atomic)    → defer or suppress, as configured
 """
@@ -38,8 +40,10 @@ from ..schedule import Send
 from ..store import replies, scripts
 from ..store.keys import Keys
 from ..timing import SendRule, resolve, zone
+from .blackouts import holding
 from .channels import ordered, usable, within_legal_hours
 from .config import PolicyConfig
+from .lookups import Lookups, read_lookups
 
 
 class Action(StrEnum):
@@ -61,6 +65,7 @@ REASONS = {
     "cancelled": "suppress",
     "window": "defer",
     "legal_hours": "defer",
+    "blackout": "defer",
     "survey_stale": "suppress",
     "survey_fatigue": "suppress",
     "cap_day": "defer or suppress",
@@ -82,16 +87,6 @@ def _before_the_date(
         return decision
     text = f"it would go at {moment.isoformat()}, not before data.{rule.anchor} ({date.isoformat()})"
     return Decision(Action.SUPPRESS, "date_passed", f"{text}; {decision.text}")
-
-
-@dataclass(frozen=True)
-class Lookups:
-    """Set memberships read once for a batch of decisions."""
-
-    #: Customer ids on the do-not-contact list.
-    dnc: set[str]
-    #: (channel, lowercased address) pairs on a suppression list.
-    bounced: set[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -117,8 +112,8 @@ class Decision:
 
 
 def send_rule(send: Send, customer: Customer) -> SendRule:
-    """The stored rule of a send, with ``holidays = "customer"`` read for the customer now."""
-    return send.send_rule(customer.country)
+    """The stored rule of a send, with ``"customer"`` values read for the customer now."""
+    return send.send_rule(customer.calendar)
 
 
 class Policy:
@@ -192,39 +187,8 @@ class Policy:
     # -- the decision ---------------------------------------------------------------------
 
     def lookups(self, pairs: list[tuple[Send, Customer | None]]) -> Lookups:
-        """The set memberships a batch of decisions needs, read in one round trip."""
-        customers = sorted({c.id for _, c in pairs if c is not None})
-        by_shard: dict[str, list[str]] = {}
-        for customer_id in customers:
-            by_shard.setdefault(self.keys.do_not_contact(customer_id), []).append(customer_id)
-        wanted: dict[str, set[str]] = {}
-        for send, customer in pairs:
-            if customer is None:
-                continue
-            for channel in send.channels:
-                address = customer.address(channel)
-                if address:
-                    wanted.setdefault(channel, set()).add(address.lower())
-        pipe = self.client.pipeline(transaction=False)
-        for key, ids in by_shard.items():
-            pipe.smismember(key, ids)
-        channels = sorted(wanted)
-        forms = {
-            channel: {a: self.suppression_forms(a) for a in sorted(wanted[channel])} for channel in channels
-        }
-        for channel in channels:
-            pipe.smismember(self.keys.suppressed(channel), [f for fs in forms[channel].values() for f in fs])
-        results = pipe.execute() if by_shard or channels else []
-        dnc = set()
-        for ids, hits in zip(by_shard.values(), results, strict=False):
-            dnc |= {c for c, hit in zip(ids, hits, strict=True) if hit}
-        bounced = set()
-        for channel, hits in zip(channels, results[len(by_shard) :], strict=True):
-            found = iter(hits)
-            for address, address_forms in forms[channel].items():
-                if any([next(found) for _ in address_forms]):
-                    bounced.add((channel, address))
-        return Lookups(dnc, bounced)
+        """What a batch of decisions reads, in one round trip (``policy.lookups``)."""
+        return read_lookups(self.client, self.keys, self.suppression_forms, pairs)
 
     def decide(
         self,
@@ -274,6 +238,13 @@ class Policy:
         waiting = self._window(send, customer, rule, now)
         if waiting is not None:
             return _before_the_date(send, customer, rule, waiting, now)
+        held = holding(lookups.blackouts, category, customer.country, now)
+        if held is not None:
+            until = resolve(rule.quiet_hours(), held.until, customer.zone).utc + held.order(send.due)
+            moment = until.astimezone(zone(customer.zone)).isoformat()
+            text = f"held by {held.describe()}; resumes in the order sends were due, at {moment}"
+            held_until = Decision(Action.DEFER, "blackout", text, until=until)
+            return _before_the_date(send, customer, rule, held_until, now)
         # The age limit is about interactions: an NPS weeks after sign-up is not "late".
         if category == "survey" and send.event_type == "interaction.resolved" and self.config.max_age_hours:
             age = now - send.start

@@ -13,10 +13,11 @@ from typing import Any, cast
 import redis
 
 from ..clock import from_ms, to_ms
+from ..customers.profile import Customer
 from ..errors import OutreachError, TimingError
 from ..store.keys import Keys, is_send_id, planned_send_ids, split_send_id
 from ..store.replies import text, text_fields, text_or_none, texts
-from ..timing import resolve
+from ..timing import CustomerCalendar, resolve
 from .send import Intent, Send, SendState, Stop
 
 
@@ -109,7 +110,10 @@ class Reads:
         send = self.get(send_id)
         if send is None:
             return []
-        entries = [_planned_entry(send)]
+        # The customer's calendar (region, observances) is theirs, not the intent's: read it now.
+        raw = self.client.get(self.keys.customer(send.customer_id))
+        calendar = Customer.from_json(raw).calendar if raw else None
+        entries = [_planned_entry(send, calendar)]
         return entries + [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
 
     def due_between(
@@ -197,14 +201,15 @@ class Reads:
         return sorted(set(planned_send_ids(texts(fields), customer_id)) | set(texts(others)))
 
 
-def _planned_entry(send: Send) -> dict[str, Any]:
-    """The history's first entry, made again from the intent: how the send was planned."""
+def _planned_entry(send: Send, calendar: CustomerCalendar | None) -> dict[str, Any]:
+    """The history's first entry, made again from the intent and the customer's calendar: how the
+    send was planned."""
     intent = send.intent
     start = send.start.astimezone(UTC)
     entry: dict[str, Any] = {"at_ms": to_ms(send.created), "what": "planned"}
     origin = f"from event {intent.event_type} at {start.isoformat()}"
     try:
-        rule = intent.send_rule()
+        rule = intent.send_rule(calendar)
         resolution = resolve(rule, rule.start(start, send.data, intent.zone), intent.zone)
         if rule.anchor:
             origin += f", counted {'back ' if rule.backward else ''}from data.{rule.anchor}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
@@ -20,7 +20,7 @@ from typing import Any
 from .. import jsontext
 from ..clock import from_ms, to_ms
 from ..customers.profile import Customer
-from ..timing import SendRule, rule_for
+from ..timing import CustomerCalendar, SendRule, rule_for
 
 
 def b36(number: int) -> str:
@@ -96,9 +96,13 @@ class Intent:
         """The intent as a send's fields (computed once and shared: copy before changing it)."""
         return asdict(self)
 
-    def send_rule(self) -> SendRule:
-        """The rule as it was resolved when the send was planned."""
-        return rule_for(self.rule, self.country or None)
+    def send_rule(self, calendar: CustomerCalendar | None) -> SendRule:
+        """The rule as it was resolved when the send was planned, for the customer's calendar (its
+        country is the intent's: the one the send was planned for)."""
+        country = self.country or None
+        if calendar is None or calendar.country != country:
+            calendar = replace(calendar or CustomerCalendar(), country=country)
+        return rule_for(self.rule, calendar)
 
     @cached_property
     def channel_list(self) -> tuple[str, ...]:
@@ -291,6 +295,6 @@ class Send:
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
 
-    def send_rule(self, country: str | None) -> SendRule:
-        """The step's rule, with ``holidays = "customer"`` read for ``country``."""
-        return rule_for(self.intent.rule, country)
+    def send_rule(self, calendar: CustomerCalendar | None) -> SendRule:
+        """The step's rule, with ``"customer"`` values read from the customer's ``calendar``."""
+        return rule_for(self.intent.rule, calendar)

@@ -88,6 +88,8 @@ class Keys:
         self.shards = shards
         #: hash intent ref -> JSON: what a journey step asked for, shared by its sends.
         self.intents = prefix + "intents"
+        #: The company's blackouts (``policy.blackouts``): id -> JSON.
+        self.blackouts = prefix + "blackouts"
         #: hash of counters kept outside any shard: pump figures.
         self.stats = prefix + "stats"
         # Dead letters: one hash tag, so an entry and its index change together.

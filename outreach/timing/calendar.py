@@ -95,3 +95,26 @@ def _weekday_index(value: object, word: str) -> int:
         if w in (name.lower(), _WEEKDAY_CODES[i]):
             return i
     raise TimingError("weekdays", value, f"{word!r} is not a weekday (mon..sun)")
+
+
+def _is_weekend(country: str, day: dt.date) -> bool:
+    """Whether ``day`` is in the country's weekend that year (the ``holidays`` package's
+    definition, which follows changes such as the UAE's move to Saturday-Sunday in 2022, and
+    the weekend days some countries make working days in exchange for a bridge holiday)."""
+    calendar = _calendar(country, None, day.year)
+    return bool(calendar.is_weekend(day)) and day not in calendar.weekend_workdays  # type: ignore[attr-defined]
+
+
+def _weekend_names(country: str, day: dt.date) -> str:
+    """The country's weekend in the week of ``day``, in words: "Friday-Saturday"."""
+    calendar = _calendar(country, None, day.year)
+    monday = day - dt.timedelta(days=day.weekday())
+    days = [i for i in range(7) if calendar.is_weekend(monday + dt.timedelta(days=i))]  # type: ignore[attr-defined]
+    if not days:
+        return "no day"
+    # Written from the day after a working day, so a weekend that wraps (Sunday-Monday) reads in order.
+    first = next((d for d in days if (d - 1) % 7 not in days), days[0])
+    ordered = sorted(days, key=lambda d: (d - first) % 7)
+    if all((b - a) % 7 == 1 for a, b in zip(ordered, ordered[1:], strict=False)) and len(ordered) > 1:
+        return f"{_WEEKDAY_NAMES[ordered[0]]}\u2013{_WEEKDAY_NAMES[ordered[-1]]}"
+    return " and ".join(_WEEKDAY_NAMES[d] for d in ordered)

@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 
 from outreach.errors import TimingError
 
-from .calendar import _WEEKDAY_CODES, _WEEKDAY_NAMES, _holiday_name
+from .calendar import _WEEKDAY_CODES, _WEEKDAY_NAMES, _holiday_name, _is_weekend, _weekend_names
+from .observances import Span, span_at
 from .rules import SendRule, Window, _fmt_time
 from .zones import _DAY, UTC, _from_wall, _next_date, _next_event, zone
 
@@ -53,6 +54,13 @@ class Resolution:
         }
 
 
+#: Reasons whose runs of days are one shift, and how the text of a run reads.
+_RUNS = {
+    "weekday": (" is not an allowed weekday", " are not allowed weekdays"),
+    "weekend": (" is not a business day", " are not business days"),
+}
+
+
 def _fmt_local(t: dt.datetime) -> str:
     # English day names by hand: strftime("%a") follows the process locale.
     return f"{_WEEKDAY_NAMES[t.weekday()][:3]} {t:%Y-%m-%d %H:%M} {t.tzname()}"
@@ -71,6 +79,9 @@ def _into_window(t: dt.datetime, z: ZoneInfo, window: Window | None) -> dt.datet
 
 def _date_problem(rule: SendRule, day: dt.date) -> tuple[str, str] | None:
     name = _WEEKDAY_NAMES[day.weekday()]
+    if rule.business and rule.country and _is_weekend(rule.country, day):
+        weekend = _weekend_names(rule.country, day)
+        return "weekend", f"{name} {day} is not a business day ({weekend} is the weekend in {rule.country})"
     if day.weekday() not in rule.weekdays:
         allowed = ",".join(_WEEKDAY_CODES[i] for i in sorted(rule.weekdays))
         return "weekday", f"{name} {day} is not an allowed weekday ({allowed})"
@@ -78,6 +89,13 @@ def _date_problem(rule: SendRule, day: dt.date) -> tuple[str, str] | None:
     if holiday:
         return "holiday", f"{name} {day} is a holiday in {rule.holidays}: {holiday}"
     return None
+
+
+def _span(rule: SendRule, t: dt.datetime, z: ZoneInfo) -> Span | None:
+    """The observance (or Ramadan's closed hours) of the customer that holds ``t``, if any."""
+    if not rule.observances:
+        return None
+    return span_at(t, rule.observances, rule.ramadan, rule.place, z.key, rule.country)
 
 
 def resolve(rule: SendRule, start: dt.datetime, zone_name: str) -> Resolution:
@@ -132,9 +150,13 @@ def _search(rule: SendRule, target: dt.datetime, z: ZoneInfo, shifts: list[Shift
     while t <= limit:
         local = t.astimezone(z)
         problem = _date_problem(rule, local.date())
-        if problem is None and (window is None or window.contains(local.time())):
+        span = _span(rule, t, z) if problem is None else None
+        if problem is None and span is None and (window is None or window.contains(local.time())):
             return Resolution(t, local, target.astimezone(z), tuple(shifts))
-        if problem is None:
+        if span is not None:
+            reason, text = span.reason, span.text
+            t = _into_window(span.end, z, window)
+        elif problem is None:
             reason, text = "window", f"{_fmt_local(local)} is outside the window {window}"
             t = _into_window(t, z, window)
         else:
@@ -144,9 +166,9 @@ def _search(rule: SendRule, target: dt.datetime, z: ZoneInfo, shifts: list[Shift
         before = (t - dt.timedelta(microseconds=1)).astimezone(z).time()
         if window and moved.time() != window.open and not window.contains(before):
             text += f" (the clocks changed into the window at {moved:%H:%M})"
-        if reason == "weekday" and shifts and shifts[-1].reason == "weekday":
+        if reason in _RUNS and shifts and shifts[-1].reason == reason:
             shifts.pop()
-            text = f"{run} to {text}".replace(" is not an allowed weekday", " are not allowed weekdays")
+            text = f"{run} to {text}".replace(*_RUNS[reason])
         else:
             run = text.split(" is not")[0]
         shifts.append(Shift(reason, f"{text}; moved to {_fmt_local(moved)}", moved))
@@ -185,6 +207,9 @@ def _before(rule: SendRule, anchor: dt.datetime, z: ZoneInfo) -> Resolution:
         elif problem is not None:
             reason, text = problem
             t = _from_wall(dt.datetime.combine(local.date() - _DAY, local.time()), z)[0]
+        elif (span := _span(rule, t, z)) is not None:
+            reason, text = span.reason, span.text
+            t = (span.start - dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
         elif window is not None and not window.contains(local.time()):
             reason, text = "window", f"{_fmt_local(local)} is outside the window {window}"
             opening = _from_wall(dt.datetime.combine(local.date(), window.open), z)[0]

@@ -1,7 +1,8 @@
 """Send rules: the quiet hours (``Window``), ``SendRule`` and its parsing, and ``rule_for``.
 
 A rule says "N calendar days after the event, at HH:MM, inside a daily window, on
-allowed weekdays, not on public holidays". docs/TIMING.md states the semantics.
+allowed weekdays (or the country's business days), not on public holidays, not in the
+customer's observances". docs/TIMING.md states the semantics.
 """
 
 from __future__ import annotations
@@ -18,15 +19,25 @@ from typing import Any
 
 from outreach.errors import TimingError
 
-from .calendar import _WEEKDAY_CODES, _holiday_code, _weekday_set
+from .calendar import _WEEKDAY_CODES, _countries, _holiday_code, _weekday_set
+from .observances import OBSERVANCES, RAMADAN_CHOICES
+from .sun import Place, check_coordinates
 from .zones import _MIDNIGHT, UTC, _from_wall, zone
 
 #: Upper bound for ``days`` and ``delay``; keeps all arithmetic far from datetime.max.
 MAX_DAYS = 3660
-#: Rule value that means "the customer's own country" for holiday calendars.
-CUSTOMER_HOLIDAYS = "customer"
+#: Rule value that means "the customer's own": their country's or region's holidays, the
+#: observances their profile lists.
+CUSTOMER = "customer"
+#: ``weekdays`` value that means the working days of the customer's country.
+BUSINESS_DAYS = "business"
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
-_KEYS = ("days", "at", "window", "weekdays", "holidays", "delay_hours", "delay_minutes", "before", "after")
+#: Keys that describe the customer, not the journey: filled in per customer by ``rule_for``.
+CUSTOMER_KEYS = ("country", "latitude", "longitude")
+_KEYS = (
+    "days", "at", "window", "weekdays", "holidays", "observances", "ramadan", "delay_hours", "delay_minutes",
+    "before", "after", *CUSTOMER_KEYS,
+)  # fmt: skip
 
 
 def _parse_time(field: str, text: object, *, allow_24: bool = False) -> dt.time:
@@ -114,6 +125,17 @@ class SendRule:
     anchor: str | None = None
     #: Count ``days`` back from the anchor and shift only earlier, never past it (``before``).
     backward: bool = False
+    #: Sending is allowed on the working days of ``country`` (its weekend, year by year).
+    business: bool = False
+    #: The customer's country (ISO 3166 alpha-2): whose weekend ``business`` means, and which
+    #: festival schedule (Israel's or the diaspora's) and lunar calendar an observance follows.
+    country: str | None = None
+    #: The observance calendars of the customer that bind this rule (``observances.OBSERVANCES``).
+    observances: frozenset[str] = frozenset()
+    #: What Ramadan does to a customer who observes ``islamic`` (``RAMADAN_CHOICES``), or None.
+    ramadan: str | None = None
+    #: Where the customer watches the sun from (their coordinates); None: the zone's reference point.
+    place: Place | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.days, bool) or not isinstance(self.days, int):
@@ -127,6 +149,24 @@ class SendRule:
         if self.window is not None and not isinstance(self.window, Window):
             raise TimingError("window", self.window, "expected a Window")
         object.__setattr__(self, "weekdays", _weekday_set(self.weekdays))
+        if self.business and self.weekdays != frozenset(range(7)):
+            raise TimingError("weekdays", "business", "business days cannot be combined with a weekday list")
+        if self.country is not None:
+            if not isinstance(self.country, str) or self.country.upper() not in _countries():
+                raise TimingError("country", self.country, "unknown country (ISO 3166 alpha-2, e.g. IL)")
+            object.__setattr__(self, "country", self.country.upper())
+        if self.business and self.country is None:
+            raise TimingError("weekdays", "business", "business days need the customer's country")
+        observances = [self.observances] if isinstance(self.observances, str) else self.observances
+        if not isinstance(observances, frozenset | set | list | tuple) or any(
+            o not in OBSERVANCES for o in observances
+        ):
+            raise TimingError("observances", self.observances, f"expected a list of {', '.join(OBSERVANCES)}")
+        object.__setattr__(self, "observances", frozenset(observances))
+        if self.ramadan is not None and self.ramadan not in RAMADAN_CHOICES:
+            raise TimingError("ramadan", self.ramadan, f"must be one of {', '.join(RAMADAN_CHOICES)}")
+        if self.place is not None and not isinstance(self.place, Place):
+            raise TimingError("place", self.place, "expected a Place")
         if self.holidays is not None:
             country, subdiv = _holiday_code(self.holidays)
             object.__setattr__(self, "holidays", f"{country}-{subdiv}" if subdiv else country)
@@ -145,7 +185,10 @@ class SendRule:
     def local(self) -> bool:
         """Whether the rule reads the customer's clock or calendar (anything but a plain delay)."""
         every_day = self.weekdays == frozenset(range(7))
-        return bool(self.days or self.at or self.window or not every_day or self.holidays or self.anchor)
+        return bool(
+            self.days or self.at or self.window or not every_day or self.holidays or self.anchor
+            or self.business or self.observances or self.ramadan
+        )  # fmt: skip
 
     def start(self, event_time: dt.datetime, data: Mapping[str, Any], zone_name: str) -> dt.datetime:
         """What the rule counts from: the event's time, or its anchor field (a date is its local
@@ -171,9 +214,12 @@ class SendRule:
         raise TimingError(field, f"data.{self.anchor}={value!r}", "the event has no such date or datetime")
 
     def quiet_hours(self) -> SendRule:
-        """Only the hours a send may go out (window, weekdays, holidays), from any instant: what
-        binds a retry, a late send or a send pushed past a cap."""
-        return SendRule(window=self.window, weekdays=self.weekdays, holidays=self.holidays)
+        """Only the hours a send may go out (window, weekdays, holidays, observances), from any
+        instant: what binds a retry, a late send or a send pushed past a cap."""
+        return SendRule(
+            window=self.window, weekdays=self.weekdays, holidays=self.holidays, business=self.business,
+            country=self.country, observances=self.observances, ramadan=self.ramadan, place=self.place,
+        )  # fmt: skip
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> SendRule:
@@ -195,9 +241,19 @@ class SendRule:
         if "window" in get:
             w = get["window"]
             kw["window"] = w if isinstance(w, Window) else Window.parse(w)
-        for key in ("weekdays", "holidays"):  # validated by __post_init__
+        if get.get("weekdays") == BUSINESS_DAYS:
+            kw["business"] = True
+        elif "weekdays" in get:  # validated by __post_init__
+            kw["weekdays"] = get["weekdays"]
+        for key in ("holidays", "observances", "ramadan", "country"):
             if key in get:
                 kw[key] = get[key]
+        if ("latitude" in get) != ("longitude" in get):
+            missing = "longitude" if "latitude" in get else "latitude"
+            raise TimingError(missing, None, "coordinates need both latitude and longitude")
+        if "latitude" in get:
+            check_coordinates(get["latitude"], get["longitude"])
+            kw["place"] = Place(float(get["latitude"]), float(get["longitude"]))
         if "before" in get and "after" in get:
             raise TimingError("after", get["after"], "a step counts from one date: before or after, not both")
         for key in ("before", "after"):
@@ -225,8 +281,18 @@ class SendRule:
             out["window"] = str(self.window)
         if self.weekdays != frozenset(range(7)):
             out["weekdays"] = [_WEEKDAY_CODES[i] for i in sorted(self.weekdays)]
+        if self.business:
+            out["weekdays"] = BUSINESS_DAYS
         if self.holidays is not None:
             out["holidays"] = self.holidays
+        if self.observances:
+            out["observances"] = sorted(self.observances)
+        if self.ramadan is not None:
+            out["ramadan"] = self.ramadan
+        if self.country is not None:
+            out["country"] = self.country
+        if self.place is not None:
+            out["latitude"], out["longitude"] = self.place.latitude, self.place.longitude
         if self.anchor is not None:
             out["before" if self.backward else "after"] = self.anchor
         if self.delay:
@@ -249,13 +315,48 @@ class SendRule:
         return dataclasses.replace(base, **own)
 
 
+@dataclass(frozen=True)
+class CustomerCalendar:
+    """What of a customer's profile their send rules read: country, region, observances and
+    coordinates (``Customer.calendar``)."""
+
+    country: str | None = None
+    #: ISO 3166-2 subdivision, e.g. ``DE-BY``.
+    region: str | None = None
+    observances: tuple[str, ...] = ()
+    latitude: float | None = None
+    longitude: float | None = None
+
+    def holidays(self) -> str | None:
+        """The holiday calendar: the region's where the ``holidays`` package has it, else the country's."""
+        if self.region:
+            try:
+                _holiday_code(self.region)
+            except TimingError:
+                pass
+            else:
+                return self.region
+        return self.country
+
+
+NO_CALENDAR = CustomerCalendar()
+
+
 @functools.lru_cache(maxsize=4096)
-def rule_for(rule_json: str, country: str | None) -> SendRule:
-    """A configured rule (JSON) for one customer: ``holidays = "customer"`` takes their country."""
+def rule_for(rule_json: str, calendar: CustomerCalendar | None) -> SendRule:
+    """A configured rule (JSON) for one customer: ``holidays = "customer"`` takes their country's or
+    region's holidays, ``weekdays = "business"`` their country's working days (Monday to Friday when
+    the country is not known), ``observances = "customer"`` the calendars they observe."""
+    calendar = calendar or NO_CALENDAR
     rule = json.loads(rule_json)
-    if rule.get("holidays") == CUSTOMER_HOLIDAYS:
-        if country:
-            rule["holidays"] = country
-        else:
-            del rule["holidays"]
+    if rule.get("holidays") == CUSTOMER:
+        rule["holidays"] = calendar.holidays()
+    if rule.get("observances") == CUSTOMER:
+        rule["observances"] = list(calendar.observances)
+    if rule.get("weekdays") == BUSINESS_DAYS and not calendar.country:
+        rule["weekdays"] = "mon-fri"
+    if rule.get("observances") or rule.get("weekdays") == BUSINESS_DAYS:
+        rule["country"] = calendar.country
+        if calendar.latitude is not None and rule.get("observances"):
+            rule["latitude"], rule["longitude"] = calendar.latitude, calendar.longitude
     return SendRule.from_mapping(rule)

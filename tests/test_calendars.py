@@ -1,0 +1,395 @@
+"""Calendars people keep: business days by country, regions, observances from sundown, and the
+company's blackouts. Sun times quoted in comments are NOAA's (astral) for the zone's reference point."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from outreach.cli.commands import main
+from outreach.errors import InputError, TimingError
+from outreach.timing import OBSERVANCES, SendRule, parse_instant, resolve, zone
+from outreach.timing.observances import CANDLE_LIGHTING, SUNDOWN, observed_days
+from outreach.timing.sun import Place, sun_times, zone_place
+
+from .conftest import STARTER
+from .test_policy import TRANSPORTS, customer, make_send
+
+
+def run(rule: dict, start: str, zone_name: str):
+    return resolve(SendRule.from_mapping(rule), parse_instant(start), zone_name)
+
+
+def local(res) -> str:
+    return res.local.isoformat()
+
+
+# -- business days -------------------------------------------------------------------------
+
+
+def test_sunday_is_a_business_day_in_tel_aviv_and_friday_is_not():
+    # Friday 2026-03-06 09:00 in Tel Aviv: the weekend is Friday-Saturday, so Sunday 09:00.
+    res = run({"weekdays": "business", "country": "IL", "window": "09:00-18:00"},
+              "2026-03-06T07:00:00Z", "Asia/Jerusalem")  # fmt: skip
+    assert local(res) == "2026-03-08T09:00:00+02:00"
+    assert [s.reason for s in res.shifts] == ["weekend"]
+    assert "Friday–Saturday is the weekend in IL" in res.shifts[0].text
+    assert "Friday 2026-03-06 to Saturday 2026-03-07 are not business days" in res.shifts[0].text
+    # Sunday itself is a working day there.
+    assert local(
+        run({"weekdays": "business", "country": "IL"}, "2026-03-08T07:00:00Z", "Asia/Jerusalem")
+    ) == ("2026-03-08T09:00:00+02:00")
+
+
+def test_dubai_moved_its_weekend_in_2022():
+    rule = {"weekdays": "business", "country": "AE", "window": "10:00-18:00"}
+    # Friday 2021-12-24: the weekend was Friday-Saturday, so Sunday 26th.
+    assert local(run(rule, "2021-12-24T04:00:00Z", "Asia/Dubai")) == "2021-12-26T10:00:00+04:00"
+    # Friday 2022-01-07 is a working day; Saturday 8th and Sunday 9th are the weekend.
+    assert local(run(rule, "2022-01-07T04:00:00Z", "Asia/Dubai")) == "2022-01-07T10:00:00+04:00"
+    res = run(rule, "2022-01-08T04:00:00Z", "Asia/Dubai")
+    assert local(res) == "2022-01-10T10:00:00+04:00"
+    assert "Saturday–Sunday is the weekend in AE" in res.shifts[0].text
+
+
+def test_riyadh_weekend_is_friday_saturday():
+    rule = {"weekdays": "business", "country": "SA", "window": "10:00-18:00"}
+    thursday, friday = "2026-03-05T04:00:00Z", "2026-03-06T04:00:00Z"
+    assert local(run(rule, thursday, "Asia/Riyadh")) == "2026-03-05T10:00:00+03:00"
+    assert local(run(rule, friday, "Asia/Riyadh")) == "2026-03-08T10:00:00+03:00"  # Sunday
+
+
+def test_business_days_need_a_country_and_no_weekday_list():
+    with pytest.raises(TimingError, match="business days need the customer's country"):
+        SendRule.from_mapping({"weekdays": "business"})
+    with pytest.raises(TimingError, match="unknown country"):
+        SendRule.from_mapping({"weekdays": "business", "country": "XX"})
+    rule = SendRule.from_mapping({"weekdays": "business", "country": "il"})
+    assert rule.to_mapping() == {"weekdays": "business", "country": "IL"}
+    assert SendRule.from_mapping(rule.to_mapping()) == rule
+
+
+# -- regions -------------------------------------------------------------------------------
+
+
+def test_a_region_brings_its_own_holidays(app, clock):
+    # Epiphany (6 January) is a holiday in Bavaria, not in Berlin.
+    bavarian = customer(app, "by", country="DE", region="de-by", zone="Europe/Berlin")
+    berliner = customer(app, "be", country="DE", region="DE-BE", zone="Europe/Berlin")
+    assert bavarian.region == "DE-BY"
+    rule = json.dumps({"holidays": "customer", "window": "10:00-18:00"})
+    send = make_send("e", "by", "lifecycle", "2026-01-06T06:00:00Z", rule=json.loads(rule),
+                     zone_name="Europe/Berlin")  # fmt: skip
+    assert send.send_rule(bavarian.calendar).holidays == "DE-BY"
+    assert send.send_rule(berliner.calendar).holidays == "DE-BE"
+    res = resolve(send.send_rule(bavarian.calendar), send.start, "Europe/Berlin")
+    assert local(res) == "2026-01-07T10:00:00+01:00" and "Epiphany" in res.shifts[0].text
+    res = resolve(send.send_rule(berliner.calendar), send.start, "Europe/Berlin")
+    assert local(res) == "2026-01-06T10:00:00+01:00"
+    # Catalonia's national day, 11 September.
+    catalan = customer(app, "ct", region="ES-CT", zone="Europe/Madrid")
+    assert catalan.country == "ES"
+    res = resolve(send.send_rule(catalan.calendar), parse_instant("2026-09-11T06:00:00Z"), "Europe/Madrid")
+    assert local(res) == "2026-09-12T10:00:00+02:00"
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"region": "Bavaria"}, "region"),
+        ({"region": "DE-BY", "country": "AT"}, "region"),
+        ({"observances": ["jedi"]}, "observances"),
+        ({"observances": "jewish"}, "observances"),
+        ({"latitude": 48.1}, "longitude"),
+        ({"latitude": 91, "longitude": 0}, "latitude"),
+        ({"latitude": 10, "longitude": "east"}, "longitude"),
+    ],
+)
+def test_profile_calendar_fields_are_checked(values, field):
+    from outreach.customers.profile import Customer
+
+    with pytest.raises(InputError) as caught:
+        Customer.from_mapping({"id": "x", "name": "X", **values})
+    assert caught.value.field == field
+
+
+def test_a_region_unknown_to_the_holiday_calendar_falls_back_to_the_country(app):
+    french = customer(app, "fr", region="FR-IDF", zone="Europe/Paris")
+    assert french.calendar.holidays() == "FR"
+
+
+# -- observances ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("zone_name", "start", "expected"),
+    [
+        # Yom Kippur 5787 begins at sundown on 2026-09-20. Paris: sunset 19:52 CEST, less 18 min of
+        # candle-lighting and 30 min for a zone's reference point -> 19:04; ends at nightfall on the
+        # 21st (20:38) + 30 min -> 21:09, outside the window: the next morning.
+        ("Europe/Paris", "2026-09-20T17:30:00Z", "2026-09-22T08:00:00+02:00"),
+        # New York: sunset 18:56 EDT -> from 18:08; 17:00 is before it and goes.
+        ("America/New_York", "2026-09-20T21:00:00Z", "2026-09-20T17:00:00-04:00"),
+        # 18:30 on the eve: until nightfall on the 21st (19:36 EDT) + 30 min, inside the window.
+        ("America/New_York", "2026-09-20T22:30:00Z", "2026-09-21T20:06:00-04:00"),
+    ],
+)
+def test_the_eve_of_yom_kippur(zone_name, start, expected):
+    res = run({"observances": ["jewish"], "window": "08:00-21:00"}, start, zone_name)
+    assert local(res) == expected
+    if res.shifts:
+        assert res.shifts[0].reason == "observance"
+        assert "Yom Kippur (observed by this customer) from" in res.shifts[0].text
+        assert "on 2026-09-20 to" in res.shifts[0].text
+
+
+def test_the_customer_coordinates_move_the_sundown():
+    # Brest sets about half an hour after Paris: 20:00 on the eve is still before its candle-lighting.
+    rule = {"observances": ["jewish"], "window": "08:00-21:00"}
+    assert local(run(rule, "2026-09-20T18:00:00Z", "Europe/Paris")) == "2026-09-22T08:00:00+02:00"
+    brest = {**rule, "latitude": 48.39, "longitude": -4.49}
+    assert local(run(brest, "2026-09-20T18:00:00Z", "Europe/Paris")) == "2026-09-20T20:00:00+02:00"
+
+
+def test_eid_in_berlin_starts_the_evening_before():
+    # Eid al-Fitr 1447 is 2026-03-20 (Umm al-Qura); the eve's sunset in Berlin is 18:16 CET.
+    rule = {"observances": ["islamic"], "window": "08:00-21:00"}
+    assert local(run(rule, "2026-03-19T16:00:00Z", "Europe/Berlin")) == "2026-03-19T17:00:00+01:00"
+    res = run(rule, "2026-03-19T17:30:00Z", "Europe/Berlin")  # 18:30 on the eve
+    assert "Eid al-Fitr" in res.shifts[0].text
+    # After the three days (20-22 March), at the last one's nightfall (19:15 CET) + 30 min.
+    assert local(res) == "2026-03-22T19:45:00+01:00"
+
+
+def test_tet_in_ho_chi_minh_city_follows_the_vietnamese_calendar():
+    # In 2030 Tết is 2 February, a day before the Chinese new year (3 February).
+    rule = {"observances": ["lunar_new_year"], "window": "09:00-18:00"}
+    vietnamese = run({**rule, "country": "VN"}, "2030-02-01T03:00:00Z", "Asia/Ho_Chi_Minh")
+    assert local(vietnamese) == "2030-02-05T09:00:00+07:00"
+    assert "Lunar New Year's Eve to Lunar New Year (day 3)" in vietnamese.shifts[0].text
+    chinese = run(rule, "2030-02-01T03:00:00Z", "Asia/Ho_Chi_Minh")
+    assert local(chinese) == "2030-02-01T10:00:00+07:00"
+
+
+def test_ramadan_after_iftar_sends_in_the_evening_not_while_fasting():
+    # 2026-03-01 is 12 Ramadan 1447; Berlin's sunset 18:15 CET, so from 19:16 (an hour, rounded up).
+    rule = {"observances": ["islamic"], "ramadan": "after_iftar", "window": "08:00-21:00"}
+    res = run(rule, "2026-03-01T08:00:00Z", "Europe/Berlin")
+    assert local(res) == "2026-03-01T19:16:00+01:00"
+    assert res.shifts[0].reason == "ramadan"
+    # A customer who does not keep Ramadan (no islamic observance) is not moved.
+    assert local(run({**rule, "observances": ["jewish"]}, "2026-03-01T08:00:00Z", "Europe/Berlin")) == (
+        "2026-03-01T09:00:00+01:00"
+    )
+
+
+def test_shabbat_runs_into_a_festival_as_one_span():
+    res = run({"observances": ["shabbat", "jewish"]}, "2026-09-25T18:00:00Z", "Europe/Paris")
+    assert [s.reason for s in res.shifts] == ["observance"]
+    assert "Shabbat and Succos" in res.shifts[0].text
+    assert res.local.date() == dt.date(2026, 9, 27)  # the second day of Sukkot abroad
+
+
+def test_israel_keeps_one_day_of_sukkot():
+    days = dict(observed_days("jewish", 2026, "IL"))
+    abroad = dict(observed_days("jewish", 2026, "FR"))
+    assert dt.date(2026, 9, 27) in abroad and dt.date(2026, 9, 27) not in days
+
+
+def test_a_step_before_a_date_moves_earlier_out_of_an_observance():
+    # Three days before 2026-09-24 at 10:00 is Monday 21st, Yom Kippur: the day before, before the eve.
+    rule = SendRule.from_mapping({"before": "ends_at", "days": 3, "at": "10:00", "observances": ["jewish"],
+                                  "window": "08:00-21:00"})  # fmt: skip
+    res = resolve(rule, rule.start(parse_instant("2026-09-01T00:00:00Z"), {"ends_at": "2026-09-24"},
+                                   "Europe/Paris"), "Europe/Paris")  # fmt: skip
+    assert res.local < dt.datetime(2026, 9, 20, 19, 4, tzinfo=zone("Europe/Paris"))
+    assert res.shifts[-1].reason == "observance"
+
+
+def test_zones_without_a_reference_point_cover_whole_days():
+    res = run({"observances": ["jewish"]}, "2026-09-20T12:00:00Z", "UTC")
+    assert local(res) == "2026-09-22T00:00:00+00:00"
+    assert "no sun times for this zone" in res.shifts[0].text
+    # A link finds its zone's point.
+    assert zone_place("US/Eastern") == zone_place("America/New_York") is not None
+
+
+ZONES = sorted(z for z in ("Europe/Paris", "America/New_York", "Asia/Jerusalem", "Europe/Berlin",
+                           "Asia/Ho_Chi_Minh", "Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata",
+                           "Europe/Oslo", "America/Anchorage", "Pacific/Auckland", "Africa/Cairo",
+                           "Asia/Dubai", "UTC", "America/Santiago", "Europe/London"))  # fmt: skip
+
+
+def _inside(result: dt.datetime, observances: set[str], country: str | None, zone_name: str) -> str | None:
+    """An oracle written from the rules, day by day: the observance ``result`` lands in, if any."""
+    z = zone(zone_name)
+    day = result.astimezone(z).date()
+    where = zone_place(zone_name)
+    for calendar in observances:
+        days = {
+            d for y in (day.year - 1, day.year, day.year + 1) for d, _ in observed_days(calendar, y, country)
+        }
+        if calendar not in SUNDOWN:
+            if day in days:
+                return f"{calendar} on {day}"
+            continue
+        # A sundown day: the eve from candle-lighting, the day until nightfall.
+        if day in days and day + dt.timedelta(days=1) in days:
+            return f"{calendar} all of {day}"
+        if where is None:
+            if day in days or day + dt.timedelta(days=1) in days:
+                return f"{calendar} around {day} (whole days)"
+            continue
+        if day in days:
+            nightfall = sun_times(where, day, zone_name)[2]
+            if nightfall is None or result < nightfall + where.margin:
+                return f"{calendar} {day} before nightfall"
+        if day + dt.timedelta(days=1) in days:
+            sunset = sun_times(where, day, zone_name)[1]
+            if sunset is None or result >= sunset - CANDLE_LIGHTING - where.margin - dt.timedelta(minutes=1):
+                return f"{calendar} eve {day} after candle-lighting"
+    return None
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    zone_name=st.sampled_from(ZONES),
+    observances=st.sets(st.sampled_from(sorted(OBSERVANCES)), min_size=1),
+    country=st.sampled_from([None, "IL", "VN", "US", "DE", "IN"]),
+    start=st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2031, 12, 31)),
+    window=st.sampled_from([None, "08:00-21:00", "10:00-19:00", "21:00-07:00"]),
+)
+def test_no_send_lands_inside_an_observance(zone_name, observances, country, start, window):
+    rule = SendRule.from_mapping({"observances": sorted(observances), "country": country, "window": window})
+    begin = start.replace(tzinfo=dt.UTC)
+    res = resolve(rule, begin, zone_name)
+    assert res.utc >= begin
+    assert _inside(res.utc, observances, country, zone_name) is None
+    # Observances only ever move a send later than the same rule without them.
+    plain = resolve(SendRule.from_mapping({"window": window}), begin, zone_name)
+    assert res.utc >= plain.utc
+
+
+def test_spans_are_cached_and_cheap():
+    place = Place(48.87, 2.33, own=False)
+    assert sun_times(place, dt.date(2026, 9, 20), "Europe/Paris") is sun_times(place, dt.date(2026, 9, 20),
+                                                                               "Europe/Paris")  # fmt: skip
+
+
+# -- in journeys: the customer's calendar fills the rule -----------------------------------
+
+
+def test_a_journey_rule_reads_the_customers_observances(app, clock):
+    keeper = customer(app, "k", zone="Europe/Paris", country="FR", observances=["jewish"])
+    other = customer(app, "o", zone="Europe/Paris", country="FR")
+    rule = {"observances": "customer", "window": "08:00-21:00"}
+    send = make_send("y", "k", "lifecycle", "2026-09-20T18:00:00Z", rule=rule, zone_name="Europe/Paris")
+    assert send.send_rule(keeper.calendar).observances == frozenset({"jewish"})
+    assert send.send_rule(other.calendar).observances == frozenset()
+    clock.set(parse_instant("2026-09-20T18:00:00Z"))
+    decision = app.policy.decide(send, keeper, clock.now(), TRANSPORTS)
+    assert (decision.action, decision.reason) == ("defer", "window")
+    assert "2026-09-22T08:00:00+02:00" in decision.text
+    assert app.policy.decide(send, other, clock.now(), TRANSPORTS).action == "send"
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('country = "IL"', "describes the customer"),
+        ('observances = ["jewish"]', "must be 'customer'"),
+        ('ramadan = "always"', "must be one of after_iftar"),
+        ('weekdays = "business"\nlatitude = 3', "describes the customer"),
+    ],
+)
+def test_journey_config_refuses_customer_keys(tmp_path, line, problem):
+    from outreach.errors import ConfigError
+    from outreach.journeys.config import load_category_defaults
+
+    (tmp_path / "categories.toml").write_text(f'[marketing]\nwindow = "10:00-19:00"\n{line}\n')
+    with pytest.raises(ConfigError, match=problem):
+        load_category_defaults(tmp_path)
+
+
+# -- blackouts -----------------------------------------------------------------------------
+
+
+def test_a_blackout_holds_all_but_transactional_and_resumes_in_order(app, clock):
+    ana = customer(app, zone="Europe/Berlin", country="DE")
+    clock.set(parse_instant("2026-03-27T12:00:00Z"))
+    # Across the spring-forward night of 2026-03-29.
+    app.blackouts.add(parse_instant("2026-03-27T00:00:00Z"), parse_instant("2026-03-29T05:00:00Z"),
+                      "national day of mourning")  # fmt: skip
+    rule = {"window": "08:00-21:00"}
+    first = make_send("a", "c1", "lifecycle", "2026-03-27T10:00:00Z", rule=rule, zone_name="Europe/Berlin")
+    second = make_send("b", "c1", "lifecycle", "2026-03-27T11:00:00Z", rule=rule, zone_name="Europe/Berlin")
+    notice = make_send(
+        "n", "c1", "transactional", "2026-03-27T11:00:00Z", rule=rule, zone_name="Europe/Berlin"
+    )
+    held = [app.policy.decide(s, ana, clock.now(), TRANSPORTS) for s in (first, second)]
+    assert [(d.action, d.reason) for d in held] == [("defer", "blackout")] * 2
+    assert "national day of mourning" in held[0].text
+    # 05:00Z on the 29th is 07:00 CEST, before the window: 08:00 CEST, in the order they were due.
+    assert held[0].until.astimezone(zone("Europe/Berlin")).isoformat().startswith("2026-03-29T08:0")
+    assert held[0].until < held[1].until
+    assert app.policy.decide(notice, ana, clock.now(), TRANSPORTS).action == "send"
+    # Named, a transactional category is held too; another country's customers are not.
+    app.blackouts.add(parse_instant("2026-03-27T00:00:00Z"), parse_instant("2026-03-28T00:00:00Z"),
+                      "incident freeze", categories=["transactional"], countries=["DE"])  # fmt: skip
+    assert app.policy.decide(notice, ana, clock.now(), TRANSPORTS).reason == "blackout"
+    pia = customer(app, "c2", zone="Europe/Berlin", country="AT")
+    notice_at = make_send("n", "c2", "transactional", "2026-03-27T11:00:00Z", rule=rule,
+                          zone_name="Europe/Berlin")  # fmt: skip
+    assert app.policy.decide(notice_at, pia, clock.now(), TRANSPORTS).action == "send"
+    # After the end, nothing is held.
+    clock.set(parse_instant("2026-03-29T06:00:00Z"))
+    assert app.policy.decide(first, ana, clock.now(), TRANSPORTS).action == "send"
+
+
+def test_blackout_input_is_checked(app):
+    start, until = parse_instant("2026-03-27T00:00:00Z"), parse_instant("2026-03-28T00:00:00Z")
+    for kwargs, field in [
+        ({"start": until, "until": start, "reason": "x"}, "until"),
+        ({"start": start, "until": until, "reason": " "}, "reason"),
+        ({"start": start, "until": until, "reason": "x", "categories": ["nope"]}, "category"),
+        ({"start": start, "until": until, "reason": "x", "countries": ["DEU"]}, "country"),
+        ({"start": dt.datetime(2026, 3, 27), "until": until, "reason": "x"}, "from"),
+    ]:
+        with pytest.raises(InputError) as caught:
+            app.blackouts.add(**kwargs)
+        assert caught.value.field == field
+
+
+def test_blackout_and_when_on_the_command_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("OUTREACH_REDIS_URL", "OUTREACH_PREFIX", "OUTREACH_OUTBOX_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(STARTER / "config"))
+    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(STARTER / "templates"))
+    runner = CliRunner()
+    added = runner.invoke(main, ["blackout", "add", "--from", "2026-03-27T00:00:00Z", "--until",
+                                 "2026-03-28T00:00:00Z", "--reason", "freeze", "--country", "de",
+                                 "--json"])  # fmt: skip
+    assert added.exit_code == 0, added.output
+    blackout_id = json.loads(added.output)["id"]
+    listed = runner.invoke(main, ["blackout", "list", "--json"])
+    assert [b["id"] for b in json.loads(listed.output)] == [blackout_id]
+    assert json.loads(listed.output)[0]["countries"] == ["DE"]
+    assert runner.invoke(main, ["blackout", "remove", blackout_id]).exit_code == 0
+    assert runner.invoke(main, ["blackout", "remove", blackout_id]).exit_code == 1
+    bad = runner.invoke(main, ["blackout", "add", "--from", "2026-03-28T00:00:00Z", "--until",
+                               "2026-03-27T00:00:00Z", "--reason", "x"])  # fmt: skip
+    assert bad.exit_code == 1 and "until=" in bad.output
+    out = runner.invoke(main, ["when", "--zone", "Europe/Paris", "--from", "2026-09-20T18:00:00Z",
+                               "--observances", "jewish", "--window", "08:00-21:00", "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["local"] == "2026-09-22T08:00:00+02:00" and data["shifts"][0]["reason"] == "observance"
+    out = runner.invoke(main, ["when", "--zone", "Asia/Jerusalem", "--from", "2026-03-06T07:00:00Z",
+                               "--weekdays", "business", "--country", "IL"])  # fmt: skip
+    assert "Friday–Saturday is the weekend in IL" in out.output
