@@ -49,8 +49,13 @@ def test_demo_delivers_all_four_journeys_once_each_at_allowed_local_hours(runner
         window = windows[r["journey"]]
         assert window.open <= local.time() < window.close, r
         assert local.utcoffset() == datetime.fromisoformat(r["utc"]).astimezone(local.tzinfo).utcoffset()
-    # Stepped steps land on their configured local hour.
-    assert {datetime.fromisoformat(r["local"]).time() for r in rows if r["step"] == "tips"} <= {time(10, 0)}
+    # Stepped steps land on their configured local hour, but for the customer who keeps Eid al-Fitr.
+    tips = {r["customer_id"]: datetime.fromisoformat(r["local"]) for r in rows if r["step"] == "tips"}
+    assert {t.time() for c, t in tips.items() if c != "c-omar"} <= {time(10, 0)}
+    eid = datetime.fromisoformat("2026-03-22T19:14:00+02:00")  # nightfall in Cairo + 30 min
+    assert tips["c-omar"] == eid
+    [moved] = out["calendar_shifts"]
+    assert moved["customer_id"] == "c-omar" and "Eid al-Fitr (observed by this customer)" in moved["text"]
     # The superseded first delay notice never went out; activation cancelled check-ins.
     assert [
         r["body"].count("March 26")
@@ -71,6 +76,7 @@ def test_demo_delivers_all_four_journeys_once_each_at_allowed_local_hours(runner
 def test_demo_table(runner):
     out = ok(runner, "demo")
     assert "customer local time" in out and "Send ids delivered twice: 0" in out
+    assert "Moved for a customer's own calendar" in out and "c-omar onboarding.tips: Eid al-Fitr" in out
 
 
 def test_import_emit_run_list_explain_on_the_embedded_store(runner, tmp_path):
