@@ -393,3 +393,57 @@ def test_blackout_and_when_on_the_command_line(tmp_path, monkeypatch):
     out = runner.invoke(main, ["when", "--zone", "Asia/Jerusalem", "--from", "2026-03-06T07:00:00Z",
                                "--weekdays", "business", "--country", "IL"])  # fmt: skip
     assert "Friday–Saturday is the weekend in IL" in out.output
+
+
+# -- end to end: planned, explained, delivered ---------------------------------------------
+
+
+def test_an_observing_customer_is_planned_around_yom_kippur_and_explain_says_why(app, clock):
+    from .helpers import by_step, ingest
+
+    customer(app, "keeper", zone="Europe/Paris", country="FR", observances=["jewish"])
+    customer(app, "other", zone="Europe/Paris", country="FR")
+    clock.set(parse_instant("2026-09-19T08:00:00Z"))
+    tips = {}
+    for cid in ("keeper", "other"):
+        result = ingest(app, "customer.signed_up", cid, "2026-09-19T08:00:00Z")
+        tips[cid] = app.schedule.get(by_step(app, result.planned)["tips"])
+    paris = zone("Europe/Paris")
+    # Two days later at 10:00 is Monday 21st, Yom Kippur: after its nightfall the window has closed.
+    assert tips["other"].due.astimezone(paris).isoformat() == "2026-09-21T10:00:00+02:00"
+    assert tips["keeper"].due.astimezone(paris).isoformat() == "2026-09-22T09:00:00+02:00"
+    planned = app.schedule.history(tips["keeper"].id)[0]
+    reasons = [s["reason"] for s in planned["resolution"]["shifts"]]
+    assert reasons == ["observance"]
+    text = planned["resolution"]["shifts"][0]["text"]
+    assert "Yom Kippur (observed by this customer)" in text and "moved to Tue 2026-09-22 09:00" in text
+    assert app.schedule.history(tips["other"].id)[0]["resolution"]["shifts"] == []
+
+
+def test_sends_held_by_a_blackout_go_after_it_in_the_order_they_were_due(app, clock):
+    from .helpers import by_step, deliver_due, ingest
+
+    customer(app, "berlin", zone="Europe/Berlin", country="DE")
+    customer(app, "london", zone="Europe/London", country="GB")
+    clock.set(parse_instant("2026-04-13T06:00:00Z"))
+    tips = {}
+    for cid in ("london", "berlin"):
+        result = ingest(app, "customer.signed_up", cid, "2026-04-13T06:00:00Z")
+        tips[cid] = by_step(app, result.planned)["tips"]
+    deliver_due(app)  # the welcomes
+    # Tips are due on Wednesday 15th at 10:00 local: 08:00Z in Berlin, 09:00Z in London.
+    app.blackouts.add(parse_instant("2026-04-15T07:00:00Z"), parse_instant("2026-04-15T12:00:00Z"),
+                      "incident freeze")  # fmt: skip
+    for hour in range(6, 12):
+        clock.set(parse_instant(f"2026-04-15T{hour:02}:00:00Z"))
+        deliver_due(app)
+    # Resumed in the order they were due: 1 ms per second after the start (1 h -> 3.6 s, 2 h -> 7.2 s).
+    sent = []
+    for moment in ("12:00:00", "12:00:04", "12:00:08"):
+        clock.set(parse_instant(f"2026-04-15T{moment}Z"))
+        sent.append([o.send_id for o in deliver_due(app) if o.state == "delivered"])
+    assert sent == [[], [tips["berlin"]], [tips["london"]]]
+    history = app.schedule.history(tips["berlin"])
+    assert any(
+        "held by blackout" in (e.get("text") or "") and "incident freeze" in e["text"] for e in history
+    )

@@ -225,7 +225,13 @@ class Customer:
         )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, sort_keys=True)
+        data = asdict(self)
+        # Calendar fields only when given: most profiles have none, and a worker of the version
+        # before them reads every profile that does not use them.
+        for name in _CALENDAR_FIELDS:
+            if data[name] is None or data[name] == []:
+                del data[name]
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Customer:
@@ -244,6 +250,7 @@ class Customer:
         return str(value) if value is not None else None
 
 
+_CALENDAR_FIELDS = ("region", "observances", "latitude", "longitude")
 _REGION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
 
 
