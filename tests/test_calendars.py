@@ -447,3 +447,44 @@ def test_sends_held_by_a_blackout_go_after_it_in_the_order_they_were_due(app, cl
     assert any(
         "held by blackout" in (e.get("text") or "") and "incident freeze" in e["text"] for e in history
     )
+
+
+# -- hostile input: any value is refused by name or round-trips ------------------------------
+
+ANY = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8)
+    | st.sampled_from(["business", "customer", "after_iftar", "jewish", "DE-BY", "IL", "de-by", "FR-IDF"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
+    max_leaves=4,
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(key=st.sampled_from(["weekdays", "observances", "ramadan", "country", "latitude", "holidays"]),
+       value=ANY, country=st.sampled_from([None, "IL"]))  # fmt: skip
+def test_any_calendar_value_in_a_rule_is_refused_by_name_or_round_trips(key, value, country):
+    data = {"country": country, key: value} if key != "country" else {key: value}
+    if key == "latitude":
+        data["longitude"] = 10
+    try:
+        rule = SendRule.from_mapping(data)
+    except TimingError as exc:
+        assert exc.field in (key, "longitude", "weekdays", "country")
+        return
+    assert SendRule.from_mapping(rule.to_mapping()) == rule
+
+
+@settings(max_examples=400, deadline=None)
+@given(key=st.sampled_from(["region", "observances", "latitude", "longitude"]), value=ANY,
+       country=st.sampled_from([None, "DE", "FR"]))  # fmt: skip
+def test_any_calendar_value_in_a_profile_is_refused_by_name_or_round_trips(key, value, country):
+    from outreach.customers.profile import Customer
+
+    data = {"id": "x", "name": "X", "country": country, key: value}
+    try:
+        person = Customer.from_mapping(data)
+    except InputError as exc:
+        assert exc.field in (key, "latitude", "longitude")
+        return
+    assert Customer.from_json(person.to_json()) == person
+    assert Customer.from_mapping(json.loads(person.to_json())).calendar == person.calendar

@@ -17,6 +17,7 @@ from outreach.channels.config import load_channels
 from outreach.journeys.config import load_journeys
 from outreach.policy.config import load_policy
 from outreach.settings import STARTER
+from outreach.timing import CustomerCalendar
 
 FIXTURES = [HealthCheck.function_scoped_fixture]
 
@@ -26,7 +27,21 @@ SCALARS = (
     | st.integers(-(2**63), 2**63 - 1)
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.text(max_size=12)
-    | st.sampled_from(["opt_in", "opt_out", "defer", "suppress", "10:00", "09:00-20:00", "customer", "DE"])
+    | st.sampled_from(
+        [
+            "opt_in",
+            "opt_out",
+            "defer",
+            "suppress",
+            "10:00",
+            "09:00-20:00",
+            "customer",
+            "DE",
+            "business",
+            "after_iftar",
+            "jewish",
+        ]
+    )
     | st.times()
     | st.dates()
     | st.datetimes()
@@ -112,7 +127,10 @@ def test_any_value_in_policy_toml_loads_or_is_refused_naming_the_file(config, wh
         assert str(path) in str(exc)
 
 
-STEP_KEYS = ["days", "at", "window", "weekdays", "holidays", "delay_hours", "channels", "survey", "a_typo"]
+STEP_KEYS = [
+    "days", "at", "window", "weekdays", "holidays", "delay_hours", "channels", "survey", "a_typo",
+    "observances", "ramadan", "country", "latitude",
+]  # fmt: skip
 
 
 @given(key=st.sampled_from(STEP_KEYS), value=VALUES)
@@ -133,7 +151,7 @@ def test_any_value_in_a_journey_step_loads_or_is_refused_naming_the_file(config,
         return
     # What loaded can be planned: its rule is JSON and resolves for a customer.
     step = journeys["onboarding"].step("tips")
-    step.send_rule("DE")
+    step.send_rule(CustomerCalendar(country="DE", region="DE-BY", observances=("jewish",)))
 
 
 @given(key=st.sampled_from(["window", "weekdays", "holidays", "at", "days"]), value=VALUES)

@@ -150,7 +150,8 @@ def _check_rule(where: str, rule: Mapping[str, Any]) -> None:
     if rule.get("observances") not in (None, CUSTOMER):
         lists = "the calendars each customer's profile lists"
         raise _fail(where, "observances", rule["observances"], f"must be {CUSTOMER!r}: {lists}")
-    probe = {k: v for k, v in rule.items() if v != CUSTOMER}
+    # "customer" and "business" are filled in per customer; every other value is checked as it is.
+    probe = {k: v for k, v in rule.items() if not (k in ("holidays", "observances") and v == CUSTOMER)}
     if probe.get("weekdays") == BUSINESS_DAYS:
         del probe["weekdays"]
     try:

@@ -96,7 +96,7 @@ class Intent:
         """The intent as a send's fields (computed once and shared: copy before changing it)."""
         return asdict(self)
 
-    def send_rule(self, calendar: CustomerCalendar | None) -> SendRule:
+    def send_rule(self, calendar: CustomerCalendar | None = None) -> SendRule:
         """The rule as it was resolved when the send was planned, for the customer's calendar (its
         country is the intent's: the one the send was planned for)."""
         country = self.country or None

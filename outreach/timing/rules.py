@@ -159,11 +159,13 @@ class SendRule:
             raise TimingError("weekdays", "business", "business days need the customer's country")
         observances = [self.observances] if isinstance(self.observances, str) else self.observances
         if not isinstance(observances, frozenset | set | list | tuple) or any(
-            o not in OBSERVANCES for o in observances
+            not isinstance(o, str) or o not in OBSERVANCES for o in observances
         ):
             raise TimingError("observances", self.observances, f"expected a list of {', '.join(OBSERVANCES)}")
         object.__setattr__(self, "observances", frozenset(observances))
-        if self.ramadan is not None and self.ramadan not in RAMADAN_CHOICES:
+        if self.ramadan is not None and (
+            not isinstance(self.ramadan, str) or self.ramadan not in RAMADAN_CHOICES
+        ):
             raise TimingError("ramadan", self.ramadan, f"must be one of {', '.join(RAMADAN_CHOICES)}")
         if self.place is not None and not isinstance(self.place, Place):
             raise TimingError("place", self.place, "expected a Place")
