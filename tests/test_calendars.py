@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from outreach.cli.commands import main
 from outreach.errors import InputError, TimingError
 from outreach.timing import OBSERVANCES, SendRule, parse_instant, resolve, zone
-from outreach.timing.observances import CANDLE_LIGHTING, SUNDOWN, observed_days
+from outreach.timing.observances import SUNDOWN, observed_days
 from outreach.timing.sun import Place, sun_times, zone_place
 
 from .conftest import STARTER
@@ -130,13 +130,13 @@ def test_a_region_unknown_to_the_holiday_calendar_falls_back_to_the_country(app)
     ("zone_name", "start", "expected"),
     [
         # Yom Kippur 5787 begins at sundown on 2026-09-20. Paris: sunset 19:52 CEST, less 18 min of
-        # candle-lighting and 30 min for a zone's reference point -> 19:04; ends at nightfall on the
-        # 21st (20:38) + 30 min -> 21:09, outside the window: the next morning.
+        # candle-lighting and 90 min for a zone's reference point -> 18:04; ends at nightfall on the
+        # 21st (20:38) + 90 min -> 22:09, outside the window: the next morning.
         ("Europe/Paris", "2026-09-20T17:30:00Z", "2026-09-22T08:00:00+02:00"),
-        # New York: sunset 18:56 EDT -> from 18:08; 17:00 is before it and goes.
+        # New York: sunset 18:56 EDT -> from 17:08; 17:00 is before it and goes.
         ("America/New_York", "2026-09-20T21:00:00Z", "2026-09-20T17:00:00-04:00"),
-        # 18:30 on the eve: until nightfall on the 21st (19:36 EDT) + 30 min, inside the window.
-        ("America/New_York", "2026-09-20T22:30:00Z", "2026-09-21T20:06:00-04:00"),
+        # 18:30 on the eve: until nightfall on the 21st (19:36 EDT) + 90 min, past the window's close.
+        ("America/New_York", "2026-09-20T22:30:00Z", "2026-09-22T08:00:00-04:00"),
     ],
 )
 def test_the_eve_of_yom_kippur(zone_name, start, expected):
@@ -157,13 +157,14 @@ def test_the_customer_coordinates_move_the_sundown():
 
 
 def test_eid_in_berlin_starts_the_evening_before():
-    # Eid al-Fitr 1447 is 2026-03-20 (Umm al-Qura); the eve's sunset in Berlin is 18:16 CET.
+    # Eid al-Fitr 1447 is 2026-03-20 (Umm al-Qura); the eve's sunset in Berlin is 18:16 CET, so the
+    # span begins 18 + 90 min before it, at 16:29 (rounded out to the minute).
     rule = {"observances": ["islamic"], "window": "08:00-21:00"}
-    assert local(run(rule, "2026-03-19T16:00:00Z", "Europe/Berlin")) == "2026-03-19T17:00:00+01:00"
+    assert local(run(rule, "2026-03-19T15:00:00Z", "Europe/Berlin")) == "2026-03-19T16:00:00+01:00"
     res = run(rule, "2026-03-19T17:30:00Z", "Europe/Berlin")  # 18:30 on the eve
     assert "Eid al-Fitr" in res.shifts[0].text
-    # After the three days (20-22 March), at the last one's nightfall (19:15 CET) + 30 min.
-    assert local(res) == "2026-03-22T19:45:00+01:00"
+    # After the three days (20-22 March), at the last one's nightfall (19:15 CET) + 90 min.
+    assert local(res) == "2026-03-22T20:45:00+01:00"
 
 
 def test_tet_in_ho_chi_minh_city_follows_the_vietnamese_calendar():
@@ -177,10 +178,11 @@ def test_tet_in_ho_chi_minh_city_follows_the_vietnamese_calendar():
 
 
 def test_ramadan_after_iftar_sends_in_the_evening_not_while_fasting():
-    # 2026-03-01 is 12 Ramadan 1447; Berlin's sunset 18:15 CET, so from 19:16 (an hour, rounded up).
+    # 2026-03-01 is 12 Ramadan 1447; Berlin's sunset 17:46 CET, then an hour of iftar and 90 min
+    # for the zone's reference point: from 20:16 (rounded up).
     rule = {"observances": ["islamic"], "ramadan": "after_iftar", "window": "08:00-21:00"}
     res = run(rule, "2026-03-01T08:00:00Z", "Europe/Berlin")
-    assert local(res) == "2026-03-01T19:16:00+01:00"
+    assert local(res) == "2026-03-01T20:16:00+01:00"
     assert res.shifts[0].reason == "ramadan"
     # A customer who does not keep Ramadan (no islamic observance) is not moved.
     assert local(run({**rule, "observances": ["jewish"]}, "2026-03-01T08:00:00Z", "Europe/Berlin")) == (
@@ -222,37 +224,45 @@ def test_zones_without_a_reference_point_cover_whole_days():
 ZONES = sorted(z for z in ("Europe/Paris", "America/New_York", "Asia/Jerusalem", "Europe/Berlin",
                            "Asia/Ho_Chi_Minh", "Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata",
                            "Europe/Oslo", "America/Anchorage", "Pacific/Auckland", "Africa/Cairo",
-                           "Asia/Dubai", "UTC", "America/Santiago", "Europe/London"))  # fmt: skip
+                           "Asia/Dubai", "UTC", "America/Santiago", "Europe/London", "Europe/Riga",
+                           "Atlantic/Reykjavik", "Europe/Helsinki", "US/Eastern"))  # fmt: skip
+
+
+def _elevation(where: Place, t: dt.datetime) -> float:
+    from astral import Observer
+    from astral.sun import elevation
+
+    return elevation(Observer(where.latitude, where.longitude), t)
 
 
 def _inside(result: dt.datetime, observances: set[str], country: str | None, zone_name: str) -> str | None:
-    """An oracle written from the rules, day by day: the observance ``result`` lands in, if any."""
+    """An oracle written from the rules, day by day, with the sun's elevation at the instant itself
+    (not the engine's sun times): the observance ``result`` lands in, if any."""
     z = zone(zone_name)
     day = result.astimezone(z).date()
-    where = zone_place(zone_name)
+    where = zone_place(zone_name, country)
+    one = dt.timedelta(days=1)
     for calendar in observances:
-        days = {
-            d for y in (day.year - 1, day.year, day.year + 1) for d, _ in observed_days(calendar, y, country)
-        }
+        years = (day.year - 1, day.year, day.year + 1)
+        days = {d for y in years for d, _ in observed_days(calendar, y, country)}
         if calendar not in SUNDOWN:
             if day in days:
                 return f"{calendar} on {day}"
             continue
-        # A sundown day: the eve from candle-lighting, the day until nightfall.
-        if day in days and day + dt.timedelta(days=1) in days:
+        if day in days and day + one in days:
             return f"{calendar} all of {day}"
         if where is None:
-            if day in days or day + dt.timedelta(days=1) in days:
+            if day in days or day + one in days:
                 return f"{calendar} around {day} (whole days)"
             continue
-        if day in days:
-            nightfall = sun_times(where, day, zone_name)[2]
-            if nightfall is None or result < nightfall + where.margin:
-                return f"{calendar} {day} before nightfall"
-        if day + dt.timedelta(days=1) in days:
-            sunset = sun_times(where, day, zone_name)[1]
-            if sunset is None or result >= sunset - CANDLE_LIGHTING - where.margin - dt.timedelta(minutes=1):
-                return f"{calendar} eve {day} after candle-lighting"
+        # Local solar noon, near enough for telling morning from evening: 12:00 mean solar time.
+        noon = dt.datetime.combine(day, dt.time(12), dt.UTC) - dt.timedelta(hours=where.longitude / 15)
+        # The last day runs to nightfall: an instant of that day must be in the evening, the sun more
+        # than 8.5 degrees down.
+        if day in days and (result < noon or _elevation(where, result) > -8.5):
+            return f"{calendar} {day} before nightfall"
+        if day + one in days and result > noon and _elevation(where, result) < 0:
+            return f"{calendar} eve {day} after sunset"
     return None
 
 
@@ -260,7 +270,7 @@ def _inside(result: dt.datetime, observances: set[str], country: str | None, zon
 @given(
     zone_name=st.sampled_from(ZONES),
     observances=st.sets(st.sampled_from(sorted(OBSERVANCES)), min_size=1),
-    country=st.sampled_from([None, "IL", "VN", "US", "DE", "IN"]),
+    country=st.sampled_from([None, "IL", "VN", "US", "DE", "IN", "IS"]),
     start=st.datetimes(dt.datetime(2024, 1, 1), dt.datetime(2031, 12, 31)),
     window=st.sampled_from([None, "08:00-21:00", "10:00-19:00", "21:00-07:00"]),
 )
@@ -488,3 +498,81 @@ def test_any_calendar_value_in_a_profile_is_refused_by_name_or_round_trips(key, 
         return
     assert Customer.from_json(person.to_json()) == person
     assert Customer.from_mapping(json.loads(person.to_json())).calendar == person.calendar
+
+
+# -- found by review: the evening after midnight, links, regions' weekends, imports ----------
+
+
+def test_a_white_night_nightfall_after_midnight_belongs_to_the_evening_before():
+    # Riga in June: the sun is 8.5 degrees down only after midnight (00:14 on Saturday 13th for the
+    # evening of the 12th). Shabbat then covers all of Saturday 13th.
+    rule = {"observances": ["shabbat"], "window": "09:00-21:00"}
+    res = run(rule, "2026-06-13T09:00:00Z", "Europe/Riga")
+    assert local(res) == "2026-06-14T09:00:00+03:00"
+    place = zone_place("Europe/Riga")
+    _, sunset, nightfall = sun_times(place, dt.date(2026, 6, 13), "Europe/Riga")
+    assert sunset.date() == dt.date(2026, 6, 13) and nightfall.date() == dt.date(2026, 6, 13)  # UTC
+    assert _elevation(place, nightfall) == pytest.approx(-8.5, abs=0.1)
+
+
+def test_a_link_zone_takes_its_own_countrys_point():
+    assert zone_place("US/Arizona") == zone_place("America/Phoenix")
+    assert zone_place("Canada/Eastern", "CA") == zone_place("America/Toronto")
+    # Iceland links to Africa/Abidjan: a customer in IS gets Reykjavik's point.
+    assert zone_place("Iceland", "IS") == zone_place("Atlantic/Reykjavik")
+
+
+def test_a_regions_own_weekend_counts_for_business_days(app):
+    kelantan = customer(app, "kt", region="MY-03", zone="Asia/Kuala_Lumpur")
+    selangor = customer(app, "sl", region="MY-10", zone="Asia/Kuala_Lumpur")
+    rule = json.dumps({"weekdays": "business", "window": "09:00-17:00"})
+    friday = parse_instant("2026-03-06T02:00:00Z")  # 10:00 on a Friday
+    from outreach.timing import rule_for
+
+    res = resolve(rule_for(rule, kelantan.calendar), friday, "Asia/Kuala_Lumpur")
+    assert local(res) == "2026-03-08T09:00:00+08:00" and "weekend in MY-03" in res.shifts[0].text
+    assert local(resolve(rule_for(rule, selangor.calendar), friday, "Asia/Kuala_Lumpur")) == (
+        "2026-03-06T10:00:00+08:00"
+    )
+
+
+def test_a_blackout_never_resumes_a_send_outside_the_customers_hours(app, clock):
+    ana = customer(app, zone="Europe/London", country="GB")
+    clock.set(parse_instant("2026-03-21T10:00:00Z"))
+    # 26 days of blackout ending at 19:50Z: the order offset would reach past the 20:00 close.
+    app.blackouts.add(parse_instant("2026-03-21T00:00:00Z"), parse_instant("2026-04-16T18:50:00Z"), "freeze")
+    late = make_send("l", "c1", "lifecycle", "2026-04-16T18:00:00Z", rule={"window": "09:00-20:00"},
+                     zone_name="Europe/London")  # fmt: skip
+    clock.set(parse_instant("2026-04-16T18:00:00Z"))
+    decision = app.policy.decide(late, ana, clock.now(), TRANSPORTS)
+    until = decision.until.astimezone(zone("Europe/London"))
+    assert decision.reason == "blackout" and dt.time(9) <= until.time() < dt.time(20)
+    assert until.date() == dt.date(2026, 4, 17)
+
+
+def test_a_blackout_refuses_a_country_code_that_is_not_iso(app):
+    with pytest.raises(InputError, match="GB, not UK"):
+        app.blackouts.add(parse_instant("2026-03-27T00:00:00Z"), parse_instant("2026-03-28T00:00:00Z"), "x",
+                          countries=["UK"])  # fmt: skip
+
+
+def test_a_refused_observance_is_not_repeated_in_the_error():
+    from outreach.customers.profile import Customer
+
+    with pytest.raises(InputError) as caught:
+        Customer.from_mapping({"id": "x", "name": "X", "observances": ["pastafarian"]})
+    assert "pastafarian" not in str(caught.value)
+
+
+def test_csv_import_reads_the_calendar_fields(tmp_path, monkeypatch):
+    from outreach.cli.customers import _csv_rows
+
+    path = tmp_path / "people.csv"
+    path.write_text("id,name,observances,latitude,longitude,region\n"
+                    'a,Ana,"jewish, shabbat",48.39,-4.49,fr-bre\n', encoding="utf-8")  # fmt: skip
+    [(_, row)] = list(_csv_rows(path))
+    assert row["observances"] == ["jewish", "shabbat"] and row["latitude"] == 48.39
+    from outreach.customers.profile import Customer
+
+    person = Customer.from_mapping(row)
+    assert (person.region, person.country, person.longitude) == ("FR-BRE", "FR", -4.49)

@@ -30,6 +30,13 @@ def _read_rows(path: Path) -> Iterator[tuple[int, Any]]:
     yield from common.read_json_lines(path)
 
 
+def _number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text  # refused by name when the profile is checked
+
+
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -52,6 +59,10 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
                 record.setdefault(group, {})[name] = value.strip().lower() in {"1", "true", "yes"}
             elif key.startswith("attributes."):
                 record["attributes"][key[11:]] = value
+            elif key == "observances":  # a list in one cell: "jewish, shabbat"
+                record[key] = [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+            elif key in ("latitude", "longitude"):
+                record[key] = _number(value)
             else:
                 record[key] = value
         yield number, record

@@ -114,6 +114,7 @@ def explain(send_id: str, as_json: bool) -> None:
 @click.option("--weekdays", default=None, help="Allowed weekdays (mon,tue,wed,thu,fri) or 'business'.")
 @click.option("--holidays", default=None, help="Holiday calendar CC or CC-SUBDIV, e.g. DE-BY.")
 @click.option("--country", default=None, help="The customer's country: whose business days, which festivals.")
+@click.option("--region", default=None, help="The customer's subdivision, where its weekend differs (MY-03).")
 @click.option("--observances", default=None, help="Calendars the customer keeps, e.g. jewish,shabbat.")
 @click.option("--ramadan", default=None, help="What Ramadan does for an islamic observer: after_iftar.")
 @click.option("--latitude", default=None, type=float, help="The customer's latitude (sun times).")
@@ -121,13 +122,14 @@ def explain(send_id: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def when(
     zone_name: str, start: str, days: int, at: str | None, window: str | None, weekdays: str | None,
-    holidays: str | None, country: str | None, observances: str | None, ramadan: str | None,
-    latitude: float | None, longitude: float | None, as_json: bool,
+    holidays: str | None, country: str | None, region: str | None, observances: str | None,
+    ramadan: str | None, latitude: float | None, longitude: float | None, as_json: bool,
 ) -> None:  # fmt: skip
     """Resolve a send rule: when would a message go out?"""
     rule_data = {
         "days": days, "at": at, "window": window, "weekdays": weekdays, "holidays": holidays,
-        "country": country, "ramadan": ramadan, "latitude": latitude, "longitude": longitude,
+        "country": country, "region": region, "ramadan": ramadan, "latitude": latitude,
+        "longitude": longitude,
         "observances": [o.strip() for o in observances.split(",") if o.strip()] if observances else None,
     }  # fmt: skip
     try:

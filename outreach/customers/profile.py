@@ -250,6 +250,8 @@ class Customer:
         return str(value) if value is not None else None
 
 
+#: What an error shows instead of a value that must not be repeated.
+WITHHELD = "(withheld)"
 _CALENDAR_FIELDS = ("region", "observances", "latitude", "longitude")
 _REGION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
 
@@ -265,14 +267,15 @@ def _region(region: str, country: str | None) -> str:
 
 
 def _observances(value: object) -> list[str]:
-    """The calendars a customer keeps: known names, each once, in a stable order."""
+    """The calendars a customer keeps: known names, each once, in a stable order. A refusal does not
+    repeat the value: it is about religion, data that must not spread into logs and dead letters."""
     if value is None:
         return []
+    known = ", ".join(OBSERVANCES)
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise InputError("observances", value, f"must be a list of {', '.join(OBSERVANCES)}")
-    for name in value:
-        if name not in OBSERVANCES:
-            raise InputError("observances", name, f"unknown observance (known: {', '.join(OBSERVANCES)})")
+        raise InputError("observances", WITHHELD, f"must be a list of {known}")
+    if any(name not in OBSERVANCES for name in value):
+        raise InputError("observances", WITHHELD, f"has a name that is not one of {known}")
     return sorted(set(value))
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis
+from phonenumbers import SUPPORTED_REGIONS
 
 from ..clock import Clock, from_ms, to_ms
 from ..errors import InputError
@@ -127,8 +128,8 @@ class Blackouts:
                 raise InputError("category", category, f"must be one of {', '.join(CATEGORIES)}")
         places = tuple(dict.fromkeys(c.upper() for c in countries))
         for country in places:
-            if len(country) != 2 or not country.isalpha():
-                raise InputError("country", country, "must be an ISO 3166 alpha-2 code")
+            if country not in SUPPORTED_REGIONS:
+                raise InputError("country", country, "must be an ISO 3166 alpha-2 code (GB, not UK)")
         blackout = Blackout(
             f"bo-{secrets.token_hex(4)}", start.astimezone(UTC), until.astimezone(UTC), reason.strip(),
             chosen, places,

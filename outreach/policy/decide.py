@@ -240,7 +240,9 @@ class Policy:
             return _before_the_date(send, customer, rule, waiting, now)
         held = holding(lookups.blackouts, category, customer.country, now)
         if held is not None:
-            until = resolve(rule.quiet_hours(), held.until, customer.zone).utc + held.order(send.due)
+            quiet = rule.quiet_hours()  # in order after the end, and still inside the customer's hours
+            until = resolve(quiet, resolve(quiet, held.until, customer.zone).utc + held.order(send.due),
+                            customer.zone).utc  # fmt: skip
             moment = until.astimezone(zone(customer.zone)).isoformat()
             text = f"held by {held.describe()}; resumes in the order sends were due, at {moment}"
             held_until = Decision(Action.DEFER, "blackout", text, until=until)

@@ -101,7 +101,10 @@ class Intent:
         country is the intent's: the one the send was planned for)."""
         country = self.country or None
         if calendar is None or calendar.country != country:
-            calendar = replace(calendar or CustomerCalendar(), country=country)
+            region = (
+                calendar.region if calendar and country and (calendar.region or "")[:2] == country else None
+            )
+            calendar = replace(calendar or CustomerCalendar(), country=country, region=region)
         return rule_for(self.rule, calendar)
 
     @cached_property

@@ -97,17 +97,19 @@ def _weekday_index(value: object, word: str) -> int:
     raise TimingError("weekdays", value, f"{word!r} is not a weekday (mon..sun)")
 
 
-def _is_weekend(country: str, day: dt.date) -> bool:
+def _is_weekend(code: str, day: dt.date) -> bool:
     """Whether ``day`` is in the country's weekend that year (the ``holidays`` package's
     definition, which follows changes such as the UAE's move to Saturday-Sunday in 2022, and
-    the weekend days some countries make working days in exchange for a bridge holiday)."""
-    calendar = _calendar(country, None, day.year)
+    the weekend days some countries make working days in exchange for a bridge holiday). ``code``
+    is a country or a subdivision with a weekend of its own (``MY-03``: Kelantan rests on Friday
+    and Saturday)."""
+    calendar = _calendar(*_holiday_code(code), day.year)
     return bool(calendar.is_weekend(day)) and day not in calendar.weekend_workdays  # type: ignore[attr-defined]
 
 
-def _weekend_names(country: str, day: dt.date) -> str:
-    """The country's weekend in the week of ``day``, in words: "Friday-Saturday"."""
-    calendar = _calendar(country, None, day.year)
+def _weekend_names(code: str, day: dt.date) -> str:
+    """The weekend of a country or subdivision in the week of ``day``, in words: "Friday-Saturday"."""
+    calendar = _calendar(*_holiday_code(code), day.year)
     monday = day - dt.timedelta(days=day.weekday())
     days = [i for i in range(7) if calendar.is_weekend(monday + dt.timedelta(days=i))]  # type: ignore[attr-defined]
     if not days:

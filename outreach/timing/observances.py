@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dateutil.easter import EASTER_ORTHODOX, EASTER_WESTERN, easter
-from hijridate import Hijri
+from hijridate import Gregorian, Hijri
 from holidays.calendars import _ChineseLunisolar, _HinduLunisolar
 from holidays.calendars.chinese import CHINESE_CALENDAR, KOREAN_CALENDAR, VIETNAMESE_CALENDAR
 from pyluach import dates as hebrew_dates
@@ -90,7 +90,12 @@ def _shabbat(year: int) -> Iterator[tuple[dt.date, str]]:
 def _hijri_days(year: int, month: int, first: int, last: int | None) -> Iterator[dt.date]:
     """The Gregorian dates of days ``first..last`` of a Hijri month, for the Hijri years that touch
     the Gregorian ``year`` (Umm al-Qura; none outside the years it covers)."""
-    for hijri_year in range(year - 580, year - 577):  # AH = AD - 579 give or take a year
+    try:
+        first_year = Gregorian(year, 1, 1).to_hijri().year
+        last_year = Gregorian(year, 12, 31).to_hijri().year
+    except (OverflowError, ValueError):  # outside the years Umm al-Qura covers
+        return
+    for hijri_year in range(first_year, last_year + 1):
         try:
             length = Hijri(hijri_year, month, 1).month_length()
             for day in range(first, min(last or length, length) + 1):
@@ -280,9 +285,9 @@ class _Merged:
         return Span(self.start, self.end, self.reason, text)
 
 
-def place_for(where: Place | None, zone_name: str) -> Place | None:
+def place_for(where: Place | None, zone_name: str, country: str | None) -> Place | None:
     """The customer's own coordinates, else their zone's reference point (None for UTC, Etc/...)."""
-    return where if where is not None else zone_place(zone_name)
+    return where if where is not None else zone_place(zone_name, country)
 
 
 def span_at(
@@ -290,7 +295,9 @@ def span_at(
     country: str | None,
 ) -> Span | None:  # fmt: skip
     """The span of the customer's observances that holds the UTC instant ``t``, if any."""
-    spans, starts = _spans(observances, ramadan, place_for(where, zone_name), zone_name, country, t.year)
+    spans, starts = _spans(
+        observances, ramadan, place_for(where, zone_name, country), zone_name, country, t.year
+    )
     index = bisect.bisect_right(starts, t) - 1
     if index >= 0 and t < spans[index].end:
         return spans[index]

@@ -79,9 +79,10 @@ def _into_window(t: dt.datetime, z: ZoneInfo, window: Window | None) -> dt.datet
 
 def _date_problem(rule: SendRule, day: dt.date) -> tuple[str, str] | None:
     name = _WEEKDAY_NAMES[day.weekday()]
-    if rule.business and rule.country and _is_weekend(rule.country, day):
-        weekend = _weekend_names(rule.country, day)
-        return "weekend", f"{name} {day} is not a business day ({weekend} is the weekend in {rule.country})"
+    where = rule.region or rule.country
+    if rule.business and where and _is_weekend(where, day):
+        weekend = _weekend_names(where, day)
+        return "weekend", f"{name} {day} is not a business day ({weekend} is the weekend in {where})"
     if day.weekday() not in rule.weekdays:
         allowed = ",".join(_WEEKDAY_CODES[i] for i in sorted(rule.weekdays))
         return "weekday", f"{name} {day} is not an allowed weekday ({allowed})"

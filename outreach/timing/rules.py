@@ -33,7 +33,7 @@ CUSTOMER = "customer"
 BUSINESS_DAYS = "business"
 _TIME_RE = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?")
 #: Keys that describe the customer, not the journey: filled in per customer by ``rule_for``.
-CUSTOMER_KEYS = ("country", "latitude", "longitude")
+CUSTOMER_KEYS = ("country", "region", "latitude", "longitude")
 _KEYS = (
     "days", "at", "window", "weekdays", "holidays", "observances", "ramadan", "delay_hours", "delay_minutes",
     "before", "after", *CUSTOMER_KEYS,
@@ -130,6 +130,8 @@ class SendRule:
     #: The customer's country (ISO 3166 alpha-2): whose weekend ``business`` means, and which
     #: festival schedule (Israel's or the diaspora's) and lunar calendar an observance follows.
     country: str | None = None
+    #: The customer's subdivision (``MY-03``) where its weekend is not the country's.
+    region: str | None = None
     #: The observance calendars of the customer that bind this rule (``observances.OBSERVANCES``).
     observances: frozenset[str] = frozenset()
     #: What Ramadan does to a customer who observes ``islamic`` (``RAMADAN_CHOICES``), or None.
@@ -155,6 +157,15 @@ class SendRule:
             if not isinstance(self.country, str) or self.country.upper() not in _countries():
                 raise TimingError("country", self.country, "unknown country (ISO 3166 alpha-2, e.g. IL)")
             object.__setattr__(self, "country", self.country.upper())
+        if self.region is not None:
+            try:
+                country, subdiv = _holiday_code(self.region)
+            except TimingError:
+                country, subdiv = None, None
+            if subdiv is None or country != self.country:
+                problem = "must be a subdivision (CC-XX) the holidays package knows, in the rule's country"
+                raise TimingError("region", self.region, problem)
+            object.__setattr__(self, "region", f"{country}-{subdiv}")
         if self.business and self.country is None:
             raise TimingError("weekdays", "business", "business days need the customer's country")
         observances = [self.observances] if isinstance(self.observances, str) else self.observances
@@ -247,7 +258,7 @@ class SendRule:
             kw["business"] = True
         elif "weekdays" in get:  # validated by __post_init__
             kw["weekdays"] = get["weekdays"]
-        for key in ("holidays", "observances", "ramadan", "country"):
+        for key in ("holidays", "observances", "ramadan", "country", "region"):
             if key in get:
                 kw[key] = get[key]
         if ("latitude" in get) != ("longitude" in get):
@@ -293,6 +304,8 @@ class SendRule:
             out["ramadan"] = self.ramadan
         if self.country is not None:
             out["country"] = self.country
+        if self.region is not None:
+            out["region"] = self.region
         if self.place is not None:
             out["latitude"], out["longitude"] = self.place.latitude, self.place.longitude
         if self.anchor is not None:
@@ -359,6 +372,8 @@ def rule_for(rule_json: str, calendar: CustomerCalendar | None) -> SendRule:
         rule["weekdays"] = "mon-fri"
     if rule.get("observances") or rule.get("weekdays") == BUSINESS_DAYS:
         rule["country"] = calendar.country
+        if rule.get("weekdays") == BUSINESS_DAYS and calendar.holidays() == calendar.region:
+            rule["region"] = calendar.region
         if calendar.latitude is not None and rule.get("observances"):
             rule["latitude"], rule["longitude"] = calendar.latitude, calendar.longitude
     return SendRule.from_mapping(rule)

@@ -14,6 +14,7 @@ import datetime as dt
 import functools
 import importlib.resources
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,13 +23,16 @@ from astral import sun as astral_sun
 
 from outreach.errors import TimingError
 
+_DAY = dt.timedelta(days=1)
+
 #: The sun's depression below the horizon at nightfall (three stars visible, ``tzeit``).
 NIGHTFALL_DEPRESSION = 8.5
 #: The sun's depression at dawn (``fajr``), where a fast begins; conventions vary from 15° to 19.5°.
 DAWN_DEPRESSION = 18.0
 #: Extra time on either side of a sundown observance when the place is only the zone's reference
-#: point: the sun sets up to about half an hour apart across most zones people live in.
-ZONE_MARGIN = dt.timedelta(minutes=30)
+#: point. Within a zone, sunset differs from its reference point by over an hour: Miami sets 64
+#: minutes after New York in December, Mumbai 69 after Kolkata. docs/TIMING.md.
+ZONE_MARGIN = dt.timedelta(minutes=90)
 
 
 @dataclass(frozen=True)
@@ -86,75 +90,99 @@ def _table(name: str) -> str:
 
 
 @functools.cache
-def _reference_points() -> dict[str, tuple[float, float]]:
-    points: dict[str, tuple[float, float]] = {}
-    for name in ("zone.tab", "zone1970.tab"):  # zone1970.tab wins where both list a zone
+def _reference_points() -> dict[str, tuple[float, float, tuple[str, ...]]]:
+    """Zone -> (latitude, longitude, the countries it serves) from ``zone.tab`` and ``zone1970.tab``."""
+    points: dict[str, tuple[float, float, tuple[str, ...]]] = {}
+    for name in ("zone1970.tab", "zone.tab"):  # zone.tab's one country per row wins
         for line in _table(name).splitlines():
             if not line or line.startswith("#"):
                 continue
             columns = line.split("\t")
-            coordinates, zone_name = columns[1], columns[2]
+            countries, coordinates, zone_name = tuple(columns[0].split(",")), columns[1], columns[2]
             split = max(coordinates.rfind("+"), coordinates.rfind("-"))
             lat_text, lon_text = coordinates[:split], coordinates[split:]
-            points[zone_name] = (_parse_coordinate(lat_text, 2), _parse_coordinate(lon_text, 3))
+            points[zone_name] = (_parse_coordinate(lat_text, 2), _parse_coordinate(lon_text, 3), countries)
     return points
 
 
 @functools.cache
-def _points_by_rules() -> dict[bytes, tuple[float, float]]:
-    # A link (Asia/Calcutta, US/Eastern) is a copy of its zone's file: find the zone by its bytes.
-    by_rules: dict[bytes, tuple[float, float]] = {}
-    for zone_name, point in _reference_points().items():
-        data = _zoneinfo_file(zone_name)
-        if data is not None:
-            by_rules.setdefault(data, point)
-    return by_rules
+def _links() -> dict[str, str]:
+    """Link name -> zone, from tzdata's ``tzdata.zi`` (``L TARGET LINK`` lines)."""
+    links = {}
+    for line in _table("tzdata.zi").splitlines():
+        if line.startswith("L "):
+            _, target, name = line.split()[:3]
+            links[name] = target
+    return links
+
+
+def _target(name: str) -> str:
+    for _ in range(4):  # a link may name another link
+        if name not in _links():
+            break
+        name = _links()[name]
+    return name
 
 
 @functools.lru_cache(maxsize=1024)
-def zone_place(zone_name: str) -> Place | None:
-    """The zone's reference point from tzdata (a link's zone's), or None for a zone without one
-    (UTC, Etc/GMT+5)."""
-    found = _reference_points().get(zone_name)
+def zone_place(zone_name: str, country: str | None = None) -> Place | None:
+    """The zone's reference point from tzdata, or None for a zone without one (UTC, Etc/GMT+5).
+
+    A link (``US/Eastern``) takes the point of a zone of the customer's ``country`` that is the
+    same zone (``Iceland`` and ``Atlantic/Reykjavik`` both link to ``Africa/Abidjan``: a customer
+    in IS gets Reykjavik), else that of the zone it links to.
+    """
+    points = _reference_points()
+    found = points.get(zone_name)
     if found is None:
-        data = _zoneinfo_file(zone_name)
-        found = _points_by_rules().get(data) if data is not None else None
+        target = _target(zone_name)
+        same = [p for name, p in points.items() if country in p[2] and _target(name) == target]
+        found = same[0] if country and same else points.get(target)
     return Place(found[0], found[1], own=False) if found else None
+
+
+def _events(find: Callable[[dt.date], dt.datetime], day: dt.date) -> list[dt.datetime]:
+    """The events ``find`` gives for the dates around ``day`` (astral may answer for a neighbouring
+    date: an evening event after midnight is dated the next day)."""
+    found = set()
+    for asked in (day - _DAY, day, day + _DAY):
+        try:
+            found.add(find(asked).astimezone(dt.UTC))
+        except ValueError:  # the sun does not get there that day
+            continue
+    return sorted(found)
 
 
 @functools.lru_cache(maxsize=8192)
 def sun_times(
     place: Place, day: dt.date, zone_name: str
 ) -> tuple[dt.datetime | None, dt.datetime | None, dt.datetime | None]:
-    """(dawn, sunset, nightfall) on the local date ``day`` in ``zone_name`` at ``place``, in UTC;
-    None where the sun does not get there that day (no sunset in polar day, no nightfall in a white
-    night)."""
+    """(dawn, sunset, nightfall) of the local date ``day`` in ``zone_name`` at ``place``, in UTC.
+
+    The evening's events are the first after the day's solar noon and before the next one (in a
+    northern summer they may come after midnight); dawn is the last before the day's noon. None
+    where the sun does not get there (no sunset in polar day, no nightfall in a white night); a
+    night without astronomical dawn takes its darkest moment.
+    """
     observer = Observer(place.latitude, place.longitude)
     local = zoneinfo.ZoneInfo(zone_name)
+    noon = astral_sun.noon(observer, day, tzinfo=local).astimezone(dt.UTC)
+    next_noon = astral_sun.noon(observer, day + _DAY, tzinfo=local).astimezone(dt.UTC)
+    last_noon = astral_sun.noon(observer, day - _DAY, tzinfo=local).astimezone(dt.UTC)
 
-    def utc(moment: dt.datetime) -> dt.datetime:
-        return moment.astimezone(dt.UTC)
+    def evening(find: Callable[[dt.date], dt.datetime]) -> dt.datetime | None:
+        return next((t for t in _events(find, day) if noon < t < next_noon), None)
 
-    def at(depression: float, direction: astral_sun.SunDirection) -> dt.datetime | None:
-        # astral may answer for a neighbouring local date; ask again for the one wanted.
-        asked = day
-        for _ in range(3):
-            try:
-                found = astral_sun.time_at_elevation(observer, -depression, asked, direction, tzinfo=local)
-            except ValueError:
-                return None
-            if found.date() == day:
-                return utc(found)
-            asked += day - found.date()
-        return None
+    def at(depression: float, direction: astral_sun.SunDirection) -> Callable[[dt.date], dt.datetime]:
+        return lambda d: astral_sun.time_at_elevation(observer, -depression, d, direction, tzinfo=local)
 
-    try:
-        sunset: dt.datetime | None = utc(astral_sun.sunset(observer, day, tzinfo=local))
-    except ValueError:
-        sunset = None
-    dawn = at(DAWN_DEPRESSION, astral_sun.SunDirection.RISING)
+    sunset = evening(lambda d: astral_sun.sunset(observer, d, tzinfo=local))
+    nightfall = evening(at(NIGHTFALL_DEPRESSION, astral_sun.SunDirection.SETTING))
+    dawns = [
+        t for t in _events(at(DAWN_DEPRESSION, astral_sun.SunDirection.RISING), day) if last_noon < t < noon
+    ]
+    dawn = dawns[-1] if dawns else None
     if dawn is None and sunset is not None:
         # No astronomical dawn (a summer night at high latitude): the night's darkest moment.
-        dawn = utc(astral_sun.midnight(observer, day, tzinfo=local))
-    nightfall = at(NIGHTFALL_DEPRESSION, astral_sun.SunDirection.SETTING)
+        dawn = astral_sun.midnight(observer, day, tzinfo=local).astimezone(dt.UTC)
     return dawn, sunset, nightfall
