@@ -225,7 +225,8 @@ ZONES = sorted(z for z in ("Europe/Paris", "America/New_York", "Asia/Jerusalem",
                            "Asia/Ho_Chi_Minh", "Australia/Sydney", "America/Sao_Paulo", "Asia/Kolkata",
                            "Europe/Oslo", "America/Anchorage", "Pacific/Auckland", "Africa/Cairo",
                            "Asia/Dubai", "UTC", "America/Santiago", "Europe/London", "Europe/Riga",
-                           "Atlantic/Reykjavik", "Europe/Helsinki", "US/Eastern"))  # fmt: skip
+                           "Atlantic/Reykjavik", "Europe/Helsinki", "US/Eastern", "Pacific/Kiritimati",
+                           "Pacific/Apia", "Pacific/Chatham"))  # fmt: skip
 
 
 def _elevation(where: Place, t: dt.datetime) -> float:
@@ -255,8 +256,10 @@ def _inside(result: dt.datetime, observances: set[str], country: str | None, zon
             if day in days or day + one in days:
                 return f"{calendar} around {day} (whole days)"
             continue
-        # Local solar noon, near enough for telling morning from evening: 12:00 mean solar time.
+        # Local solar noon, near enough for telling morning from evening: 12:00 mean solar time on
+        # the UTC day whose instant falls on the local date (east of the date line, a day before).
         noon = dt.datetime.combine(day, dt.time(12), dt.UTC) - dt.timedelta(hours=where.longitude / 15)
+        noon += one * (day - noon.astimezone(z).date()).days
         # The last day runs to nightfall: an instant of that day must be in the evening, the sun more
         # than 8.5 degrees down.
         if day in days and (result < noon or _elevation(where, result) > -8.5):
@@ -576,3 +579,49 @@ def test_csv_import_reads_the_calendar_fields(tmp_path, monkeypatch):
 
     person = Customer.from_mapping(row)
     assert (person.region, person.country, person.longitude) == ("FR-BRE", "FR", -4.49)
+
+
+def test_east_of_the_date_line_the_sun_sets_on_the_local_date():
+    # Kiritimati (UTC+14): Friday 2026-03-06's sunset is that evening, 18:43, not Saturday's.
+    place = zone_place("Pacific/Kiritimati")
+    _, sunset, _ = sun_times(place, dt.date(2026, 3, 6), "Pacific/Kiritimati")
+    assert sunset.astimezone(zone("Pacific/Kiritimati")).isoformat()[:16] == "2026-03-06T18:43"
+    # Friday 20:00 local is Shabbat: until Saturday's nightfall (19:14) + 90 min.
+    rule = {"observances": ["shabbat"], "window": "08:00-21:00"}
+    assert local(run(rule, "2026-03-06T06:00:00Z", "Pacific/Kiritimati")) == "2026-03-07T20:45:00+14:00"
+    # Apia skipped 2011-12-30: a Shabbat eve on a day that never was takes the whole eve.
+    assert sun_times(zone_place("Pacific/Apia"), dt.date(2011, 12, 30), "Pacific/Apia") == (None, None, None)
+
+
+def test_a_regions_weekend_binds_retries_and_late_sends_too():
+    from outreach.timing import rule_for
+    from outreach.timing.rules import CustomerCalendar
+
+    rule = rule_for(
+        json.dumps({"weekdays": "business", "window": "09:00-17:00"}), CustomerCalendar("MY", "MY-03")
+    )
+    friday = parse_instant("2026-03-06T02:00:00Z")
+    assert resolve(rule.quiet_hours(), friday, "Asia/Kuala_Lumpur").local.date() == dt.date(2026, 3, 8)
+
+
+def test_the_api_keeps_observances_a_put_leaves_out_and_withholds_a_refused_one(app):
+    from .test_web_pages import TOKEN, web_client
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with web_client(app) as http:
+        body = {"name": "Noa", "email": "noa@example.com", "zone": "Europe/Paris", "observances": ["shabbat"],
+                "region": "FR-IDF", "latitude": 48.85, "longitude": 2.35}  # fmt: skip
+        assert http.put("/v1/customers/n1", json=body, headers=auth).status_code == 201
+        plain = {"name": "Noa", "email": "noa@example.com"}
+        assert http.put("/v1/customers/n1", json=plain, headers=auth).status_code == 200
+        assert app.customers.get("n1").observances == ["shabbat"]
+        wrong = {"name": "Noa", "observances": ["pastafarian"]}
+        refused = http.put("/v1/customers/n1", json=wrong, headers=auth)
+        assert refused.status_code == 422 and "pastafarian" not in refused.text
+
+
+def test_a_profile_country_must_be_iso():
+    from outreach.customers.profile import Customer
+
+    with pytest.raises(InputError, match="GB, not UK"):
+        Customer.from_mapping({"id": "x", "name": "X", "country": "UK"})

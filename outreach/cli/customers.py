@@ -86,6 +86,8 @@ def customers_import(file: Path) -> None:
                 ok += 1
             except InputError as exc:
                 bad += 1
+                if isinstance(row, dict) and exc.field == "observances":
+                    row = {k: v for k, v in row.items() if k != "observances"}  # special-category data
                 app.deadletters.add(
                     "customer",
                     f"{file.name}:{number}: {exc}",

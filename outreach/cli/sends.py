@@ -128,8 +128,8 @@ def when(
     """Resolve a send rule: when would a message go out?"""
     rule_data = {
         "days": days, "at": at, "window": window, "weekdays": weekdays, "holidays": holidays,
-        "country": country, "region": region, "ramadan": ramadan, "latitude": latitude,
-        "longitude": longitude,
+        "country": country or (region[:2] if region else None), "region": region, "ramadan": ramadan,
+        "latitude": latitude, "longitude": longitude,
         "observances": [o.strip() for o in observances.split(",") if o.strip()] if observances else None,
     }  # fmt: skip
     try:

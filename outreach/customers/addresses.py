@@ -15,6 +15,10 @@ from email_validator import EmailNotValidError, validate_email
 
 from ..errors import InputError
 
+#: ISO 3166 alpha-2 country codes: those phone numbers know, and the uninhabited ones they do not
+#: (``UK`` is not one: Great Britain is ``GB``).
+COUNTRY_CODES = frozenset(phonenumbers.SUPPORTED_REGIONS) | {"AQ", "BV", "GS", "HM", "PN", "TF", "UM"}
+
 
 def email_address(text: str) -> str:
     """The address, normalized (the domain in lower case); InputError when no provider could use it."""

@@ -15,7 +15,7 @@ from ..payload import check, check_text
 from ..registry import APP_ADDRESSES, CATEGORIES, CHANNELS, FORMALITIES, TITLES
 from ..timing import OBSERVANCES, CustomerCalendar, country_zone, zone
 from ..timing.sun import check_coordinates
-from .addresses import app_address, email_address, phone_number
+from .addresses import COUNTRY_CODES, app_address, email_address, phone_number
 
 
 @overload
@@ -131,8 +131,8 @@ class Customer:
         locale_tag = text_field(data, "locale") or "en"
         parse_locale(locale_tag)
         country = text_field(data, "country")
-        if country is not None and (len(country) != 2 or not country.isalpha()):
-            raise InputError("country", country, "must be an ISO 3166 alpha-2 code")
+        if country is not None and country.upper() not in COUNTRY_CODES:
+            raise InputError("country", country, "must be an ISO 3166 alpha-2 code (GB, not UK)")
         region = text_field(data, "region")
         if region is not None:
             region = _region(region, country)

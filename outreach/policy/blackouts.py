@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import redis
-from phonenumbers import SUPPORTED_REGIONS
 
 from ..clock import Clock, from_ms, to_ms
+from ..customers.addresses import COUNTRY_CODES
 from ..errors import InputError
 from ..registry import CATEGORIES, needs_consent
 from ..store.keys import Keys
@@ -128,7 +128,7 @@ class Blackouts:
                 raise InputError("category", category, f"must be one of {', '.join(CATEGORIES)}")
         places = tuple(dict.fromkeys(c.upper() for c in countries))
         for country in places:
-            if country not in SUPPORTED_REGIONS:
+            if country not in COUNTRY_CODES:
                 raise InputError("country", country, "must be an ISO 3166 alpha-2 code (GB, not UK)")
         blackout = Blackout(
             f"bo-{secrets.token_hex(4)}", start.astimezone(UTC), until.astimezone(UTC), reason.strip(),

@@ -90,11 +90,15 @@ def _shabbat(year: int) -> Iterator[tuple[dt.date, str]]:
 def _hijri_days(year: int, month: int, first: int, last: int | None) -> Iterator[dt.date]:
     """The Gregorian dates of days ``first..last`` of a Hijri month, for the Hijri years that touch
     the Gregorian ``year`` (Umm al-Qura; none outside the years it covers)."""
-    try:
-        first_year = Gregorian(year, 1, 1).to_hijri().year
-        last_year = Gregorian(year, 12, 31).to_hijri().year
-    except (OverflowError, ValueError):  # outside the years Umm al-Qura covers
+    years = []
+    for when in (dt.date(year, 1, 1), dt.date(year, 7, 1), dt.date(year, 12, 31)):
+        try:
+            years.append(Gregorian(when.year, when.month, when.day).to_hijri().year)
+        except (OverflowError, ValueError):  # outside the years Umm al-Qura covers (1924-2077)
+            continue
+    if not years:
         return
+    first_year, last_year = min(years) - 1, max(years) + 1
     for hijri_year in range(first_year, last_year + 1):
         try:
             length = Hijri(hijri_year, month, 1).month_length()

@@ -99,6 +99,11 @@ def _span(rule: SendRule, t: dt.datetime, z: ZoneInfo) -> Span | None:
     return span_at(t, rule.observances, rule.ramadan, rule.place, z.key, rule.country)
 
 
+def _shown(rule: SendRule) -> dict[str, Any]:
+    """The rule for an error message: the customer's observances and coordinates left out."""
+    return {k: v for k, v in rule.to_mapping().items() if k not in ("observances", "latitude", "longitude")}
+
+
 def resolve(rule: SendRule, start: dt.datetime, zone_name: str) -> Resolution:
     """Resolve ``rule`` for an event at ``start`` (aware) for a customer in ``zone_name``."""
     z = zone(zone_name)
@@ -174,7 +179,7 @@ def _search(rule: SendRule, target: dt.datetime, z: ZoneInfo, shifts: list[Shift
             run = text.split(" is not")[0]
         shifts.append(Shift(reason, f"{text}; moved to {_fmt_local(moved)}", moved))
     since = _fmt_local(target.astimezone(z))
-    raise TimingError("rule", rule.to_mapping(), f"nothing qualifies within {SEARCH_DAYS} days of {since}")
+    raise TimingError("rule", _shown(rule), f"nothing qualifies within {SEARCH_DAYS} days of {since}")
 
 
 def _wall_shift(kind: str, wall: dt.time, day: dt.date, z: ZoneInfo, local: dt.datetime) -> Shift | None:
@@ -223,4 +228,4 @@ def _before(rule: SendRule, anchor: dt.datetime, z: ZoneInfo) -> Resolution:
         shifts.append(Shift(reason, f"{text}; moved earlier to {_fmt_local(moved)}", moved))
     since = _fmt_local(local_anchor)
     nothing = f"nothing qualifies within {SEARCH_DAYS} days before {since}"
-    raise TimingError("rule", rule.to_mapping(), nothing)
+    raise TimingError("rule", _shown(rule), nothing)

@@ -231,7 +231,8 @@ class SendRule:
         instant: what binds a retry, a late send or a send pushed past a cap."""
         return SendRule(
             window=self.window, weekdays=self.weekdays, holidays=self.holidays, business=self.business,
-            country=self.country, observances=self.observances, ramadan=self.ramadan, place=self.place,
+            country=self.country, region=self.region, observances=self.observances, ramadan=self.ramadan,
+            place=self.place,
         )  # fmt: skip
 
     @classmethod

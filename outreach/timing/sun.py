@@ -153,6 +153,16 @@ def _events(find: Callable[[dt.date], dt.datetime], day: dt.date) -> list[dt.dat
     return sorted(found)
 
 
+def _noon(observer: Observer, day: dt.date, local: zoneinfo.ZoneInfo) -> dt.datetime | None:
+    """Solar noon of the local date ``day`` (astral counts dates in UTC: east of the date line, at
+    UTC+13 and +14, its noon of a date is the next local day's)."""
+    for asked in (day, day - _DAY, day + _DAY):
+        found = astral_sun.noon(observer, asked, tzinfo=local)
+        if found.date() == day:
+            return found.astimezone(dt.UTC)
+    return None  # a date the zone skipped (Pacific/Apia, 2011-12-30)
+
+
 @functools.lru_cache(maxsize=8192)
 def sun_times(
     place: Place, day: dt.date, zone_name: str
@@ -166,9 +176,9 @@ def sun_times(
     """
     observer = Observer(place.latitude, place.longitude)
     local = zoneinfo.ZoneInfo(zone_name)
-    noon = astral_sun.noon(observer, day, tzinfo=local).astimezone(dt.UTC)
-    next_noon = astral_sun.noon(observer, day + _DAY, tzinfo=local).astimezone(dt.UTC)
-    last_noon = astral_sun.noon(observer, day - _DAY, tzinfo=local).astimezone(dt.UTC)
+    noon, next_noon, last_noon = (_noon(observer, d, local) for d in (day, day + _DAY, day - _DAY))
+    if noon is None or next_noon is None or last_noon is None:
+        return None, None, None
 
     def evening(find: Callable[[dt.date], dt.datetime]) -> dt.datetime | None:
         return next((t for t in _events(find, day) if noon < t < next_noon), None)

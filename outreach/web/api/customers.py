@@ -21,10 +21,10 @@ router = APIRouter()
     tags=["Customers"],
     summary="Create or update a customer profile",
     description=(
-        "Stores the whole profile (fields left out are cleared), except `consent` and "
-        "`channel_consent`: when they are left out, the stored consent is kept, so a profile sync "
-        "never undoes an unsubscribe. 201 for a new customer, 200 for an update; 409 for an "
-        "erased customer's id."
+        "Stores the whole profile (fields left out are cleared), except `consent`, "
+        "`channel_consent` and `observances`: when they are left out, the stored ones are kept, so a "
+        "profile sync never undoes an unsubscribe or what the customer said they observe. 201 for a new "
+        "customer, 200 for an update; 409 for an erased customer's id."
     ),
     responses={
         200: {"description": "Updated; the stored profile."},
@@ -47,9 +47,9 @@ def put_customer(
     existing = outreach.customers.get(customer_id)
     # Consent left out is kept as stored at the moment of the write (an opt-out made
     # meanwhile is never undone by a profile sync).
-    keep = [key for key in ("consent", "channel_consent") if data.get(key) is None]
+    keep = [key for key in ("consent", "channel_consent", "observances") if data.get(key) is None]
     for key in keep:
-        data[key] = {}
+        data[key] = [] if key == "observances" else {}
     try:
         customer = outreach.upsert_customer(data, source="api", keep=keep)
     except CustomerErased:

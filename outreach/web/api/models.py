@@ -67,6 +67,15 @@ class CustomerIn(BaseModel):
         None, description="Channel → allowed. Left out: the stored channel consent is kept."
     )
     attributes: dict[str, Any] | None = None
+    region: str | None = Field(None, max_length=6, description="ISO 3166-2 subdivision, e.g. DE-BY.")
+    # Checked by the profile, whose refusal does not repeat the value (religion is special-category data).
+    observances: Any = Field(
+        None,
+        description="Calendars the customer observes: jewish, shabbat, islamic, christian, "
+        "christian_orthodox, lunar_new_year, hindu. Left out: the stored ones are kept.",
+    )
+    latitude: float | None = Field(None, description="Where the customer is, for sun times (with longitude).")
+    longitude: float | None = Field(None, description="Where the customer is, for sun times (with latitude).")
 
 
 class ReceiptIn(BaseModel):
