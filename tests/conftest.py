@@ -270,3 +270,16 @@ def customers(app) -> dict:
     for data in CUSTOMERS.values():
         app.upsert_customer(data)
     return CUSTOMERS
+
+
+@pytest.fixture
+def runner(tmp_path, monkeypatch):
+    """The command line on the embedded store and the starter project, in a folder of its own."""
+    from click.testing import CliRunner
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("OUTREACH_REDIS_URL", "OUTREACH_PREFIX", "OUTREACH_OUTBOX_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(STARTER / "config"))
+    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(STARTER / "templates"))
+    return CliRunner()

@@ -7,7 +7,6 @@ import datetime as dt
 import json
 
 import pytest
-from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +16,6 @@ from outreach.timing import OBSERVANCES, SendRule, parse_instant, resolve, zone
 from outreach.timing.observances import SUNDOWN, observed_days
 from outreach.timing.sun import Place, sun_times, zone_place
 
-from .conftest import STARTER
 from .test_policy import TRANSPORTS, customer, make_send
 
 
@@ -378,13 +376,7 @@ def test_blackout_input_is_checked(app):
         assert caught.value.field == field
 
 
-def test_blackout_and_when_on_the_command_line(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("OUTREACH_REDIS_URL", "OUTREACH_PREFIX", "OUTREACH_OUTBOX_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(STARTER / "config"))
-    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(STARTER / "templates"))
-    runner = CliRunner()
+def test_blackout_and_when_on_the_command_line(runner):
     added = runner.invoke(main, ["blackout", "add", "--from", "2026-03-27T00:00:00Z", "--until",
                                  "2026-03-28T00:00:00Z", "--reason", "freeze", "--country", "de",
                                  "--json"])  # fmt: skip

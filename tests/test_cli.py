@@ -7,23 +7,10 @@ from collections import Counter
 from datetime import datetime, time
 
 import pytest
-from click.testing import CliRunner
 
 from outreach.cli.commands import main
 from outreach.demo import DEMO_EVENTS
 from outreach.timing import Window, zone
-
-from .conftest import STARTER
-
-
-@pytest.fixture
-def runner(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in ("OUTREACH_REDIS_URL", "OUTREACH_PREFIX", "OUTREACH_OUTBOX_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(STARTER / "config"))
-    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(STARTER / "templates"))
-    return CliRunner()
 
 
 def ok(runner, *args):
