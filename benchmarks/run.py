@@ -573,7 +573,7 @@ class Backlog:
 
     @staticmethod
     def _plan(journey, step, person, start: datetime, event_type: str) -> tuple[Intent, datetime, datetime]:
-        resolution = resolve(step.send_rule(person.country), start, person.zone)
+        resolution = resolve(step.send_rule(person.calendar), start, person.zone)
         intent = Intent(
             journey=journey.name, step=step.name, category=journey.category, template=step.template,
             channels=json.dumps(step.channels), rule=step.rule_json, survey=step.survey or "",
