@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Mapping
@@ -108,7 +107,9 @@ class Customer:
     @property
     def calendar(self) -> CustomerCalendar:
         """What the customer's send rules read of their profile (``timing.rule_for``)."""
-        return _calendar(self.country, self.region, tuple(self.observances), self.latitude, self.longitude)
+        return CustomerCalendar(
+            self.country, self.region, tuple(self.observances), self.latitude, self.longitude
+        )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Customer:
@@ -277,15 +278,6 @@ def _observances(value: object) -> list[str]:
     if any(name not in OBSERVANCES for name in value):
         raise InputError("observances", WITHHELD, f"has a name that is not one of {known}")
     return sorted(set(value))
-
-
-@functools.lru_cache(maxsize=4096)
-def _calendar(
-    country: str | None, region: str | None, observances: tuple[str, ...], latitude: float | None,
-    longitude: float | None,
-) -> CustomerCalendar:  # fmt: skip
-    # One object per distinct calendar: rules are cached by it (``timing.rule_for``).
-    return CustomerCalendar(country, region, observances, latitude, longitude)
 
 
 #: The profile's own fields as it is given (``attributes`` holds anything else; ``zone_from`` is

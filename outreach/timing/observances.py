@@ -239,14 +239,14 @@ def _spans(
     found: list[tuple[dt.datetime, dt.datetime, str, str, bool]] = []
     for calendar in sorted(observances):
         for start, end, names in _observance_spans(calendar, year, where, zone_name, country):
-            found.append((_minute(start), _minute(end, up=True), "observance", " and ".join(names),
-                          calendar in SUNDOWN))  # fmt: skip
+            found.append((start, end, "observance", " and ".join(names), calendar in SUNDOWN))
     if ramadan and "islamic" in observances:
         for start, end in _ramadan_spans(year, where, zone_name):
-            found.append((_minute(start), _minute(end, up=True), "ramadan", "Ramadan", True))
+            found.append((start, end, "ramadan", "Ramadan", True))
     found.sort()
     merged: list[_Merged] = []
     for start, end, reason, name, sundown in found:
+        start, end = _minute(start), _minute(end, up=True)
         if merged and start <= merged[-1].end:
             last = merged[-1]
             last.end = max(last.end, end)
@@ -289,19 +289,14 @@ class _Merged:
         return Span(self.start, self.end, self.reason, text)
 
 
-def place_for(where: Place | None, zone_name: str, country: str | None) -> Place | None:
-    """The customer's own coordinates, else their zone's reference point (None for UTC, Etc/...)."""
-    return where if where is not None else zone_place(zone_name, country)
-
-
 def span_at(
     t: dt.datetime, observances: frozenset[str], ramadan: str | None, where: Place | None, zone_name: str,
     country: str | None,
 ) -> Span | None:  # fmt: skip
-    """The span of the customer's observances that holds the UTC instant ``t``, if any."""
-    spans, starts = _spans(
-        observances, ramadan, place_for(where, zone_name, country), zone_name, country, t.year
-    )
+    """The span of the customer's observances that holds the UTC instant ``t``, if any. The sun is
+    watched from the customer's own coordinates, else their zone's reference point (none for UTC)."""
+    place = where if where is not None else zone_place(zone_name, country)
+    spans, starts = _spans(observances, ramadan, place, zone_name, country, t.year)
     index = bisect.bisect_right(starts, t) - 1
     if index >= 0 and t < spans[index].end:
         return spans[index]

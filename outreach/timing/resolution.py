@@ -215,7 +215,7 @@ def _before(rule: SendRule, anchor: dt.datetime, z: ZoneInfo) -> Resolution:
             t = _from_wall(dt.datetime.combine(local.date() - _DAY, local.time()), z)[0]
         elif (span := _span(rule, t, z)) is not None:
             reason, text = span.reason, span.text
-            t = (span.start - dt.timedelta(minutes=1)).replace(second=0, microsecond=0)
+            t = span.start - dt.timedelta(minutes=1)  # spans start on a whole minute
         elif window is not None and not window.contains(local.time()):
             reason, text = "window", f"{_fmt_local(local)} is outside the window {window}"
             opening = _from_wall(dt.datetime.combine(local.date(), window.open), z)[0]

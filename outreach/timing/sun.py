@@ -23,6 +23,8 @@ from astral import sun as astral_sun
 
 from outreach.errors import TimingError
 
+from .zones import zone
+
 _DAY = dt.timedelta(days=1)
 
 #: The sun's depression below the horizon at nightfall (three stars visible, ``tzeit``).
@@ -72,21 +74,17 @@ def _parse_coordinate(text: str, degree_digits: int) -> float:
     return sign * (degrees + minutes / 60 + seconds / 3600)
 
 
-def _zoneinfo_file(name: str) -> bytes | None:
-    """The TZif bytes of a zone (from the tzdata package, else the system's zoneinfo)."""
+def _table(name: str) -> str:
+    """One of tzdata's text tables (``zone1970.tab``, ``tzdata.zi``) from the tzdata package, else
+    the system's zoneinfo; empty when neither has it."""
     try:
-        return importlib.resources.files("tzdata").joinpath("zoneinfo", *name.split("/")).read_bytes()
-    except (ModuleNotFoundError, FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return importlib.resources.files("tzdata").joinpath("zoneinfo", name).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
         for root in zoneinfo.TZPATH:
             path = Path(root) / name
             if path.is_file():
-                return path.read_bytes()
-    return None
-
-
-def _table(name: str) -> str:
-    found = _zoneinfo_file(name)
-    return found.decode("utf-8") if found else ""
+                return path.read_text(encoding="utf-8")
+    return ""
 
 
 @functools.cache
@@ -175,7 +173,7 @@ def sun_times(
     night without astronomical dawn takes its darkest moment.
     """
     observer = Observer(place.latitude, place.longitude)
-    local = zoneinfo.ZoneInfo(zone_name)
+    local = zone(zone_name)
     noon, next_noon, last_noon = (_noon(observer, d, local) for d in (day, day + _DAY, day - _DAY))
     if noon is None or next_noon is None or last_noon is None:
         return None, None, None
