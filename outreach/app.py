@@ -11,6 +11,7 @@ from typing import Any
 import dramatiq
 import redis
 
+from .archive import Archive, Mover, Records, open_database
 from .channels import Transport
 from .channels.config import build_transports, check_bound, load_channels
 from .clock import Clock, SystemClock
@@ -75,13 +76,20 @@ class Outreach:
         self.schedule = Schedule(
             self.client, self.keys, self.clock, settings.lease_seconds, settings.history_days
         )
+        self.archive = Archive(open_database(settings.archive), settings.archive_days)
+        #: Every send, live in Redis or finished in the archive: what readers ask.
+        self.records = Records(self.schedule, self.archive)
+        self.mover = Mover(
+            self.client, self.keys, self.clock, self.schedule, self.customers, self.archive,
+            after_seconds=settings.archive_after_seconds, window_days=settings.event_ttl_days,
+        )  # fmt: skip
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
         self.inbox = Inbox(self.client, self.keys, self.clock, settings.ingest_lease_seconds,
                            settings.ingest_dispatches, settings.event_ttl_days)  # fmt: skip
         policy = load_policy(settings.config_dir, settings.late_grace_seconds)
         self.blackouts = Blackouts(self.client, self.keys, self.clock)
         self.policy = Policy(self.client, self.keys, policy, self.customers.is_erased, settings.secrets)
-        self.receipts = Receipts(self.client, self.keys, self.clock, self.schedule, self.customers,
+        self.receipts = Receipts(self.client, self.keys, self.clock, self.records, self.customers,
                                  self.policy, self.set_consent, settings.secret)  # fmt: skip
         self.recurring = Recurring(self.client, self.keys, self.clock, self.journeys, self.policy.allows)
         self.locales = load_locales(settings.config_dir)
@@ -94,9 +102,9 @@ class Outreach:
                                           clock=self.clock)  # fmt: skip
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
-        self.surveys = Surveys(self.client, self.keys, self.clock, self.schedule)
+        self.surveys = Surveys(self.client, self.keys, self.clock, self.records)
         self.datarights = DataRights(
-            self.client, self.keys, self.clock, self.customers, self.schedule, self.surveys,
+            self.client, self.keys, self.clock, self.customers, self.records, self.surveys,
             self.policy, self.deadletters, self.journeys,
         )  # fmt: skip
         self.ingestor = Ingestor(
@@ -314,11 +322,19 @@ class Outreach:
         return len(again)
 
     def sweep(self) -> int:
-        """Emit the events of recurring journeys that are due (check-ins); forget old outcomes."""
-        self.schedule.forget_outcomes()
+        """Archive the finished sends whose time has come, forget archived ones past retention, and
+        emit the events of recurring journeys that are due (check-ins)."""
+        try:
+            self.archive_finished()
+        except Exception:  # an archive away delays archiving only (docs/ARCHIVE.md), not check-ins
+            logger.exception("archiving finished sends failed; they wait in Redis for the next sweep")
         events = self.recurring.due_events(self.settings.claim_limit)
         self.submit([event.to_mapping() for event in events])
         return len(events)
+
+    def archive_finished(self, limit: int | None = None) -> int:
+        """Move finished sends to the archive, forget archived ones past retention; how many moved."""
+        return self.mover.sweep(self.settings.archive_days, limit)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
         outcomes = self.deliverer.deliver(claims)
@@ -352,7 +368,8 @@ class Outreach:
                 return
 
     def close(self) -> None:
-        """Close the transports' connections (SMTP sessions, HTTP keep-alives)."""
+        """Close the transports' connections (SMTP sessions, HTTP keep-alives) and the archive's."""
+        self.archive.database.close()
         for transport in {id(t): t for t in self.transports.values()}.values():
             close = getattr(transport, "close", None)
             if close is not None:
@@ -375,6 +392,7 @@ class Outreach:
         elif letter.kind == "customer":
             self.upsert_customer(letter.payload)
         elif letter.kind == "send":
+            self.records.restore(letter.payload["send_id"])  # archived since it failed: back to Redis
             self.schedule.requeue(letter.payload["send_id"])
         else:  # pragma: no cover - kinds are checked on add
             raise OutreachError(f"cannot replay a {letter.kind} dead letter")

@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from .archive import Records
 from .clock import Clock
 from .customers.addresses import address_hash
 from .customers.profiles import Customers
@@ -15,9 +16,8 @@ from .errors import UnknownCustomer
 from .journeys.config import Journeys
 from .policy.decide import Policy
 from .registry import CHANNELS, consentable
-from .schedule import Schedule
 from .store.deadletters import DeadLetter, DeadLetters
-from .store.keys import Keys, is_send_id, split_send_id
+from .store.keys import Keys, done_field, is_send_id, split_send_id
 from .store.replies import texts
 from .surveys.answers import Surveys
 
@@ -36,7 +36,7 @@ class DataRights:
         keys: Keys,
         clock: Clock,
         customers: Customers,
-        schedule: Schedule,
+        sends: Records,
         surveys: Surveys,
         policy: Policy,
         deadletters: DeadLetters,
@@ -46,7 +46,9 @@ class DataRights:
         self.keys = keys
         self.clock = clock
         self.customers = customers
-        self.schedule = schedule
+        self.sends = sends
+        self.schedule = sends.schedule
+        self.archive = sends.archive
         self.surveys = surveys
         self.policy = policy
         self.deadletters = deadletters
@@ -66,16 +68,16 @@ class DataRights:
     def export(self, customer_id: str) -> dict[str, Any]:
         """Everything held about a customer: profile, consent and its history, sends, answers."""
         customer = self.customers.require(customer_id)
-        send_ids = self.schedule.send_ids_of(customer_id)
+        send_ids = self.sends.send_ids_of(customer_id)
         sends = []
-        for send_id, send in zip(send_ids, self.schedule.get_many(send_ids), strict=True):
+        for send_id, send in zip(send_ids, self.sends.get_many(send_ids), strict=True):
             if send is None:
                 continue
             record: dict[str, Any] = send.as_stored()
             for field in ("channels", "rule", "data"):
                 if field in record:
                     record[field] = json.loads(record[field])
-            sends.append({"send": record, "history": self.schedule.history(send_id)})
+            sends.append({"send": record, "history": self.sends.history(send_id)})
         answers = [a.to_mapping() for a in self.surveys.of_customer(customer_id)]
         return {
             "exported_at": self.clock.now().isoformat(),
@@ -99,6 +101,10 @@ class DataRights:
             for entry in self.schedule.history(send_id):
                 if entry.get("what") == "delivered" and entry.get("provider") and entry.get("reference"):
                     found.append(self.keys.reference(entry["channel"], entry["provider"], entry["reference"]))
+        # An archived send's references left Redis when it was archived; a send being archived
+        # right now may still have them there.
+        for channel, provider, reference in self.archive.references_of(send_ids):
+            found.append(self.keys.reference(channel, provider, reference))
         customer = self.customers.get(customer_id)
         if customer is not None:
             for channel in CHANNELS:
@@ -118,7 +124,8 @@ class DataRights:
         into a new profile.
         """
         keys = self.keys
-        send_ids = self.schedule.send_ids_of(customer_id)
+        archived = self.archive.sends_of(customer_id)
+        send_ids = sorted(set(self.schedule.send_ids_of(customer_id)) | {i for i, _ in archived})
         if self.customers.get(customer_id) is None and not send_ids:
             raise UnknownCustomer(customer_id)
         letters = list(self._letters_about(customer_id))
@@ -144,6 +151,8 @@ class DataRights:
             for index in (keys.due(shard), keys.inflight(shard), keys.outcomes(shard)):
                 pipe.zrem(index, *send_ids)
         pipe.delete(keys.planned(customer_id), keys.open_sends(customer_id), keys.customer_sends(customer_id))
+        for send_id, start_ms in archived:  # the archived sends' marks (a hash of the send id)
+            pipe.hdel(keys.done_of(send_id, start_ms), done_field(send_id))
         for journey in self.journeys:
             pipe.zrem(keys.recurring(shard, journey.name), customer_id)
         pipe.srem(keys.customers(shard), customer_id)
@@ -153,6 +162,8 @@ class DataRights:
             self.client.delete(key)
         for letter in letters:
             self.deadletters.remove(letter.id)
+        # The archive last: the tombstone above already makes the mover drop what it writes now.
+        self.archive.erase(customer_id)
         # Whatever else is named after the customer: profile, consent log, answers, caps, supersedes.
         removed = 0
         pattern = _glob(customer_id)

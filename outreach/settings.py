@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -50,8 +51,16 @@ DEFAULT_RETRY_MAX_SECONDS = 6 * 3600
 DEFAULT_LATE_GRACE_SECONDS = 300
 #: Days an ingested event id is remembered for de-duplication.
 DEFAULT_EVENT_TTL_DAYS = 30
-#: Days a send is kept (its state and history, its place in reports) after its final state; 0 keeps it.
+#: Days a finished send may wait in Redis for the archive before Redis drops it (the archive down
+#: that long), and days a provider's message id and a trace context are kept there; 0 keeps them.
 DEFAULT_HISTORY_DAYS = 90
+#: Days the archive keeps a finished send (its history, receipts and answer).
+DEFAULT_ARCHIVE_DAYS = 400
+#: Seconds a finished send stays in Redis before it is archived (most receipts arrive by then).
+DEFAULT_ARCHIVE_AFTER_SECONDS = 300
+#: Where the archive's SQLite file is kept when OUTREACH_ARCHIVE_URL is unset, in the project folder
+#: (or the working directory outside any project): one file per key prefix.
+ARCHIVE_FOLDER = ".outreach"
 #: Base URL of the web process, for links in messages.
 DEFAULT_PUBLIC_URL = "http://localhost:8000"
 #: Days an unsubscribe link in a message keeps working.
@@ -117,6 +126,11 @@ class Settings:
     late_grace_seconds: int = DEFAULT_LATE_GRACE_SECONDS
     event_ttl_days: int = DEFAULT_EVENT_TTL_DAYS
     history_days: int = DEFAULT_HISTORY_DAYS
+    #: The archive of finished sends: ``postgresql://…`` or ``sqlite:///<file>`` (``sqlite://``: in
+    #: memory); unset: a SQLite file in the project's ``.outreach/`` folder (``archive_file``).
+    archive_url: str = ""
+    archive_days: int = DEFAULT_ARCHIVE_DAYS
+    archive_after_seconds: float = DEFAULT_ARCHIVE_AFTER_SECONDS
     worker_threads: int = DEFAULT_WORKER_THREADS
     #: ``development`` (the defaults work, for trying out) or ``production``: the processes refuse to
     #: start with the development secret, without API tokens, or on a Redis that may lose data.
@@ -153,6 +167,19 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every secret a link may be signed with: the current one first, then the old ones."""
         return (self.secret, *(s.strip() for s in self.old_secrets.split(",") if s.strip()))
+
+    @property
+    def archive_file(self) -> Path:
+        """The SQLite archive used when ``archive_url`` is unset: ``.outreach/archive-<prefix>.sqlite3``
+        in the project folder (the working directory outside any project), beside the embedded store."""
+        folder = self.project if self.project != STARTER else Path.cwd()
+        name = re.sub(r"[^A-Za-z0-9_-]", "", self.prefix) or "outreach"
+        return (folder / ARCHIVE_FOLDER / f"archive-{name}.sqlite3").resolve()
+
+    @property
+    def archive(self) -> str:
+        """The archive's URL (``archive_url``, else the file ``archive_file``)."""
+        return self.archive_url or f"sqlite:///{self.archive_file}"
 
     @property
     def production(self) -> bool:

@@ -150,11 +150,11 @@ def outcomes(app: Outreach, start: datetime, end: datetime, outbox_dir: Path) ->
     for shard in range(app.keys.shards):
         pipe.smembers(app.keys.customers(shard))
     customer_ids = sorted({c for members in pipe.execute() for c in texts(members)})
-    send_ids = [s for c in customer_ids for s in app.schedule.send_ids_of(c)]
+    send_ids = [s for c in customer_ids for s in app.records.send_ids_of(c)]
     zones = {c.id: c.zone for c in app.customers.get_many(customer_ids).values()}
     result.sent = [{**row, "zone": zones.get(row["customer_id"], "UTC")} for row in read_outbox(outbox_dir)
                    if parse_instant(row["utc"]) >= start]  # fmt: skip
-    for send in app.schedule.get_many(send_ids):
+    for send in app.records.get_many(send_ids):
         if send is None:
             continue
         where = zone(zones.get(send.customer_id, send.zone or "UTC"))
@@ -163,14 +163,14 @@ def outcomes(app: Outreach, start: datetime, end: datetime, outbox_dir: Path) ->
         if send.is_final and send.state != SendState.DELIVERED:
             if send.finished is None or send.finished < start:
                 continue
-            history = app.schedule.history(send.id)
+            history = app.records.history(send.id)
             why = next((e.get("text") for e in reversed(history) if e.get("text")), "")
             result.not_sent.append({**row, "reason": send.reason or send.cancelled, "why": why,
                                     "utc": _iso(send.finished),
                                     "local": send.finished.astimezone(where).isoformat()})  # fmt: skip
         elif not send.is_final:
             # Why it waits, when something moved it (a cap, a window, a rate): the last deferral.
-            history = app.schedule.history(send.id)
+            history = app.records.history(send.id)
             deferrals = [entry for entry in history if entry.get("what") == "deferred"]
             moved: dict[str, Any] = deferrals[-1] if deferrals else {}
             result.waiting.append({**row, "due_utc": _iso(send.due), "reason": moved.get("reason", ""),
@@ -189,7 +189,10 @@ def simulate(settings: Settings, source: redis.Redis, *, start: datetime, until:
     client = copy_store(source, settings.prefix)
     with tempfile.TemporaryDirectory(prefix="outreach-simulate-") as folder:
         outbox_dir = Path(folder)
-        quiet = replace(settings, redis_url=None, broker_url=None, outbox_dir=outbox_dir)
+        # Its own archive in memory: a simulation never writes to the real one.
+        quiet = replace(
+            settings, redis_url=None, broker_url=None, outbox_dir=outbox_dir, archive_url="sqlite://"
+        )
         outbox = Outbox(outbox_dir)
         app = Outreach(
             quiet,

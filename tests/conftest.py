@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -188,6 +189,47 @@ def rabbitmq_url(tmp_path_factory) -> Iterator[str]:
         log.close()
 
 
+def _postgres_bin(command: str) -> str:
+    """A PostgreSQL server program: on the PATH, else where Debian puts it."""
+    found = shutil.which(command)
+    if found is None:
+        versions = sorted(
+            Path("/usr/lib/postgresql").glob(f"*/bin/{command}"), key=lambda p: int(p.parts[-3])
+        )
+        found = str(versions[-1]) if versions else None
+    return _installed(command, Path(found) if found else Path("/nonexistent") / command)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (``initdb`` + ``pg_ctl``) on a free loopback port; yields the URL
+    of an empty database in it. PostgreSQL refuses to run as root: as root it runs as ``postgres``."""
+    initdb, pg_ctl = _postgres_bin("initdb"), _postgres_bin("pg_ctl")
+    # Its own folder in the temp dir: pytest's is private to this user, which PostgreSQL may not be.
+    folder = Path(tempfile.mkdtemp(prefix="outreach-postgres-"))
+    data = folder / "data"
+    port = _free_port()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+        shutil.chown(folder, "postgres")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT, "check": True}
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                    "--locale=C.UTF-8"], **quiet)  # fmt: skip
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-o", options, "-l", str(folder / "server.log"), "-w",
+                    "start"], **quiet)  # fmt: skip
+    try:
+        import psycopg
+
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+            conn.execute("CREATE DATABASE outreach")
+        yield f"postgresql://postgres@127.0.0.1:{port}/outreach"
+    finally:
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], **quiet)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(params=["fakeredis", "redis"])
 def backend(request) -> str:
     return request.param
@@ -213,6 +255,7 @@ def make_settings(tmp_path: Path, **overrides) -> Settings:
         "config_dir": STARTER / "config",
         "templates_dir": STARTER / "templates",
         "outbox_dir": tmp_path / "outbox",
+        "archive_url": "sqlite://",  # in memory: each test its own archive
         **overrides,
     }
     return Settings(**values)

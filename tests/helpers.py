@@ -123,6 +123,8 @@ def process_env(redis_url: str, config: Path, folder: Path, label: str, **extra:
             "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
             "OUTREACH_OUTBOX_DIR": str(folder / "outbox"),
             "OUTREACH_PUMP_INTERVAL": "0.2",
+            # One archive for the test's processes, in its folder (never a file in the working directory).
+            "OUTREACH_ARCHIVE_URL": f"sqlite:///{folder / 'archive.sqlite3'}",
             **extra,
         }
     )

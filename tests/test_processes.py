@@ -49,6 +49,7 @@ def test_two_workers_and_two_schedulers_deliver_each_send_once(deployment, reque
             "OUTREACH_TEMPLATES_DIR": str(STARTER / "templates"),
             "OUTREACH_OUTBOX_DIR": str(tmp_path / "outbox"),
             "OUTREACH_PUMP_INTERVAL": "0.2",
+            "OUTREACH_ARCHIVE_URL": f"sqlite:///{tmp_path / 'archive.sqlite3'}",
         }
     )
     if broker:

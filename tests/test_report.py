@@ -111,7 +111,10 @@ def month(tmp_path_factory) -> Month:
     tmp = tmp_path_factory.mktemp("month")
     clock = SimulatedClock(START)
     client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    app = Outreach(make_settings(tmp), client=client, clock=clock)
+    # The archive in a file: the command-line tests read it from another application.
+    app = Outreach(
+        make_settings(tmp, archive_url=f"sqlite:///{tmp / 'archive.sqlite3'}"), client=client, clock=clock
+    )
     result = Month(app, clock)
 
     real_deliver = app.deliverer.deliver
@@ -219,7 +222,7 @@ def expected(month: Month, since: datetime, until: datetime, by: str | None) -> 
         kind = SURVEY_KIND.get(row["journey"])
         if kind and within(at(row["utc"]), since, until):
             out[group(row["customer_id"])]["delivered_surveys"][kind] += 1
-    owners = {s: month.app.schedule.get(s).customer_id for s in month.finals}
+    owners = {s: month.app.records.get(s).customer_id for s in month.finals}
     for send_id, (state, reason, when) in month.finals.items():
         if within(when, since, until):
             g = out[group(owners[send_id])]
@@ -418,6 +421,7 @@ def cli(month, tmp_path, monkeypatch):
     monkeypatch.setenv("OUTREACH_CONFIG_DIR", str(app.settings.config_dir))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(STARTER / "templates"))
     monkeypatch.setenv("OUTREACH_OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("OUTREACH_ARCHIVE_URL", app.settings.archive_url)
     with embedded_client() as client:
         for key in app.client.scan_iter(match=app.settings.prefix + "*", count=1000):
             value = app.client.dump(key)

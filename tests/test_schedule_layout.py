@@ -190,16 +190,18 @@ def test_a_finished_send_is_kept_for_the_history_days_then_forgotten(app, custom
     assert list(app.schedule.finished_between(0, 2**62, 100)) == []
 
 
-def test_history_days_zero_keeps_finished_sends(client, clock, tmp_path):
+def test_history_days_zero_keeps_finished_sends_until_they_are_archived(client, clock, tmp_path):
     app = Outreach(make_settings(tmp_path, history_days=0), client=client, clock=clock)
     app.upsert_customer(CUSTOMERS["c-jonas"])
     [send_id] = ingest(app, "order.delayed", "c-jonas", "2026-03-20T06:00:00Z", id="o1",
                        data={"order_id": "A-1", "new_eta": "2026-03-24"}).planned  # fmt: skip
     deliver_due(app)
     assert app.client.pttl(app.keys.send(send_id)) == -1
-    clock.advance(timedelta(days=400))
-    app.sweep()
+    clock.advance(timedelta(days=300))
     assert len(list(app.schedule.finished_between(0, 2**62, 100))) == 1
+    app.sweep()
+    assert list(app.schedule.finished_between(0, 2**62, 100)) == []
+    assert app.schedule.get(send_id) is None and app.records.get(send_id).state == "delivered"
 
 
 def test_the_lua_scripts_speak_of_the_same_states_as_python():

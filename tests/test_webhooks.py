@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from outreach import Outreach
 from outreach.channels.twilio import signature as twilio_signature
 from outreach.delivery.receipts import RANK
-from outreach.report.figures import build_report
+from outreach.report import build_report
 
 from .conftest import make_settings
 from .helpers import at, declared, deliver_due, plan_send, starter_project
@@ -378,7 +378,8 @@ def test_a_block_suppresses_the_address_and_an_unblock_lifts_it(app):
         policy = app.policy
         return apply_events(
             [event], "whatsapp", "whatsapp_cloud", client=app.client, keys=app.keys,
-            secret=app.settings.secret, record=lambda *a, **k: {}, now_ms=0, suppress=policy.suppress_address,
+            secret=app.settings.secret, record=lambda *a, **k: {}, find=app.records.find_send, now_ms=0,
+            suppress=policy.suppress_address,
             unsuppress=policy.unsuppress_address,
         )  # fmt: skip
 

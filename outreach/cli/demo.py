@@ -56,7 +56,10 @@ def demo(days: int, outbox_dir: Path, as_json: bool, smtp_url: str | None) -> No
     from ..channels.outbox import Outbox
     from ..demo import DEMO_START, Tee, run_demo
 
-    settings = Settings.from_env(outbox_dir=outbox_dir, prefix=DEMO_PREFIX)
+    settings = Settings.from_env(outbox_dir=outbox_dir, prefix=DEMO_PREFIX, archive_url="")
+    # Its own archive, never the project's (OUTREACH_ARCHIVE_URL): a new demo starts from nothing.
+    for leftover in settings.archive_file.parent.glob(settings.archive_file.name + "*"):
+        leftover.unlink()
     (outbox_dir / OUTBOX_FILE).unlink(missing_ok=True)
     clock = SimulatedClock(parse_instant(DEMO_START))
     environ = dict(os.environ)
@@ -151,7 +154,7 @@ def _calendar_shifts(app: Outreach, rows: list[dict]) -> list[dict[str, str]]:
     """The moves each delivered send made for its customer's own calendar, from its history."""
     moved = []
     for row in rows:
-        planned = app.schedule.history(row["send_id"])[:1]
+        planned = app.records.history(row["send_id"])[:1]
         for shift in (planned[0].get("resolution") or {}).get("shifts", []) if planned else []:
             if shift["reason"] in ("observance", "ramadan", "weekend"):
                 step = f"{row['journey']}.{row['step']}"

@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from ..errors import OutreachError
-from ..report.figures import GROUPINGS, build_report
+from ..report.build import build_report
+from ..report.figures import GROUPINGS
 from ..report.html import render_html
 from ..report.period import parse_bound
 from ..report.text import render_text

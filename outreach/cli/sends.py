@@ -72,8 +72,8 @@ def schedule_list(limit: int, as_json: bool) -> None:
 def explain(send_id: str, as_json: bool) -> None:
     """Show a send's intent, state and every decision taken about it."""
     with common._app() as app:
-        send = app.schedule.get(send_id)
-        history = app.schedule.history(send_id)
+        send = app.records.get(send_id)
+        history = app.records.history(send_id)
     if send is None:
         raise click.ClickException(f"send_id={send_id!r}: no such send")
     tz = zone(send.zone)

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..archive import Records
 from ..channels.webhooks import PROGRESS, STATUSES, Blocked, Inbound, Status, Unblocked
 from ..clock import Clock, to_ms
 from ..customers.addresses import address_hash
@@ -13,7 +14,7 @@ from ..customers.profiles import Customers
 from ..errors import InputError
 from ..policy.decide import Policy
 from ..registry import needs_consent
-from ..schedule import Schedule, log_entry
+from ..schedule import log_entry
 from ..store.keys import Keys
 
 #: How long a customer's message keeps WhatsApp's customer-service window open.
@@ -45,7 +46,7 @@ def record_receipt(
     status: str,
     detail: str = "",
     *,
-    schedule: Schedule,
+    sends: Records,
     customers: Customers,
     policy: Policy,
     set_consent: Callable[..., Any],
@@ -63,7 +64,7 @@ def record_receipt(
     for the send's category (through ``set_consent``, so the customer's open sends of it stop too).
     Raises UnknownSend or WrongChannel before anything is written.
     """
-    send = schedule.get(send_id)
+    send = sends.get(send_id)
     if send is None:
         raise UnknownSend(send_id)
     if send.channel and send.channel != channel:
@@ -74,7 +75,7 @@ def record_receipt(
     extra = {"provider": provider} if provider else {}
     entry = log_entry(now, "receipt", text, channel=channel, status=status, detail=detail, **extra)
     seen = f"{status}:permanent" if status == "failed" and permanent else status
-    recorded = schedule.receipt(send_id, channel, status, RANK[status], status in PROGRESS, entry, seen)
+    recorded = sends.receipt(send_id, channel, status, RANK[status], status in PROGRESS, entry, seen)
     result: dict[str, Any] = {
         "send_id": send_id,
         "channel": channel,
@@ -90,13 +91,13 @@ def record_receipt(
     if address and recipient and not same_address(recipient, address):
         # About another address than the customer's (changed since, or a forged report): kept.
         note = f"the report is about {recipient}, not {address}: the address is kept"
-        schedule.note(send_id, log_entry(now, "receipt_ignored", note, channel=channel))
+        sends.note(send_id, log_entry(now, "receipt_ignored", note, channel=channel))
         return result
     if address:
         policy.suppress_address(channel, address)
         result["suppressed_address"] = address
         note = f"{address} is suppressed for {channel} ({status})"
-        schedule.note(send_id, log_entry(now, "suppressed_address", note, channel=channel))
+        sends.note(send_id, log_entry(now, "suppressed_address", note, channel=channel))
     category = send.category
     if (
         status == "complained"
@@ -107,7 +108,7 @@ def record_receipt(
         set_consent(customer.id, category=category, allowed=False, source=f"{channel} complaint")
         result["consent_withdrawn"] = category
         note = f"consent for {category} withdrawn after a complaint"
-        schedule.note(send_id, log_entry(now, "consent_withdrawn", note, category=category))
+        sends.note(send_id, log_entry(now, "consent_withdrawn", note, category=category))
     return result
 
 
@@ -124,12 +125,6 @@ def same_address(one: str, other: str) -> bool:
         return f"{local}@{domain}"
 
     return plain(one) == plain(other)
-
-
-def find_send(client: Any, keys: Keys, channel: str, provider: str, reference: str) -> str | None:
-    """The send a provider's message id belongs to (recorded when it was handed over)."""
-    found = client.get(keys.reference(channel, provider, reference))
-    return found.decode() if isinstance(found, bytes) else found
 
 
 def open_window(client: Any, keys: Keys, secret: str, channel: str, address: str, at_ms: int) -> None:
@@ -163,12 +158,14 @@ def apply_events(
     keys: Keys,
     secret: str,
     record: Callable[..., dict[str, Any]],
+    find: Callable[[str, str, str], str | None],
     suppress: Callable[[str, str], None],
     now_ms: int,
     unsuppress: Callable[[str, str], None] | None = None,
 ) -> dict[str, int]:
     """What a provider's webhook said, applied: statuses to their sends (``record``: a bound
-    ``record_receipt``), inbound messages to the service window, blocks to the suppression list
+    ``record_receipt``; ``find``: the send of a provider's message id, in Redis or the archive),
+    inbound messages to the service window, blocks to the suppression list
     (``suppress(channel, address)``) and back (``unsuppress``). Returns counts by result; a status
     for a message Outreach did not send (or no longer keeps) is counted as ``unknown``."""
     counts: dict[str, int] = {}
@@ -185,7 +182,7 @@ def apply_events(
                 unsuppress(channel, event.address)
             outcome = "unblocked"
         else:
-            send_id = find_send(client, keys, channel, provider, event.reference)
+            send_id = find(channel, provider, event.reference)
             if send_id is None:
                 outcome = "unknown"
             else:
@@ -211,15 +208,15 @@ class Receipts:
         client: Any,
         keys: Keys,
         clock: Clock,
-        schedule: Schedule,
+        sends: Records,
         customers: Customers,
         policy: Policy,
         set_consent: Callable[..., Any],
         secret: str,
     ) -> None:
         self.client, self.keys, self.clock, self.secret = client, keys, clock, secret
-        self.schedule, self.customers, self.policy, self.set_consent = (
-            schedule,
+        self.sends, self.customers, self.policy, self.set_consent = (
+            sends,
             customers,
             policy,
             set_consent,
@@ -229,7 +226,7 @@ class Receipts:
         self, channel: str, send_id: str, status: str, detail: str = "", **options: Any
     ) -> dict[str, Any]:
         """``record_receipt`` for this application."""
-        return record_receipt(channel, send_id, status, detail, schedule=self.schedule,
+        return record_receipt(channel, send_id, status, detail, sends=self.sends,
                               customers=self.customers, policy=self.policy, set_consent=self.set_consent,
                               clock=self.clock, **options)  # fmt: skip
 
@@ -239,5 +236,6 @@ class Receipts:
         """``apply_events`` for this application: counts by result."""
         policy = self.policy
         return apply_events(events, channel, provider, client=self.client, keys=self.keys,
-                            secret=self.secret, record=self.record, suppress=policy.suppress_address,
-                            unsuppress=policy.unsuppress_address, now_ms=to_ms(self.clock.now()))  # fmt: skip
+                            secret=self.secret, record=self.record, find=self.sends.find_send,
+                            suppress=policy.suppress_address, unsuppress=policy.unsuppress_address,
+                            now_ms=to_ms(self.clock.now()))  # fmt: skip

@@ -23,7 +23,7 @@ from ..errors import CustomerErased, InputError
 from ..registry import consentable
 from ..schedule import Schedule, Stop
 from ..store import scripts
-from ..store.keys import Keys, send_id_for
+from ..store.keys import DAY_MS, Keys, send_id_for
 from ..store.replies import texts
 from .branches import Branches
 from .config import Journey, Journeys, Step
@@ -85,7 +85,7 @@ class _Start:
     customer: Customer
     journey: Journey
     keys: list[str]
-    args: list[str]
+    args: list[str | bytes]
     #: What resolving its steps noted (kept only if the start is not superseded on arrival).
     notes: list[str]
 
@@ -277,6 +277,7 @@ class Ingestor:
                 self.keys.customer_keys(customer.id),
                 self.keys.planned(customer.id),  # in the shard, unused: no supersede key
                 self.keys.customer(customer.id),
+                self.keys.done(self.keys.shard_of(customer.id), at_ms // DAY_MS),
             ]
             if journey.supersede_by:
                 value = event.data.get(journey.supersede_by)
@@ -284,7 +285,13 @@ class Ingestor:
                     needed = f"required by journey {journey.name}"
                     raise InputError(f"data.{journey.supersede_by}", value, needed)
                 keys[3] = self.keys.supersede(journey.name, customer.id, str(value))
-            args = [str(at_ms), event.id, "1" if journey.supersede_by else "", str(self.event_ttl), *shared]
+            args: list[str | bytes] = [
+                str(at_ms),
+                event.id,
+                "1" if journey.supersede_by else "",
+                str(self.event_ttl),
+                *shared,
+            ]
             notes: list[str] = []
             for step in journey.steps:
                 if step.when:  # a step that waits is planned when its event comes (``branches``)
@@ -322,7 +329,9 @@ class Ingestor:
             result.notes += start.notes
             if any(step.when for step in journey.steps):
                 self.branches.started(journey, start.customer, event)
-            result.planned += [send_id for send_id, new in zip(start.args[7::4], planned, strict=True) if new]
+            result.planned += [
+                str(send_id) for send_id, new in zip(start.args[7::5], planned, strict=True) if new
+            ]
             if other:
                 self._cancel_superseded(journey, other, event, result)
         return gone

@@ -12,7 +12,8 @@ It also counts the sends due over the coming days from the ``due`` zset, one
 into one self-contained page (inline CSS, hand-written SVG, no JavaScript);
 ``outreach report`` is ``outreach.cli.report``. docs/INSIGHTS.md has the definitions.
 
-The code is split by concern: ``figures`` (the data model and ``build_report``),
+The code is split by concern: ``figures`` (the data model), ``build``
+(``build_report``: the archive's counts in SQL and what Redis still holds),
 ``formatting`` (scores and rates as shown), ``text`` (``render_text``), ``svg``
 (the charts), ``html`` (``render_html``) and ``period`` (``parse_bound``).
 Everything public is re-exported here, so ``from outreach.report import ...`` is
@@ -21,6 +22,7 @@ the one import callers need.
 
 from __future__ import annotations
 
+from .build import build_report
 from .figures import (
     BATCH,
     DASH,
@@ -35,7 +37,6 @@ from .figures import (
     Depth,
     Figures,
     Report,
-    build_report,
     language_of,
 )
 from .formatting import format_rate, format_score

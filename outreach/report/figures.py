@@ -1,32 +1,18 @@
-"""The report's data model (``Figures``, ``Day``, ``Depth``, ``Report``) and ``build_report``.
-
-``build_report(app, since, until, by)`` reads two things for the period
-``[since, until]`` (both ends included, UTC milliseconds):
-
-- the survey answers whose latest change falls in it (``Surveys.between``);
-- the sends whose *final* state was recorded in it: the ``outcomes`` zset by
-  score, their hashes read with ``HMGET`` in pipelined batches.
-
-It also counts the sends due over the coming days from the ``due`` zset, one
-``ZCOUNT`` per UTC day, never loading the set. docs/INSIGHTS.md has the definitions.
-"""
+"""The report's data model: ``Figures`` (counts and the scores computed from them), ``Day``,
+``Depth`` and ``Report``; ``build.py`` fills them in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..clock import from_ms, to_ms
 from ..errors import InputError
 from ..languages import parse_locale
-from ..schedule import FINAL_STATES, Send
-from ..surveys.answers import Answer
 from ..surveys.scales import SCALES
 
 if TYPE_CHECKING:  # pragma: no cover - only for annotations (app imports much)
-    from ..app import Outreach
+    pass
 
 #: What a report may be grouped by.
 GROUPINGS = ("locale", "journey", "channel", "country")
@@ -92,25 +78,25 @@ class Figures:
 
     # -- adding -----------------------------------------------------------------------------
 
-    def add_answer(self, kind: str, score: int) -> None:
+    def add_answer(self, kind: str, score: int, n: int = 1) -> None:
         scale = SCALES.get(kind)
         if scale is None:
             return
-        self.answers[kind] += 1
-        self.score_sums[kind] += score
+        self.answers[kind] += n
+        self.score_sums[kind] += score * n
         band = scale.band(score)
         if band == "positive":
-            self.positive[kind] += 1
+            self.positive[kind] += n
         elif band == "detractor":
-            self.detractors[kind] += 1
+            self.detractors[kind] += n
 
-    def add_send(self, state: str, reason: str, survey: str, receipt: str = "") -> None:
-        self.states[state] = self.states.get(state, 0) + 1
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
+    def add_send(self, state: str, reason: str, survey: str, receipt: str = "", n: int = 1) -> None:
+        self.states[state] = self.states.get(state, 0) + n
+        self.reasons[reason] = self.reasons.get(reason, 0) + n
         if receipt:
-            self.receipts[receipt] = self.receipts.get(receipt, 0) + 1
+            self.receipts[receipt] = self.receipts.get(receipt, 0) + n
         if state == "delivered" and survey in self.delivered_surveys:
-            self.delivered_surveys[survey] += 1
+            self.delivered_surveys[survey] += n
 
     # -- scores -----------------------------------------------------------------------------
 
@@ -234,167 +220,3 @@ class Report:
 
 def _iso(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-# -- building -------------------------------------------------------------------------------
-
-
-def _check_instant(name: str, value: datetime | None) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise InputError(name, value, "must be an aware datetime (with a UTC offset)")
-
-
-def _period(app: Outreach, since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
-    _check_instant("since", since)
-    _check_instant("until", until)
-    until = (until or app.clock.now()).astimezone(UTC)
-    since = (since or until - timedelta(days=DEFAULT_DAYS)).astimezone(UTC)
-    if since > until:
-        raise InputError("since", _iso(since), f"is after until ({_iso(until)})")
-    return since, until
-
-
-def _final_sends(app: Outreach, low: int, high: int) -> Iterable[list[tuple[str, int, Send]]]:
-    """Batches of (send id, final UTC ms, send) of the sends whose final state falls in [low, high]."""
-    for rows in app.schedule.finished_between(low, high, BATCH):
-        sends = app.schedule.get_many([send_id for send_id, _ in rows])
-        # A send erased since leaves no record: it is not counted.
-        yield [
-            (send_id, ms, send) for (send_id, ms), send in zip(rows, sends, strict=True) if send is not None
-        ]
-
-
-def _profiles(app: Outreach, customer_ids: Iterable[str], cache: dict[str, tuple[str, str]]) -> None:
-    """Fill ``cache`` with customer id -> (language, country) for ids not yet in it."""
-    wanted = [c for c in dict.fromkeys(customer_ids) if c and c not in cache]
-    for i in range(0, len(wanted), BATCH):
-        chunk = wanted[i : i + BATCH]
-        found = app.customers.get_many(chunk)
-        for customer_id in chunk:
-            customer = found.get(customer_id)
-            cache[customer_id] = (
-                (language_of(customer.locale), customer.country or "") if customer else ("", "")
-            )
-
-
-def _send_group(send: Send, group_by: str, profiles: Mapping[str, tuple[str, str]]) -> str:
-    if group_by == "journey":
-        value = send.journey
-    elif group_by == "channel":
-        value = send.channel
-    else:
-        language, country = profiles.get(send.customer_id, ("", ""))
-        value = language if group_by == "locale" else country
-    return value or UNKNOWN
-
-
-def _answer_group(
-    answer: Answer,
-    group_by: str,
-    profiles: Mapping[str, tuple[str, str]],
-    sends: Mapping[str, Send],
-) -> str:
-    if group_by == "journey":
-        send = sends.get(answer.send_id)
-        value = answer.journey or (send.journey if send else "")
-    elif group_by == "channel":
-        send = sends.get(answer.send_id)
-        value = answer.channel or (send.channel if send else "")
-    elif group_by == "locale":
-        value = language_of(answer.locale) or profiles.get(answer.customer_id, ("", ""))[0]
-    else:
-        value = answer.country or profiles.get(answer.customer_id, ("", ""))[1]
-    return value or UNKNOWN
-
-
-def _depth(app: Outreach, now: datetime) -> Depth:
-    """Sends due per UTC day ahead: one ZCOUNT per day, in one round trip."""
-    first_midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
-    bounds = [now] + [first_midnight + timedelta(days=i) for i in range(DEPTH_DAYS)]
-    ranges: list[tuple[int | str, int | str]] = [("-inf", f"({to_ms(now)}")]
-    ranges += [(to_ms(low), f"({to_ms(high)}") for low, high in zip(bounds, bounds[1:], strict=False)]
-    ranges.append((to_ms(bounds[-1]), "+inf"))
-    counts = [*app.schedule.count_due(ranges), app.schedule.depth()[1]]
-    days = tuple((bounds[i].date(), counts[1 + i]) for i in range(DEPTH_DAYS))
-    return Depth(start=now, days=days, overdue=counts[0], later=counts[-2], in_flight=counts[-1])
-
-
-def build_report(
-    outreach: Outreach,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    by: str | None = None,
-) -> Report:
-    """Survey scores, response rates and delivery outcomes for ``[since, until]``.
-
-    ``until`` defaults to now (the application's clock) and ``since`` to
-    ``DEFAULT_DAYS`` days before ``until``; both must be aware datetimes.
-    ``by`` is None, "locale", "journey", "channel" or "country"; with None the
-    report still carries a breakdown by locale (``group_by``) for the charts.
-    """
-    if by is not None and by not in GROUPINGS:
-        raise InputError("by", by, f"must be one of {', '.join(GROUPINGS)} (or none)")
-    app = outreach
-    now = app.clock.now()
-    since, until = _period(app, since, until)
-    group_by = by or DEFAULT_GROUPING
-    low, high = to_ms(since), to_ms(until)
-
-    overall = Figures()
-    groups: dict[str, Figures] = {}
-    first_day = since.date()
-    days = [Figures() for _ in range((until.date() - first_day).days + 1)]
-    profiles: dict[str, tuple[str, str]] = {}
-
-    def day_of(ms: int) -> Figures:
-        # A comment moves an answer's updated_at but not its place in the answers index:
-        # such an answer is counted in the period, on its nearest day.
-        return days[(from_ms(min(max(ms, low), high)).date() - first_day).days]
-
-    # Sends whose final state falls in the period.
-    needs_profiles = group_by in ("locale", "country")
-    for batch in _final_sends(app, low, high):
-        if needs_profiles:
-            _profiles(app, (send.customer_id for _, _, send in batch), profiles)
-        for _, finished_ms, send in batch:
-            state = send.state.value
-            if state not in FINAL_STATES:
-                continue  # replayed from the dead-letter store since: not final any more
-            reason = "ok" if state == "delivered" else (send.reason or send.cancelled or state)
-            survey, receipt = send.survey, send.receipt
-            overall.add_send(state, reason, survey, receipt)
-            day_of(finished_ms).add_send(state, reason, survey, receipt)
-            name = _send_group(send, group_by, profiles)
-            groups.setdefault(name, Figures()).add_send(state, reason, survey, receipt)
-
-    # Answers whose latest change falls in the period.
-    answers = app.surveys.between(since, until)
-    answer_sends: dict[str, Send] = {}
-    if group_by in ("journey", "channel"):
-        missing = [a.send_id for a in answers if not getattr(a, group_by)]
-        for i in range(0, len(missing), BATCH):
-            chunk = missing[i : i + BATCH]
-            for send_id, found in zip(chunk, app.schedule.get_many(chunk), strict=True):
-                if found is not None:
-                    answer_sends[send_id] = found
-    elif group_by == "locale":
-        _profiles(app, (a.customer_id for a in answers if not a.locale), profiles)
-    else:
-        _profiles(app, (a.customer_id for a in answers if not a.country), profiles)
-    for answer in answers:
-        overall.add_answer(answer.kind, answer.score)
-        day_of(to_ms(answer.updated_at)).add_answer(answer.kind, answer.score)
-        name = _answer_group(answer, group_by, profiles, answer_sends)
-        groups.setdefault(name, Figures()).add_answer(answer.kind, answer.score)
-
-    return Report(
-        since=since,
-        until=until,
-        generated_at=now,
-        by=by,
-        group_by=group_by,
-        overall=overall,
-        groups=dict(sorted(groups.items())),
-        days=tuple(Day(first_day + timedelta(days=i), f) for i, f in enumerate(days)),
-        depth=_depth(app, now),
-    )

@@ -55,7 +55,7 @@ class Reads:
 
     # -- reading --------------------------------------------------------------------------
 
-    def _expand(self, raw: dict[str, str]) -> Send:
+    def expand(self, raw: dict[str, str]) -> Send:
         """A send's stored fields (either form) decoded: intent and event fields spelled out."""
         intent = self.intent(raw.pop("intent"))
         start36, created36, event_id = raw.pop("event").split(",", 2)
@@ -81,7 +81,7 @@ class Reads:
         compact = []
         for i, raw in zip(valid, pipe.execute() if valid else [], strict=True):
             if raw:
-                out[i] = self._expand(text_fields(raw))
+                out[i] = self.expand(text_fields(raw))
             else:
                 compact.append(i)
         if compact:
@@ -97,7 +97,7 @@ class Reads:
                     continue
                 send_id = send_ids[i]
                 due_ms = str(int(due))
-                out[i] = self._expand({  # the fields materialize() in _prelude.lua writes
+                out[i] = self.expand({  # the fields materialize() in _prelude.lua writes
                     "id": send_id, "customer_id": split_send_id(send_id)[2],
                     "intent": text(ref), "event": text(meta), "data": text_or_none(data) or "{}",
                     "state": SendState.SCHEDULED.value, "due_ms": due_ms, "resolved_ms": due_ms,
@@ -110,11 +110,16 @@ class Reads:
         send = self.get(send_id)
         if send is None:
             return []
+        return self.history_of(
+            send, [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
+        )
+
+    def history_of(self, send: Send, later: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A send's history: how it was planned (made again from its intent), then ``later``."""
         # The customer's calendar (region, observances) is theirs, not the intent's: read it now.
         raw = self.client.get(self.keys.customer(send.customer_id))
         calendar = Customer.from_json(raw).calendar if raw else None
-        entries = [_planned_entry(send, calendar)]
-        return entries + [json.loads(x) for x in self.client.lrange(self.keys.send_log(send_id), 0, -1)]
+        return [_planned_entry(send, calendar), *later]
 
     def due_between(
         self, start: datetime | None, end: datetime | None, limit: int = 100

@@ -24,7 +24,7 @@ import redis
 from ..clock import Clock, ceil_ms, from_ms, to_ms
 from ..errors import InputError, OutreachError
 from ..store import scripts
-from ..store.keys import Keys, event_digest, split_send_id
+from ..store.keys import Keys, done_field, event_digest, split_send_id
 from ..store.replies import text, text_or_none, texts
 from .reads import Reads
 from .send import Claim, HandOver, Intent, SendState, Stop, b36, log_entry
@@ -83,10 +83,11 @@ class Schedule(Reads):
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) if data else ""
         return [event_digest(event_id), meta, body]
 
-    def compact_send(self, send_id: str, due: datetime, intent: Intent) -> list[str]:
-        """A planned send's own part: [send id, due UTC ms, its field, intent ref] (the intent kept)."""
+    def compact_send(self, send_id: str, due: datetime, intent: Intent) -> list[str | bytes]:
+        """A planned send's own part: [send id, due UTC ms, its field, intent ref, its mark in the
+        ``done`` hash] (the intent kept)."""
         event, step, _ = split_send_id(send_id)
-        return [send_id, str(to_ms(due)), event + step, self.store_intent(intent)]
+        return [send_id, str(to_ms(due)), event + step, self.store_intent(intent), done_field(send_id)]
 
     def plan(
         self,
@@ -104,14 +105,15 @@ class Schedule(Reads):
         With ``pipe``, the script joins that pipeline (the caller executes it) and None is returned.
         """
         customer_id = split_send_id(send_id)[2]
-        due_ms, send_field, ref = self.compact_send(send_id, due, intent)[1:]
+        due_ms, send_field, ref, mark = self.compact_send(send_id, due, intent)[1:]
         event_field, meta, body = self.compact_event(event_id, start, data)
         keys = [
             self.keys.due(self.keys.shard_of(customer_id)),
             self.keys.planned(customer_id),
             self.keys.send(send_id),
+            self.keys.done_of(send_id, to_ms(start)),
         ]
-        args = [send_id, due_ms, send_field, event_field, ref, meta, body]
+        args = [send_id, due_ms, send_field, event_field, ref, meta, body, mark]
         if pipe is not None:
             pipe.evalsha(self._plan.sha, len(keys), *keys, *args)
             return None
@@ -302,9 +304,10 @@ class Schedule(Reads):
             return None
         return text(self._finish(keys=keys, args=args))
 
-    def note(self, send_id: str, entry: str) -> None:
-        """Add to a send's history (never recreating the history of an erased send)."""
-        self._note(keys=[self.keys.send(send_id), self.keys.send_log(send_id)], args=[entry])
+    def note(self, send_id: str, entry: str) -> bool:
+        """Add to a send's history (never recreating the history of an erased or archived send);
+        False when the send has no record in Redis."""
+        return bool(self._note(keys=[self.keys.send(send_id), self.keys.send_log(send_id)], args=[entry]))
 
     def receipt(
         self, send_id: str, channel: str, status: str, rank: int, progress: bool, entry: str, seen: str = ""

@@ -61,6 +61,15 @@ def planned_send_ids(fields: Iterable[str], customer_id: str) -> list[str]:
     return [f"s{name}.{customer_id}" for name in fields if len(name) == EVENT_DIGITS + STEP_DIGITS]
 
 
+def done_field(send_id: str) -> bytes:
+    """A finished send's mark in its shard's ``done`` hash: 8 bytes of a hash of its id."""
+    return hashlib.blake2b(send_id.encode(), digest_size=8).digest()
+
+
+#: Milliseconds in a UTC day: ``done`` hashes are one per day of the events' times.
+DAY_MS = 86_400_000
+
+
 def is_send_id(value: str) -> bool:
     try:
         split_send_id(value)
@@ -131,6 +140,16 @@ class Keys:
     def outcomes(self, shard: int) -> str:
         """zset send id -> UTC ms of its final state (reports read periods from it)."""
         return self.tag(shard) + "outcomes"
+
+    def done(self, shard: int, day: int) -> str:
+        """hash: the marks (``done_field``) of archived sends whose event happened on one UTC day
+        (days since 1970): a send planned again from the same event is known as done. Kept for
+        the events' de-duplication window after that day."""
+        return f"{self.tag(shard)}done:{day}"
+
+    def done_of(self, send_id: str, start_ms: int) -> str:
+        """The ``done`` hash of a send whose event happened at ``start_ms``."""
+        return self.done(self.shard_of_send(send_id), start_ms // DAY_MS)
 
     def shard_stats(self, shard: int) -> str:
         """hash of counters: sends by state and reason, latency buckets, survey answers."""

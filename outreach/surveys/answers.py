@@ -14,12 +14,13 @@ from typing import Any
 
 import redis
 
+from ..archive import Records
 from ..clock import Clock, from_ms, to_ms
 from ..errors import InputError
 from ..links import answer_token, link
-from ..schedule import Schedule
-from ..store.keys import Keys
-from ..store.replies import text_fields, texts
+from ..store import scripts
+from ..store.keys import Keys, split_send_id
+from ..store.replies import text, text_fields, texts
 from .scales import SCALES
 
 #: Longest comment kept with an answer, in characters.
@@ -91,11 +92,25 @@ def _answer(raw: Mapping[Any, Any]) -> Answer:
 
 
 class Surveys:
-    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, schedule: Schedule) -> None:
+    """Survey answers: in Redis while their send is, in the archive with it once it is archived."""
+
+    def __init__(self, client: redis.Redis, keys: Keys, clock: Clock, sends: Records) -> None:
         self.client = client
         self.keys = keys
         self.clock = clock
-        self.schedule = schedule
+        self.sends = sends
+        self.archive = sends.archive
+        self._answer = scripts.load(client, __package__, "answer")
+
+    def _keep(self, send_id: str, customer_id: str, counted: str, fields: Mapping[str, Any],
+              ended: bool = True) -> str:  # fmt: skip
+        """``lua/answer.lua``: 'ok', 'gone' (the send is archived) or 'none' (no answer to comment)."""
+        shard = self.keys.shard_of(customer_id)
+        keys = [self.keys.send(send_id), self.keys.answer(send_id), self.keys.answers_index(shard),
+                self.keys.answers(customer_id), self.keys.shard_stats(shard)]  # fmt: skip
+        args = [send_id, to_ms(self.clock.now()), counted, "1" if ended else "",
+                *(x for pair in fields.items() for x in pair)]  # fmt: skip
+        return text(self._answer(keys=keys, args=args))
 
     def record(self, send_id: str, customer_id: str, kind: str, score: int, *, locale: str = "",
                country: str = "") -> Answer:  # fmt: skip
@@ -103,40 +118,47 @@ class Surveys:
         scale = SCALES.get(kind)
         if scale is None or score not in scale.scores():
             raise InputError("score", score, f"not a {kind} score")
-        send = self.schedule.get(send_id)
+        send = self.sends.get(send_id)
         if send is None or send.customer_id != customer_id:
             raise InputError("send_id", send_id, "no such survey send")
-        now = to_ms(self.clock.now())
-        key = self.keys.answer(send_id)
-        shard = self.keys.shard_of(customer_id)
-        # Every key here is in the customer's shard: one transaction, also on a cluster.
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hsetnx(key, "answered_ms", now)
-        pipe.hset(key, mapping={
+        band = scale.band(score)
+        fields = {
             "send_id": send_id, "customer_id": customer_id, "kind": kind, "score": score,
-            "band": scale.band(score), "updated_ms": now, "journey": send.journey,
-            "channel": send.channel, "locale": locale, "country": country,
-        })  # fmt: skip
-        pipe.hincrby(key, "version", 1)
-        pipe.zadd(self.keys.answers_index(shard), {send_id: now})
-        pipe.sadd(self.keys.answers(customer_id), send_id)
-        pipe.hincrby(self.keys.shard_stats(shard), f"answers:{kind}:{scale.band(score)}", 1)
-        pipe.execute()
-        return self._written(send_id)
+            "band": band, "journey": send.journey, "channel": send.channel, "locale": locale,
+            "country": country,
+        }  # fmt: skip
+        if self._keep(send_id, customer_id, f"answers:{kind}:{band}", fields, send.is_final) == "ok":
+            return self._written(send_id)
+        # Archived: the answer goes to the archive with it.
+        kept = self.archive.save_answer({**fields, "updated_ms": to_ms(self.clock.now())})
+        if kept is None:
+            raise InputError("send_id", send_id, "no such survey send")
+        stats = self.keys.shard_stats(self.keys.shard_of(customer_id))
+        self.client.hincrby(stats, f"answers:{kind}:{band}", 1)
+        return _answer(kept)
 
     def comment(self, send_id: str, text: str) -> Answer:
         """Keep the optional comment with an answer (trimmed to MAX_COMMENT characters)."""
-        key = self.keys.answer(send_id)
-        if not self.client.exists(key):
+        comment = text.strip()[:MAX_COMMENT]
+        try:
+            customer_id = split_send_id(send_id)[2]
+        except InputError:
+            raise InputError("send_id", send_id, "has no answer to comment on") from None
+        # An answer in Redis is there with its send; one archived with its send is in the archive.
+        if self._keep(send_id, customer_id, "", {"comment": comment}, ended=False) == "ok":
+            return self._written(send_id)
+        now = to_ms(self.clock.now())
+        answer = self.archive.save_answer({"send_id": send_id, "updated_ms": now}, comment=comment)
+        if answer is None:
             raise InputError("send_id", send_id, "has no answer to comment on")
-        self.client.hset(
-            key, mapping={"comment": text.strip()[:MAX_COMMENT], "updated_ms": to_ms(self.clock.now())}
-        )
-        return self._written(send_id)
+        return _answer(answer)
 
     def get(self, send_id: str) -> Answer | None:
         raw = self.client.hgetall(self.keys.answer(send_id))
-        return _answer(raw) if raw else None
+        if raw:
+            return _answer(raw)
+        archived = self.archive.answer(send_id)
+        return _answer(archived) if archived else None
 
     def _written(self, send_id: str) -> Answer:
         """The answer just written for a send."""
@@ -145,7 +167,15 @@ class Surveys:
         return answer
 
     def between(self, start: datetime | None, end: datetime | None) -> list[Answer]:
-        """Answers whose latest change falls in [start, end]."""
+        """Answers whose latest change falls in [start, end]: Redis's, then the archive's."""
+        live = self.live_between(start, end)
+        seen = {a.send_id for a in live}
+        archived = self.archive.answers_between(to_ms(start) if start else None, to_ms(end) if end else None)
+        return live + [_answer(a) for a in archived if a["send_id"] not in seen]
+
+    def live_between(self, start: datetime | None, end: datetime | None) -> list[Answer]:
+        """The answers still in Redis (their send not archived yet) whose latest change falls in
+        [start, end]."""
         low = to_ms(start) if start else "-inf"
         high = to_ms(end) if end else "+inf"
         pipe = self.client.pipeline(transaction=False)
@@ -159,4 +189,7 @@ class Surveys:
 
     def of_customer(self, customer_id: str) -> list[Answer]:
         ids = sorted(texts(self.client.smembers(self.keys.answers(customer_id))))
-        return [a for a in (self.get(i) for i in ids) if a is not None]
+        live = [a for a in (self.get(i) for i in ids) if a is not None]
+        seen = {a.send_id for a in live}
+        archived = [_answer(a) for a in self.archive.answers_of(customer_id) if a["send_id"] not in seen]
+        return sorted(live + archived, key=lambda a: a.send_id)

@@ -89,6 +89,24 @@ class OutreachCollector:
         )
         yield self._latency(stats)
 
+        waiting, oldest = self.outreach.mover.waiting()
+        yield CounterMetricFamily(
+            "outreach_archived_sends",
+            "Finished sends moved from Redis to the archive.",
+            value=_number(stats.get("archive:moved")),
+        )
+        yield GaugeMetricFamily(
+            "outreach_archive_backlog",
+            "Finished sends still in Redis: waiting OUTREACH_ARCHIVE_AFTER_SECONDS, or for the archive.",
+            value=waiting,
+        )
+        age = (self.outreach.clock.now() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily(
+            "outreach_archive_oldest_seconds",
+            "Age of the oldest finished send not archived yet (grows while the archive is unreachable).",
+            value=max(age, 0.0),
+        )
+
     @staticmethod
     def _latency(stats: dict[str, float]) -> Metric:
         """The latency histogram: the stats hold one count per bucket; Prometheus wants them cumulated."""

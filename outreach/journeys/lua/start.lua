@@ -7,7 +7,8 @@
 -- KEYS[4]  the journey's supersede key for the event's value (one order); without one, any key
 --          of the shard (unused: a cluster checks that every key is in the same slot)
 -- KEYS[5]  the customer's profile (an erased customer has none: nothing is planned)
--- KEYS[6..] each step's send hash, in the order of the steps in ARGV
+-- KEYS[6]  the shard's 'done' hash of the event's day (archived sends)
+-- KEYS[7..] each step's send hash, in the order of the steps in ARGV
 -- ARGV[1]  the event's time in UTC ms
 -- ARGV[2]  the event id
 -- ARGV[3]  '1' when KEYS[4] is the supersede key, '' when the journey has no supersede_by
@@ -15,7 +16,8 @@
 -- ARGV[5]  field of the event (<event digest>)
 -- ARGV[6]  the event field's value
 -- ARGV[7]  the event's data as JSON ('' for none)
--- ARGV[8..] per step, four each: send id, due UTC ms, field of the send, intent ref
+-- ARGV[8..] per step, five each: send id, due UTC ms, field of the send, intent ref, the send's
+--          mark in the 'done' hash
 --
 -- The supersede key holds JSON [time ms, event id, id of the event it superseded]. An
 -- event is older than the one the key holds when its (time, id) is smaller: it plans
@@ -61,11 +63,11 @@ if ARGV[3] ~= '' then
 end
 local out = {'', older}
 local i = 8
-local k = 6
+local k = 7
 while ARGV[i] do
   out[#out + 1] = plan_send(due_key, plan_key, KEYS[k], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[5],
-    ARGV[i + 3], ARGV[6], ARGV[7])
-  i = i + 4
+    ARGV[i + 3], ARGV[6], ARGV[7], KEYS[6], ARGV[i + 4])
+  i = i + 5
   k = k + 1
 end
 return out

@@ -58,7 +58,7 @@ def _times(record: dict[str, Any], tz: tzinfo) -> dict[str, Any]:
 def get_send(request: Request, send_id: Annotated[str, Path(min_length=1, max_length=200)]) -> dict[str, Any]:
     """The send as stored (JSON fields decoded) and its history, times also readable."""
     outreach = outreach_of(request)
-    send = outreach.schedule.get(send_id)
+    send = outreach.records.get(send_id)
     if send is None:
         raise ApiError(404, [problem("send_id", send_id, "no such send", loc=["path", "send_id"])])
     try:
@@ -70,7 +70,7 @@ def get_send(request: Request, send_id: Annotated[str, Path(min_length=1, max_le
         if isinstance(record.get(key), str):
             with contextlib.suppress(ValueError):
                 record[key] = json.loads(record[key])
-    history = [_times(entry, tz) for entry in outreach.schedule.history(send_id)]
+    history = [_times(entry, tz) for entry in outreach.records.history(send_id)]
     return {"send_id": send_id, "zone": send.zone or "UTC", "send": _times(record, tz),
             "history": history}  # fmt: skip
 

@@ -1,0 +1,259 @@
+"""The archive's tables, written and read: finished sends with their history, receipts, answers
+and provider references (``sql/``; docs/ARCHIVE.md describes them for analysts).
+
+Writes are idempotent by send id: a batch written twice (a mover that crashed before Redis let
+its sends go, two movers at once) changes nothing the second time. What reaches a send after it
+was archived (a late receipt, a note, a survey answer) is written here directly, under a lock on
+the send's row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..schedule import Send
+from .database import Cursor, Database
+from .rows import (
+    ANSWER_COLUMNS,
+    SEND_COLUMNS,
+    Capture,
+    answer_fields,
+    answer_row,
+    attempt_rows,
+    event_rows,
+    receipt_rows,
+    reference_rows,
+    send_of,
+    send_row,
+)
+
+#: Days an archived send is kept by default (``OUTREACH_ARCHIVE_DAYS``).
+DEFAULT_RETENTION_DAYS = 400
+#: Rows named in one ``IN (…)`` list.
+CHUNK = 500
+
+_UPSERT_SEND = (
+    f"INSERT INTO sends ({', '.join(SEND_COLUMNS)}) VALUES ({', '.join('?' * len(SEND_COLUMNS))}) "
+    f"ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SEND_COLUMNS if c not in ("id", "receipt", "receipt_rank"))
+    + ", receipt = CASE WHEN excluded.receipt_rank >= sends.receipt_rank THEN excluded.receipt"
+    " ELSE sends.receipt END, receipt_rank = CASE WHEN excluded.receipt_rank >= sends.receipt_rank"
+    " THEN excluded.receipt_rank ELSE sends.receipt_rank END"
+)
+_UPSERT_ANSWER = (
+    f"INSERT INTO answers ({', '.join(ANSWER_COLUMNS)}) VALUES ({', '.join('?' * len(ANSWER_COLUMNS))}) "
+    "ON CONFLICT (send_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ANSWER_COLUMNS if c not in ("send_id", "answered_ms"))
+    + " WHERE excluded.version >= answers.version"
+)
+_EVENT = (
+    "INSERT INTO events (send_id, seq, at_ms, what, text, entry) VALUES (?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+_ATTEMPT = (
+    "INSERT INTO attempts (send_id, seq, at_ms, attempt, channel, provider, outcome, reason, reference,"
+    " handed_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_RECEIPT = "INSERT INTO receipts (send_id, status, at_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+_REFERENCE = (
+    "INSERT INTO refs (channel, provider, reference, send_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+#: Tables with a ``send_id`` column (``sends`` has ``id``).
+_BY_SEND = ("events", "attempts", "receipts", "answers", "refs")
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def _marks(items: Sequence[Any]) -> str:
+    return ", ".join("?" * len(items))
+
+
+class Archive:
+    """Finished sends in SQL, by send id."""
+
+    def __init__(self, database: Database, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+        self.database = database
+        self.retention_days = retention_days
+
+    # -- the mover's writes ---------------------------------------------------------------
+
+    def write(self, captures: Sequence[Capture], archived_ms: int) -> None:
+        """Write finished sends and everything that goes with them, in one transaction."""
+        if not captures:
+            return
+        with self.database.transaction() as cursor:
+            cursor.run_many(_UPSERT_SEND, [send_row(c, archived_ms) for c in captures])
+            cursor.run_many(_EVENT, [row for c in captures for row in event_rows(c.send.id, c.log)])
+            cursor.run_many(_ATTEMPT, [row for c in captures for row in attempt_rows(c.send.id, c.log)])
+            cursor.run_many(_RECEIPT, [row for c in captures for row in receipt_rows(c.send.id, c.receipts)])
+            cursor.run_many(_REFERENCE, [row for c in captures for row in reference_rows(c.send.id, c.log)])
+            cursor.run_many(_UPSERT_ANSWER, [answer_row(c.answer) for c in captures if c.answer])
+
+    def drop(self, send_ids: Sequence[str]) -> int:
+        """Delete sends and their rows (their customer was erased); how many sends were deleted."""
+        removed = 0
+        with self.database.transaction() as cursor:
+            for chunk in _chunks(list(send_ids)):
+                for table in _BY_SEND:
+                    cursor.run(f"DELETE FROM {table} WHERE send_id IN ({_marks(chunk)})", chunk)
+                removed += cursor.run(f"DELETE FROM sends WHERE id IN ({_marks(chunk)})", chunk)
+        return removed
+
+    # -- reading --------------------------------------------------------------------------
+
+    def sends(self, send_ids: Sequence[str]) -> dict[str, Send]:
+        """The archived sends among ``send_ids``."""
+        found: dict[str, Send] = {}
+        for chunk in _chunks(list(dict.fromkeys(send_ids))):
+            rows = self.database.rows(
+                f"SELECT stored, receipt FROM sends WHERE id IN ({_marks(chunk)})", chunk
+            )
+            for stored, receipt in rows:
+                send = send_of(stored, receipt)
+                found[send.id] = send
+        return found
+
+    def history(self, send_id: str) -> list[dict[str, Any]]:
+        """The history entries of an archived send, in order (without the planned entry)."""
+        rows = self.database.rows("SELECT entry FROM events WHERE send_id = ? ORDER BY seq", (send_id,))
+        return [json.loads(entry) for (entry,) in rows]
+
+    def sends_of(self, customer_id: str) -> list[tuple[str, int]]:
+        """(send id, its event's UTC ms) of a customer's archived sends."""
+        rows = self.database.rows(
+            "SELECT id, start_ms FROM sends WHERE customer_id = ? ORDER BY id", (customer_id,)
+        )
+        return [(str(i), int(ms)) for i, ms in rows]
+
+    def find_reference(self, channel: str, provider: str, reference: str) -> str | None:
+        rows = self.database.rows(
+            "SELECT send_id FROM refs WHERE channel = ? AND provider = ? AND reference = ?",
+            (channel, provider, reference),
+        )
+        return str(rows[0][0]) if rows else None
+
+    def references_of(self, send_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(channel, provider, reference) of the provider message ids of these sends."""
+        out: list[tuple[str, str, str]] = []
+        for chunk in _chunks(list(send_ids)):
+            rows = self.database.rows(
+                f"SELECT channel, provider, reference FROM refs WHERE send_id IN ({_marks(chunk)})", chunk
+            )
+            out += [(str(c), str(p), str(r)) for c, p, r in rows]
+        return out
+
+    # -- what reaches an archived send ------------------------------------------------------
+
+    @staticmethod
+    def _locked(cursor: Cursor, send_id: str) -> tuple[Any, ...] | None:
+        """The send's row, locked until the transaction ends (PostgreSQL; SQLite holds the whole
+        database for a writing transaction)."""
+        lock = " FOR UPDATE" if cursor.database.dialect == "postgresql" else ""
+        rows = cursor.rows(f"SELECT receipt_rank FROM sends WHERE id = ?{lock}", (send_id,))
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _append(cursor: Cursor, send_id: str, entries: Sequence[str]) -> None:
+        last = cursor.rows("SELECT COALESCE(MAX(seq), -1) FROM events WHERE send_id = ?", (send_id,))[0][0]
+        cursor.run_many(_EVENT, event_rows(send_id, entries, int(last) + 1))
+
+    def note(self, send_id: str, entries: Sequence[str]) -> bool:
+        """Add entries to an archived send's history; False when there is no such send."""
+        with self.database.transaction() as cursor:
+            if self._locked(cursor, send_id) is None:
+                return False
+            self._append(cursor, send_id, entries)
+            return True
+
+    def receipt(self, send_id: str, seen: str, status: str, rank: int, progress: bool, entry: str,
+                at_ms: int) -> str:  # fmt: skip
+        """A provider's receipt for an archived send, as ``receipt.lua`` records one in Redis:
+        'new', 'repeat', 'stale' or 'gone'."""
+        with self.database.transaction() as cursor:
+            row = self._locked(cursor, send_id)
+            if row is None:
+                return "gone"
+            if not cursor.run(_RECEIPT, (send_id, seen, at_ms)):
+                return "repeat"
+            top = int(row[0])
+            if progress and top >= rank:
+                return "stale"
+            self._append(cursor, send_id, [entry])
+            if rank > top:
+                cursor.run(
+                    "UPDATE sends SET receipt = ?, receipt_rank = ? WHERE id = ?", (status, rank, send_id)
+                )
+            return "new"
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def answer(self, send_id: str) -> dict[str, str] | None:
+        rows = self.database.rows(
+            f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE send_id = ?", (send_id,)
+        )
+        return answer_fields(rows[0]) if rows else None
+
+    def save_answer(self, fields: dict[str, Any], comment: str | None = None) -> dict[str, str] | None:
+        """Record the answer to an archived send (a later one updates it: one per send), or only its
+        ``comment`` when ``fields`` holds just the send id and the time; None when there is no such
+        send, or no answer to comment on."""
+        send_id, now = fields["send_id"], int(fields["updated_ms"])
+        with self.database.transaction() as cursor:
+            if self._locked(cursor, send_id) is None:
+                return None
+            if comment is not None:
+                changed = cursor.run(
+                    "UPDATE answers SET comment = ?, updated_ms = ? WHERE send_id = ?",
+                    (comment, now, send_id),
+                )
+                if not changed:
+                    return None
+            else:
+                before = cursor.rows("SELECT version, answered_ms FROM answers WHERE send_id = ?", (send_id,))
+                version, answered = (int(before[0][0]) + 1, int(before[0][1])) if before else (1, now)
+                row = {**fields, "version": version, "answered_ms": answered, "comment": ""}
+                if before:
+                    row["comment"] = cursor.rows("SELECT comment FROM answers WHERE send_id = ?", (send_id,))[
+                        0
+                    ][0]
+                cursor.run(_UPSERT_ANSWER, answer_row({k: str(v) for k, v in row.items()}))
+            found = cursor.rows(
+                f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE send_id = ?", (send_id,)
+            )
+            return answer_fields(found[0])
+
+    def answers_between(self, low: int | None, high: int | None) -> list[dict[str, str]]:
+        rows = self.database.rows(
+            f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE updated_ms >= ? AND updated_ms <= ?",
+            (low if low is not None else -(2**62), high if high is not None else 2**62),
+        )
+        return [answer_fields(r) for r in rows]
+
+    def answers_of(self, customer_id: str) -> list[dict[str, str]]:
+        rows = self.database.rows(
+            f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE customer_id = ? ORDER BY send_id",
+            (customer_id,),
+        )
+        return [answer_fields(r) for r in rows]
+
+    # -- rights and retention ---------------------------------------------------------------
+
+    def erase(self, customer_id: str) -> int:
+        """Delete everything archived about a customer; how many sends."""
+        ids = [send_id for send_id, _ in self.sends_of(customer_id)]
+        removed = self.drop(ids)
+        with self.database.transaction() as cursor:
+            cursor.run("DELETE FROM answers WHERE customer_id = ?", (customer_id,))
+        return removed
+
+    def forget(self, before_ms: int, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` sends that finished before ``before_ms`` (retention); how many."""
+        rows = self.database.rows(
+            "SELECT id FROM sends WHERE finished_ms < ? ORDER BY finished_ms LIMIT ?", (before_ms, limit)
+        )
+        return self.drop([str(r[0]) for r in rows])

@@ -1,0 +1,129 @@
+"""A finished send as the archive's rows, and back: what the mover writes, what readers rebuild."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..clock import to_ms
+from ..schedule import Intent, Send
+
+#: Receipt statuses by rank (``delivery.receipts.RANK``): the furthest one is the send's receipt.
+RANK = {"accepted": 0, "delivered": 1, "read": 2, "failed": 3, "bounced": 3, "complained": 4}
+#: History entries that are a hand-over's answer (the ``attempts`` table).
+ATTEMPT_ENTRIES = ("delivered", "retry_scheduled", "failed", "fallthrough", "window_closed", "suppressed")
+_INTENT_FIELDS = tuple(f.name for f in fields(Intent))
+
+SEND_COLUMNS = (
+    "id", "customer_id", "journey", "step", "category", "template", "survey", "event_type", "event_id",
+    "state", "reason", "channel", "provider", "attempts", "receipt", "receipt_rank", "zone", "locale",
+    "country", "start_ms", "created_ms", "due_ms", "handed_ms", "finished_ms", "archived_ms", "stored",
+)  # fmt: skip
+ANSWER_COLUMNS = (
+    "send_id", "customer_id", "kind", "score", "band", "version", "answered_ms", "updated_ms", "comment",
+    "journey", "channel", "locale", "country",
+)  # fmt: skip
+
+
+@dataclass
+class Capture:
+    """A finished send as read from Redis for the archive, with what goes with it."""
+
+    send: Send
+    #: Its history list, as stored (JSON entries).
+    log: list[str]
+    #: Its receipts hash: seen status -> UTC ms, and 'top'.
+    receipts: Mapping[str, str] = field(default_factory=dict)
+    #: Its answer hash (empty: not answered).
+    answer: Mapping[str, str] = field(default_factory=dict)
+    #: The customer's locale and country when archived.
+    locale: str = ""
+    country: str = ""
+
+
+def send_row(capture: Capture, archived_ms: int) -> tuple[Any, ...]:
+    send = capture.send
+    provider = ""
+    for raw in reversed(capture.log):
+        entry = json.loads(raw)
+        if entry.get("what") == "delivered":
+            provider = str(entry.get("provider") or "")
+            break
+    top = int(capture.receipts.get("top", -1))
+    reason = "ok" if send.state.value == "delivered" else (send.reason or send.cancelled or send.state.value)
+    assert send.finished is not None, f"send {send.id} has no final time"
+    return (
+        send.id, send.customer_id, send.journey, send.step, send.category, send.template, send.survey,
+        send.event_type, send.event_id, send.state.value, reason, send.channel, provider, send.attempts,
+        send.receipt, top, send.zone, capture.locale, capture.country, to_ms(send.start),
+        to_ms(send.created), to_ms(send.due), to_ms(send.handed) if send.handed else None,
+        to_ms(send.finished), archived_ms, json.dumps(send.as_stored(), ensure_ascii=False, sort_keys=True),
+    )  # fmt: skip
+
+
+def event_rows(send_id: str, log: Sequence[str], first: int = 0) -> list[tuple[Any, ...]]:
+    """The ``events`` rows of history entries (``seq`` counts from ``first``)."""
+    rows = []
+    for seq, raw in enumerate(log, start=first):
+        entry = json.loads(raw)
+        rows.append((send_id, seq, int(entry.get("at_ms") or 0), str(entry.get("what", "")),
+                     str(entry.get("text", "")), raw))  # fmt: skip
+    return rows
+
+
+def attempt_rows(send_id: str, log: Sequence[str], first: int = 0) -> list[tuple[Any, ...]]:
+    """The ``attempts`` rows: the entries that answer a hand-over (or end the send)."""
+    rows = []
+    for seq, raw in enumerate(log, start=first):
+        entry = json.loads(raw)
+        if entry.get("what") not in ATTEMPT_ENTRIES:
+            continue
+        attempt = entry.get("attempt")
+        rows.append((
+            send_id, seq, int(entry.get("at_ms") or 0), int(attempt) if isinstance(attempt, int) else None,
+            str(entry.get("channel") or ""), str(entry.get("provider") or ""), str(entry["what"]),
+            str(entry.get("reason") or ""), str(entry.get("reference") or ""), entry.get("handed_ms"),
+        ))  # fmt: skip
+    return rows
+
+
+def reference_rows(send_id: str, log: Sequence[str]) -> list[tuple[str, str, str, str]]:
+    """(channel, provider, reference, send id) of each delivery a provider gave a message id."""
+    out = []
+    for raw in log:
+        entry = json.loads(raw)
+        if entry.get("what") == "delivered" and entry.get("provider") and entry.get("reference"):
+            out.append((str(entry["channel"]), str(entry["provider"]), str(entry["reference"]), send_id))
+    return out
+
+
+def receipt_rows(send_id: str, receipts: Mapping[str, str]) -> list[tuple[str, str, int]]:
+    return [(send_id, status, int(ms)) for status, ms in receipts.items() if status != "top"]
+
+
+def answer_row(answer: Mapping[str, str]) -> tuple[Any, ...]:
+    return (
+        answer["send_id"], answer["customer_id"], answer["kind"], int(answer["score"]), answer["band"],
+        int(answer.get("version") or 1), int(answer["answered_ms"]), int(answer["updated_ms"]),
+        answer.get("comment", ""), answer.get("journey", ""), answer.get("channel", ""),
+        answer.get("locale", ""), answer.get("country", ""),
+    )  # fmt: skip
+
+
+def answer_fields(row: Sequence[Any]) -> dict[str, str]:
+    """An ``answers`` row as the answer hash's fields (what ``surveys.answers`` reads)."""
+    values = dict(zip(ANSWER_COLUMNS, row, strict=True))
+    values["answered_ms"], values["updated_ms"] = values.pop("answered_ms"), values.pop("updated_ms")
+    return {name: str(value) for name, value in values.items()}
+
+
+def send_of(stored: str, receipt: str) -> Send:
+    """A send rebuilt from its ``stored`` record (its receipt as the archive last knew it)."""
+    record = json.loads(stored)
+    record["receipt"] = receipt
+    if not receipt:
+        record.pop("receipt", None)
+    intent = Intent(**{name: record[name] for name in _INTENT_FIELDS})
+    return Send.from_fields(record, intent)
