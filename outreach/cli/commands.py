@@ -11,6 +11,7 @@ import redis
 from ..errors import OutreachError
 from ..logs import configure as configure_logs
 from ..settings import Settings
+from .archive import archive
 from .blackouts import blackout
 from .bounces import bounces
 from .config import config
@@ -50,6 +51,7 @@ def main(verbose: bool) -> None:
 for _command in (
     init_command,
     config,
+    archive,
     bounces,
     blackout,
     demo,
