@@ -35,7 +35,7 @@ def test_the_image_runs_on_a_project_that_init_made():
 
 def test_every_service_runs_a_command_this_package_has():
     services = compose()["services"]
-    assert set(services) == {"redis", "worker", "scheduler", "web"}
+    assert set(services) == {"redis", "archive", "worker", "scheduler", "web"}
     for name in ("scheduler", "web"):
         command = services[name]["command"]
         assert command[0] == "outreach"
@@ -60,3 +60,6 @@ def test_the_processes_run_in_production_on_a_redis_that_keeps_the_schedule():
         settings = {key.removeprefix("OUTREACH_").lower() for key in environment}
         assert settings <= {f.lower() for f in Settings.__dataclass_fields__} | {"api_tokens"}
         assert environment["OUTREACH_MODE"] == "production"
+        # One archive for every process, on the database service (docs/ARCHIVE.md).
+        assert environment["OUTREACH_ARCHIVE_URL"].startswith("postgresql://")
+        assert environment["OUTREACH_ARCHIVE_URL"].endswith("@archive:5432/outreach")
