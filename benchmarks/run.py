@@ -431,6 +431,7 @@ def bench_settings(server: RedisServer, config: Path, tmp: Path, prefix: str, in
         templates_dir=STARTER / "templates",
         outbox_dir=tmp / f"outbox-{prefix.rstrip(':')}",
         pump_interval=interval,
+        archive_url=f"sqlite:///{tmp / ('archive-' + prefix.rstrip(':') + '.sqlite3')}",
         **more,
     )
 
@@ -443,6 +444,7 @@ def outreach_env(settings: Settings) -> dict[str, str]:
         OUTREACH_TEMPLATES_DIR=str(settings.templates_dir),
         OUTREACH_OUTBOX_DIR=str(settings.outbox_dir),
         OUTREACH_PUMP_INTERVAL=str(settings.pump_interval),
+        OUTREACH_ARCHIVE_URL=settings.archive_url,
     )
 
 
