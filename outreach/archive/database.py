@@ -112,13 +112,15 @@ class Database:
         return statement.replace("?", "%s") if self.dialect == POSTGRESQL else statement
 
     @contextmanager
-    def transaction(self) -> Iterator[Cursor]:
-        """One transaction: committed when the block ends, rolled back when it raises."""
+    def transaction(self, write: bool = True) -> Iterator[Cursor]:
+        """One transaction: committed when the block ends, rolled back when it raises. A SQLite
+        transaction that writes takes the database's write lock at once (``BEGIN IMMEDIATE``: two
+        writers never deadlock upgrading their locks); one that only reads takes none."""
         with self._lock:
             conn = self._connection()
             try:
                 if self.dialect == SQLITE:
-                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                     cursor = Cursor(self, conn.cursor())
                     try:
                         yield cursor
@@ -135,8 +137,8 @@ class Database:
                 raise
 
     def rows(self, statement: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        """The rows a query returns (in a transaction of its own)."""
-        with self.transaction() as cursor:
+        """The rows a query returns (in a transaction of its own, that only reads)."""
+        with self.transaction(write=False) as cursor:
             return cursor.rows(statement, params)
 
 
