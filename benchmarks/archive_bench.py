@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from outreach import Outreach
-from outreach.archive import open_database
+from outreach.archive import Database
+from outreach.archive.migrations import migrate
 from outreach.report import build_report
 
 try:
@@ -208,8 +209,7 @@ def report_times(
     import psycopg
 
     server.flush()
-    database = open_database(archive_url)  # the schema
-    database.close()
+    migrate(Database(archive_url))  # the schema
     now = datetime.now(UTC)
     start = int((now - timedelta(days=30)).timestamp() * 1000)
     began = time.perf_counter()
