@@ -16,7 +16,8 @@ it never talks to any other server (docs/PERFORMANCE.md, "The archive").
 2. The mover's rate: finished sends archived per second (``Outreach.archive_finished``, batches
    of 500), into a SQLite file and into PostgreSQL.
 3. The report: ``--rows`` sends (and one answer for every tenth) written straight into the
-   PostgreSQL archive over 30 days, 8 journeys, 10 locales, 4 channels, 12 countries; then
+   PostgreSQL archive over 30 days, 8 journeys, 10 locales, 4 channels, 12 countries (each
+   answer with its send's journey, channel, locale and country, as Outreach records them); then
    ``build_report`` for 30 days, overall and by each grouping, ``--runs`` times each (median).
 """
 
@@ -195,7 +196,7 @@ FROM generate_series(1, %(rows)s) AS g;
 INSERT INTO answers (send_id, customer_id, kind, score, band, version, answered_ms, updated_ms, comment,
     journey, channel, locale, country)
 SELECT id, customer_id, (ARRAY['csat','nps','ces'])[1 + (finished_ms % 3)::int], 4, 'positive',
-       1, finished_ms, finished_ms + 3600000, '', '', '', '', ''
+       1, finished_ms, finished_ms + 3600000, '', journey, channel, locale, country
 FROM sends WHERE survey <> '' AND finished_ms % 3 = 0;
 ANALYZE sends;
 ANALYZE answers;
@@ -240,18 +241,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--only", choices=("memory", "report"), help="one part of the run")
     args = parser.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="outreach-archive-bench-"))
     server = bench.RedisServer(tmp / "redis")
     result: dict[str, Any] = {}
     try:
         with postgres() as pg:
+            if args.only == "report":
+                say(f"the report over {args.rows:,} archived sends in PostgreSQL")
+                result["report"] = report_times(server, tmp, f"{pg}/report", args.rows, args.runs)
+                print(json.dumps(result, indent=2))
+                return 0
             say(f"memory and the mover, {args.sends:,} sends into SQLite")
             result["sqlite"] = finished_sends(
                 server, tmp, f"sqlite:///{tmp / 'archive.sqlite3'}", args.sends, "m1"
             )
             say(f"memory and the mover, {args.sends:,} sends into PostgreSQL")
             result["postgresql"] = finished_sends(server, tmp, f"{pg}/memory", args.sends, "m2")
+            if args.only == "memory":
+                print(json.dumps(result, indent=2))
+                return 0
             say(f"the report over {args.rows:,} archived sends in PostgreSQL")
             result["report"] = report_times(server, tmp, f"{pg}/report", args.rows, args.runs)
     finally:

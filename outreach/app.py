@@ -74,14 +74,15 @@ class Outreach:
         self.journeys = load_journeys(settings.config_dir, settings.templates_dir)
         self.customers = Customers(self.client, self.keys, settings.secrets)
         self.schedule = Schedule(
-            self.client, self.keys, self.clock, settings.lease_seconds, settings.history_days
-        )
+            self.client, self.keys, self.clock, settings.lease_seconds, settings.history_days,
+            settings.event_ttl_days,
+        )  # fmt: skip
         self.archive = Archive(open_database(settings.archive), settings.archive_days)
         #: Every send, live in Redis or finished in the archive: what readers ask.
         self.records = Records(self.schedule, self.archive)
         self.mover = Mover(
             self.client, self.keys, self.clock, self.schedule, self.customers, self.archive,
-            after_seconds=settings.archive_after_seconds, window_days=settings.event_ttl_days,
+            after_seconds=settings.archive_after_seconds,
         )  # fmt: skip
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
         self.inbox = Inbox(self.client, self.keys, self.clock, settings.ingest_lease_seconds,

@@ -151,8 +151,9 @@ class DataRights:
             for index in (keys.due(shard), keys.inflight(shard), keys.outcomes(shard)):
                 pipe.zrem(index, *send_ids)
         pipe.delete(keys.planned(customer_id), keys.open_sends(customer_id), keys.customer_sends(customer_id))
-        for send_id, start_ms in archived:  # the archived sends' marks (a hash of the send id)
-            pipe.hdel(keys.done_of(send_id, start_ms), done_field(send_id))
+        for send_id in send_ids:  # the archived sends' marks (a hash of the send id)
+            for done in self.schedule.done_keys(send_id):
+                pipe.hdel(done, done_field(send_id))
         for journey in self.journeys:
             pipe.zrem(keys.recurring(shard, journey.name), customer_id)
         pipe.srem(keys.customers(shard), customer_id)

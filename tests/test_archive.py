@@ -31,7 +31,9 @@ ORDER = {"order_id": "B-2002", "new_eta": "2026-03-27", "original_eta": "2026-03
 
 
 def plan_send(app: Outreach, label: str, due, customer_id: str = "c-amelia", **intent) -> str:
-    """One order-delay send (its template's data given) planned straight into the schedule."""
+    """One send planned straight into the schedule: an order-delay notice (its template's data given),
+    or a survey (an ad hoc journey of its own: a journey's step has one template)."""
+    intent.setdefault("journey", "js" if intent.get("survey") else "j")
     return plan_one(app, label, due, customer_id, data=ORDER, **intent)
 
 
@@ -132,9 +134,7 @@ def test_a_finished_send_reads_the_same_from_the_archive_and_leaves_only_its_mar
         assert app.schedule.get(send_id) is None, "the send left Redis"
         assert redis_keys_naming(app, send_id) == []
         send = app.records.get(send_id)
-        mark = app.client.hget(
-            app.keys.done_of(send_id, int(send.start.timestamp() * 1000)), done_field(send_id)
-        )
+        mark = app.client.hget(app.schedule.done_keys(send_id)[0], done_field(send_id))
         assert mark == send.state.value[:1].encode()
     rows = app.archive.database.rows("SELECT id, state, reason, provider, receipt FROM sends ORDER BY state")
     assert rows == [
@@ -504,3 +504,160 @@ def test_what_happens_to_a_send_reads_the_same_whether_or_when_it_was_archived(t
             assert results[0] == results[1], what
     twins[1].archive_finished()
     assert observed(twins[0], ids) == observed(twins[1], ids)
+
+
+# -- the ways a move can race what reaches a send -----------------------------------------------
+
+
+def test_a_step_waiting_for_an_event_is_not_planned_again_once_archived(tmp_path):
+    """A branch step's send id comes from the journey's start; its moment from the awaited event.
+    The same awaited event again on another day, after the send was archived, plans nothing."""
+    import shutil
+
+    from outreach.settings import STARTER
+
+    from .test_branches import JOURNEY
+
+    config = tmp_path / "config"
+    shutil.copytree(STARTER / "config", config)
+    (config / "journeys" / "activation.toml").write_text(JOURNEY)
+    (config / "journeys" / "onboarding.toml").unlink()
+    clock = SimulatedClock(parse_instant(T0))
+    settings = make_settings(tmp_path, config_dir=config, archive_after_seconds=0)
+    app = Outreach(settings, client=fakeredis.FakeRedis(server=fakeredis.FakeServer()), clock=clock)
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Lisbon"})
+    ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="su")
+    clock.advance(timedelta(days=1))
+    came = ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="act").planned
+    [step] = [s for s in came if app.records.get(s).journey == "activation"]
+    for _ in range(5):
+        clock.advance(timedelta(hours=6))
+        deliver_due(app)
+    assert app.archive_finished() >= 1 and app.schedule.get(step) is None
+    assert app.records.get(step).state.value == "delivered"
+    clock.advance(timedelta(hours=2))  # another UTC day, still within the step's days
+    again = ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="act2")
+    assert step not in again.planned
+    assert [s for s in again.planned if app.records.get(s).journey == "activation"] == []
+
+
+def test_a_comment_or_a_stale_receipt_in_the_same_millisecond_as_the_read_is_not_lost(tmp_path, archive_url):
+    app = make_app(tmp_path, archive_url)
+    survey = plan_send(app, "survey", app.clock.now(), survey="csat", template="survey/csat")
+    deliver_all(app, [survey])
+    app.answer_survey(survey, "c-amelia", "csat", 5)
+    captures = app.mover.capture([survey])
+    app.archive.write(captures, 1)
+    app.surveys.comment(survey, "kept")  # the clock has not moved: the same millisecond
+    assert app.mover.release(app.keys.shard_of_send(survey), [survey], captures) == 0
+    app.archive_finished()
+    assert app.surveys.get(survey).comment == "kept"
+
+    [sent] = delivered_sends(app, 1, "c-jonas")
+    app.receipts.record("email", sent, "read")
+    captures = app.mover.capture([sent])
+    app.archive.write(captures, 1)
+    assert app.receipts.record("email", sent, "delivered")["recorded"] == "stale"  # seen, not logged
+    assert app.mover.release(app.keys.shard_of_send(sent), [sent], captures) == 0
+    app.archive_finished()
+    assert app.receipts.record("email", sent, "delivered")["recorded"] == "repeat"
+
+
+def test_a_late_batch_from_a_second_mover_does_not_undo_a_later_comment(tmp_path, archive_url):
+    app = make_app(tmp_path, archive_url)
+    survey = plan_send(app, "survey", app.clock.now(), survey="csat", template="survey/csat")
+    deliver_all(app, [survey])
+    app.answer_survey(survey, "c-amelia", "csat", 4)
+    late = app.mover.capture([survey])  # a second mover reads ...
+    app.archive_finished()  # ... the first moves it ...
+    app.surveys.comment(survey, "kept")  # ... a comment reaches the archive ...
+    app.archive.write(late, 2)  # ... and the second writes what it read
+    answer = app.surveys.get(survey)
+    assert (answer.comment, answer.score, answer.version) == ("kept", 4, 1)
+
+
+def test_an_erasure_the_archive_missed_is_done_again_by_the_next_mover(tmp_path, archive_url, monkeypatch):
+    app = make_app(tmp_path, archive_url)
+    ids = delivered_sends(app, 2)
+    captures = app.mover.capture(ids)
+    app.erase_customer("c-amelia")
+    app.archive.write(captures, 1)  # a mover that read before the erasure writes after it ...
+    real_drop = app.archive.drop
+
+    def broken(send_ids):
+        raise ConnectionError("the archive went away")
+
+    monkeypatch.setattr(app.archive, "drop", broken)
+    with pytest.raises(ConnectionError):  # ... and cannot drop what it wrote
+        app.mover.release(app.keys.shard_of_send(ids[0]), ids, captures)
+    monkeypatch.setattr(app.archive, "drop", real_drop)
+    app.archive_finished()  # the next sweep drops it
+    assert app.archive.database.rows("SELECT COUNT(*) FROM sends")[0][0] == 0
+    assert app.mover.backlog() == 0
+
+
+def test_an_erasure_after_the_move_leaves_no_mark(tmp_path, archive_url):
+    app = make_app(tmp_path, archive_url)
+    ids = delivered_sends(app, 2)
+    app.archive_finished()
+    app.erase_customer("c-amelia")
+    for send_id in ids:
+        assert not any(app.client.hexists(k, done_field(send_id)) for k in app.schedule.done_keys(send_id))
+        assert redis_keys_naming(app, send_id) == []
+
+
+def test_a_replayed_send_is_whole_in_redis_again_and_out_of_the_archive(tmp_path, archive_url):
+    app = make_app(tmp_path, archive_url, transports={"email": Refusing()})
+    survey = plan_send(app, "fail", app.clock.now(), survey="csat", template="survey/csat")
+    deliver_all(app, [survey])
+    app.answer_survey(survey, "c-amelia", "csat", 3)
+    app.archive_finished()
+    [letter] = [d for d in app.deadletters.list() if d.payload.get("send_id") == survey]
+    app.replay(letter.id)
+    assert app.archive.sends([survey]) == {}, "live again: out of the archive"
+    assert app.surveys.get(survey).score == 3 and app.schedule.get(survey).state.value == "scheduled"
+    since = parse_instant(T0) - timedelta(days=1)
+    report = build_report(app, since, app.clock.now())
+    assert report.overall.states["failed"] == 0, "a replayed send waiting again is not counted"
+
+
+def test_a_comment_does_not_move_an_archived_answer_out_of_its_period(tmp_path, archive_url):
+    app = make_app(tmp_path, archive_url)
+    survey = plan_send(app, "survey", app.clock.now(), survey="csat", template="survey/csat")
+    deliver_all(app, [survey])
+    app.answer_survey(survey, "c-amelia", "csat", 5)
+    since, until = app.clock.now() - timedelta(days=1), app.clock.now() + timedelta(hours=1)
+    app.clock.advance(timedelta(days=3))
+    app.surveys.comment(survey, "nice")
+    before = build_report(app, since, until).to_mapping()
+    assert before["overall"]["answers"]["csat"] == 1
+    app.archive_finished()
+    after = build_report(app, since, until).to_mapping()
+    assert after == {**before, "generated_at": after["generated_at"]}
+
+
+def test_processes_starting_together_on_an_empty_postgresql_migrate_it_once(postgres_url):
+    import threading
+
+    import psycopg
+
+    name = f"m_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    errors: list[Exception] = []
+    ran: list[list[int]] = []
+
+    def start() -> None:
+        try:
+            ran.append(migrate(Database(url)))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(ran, key=len) == [[]] * 5 + [list(range(1, len(migrations()) + 1))]

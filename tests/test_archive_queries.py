@@ -49,9 +49,9 @@ def send(cursor, n: int, *, journey="onboarding", survey="", state="delivered", 
 
 def answer(cursor, send_id: str, kind: str, score: int, locale: str, updated_ms: int = NOW_MS) -> None:
     cursor.run(
-        "INSERT INTO answers (send_id, customer_id, kind, score, band, version, answered_ms, updated_ms,"
-        " locale) VALUES (?, 'c', ?, ?, 'b', 1, ?, ?, ?)",
-        (send_id, kind, score, updated_ms, updated_ms, locale),
+        "INSERT INTO answers (send_id, customer_id, kind, score, band, version, answered_ms, scored_ms,"
+        " updated_ms, locale) VALUES (?, 'c', ?, ?, 'b', 1, ?, ?, ?, ?)",
+        (send_id, kind, score, updated_ms, updated_ms, updated_ms, locale),
     )
 
 

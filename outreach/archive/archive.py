@@ -46,7 +46,7 @@ _UPSERT_ANSWER = (
     f"INSERT INTO answers ({', '.join(ANSWER_COLUMNS)}) VALUES ({', '.join('?' * len(ANSWER_COLUMNS))}) "
     "ON CONFLICT (send_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in ANSWER_COLUMNS if c not in ("send_id", "answered_ms"))
-    + " WHERE excluded.version >= answers.version"
+    + " WHERE excluded.changes >= answers.changes"
 )
 _EVENT = (
     "INSERT INTO events (send_id, seq, at_ms, what, text, entry) VALUES (?, ?, ?, ?, ?, ?)"
@@ -120,8 +120,17 @@ class Archive:
 
     def history(self, send_id: str) -> list[dict[str, Any]]:
         """The history entries of an archived send, in order (without the planned entry)."""
+        return [json.loads(entry) for entry in self.history_entries(send_id)]
+
+    def history_entries(self, send_id: str) -> list[str]:
+        """The same entries as they were written (JSON text)."""
         rows = self.database.rows("SELECT entry FROM events WHERE send_id = ? ORDER BY seq", (send_id,))
-        return [json.loads(entry) for (entry,) in rows]
+        return [str(entry) for (entry,) in rows]
+
+    def receipts_of(self, send_id: str) -> dict[str, int]:
+        """The receipts an archived send's provider reported: status -> UTC ms."""
+        rows = self.database.rows("SELECT status, at_ms FROM receipts WHERE send_id = ?", (send_id,))
+        return {str(status): int(ms) for status, ms in rows}
 
     def sends_of(self, customer_id: str) -> list[tuple[str, int]]:
         """(send id, its event's UTC ms) of a customer's archived sends."""
@@ -208,19 +217,18 @@ class Archive:
                 return None
             if comment is not None:
                 changed = cursor.run(
-                    "UPDATE answers SET comment = ?, updated_ms = ? WHERE send_id = ?",
+                    "UPDATE answers SET comment = ?, updated_ms = ?, changes = changes + 1 WHERE send_id = ?",
                     (comment, now, send_id),
                 )
                 if not changed:
                     return None
             else:
-                before = cursor.rows("SELECT version, answered_ms FROM answers WHERE send_id = ?", (send_id,))
-                version, answered = (int(before[0][0]) + 1, int(before[0][1])) if before else (1, now)
-                row = {**fields, "version": version, "answered_ms": answered, "comment": ""}
-                if before:
-                    row["comment"] = cursor.rows("SELECT comment FROM answers WHERE send_id = ?", (send_id,))[
-                        0
-                    ][0]
+                before = cursor.rows(
+                    "SELECT version, changes, answered_ms, comment FROM answers WHERE send_id = ?", (send_id,)
+                )
+                version, changes, answered, kept = before[0] if before else (0, 0, now, "")
+                row = {**fields, "version": int(version) + 1, "changes": int(changes) + 1,
+                       "answered_ms": answered, "scored_ms": now, "comment": kept}  # fmt: skip
                 cursor.run(_UPSERT_ANSWER, answer_row({k: str(v) for k, v in row.items()}))
             found = cursor.rows(
                 f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE send_id = ?", (send_id,)
@@ -228,8 +236,9 @@ class Archive:
             return answer_fields(found[0])
 
     def answers_between(self, low: int | None, high: int | None) -> list[dict[str, str]]:
+        """Answers whose latest score falls in [low, high] (a comment does not move an answer)."""
         rows = self.database.rows(
-            f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE updated_ms >= ? AND updated_ms <= ?",
+            f"SELECT {', '.join(ANSWER_COLUMNS)} FROM answers WHERE scored_ms >= ? AND scored_ms <= ?",
             (low if low is not None else -(2**62), high if high is not None else 2**62),
         )
         return [answer_fields(r) for r in rows]

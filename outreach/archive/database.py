@@ -112,10 +112,12 @@ class Database:
         return statement.replace("?", "%s") if self.dialect == POSTGRESQL else statement
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Cursor]:
+    def transaction(self, write: bool = True, snapshot: bool = False) -> Iterator[Cursor]:
         """One transaction: committed when the block ends, rolled back when it raises. A SQLite
         transaction that writes takes the database's write lock at once (``BEGIN IMMEDIATE``: two
-        writers never deadlock upgrading their locks); one that only reads takes none."""
+        writers never deadlock upgrading their locks); one that only reads takes none. With
+        ``snapshot`` every statement sees the database as it was at the first (PostgreSQL's
+        REPEATABLE READ; a SQLite read transaction always does)."""
         with self._lock:
             conn = self._connection()
             try:
@@ -130,6 +132,8 @@ class Database:
                     conn.execute("COMMIT")
                 else:
                     with conn.transaction(), conn.cursor() as raw:
+                        if snapshot:
+                            raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                         yield Cursor(self, raw)
             except Exception as exc:
                 if self.dialect == POSTGRESQL and _broken(exc):

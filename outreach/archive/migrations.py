@@ -47,7 +47,11 @@ def migrations() -> list[Migration]:
 
 
 def current_version(database: Database) -> int:
+    """The highest migration the database has had (0 for none), its record table made if missing."""
     with database.transaction() as cursor:
+        if database.dialect == POSTGRESQL:
+            # Two processes making the table at once would collide: one at a time.
+            cursor.rows("SELECT pg_advisory_xact_lock(?)", (LOCK,))
         cursor.run(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)"

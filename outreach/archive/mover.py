@@ -22,7 +22,7 @@ from ..clock import Clock, from_ms, to_ms
 from ..customers.profiles import Customers
 from ..schedule import FINAL_STATES, Schedule
 from ..store import scripts
-from ..store.keys import DAY_MS, Keys, done_field, split_send_id
+from ..store.keys import DAY_MS, DONE_BUCKETS, Keys, done_field, split_send_id
 from ..store.replies import text_fields, texts
 from .archive import Archive
 from .rows import Capture, reference_rows
@@ -46,7 +46,6 @@ class Mover:
         archive: Archive,
         *,
         after_seconds: float = DEFAULT_AFTER_SECONDS,
-        window_days: int = 30,
         batch: int = DEFAULT_BATCH,
     ) -> None:
         self.client = client
@@ -56,7 +55,6 @@ class Mover:
         self.customers = customers
         self.archive = archive
         self.after_ms = int(after_seconds * 1000)
-        self.window_ms = window_days * DAY_MS
         self.batch = batch
         self._archived = scripts.load(client, __package__, "archived")
 
@@ -75,12 +73,23 @@ class Mover:
         return sum(replies[0::2]), from_ms(min(oldest)) if oldest else None
 
     def sweep(self, retention_days: int, limit: int | None = None) -> int:
-        """``move``, then forget the archived sends that finished over ``retention_days`` ago (0:
-        keep them); how many were moved."""
+        """``move``, unlink the marks no planning reads any more, then forget the archived sends that
+        finished over ``retention_days`` ago (0: keep them); how many were moved."""
         moved = self.move(limit)
+        self.forget_marks()
         if retention_days:
             self.archive.forget(to_ms(self.clock.now()) - retention_days * DAY_MS)
         return moved
+
+    def forget_marks(self) -> None:
+        """UNLINK the ``done`` hashes of the generation before the last one read: Redis frees them
+        in the background (an expiry would free a big hash at once, blocking every client)."""
+        old = to_ms(self.clock.now()) // self.schedule.window_ms - 2
+        pipe = self.client.pipeline(transaction=False)
+        for shard in range(self.keys.shards):
+            for bucket in range(DONE_BUCKETS):
+                pipe.unlink(self.keys.done_bucket(shard, old, bucket))
+        pipe.execute()
 
     def move(self, limit: int | None = None) -> int:
         """Archive the finished sends whose time has come (at most ``limit``); how many were."""
@@ -132,22 +141,30 @@ class Mover:
         """Let Redis drop the sends of one shard just written to the archive as ``captures`` read
         them (``lua/archived.lua``); how many it dropped."""
         by_id = {c.send.id: c for c in captures}
-        args: list[str | bytes | int] = [self.keys.tag(shard), self.window_ms, self.clock.script_now()]
+        now, window = to_ms(self.clock.now()), self.schedule.window_ms
+        # A mark written now is read in this generation and the next. The mover unlinks the hash
+        # after that (``forget_marks``: freed in the background); its expiry, a generation later
+        # still, only cleans up after a scheduler that stopped for good.
+        keep = (now // window + 3) * window - now
+        args: list[str | bytes | int] = [self.keys.tag(shard), keep]
         for send_id in ids:
             capture = by_id.get(send_id)
-            send = capture.send if capture else None
             args += [
                 send_id,
                 len(capture.log) if capture else -1,
-                capture.answer.get("updated_ms", "") if capture else "",
+                len(capture.receipts) if capture else -1,
+                capture.answer.get("changes", "") if capture else "",
                 self.customers.tombstone(split_send_id(send_id)[2]),
-                to_ms(send.start) // DAY_MS if send else 0,
+                self.schedule.done_keys(send_id)[0],
                 done_field(send_id),
             ]
         verdicts = texts(self._archived(keys=[self.keys.outcomes(shard)], args=args))
         erased = [i for i, v in zip(ids, verdicts, strict=True) if v == "erased"]
         if erased:
+            # Its customer was erased: what was just written goes, then the send leaves the outcomes
+            # (a drop that fails leaves it there: the next mover drops again).
             self.archive.drop(erased)
+            self.client.zrem(self.keys.outcomes(shard), *erased)
         archived = [by_id[i] for i, v in zip(ids, verdicts, strict=True) if v == "archived" and i in by_id]
         # A provider's message id now leads to the archive (``Records.find_send``).
         references = [

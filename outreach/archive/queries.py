@@ -1,24 +1,52 @@
-"""The report's questions to the archive, answered in SQL: counts grouped by day and by one
-property, so a report over a million sends reads a few hundred rows."""
+"""The report's questions to the archive, answered in SQL in one snapshot: counts grouped by day
+and by one property (a report over a million sends reads a few hundred rows), and which of the
+sends and answers Redis still holds are archived already (they are counted from here, once)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from .database import Database
+from .database import Cursor, Database
 
 #: A report's grouping -> the column of ``sends`` (and of ``answers``) it reads.
 GROUP_COLUMNS = {"locale": "locale", "journey": "journey", "channel": "channel", "country": "country"}
 DAY_MS = 86_400_000
+CHUNK = 500
 
 
-def send_counts(
-    database: Database, low: int, high: int, group_by: str
+@dataclass
+class Counts:
+    #: (UTC day number, group value, state, reason, survey, receipt, sends)
+    sends: list[tuple[int, str, str, str, str, str, int]] = field(default_factory=list)
+    #: (UTC day number, group value, kind, score, answers)
+    answers: list[tuple[int, str, str, int, int]] = field(default_factory=list)
+    #: Of the send ids asked about, those the archive holds.
+    archived_sends: set[str] = field(default_factory=set)
+    #: Of the answers' send ids asked about, those whose answer the archive holds.
+    archived_answers: set[str] = field(default_factory=set)
+
+
+def counts(database: Database, low: int, high: int, group_by: str, send_ids: Sequence[str] = (),
+           answer_ids: Sequence[str] = ()) -> Counts:  # fmt: skip
+    """The report's figures in the archive for [low, high] (UTC ms), read in one snapshot together
+    with which of ``send_ids`` and ``answer_ids`` (read from Redis just before) it holds: a send the
+    mover archives meanwhile is in the snapshot or not, never half."""
+    out = Counts()
+    with database.transaction(write=False, snapshot=True) as cursor:
+        out.sends = _send_counts(cursor, low, high, group_by)
+        out.answers = _answer_counts(cursor, low, high, group_by)
+        out.archived_sends = _among(cursor, "sends", "id", send_ids)
+        out.archived_answers = _among(cursor, "answers", "send_id", answer_ids)
+    return out
+
+
+def _send_counts(
+    cursor: Cursor, low: int, high: int, group_by: str
 ) -> list[tuple[int, str, str, str, str, str, int]]:
-    """(UTC day number, group value, state, reason, survey, receipt, sends) of the sends that
-    finished in [low, high] (UTC ms)."""
+    """The sends that finished in [low, high], counted by day, group, state, reason, survey, receipt."""
     column = GROUP_COLUMNS[group_by]
-    rows = database.rows(
+    rows = cursor.rows(
         f"SELECT finished_ms / {DAY_MS}, {column}, state, reason, survey, receipt, COUNT(*) FROM sends"
         f" WHERE finished_ms >= ? AND finished_ms <= ? GROUP BY 1, 2, 3, 4, 5, 6",
         (low, high),
@@ -26,29 +54,31 @@ def send_counts(
     return [(int(d), str(g), str(s), str(r), str(v), str(c), int(n)) for d, g, s, r, v, c, n in rows]
 
 
-def answer_counts(
-    database: Database, low: int, high: int, group_by: str
+def _answer_counts(
+    cursor: Cursor, low: int, high: int, group_by: str
 ) -> list[tuple[int, str, str, int, int]]:
-    """(UTC day number, group value, kind, score, answers) of the answers last changed in [low, high];
-    an answer without the grouping's value takes its send's."""
+    """The answers whose latest score falls in [low, high] (a comment does not move an answer), counted
+    by the day of their latest change (kept inside the period), group, kind and score. An answer
+    without the grouping's value takes its send's, looked up for those only (an answer keeps its
+    journey, channel, locale and country: the sends are not scanned)."""
     column = GROUP_COLUMNS[group_by]
-    rows = database.rows(
-        f"SELECT a.updated_ms / {DAY_MS}, COALESCE(NULLIF(a.{column}, ''), s.{column}, ''), a.kind, a.score,"
-        f" COUNT(*) FROM answers a LEFT JOIN sends s ON s.id = a.send_id"
-        f" WHERE a.updated_ms >= ? AND a.updated_ms <= ? GROUP BY 1, 2, 3, 4",
-        (low, high),
+    rows = cursor.rows(
+        f"SELECT (CASE WHEN a.updated_ms > ? THEN ? ELSE a.updated_ms END) / {DAY_MS},"
+        f" COALESCE(NULLIF(a.{column}, ''), (SELECT s.{column} FROM sends s WHERE s.id = a.send_id), ''),"
+        f" a.kind, a.score, COUNT(*) FROM answers a WHERE a.scored_ms >= ? AND a.scored_ms <= ?"
+        f" GROUP BY 1, 2, 3, 4",
+        (high, high, low, high),
     )
     return [(int(d), str(g), str(k), int(v), int(n)) for d, g, k, v, n in rows]
 
 
-def archived_among(database: Database, table: str, column: str, ids: Sequence[str]) -> set[str]:
+def _among(cursor: Cursor, table: str, column: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` the archive's ``table`` holds (by ``column``)."""
     found: set[str] = set()
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
+    for i in range(0, len(ids), CHUNK):
+        chunk = list(ids[i : i + CHUNK])
         marks = ", ".join("?" * len(chunk))
         found |= {
-            str(r[0])
-            for r in database.rows(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", chunk)
+            str(r[0]) for r in cursor.rows(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", chunk)
         }
     return found

@@ -7,7 +7,6 @@ send never comes back to Redis except by a dead-letter replay (``restore``).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..clock import to_ms
@@ -16,6 +15,7 @@ from ..schedule.send import b36
 from ..store.keys import done_field, split_send_id
 from ..store.replies import text
 from .archive import Archive
+from .rows import RANK
 
 
 class Records:
@@ -91,8 +91,9 @@ class Records:
         return Stop(send_id, outcome, send.state.value, send.handed)
 
     def restore(self, send_id: str) -> bool:
-        """Bring an archived send back to Redis as it was archived (a dead-letter replay); False
-        when it is not archived or is live already."""
+        """Bring an archived send back to Redis whole (a dead-letter replay: it is live again):
+        its record, history, receipts, answer and provider references; then it leaves the archive,
+        to come back when it ends again. False when it is not archived, or is live already."""
         if self.schedule.get(send_id) is not None:
             return False
         send = self.archive.sends([send_id]).get(send_id)
@@ -102,15 +103,32 @@ class Records:
         fields: dict[Any, Any] = {k: v for k, v in record.items() if k not in _SPELLED_OUT}
         fields["intent"] = self.schedule.store_intent(send.intent)
         fields["event"] = ",".join((b36(to_ms(send.start)), b36(int(record["created_ms"])), send.event_id))
-        entries = [json.dumps(e, ensure_ascii=False) for e in self.archive.history(send_id)]
+        entries = self.archive.history_entries(send_id)
+        receipts: dict[Any, Any] = dict(self.archive.receipts_of(send_id))
+        if receipts:
+            receipts["top"] = RANK.get(send.receipt, -1)
+        answer = self.archive.answer(send_id)
         customer_id = split_send_id(send_id)[2]
-        pipe = self.client.pipeline(transaction=True)
+        shard = self.keys.shard_of(customer_id)
+        pipe = self.client.pipeline(transaction=True)  # every key in the customer's shard
         pipe.hset(self.keys.send(send_id), mapping=fields)
         if entries:
             pipe.rpush(self.keys.send_log(send_id), *entries)
+        if receipts:
+            pipe.hset(self.keys.receipts(send_id), mapping=receipts)
+        if answer:
+            kept: dict[Any, Any] = dict(answer)
+            pipe.hset(self.keys.answer(send_id), mapping=kept)
+            pipe.zadd(self.keys.answers_index(shard), {send_id: int(answer["scored_ms"])})
+            pipe.sadd(self.keys.answers(customer_id), send_id)
         pipe.sadd(self.keys.customer_sends(customer_id), send_id)
-        pipe.hdel(self.keys.done_of(send_id, to_ms(send.start)), done_field(send_id))
+        pipe.hdel(self.schedule.done_keys(send_id)[0], done_field(send_id))
+        pipe.hdel(self.schedule.done_keys(send_id)[1], done_field(send_id))
         pipe.execute()
+        keep = self.schedule.history_ms or None
+        for channel, provider, reference in self.archive.references_of([send_id]):
+            self.client.set(self.keys.reference(channel, provider, reference), send_id, px=keep)
+        self.archive.drop([send_id])
         return True
 
 

@@ -22,8 +22,8 @@ SEND_COLUMNS = (
     "country", "start_ms", "created_ms", "due_ms", "handed_ms", "finished_ms", "archived_ms", "stored",
 )  # fmt: skip
 ANSWER_COLUMNS = (
-    "send_id", "customer_id", "kind", "score", "band", "version", "answered_ms", "updated_ms", "comment",
-    "journey", "channel", "locale", "country",
+    "send_id", "customer_id", "kind", "score", "band", "version", "changes", "answered_ms", "scored_ms",
+    "updated_ms", "comment", "journey", "channel", "locale", "country",
 )  # fmt: skip
 
 
@@ -104,19 +104,20 @@ def receipt_rows(send_id: str, receipts: Mapping[str, str]) -> list[tuple[str, s
 
 
 def answer_row(answer: Mapping[str, str]) -> tuple[Any, ...]:
+    """An answer hash's fields as an ``answers`` row (one kept before ``scored_ms`` and ``changes``
+    were: its latest change stands for both)."""
     return (
         answer["send_id"], answer["customer_id"], answer["kind"], int(answer["score"]), answer["band"],
-        int(answer.get("version") or 1), int(answer["answered_ms"]), int(answer["updated_ms"]),
-        answer.get("comment", ""), answer.get("journey", ""), answer.get("channel", ""),
-        answer.get("locale", ""), answer.get("country", ""),
+        int(answer.get("version") or 1), int(answer.get("changes") or answer.get("version") or 1),
+        int(answer["answered_ms"]), int(answer.get("scored_ms") or answer["updated_ms"]),
+        int(answer["updated_ms"]), answer.get("comment", ""), answer.get("journey", ""),
+        answer.get("channel", ""), answer.get("locale", ""), answer.get("country", ""),
     )  # fmt: skip
 
 
 def answer_fields(row: Sequence[Any]) -> dict[str, str]:
     """An ``answers`` row as the answer hash's fields (what ``surveys.answers`` reads)."""
-    values = dict(zip(ANSWER_COLUMNS, row, strict=True))
-    values["answered_ms"], values["updated_ms"] = values.pop("answered_ms"), values.pop("updated_ms")
-    return {name: str(value) for name, value in values.items()}
+    return {name: str(value) for name, value in zip(ANSWER_COLUMNS, row, strict=True)}
 
 
 def send_of(stored: str, receipt: str) -> Send:

@@ -23,7 +23,7 @@ from ..errors import CustomerErased, InputError
 from ..registry import consentable
 from ..schedule import Schedule, Stop
 from ..store import scripts
-from ..store.keys import DAY_MS, Keys, send_id_for
+from ..store.keys import Keys, send_id_for
 from ..store.replies import texts
 from .branches import Branches
 from .config import Journey, Journeys, Step
@@ -277,7 +277,6 @@ class Ingestor:
                 self.keys.customer_keys(customer.id),
                 self.keys.planned(customer.id),  # in the shard, unused: no supersede key
                 self.keys.customer(customer.id),
-                self.keys.done(self.keys.shard_of(customer.id), at_ms // DAY_MS),
             ]
             if journey.supersede_by:
                 value = event.data.get(journey.supersede_by)
@@ -301,7 +300,7 @@ class Ingestor:
                 )
                 if planned is not None:
                     send_id, due, intent = planned
-                    keys.append(self.keys.send(send_id))
+                    keys += [self.keys.send(send_id), *self.schedule.done_keys(send_id)]
                     args += self.schedule.compact_send(send_id, due, intent)
             out.append(_Start(index, event, customer, journey, keys, args, notes))
         return out

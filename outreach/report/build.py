@@ -23,7 +23,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from ..archive.queries import DAY_MS, answer_counts, archived_among, send_counts
+from ..archive.queries import DAY_MS
+from ..archive.queries import counts as archive_counts
 from ..clock import from_ms, to_ms
 from ..errors import InputError
 from ..schedule import FINAL_STATES, Send
@@ -65,17 +66,16 @@ def _period(app: Outreach, since: datetime | None, until: datetime | None) -> tu
     return since, until
 
 
-def _final_sends(app: Outreach, low: int, high: int) -> Iterable[list[tuple[str, int, Send]]]:
-    """Batches of (send id, final UTC ms, send) of the sends whose final state falls in [low, high]
-    and that are still in Redis only (the archive counts the others)."""
+def _final_sends(app: Outreach, low: int, high: int) -> list[tuple[str, int, Send]]:
+    """(send id, final UTC ms, send) of the sends still in Redis whose final state falls in [low, high]."""
+    out = []
     for rows in app.schedule.finished_between(low, high, BATCH):
-        archived = archived_among(app.archive.database, "sends", "id", [send_id for send_id, _ in rows])
-        rows = [row for row in rows if row[0] not in archived]
         sends = app.schedule.get_many([send_id for send_id, _ in rows])
         # A send erased (or archived) since is not in Redis: not counted here.
-        yield [
+        out += [
             (send_id, ms, send) for (send_id, ms), send in zip(rows, sends, strict=True) if send is not None
         ]
+    return out
 
 
 def _profiles(app: Outreach, customer_ids: Iterable[str], cache: dict[str, tuple[str, str]]) -> None:
@@ -168,37 +168,36 @@ def build_report(
     def fold(value: str) -> str:
         return (language_of(value) if group_by == "locale" else value) or UNKNOWN
 
-    # Sends whose final state falls in the period: the archive's, counted in SQL.
-    for day, value, state, reason, survey, receipt, n in send_counts(
-        app.archive.database, low, high, group_by
-    ):
+    # What Redis holds first, then the archive in one snapshot that also says which of those it
+    # holds already: a send archived meanwhile is counted once, from the archive.
+    pending = _final_sends(app, low, high)
+    answers = app.surveys.live_between(since, until)
+    counts = archive_counts(app.archive.database, low, high, group_by, [send_id for send_id, _, _ in pending],
+                            [answer.send_id for answer in answers])  # fmt: skip
+    for day, value, state, reason, survey, receipt, n in counts.sends:
         for figures in (overall, day_of(day * DAY_MS), groups.setdefault(fold(value), Figures())):
             figures.add_send(state, reason, survey, receipt, n)
-    # Answers whose latest change falls in the period: the archive's.
-    for day, value, kind, score, n in answer_counts(app.archive.database, low, high, group_by):
+    for day, value, kind, score, n in counts.answers:
         for figures in (overall, day_of(day * DAY_MS), groups.setdefault(fold(value), Figures())):
             figures.add_answer(kind, score, n)
 
-    # Then the sends still in Redis.
-    needs_profiles = group_by in ("locale", "country")
-    for batch in _final_sends(app, low, high):
-        if needs_profiles:
-            _profiles(app, (send.customer_id for _, _, send in batch), profiles)
-        for _, finished_ms, send in batch:
-            state = send.state.value
-            if state not in FINAL_STATES:
-                continue  # replayed from the dead-letter store since: not final any more
-            reason = "ok" if state == "delivered" else (send.reason or send.cancelled or state)
-            survey, receipt = send.survey, send.receipt
-            overall.add_send(state, reason, survey, receipt)
-            day_of(finished_ms).add_send(state, reason, survey, receipt)
-            name = _send_group(send, group_by, profiles)
-            groups.setdefault(name, Figures()).add_send(state, reason, survey, receipt)
+    # Then the sends only Redis holds.
+    pending = [row for row in pending if row[0] not in counts.archived_sends]
+    if group_by in ("locale", "country"):
+        _profiles(app, (send.customer_id for _, _, send in pending), profiles)
+    for _, finished_ms, send in pending:
+        state = send.state.value
+        if state not in FINAL_STATES:
+            continue  # replayed from the dead-letter store since: not final any more
+        reason = "ok" if state == "delivered" else (send.reason or send.cancelled or state)
+        survey, receipt = send.survey, send.receipt
+        overall.add_send(state, reason, survey, receipt)
+        day_of(finished_ms).add_send(state, reason, survey, receipt)
+        name = _send_group(send, group_by, profiles)
+        groups.setdefault(name, Figures()).add_send(state, reason, survey, receipt)
 
-    # Then the answers still in Redis (their sends not archived yet).
-    answers = app.surveys.live_between(since, until)
-    archived = archived_among(app.archive.database, "answers", "send_id", [a.send_id for a in answers])
-    answers = [a for a in answers if a.send_id not in archived]
+    # Then the answers only Redis holds (their sends not archived yet).
+    answers = [a for a in answers if a.send_id not in counts.archived_answers]
     answer_sends: dict[str, Send] = {}
     if group_by in ("journey", "channel"):
         missing = [a.send_id for a in answers if not getattr(a, group_by)]

@@ -37,7 +37,13 @@ class Schedule(Reads):
     """Planned sends by due time, over the shards of ``keys``; every transition is one atomic script."""
 
     def __init__(
-        self, client: redis.Redis, keys: Keys, clock: Clock, lease_seconds: int, history_days: int = 0
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        clock: Clock,
+        lease_seconds: int,
+        history_days: int = 0,
+        window_days: int = 30,
     ) -> None:
         self.client = client
         self.keys = keys
@@ -45,6 +51,8 @@ class Schedule(Reads):
         self.lease_ms = lease_seconds * 1000
         #: How long a send is kept after its final state (0: for ever).
         self.history_ms = history_days * 86_400_000
+        #: The events' de-duplication window: an archived send's mark is kept one to two of them.
+        self.window_ms = max(window_days, 1) * 86_400_000
         self._intents: dict[str, Intent] = {}
         self._stored: set[str] = set()
         #: The shard the next claim starts at (another one each time).
@@ -83,6 +91,10 @@ class Schedule(Reads):
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) if data else ""
         return [event_digest(event_id), meta, body]
 
+    def done_keys(self, send_id: str) -> tuple[str, str]:
+        """The two ``done`` hashes an archived send's mark may be in now."""
+        return self.keys.done_pair(send_id, to_ms(self.clock.now()), self.window_ms)
+
     def compact_send(self, send_id: str, due: datetime, intent: Intent) -> list[str | bytes]:
         """A planned send's own part: [send id, due UTC ms, its field, intent ref, its mark in the
         ``done`` hash] (the intent kept)."""
@@ -111,7 +123,7 @@ class Schedule(Reads):
             self.keys.due(self.keys.shard_of(customer_id)),
             self.keys.planned(customer_id),
             self.keys.send(send_id),
-            self.keys.done_of(send_id, to_ms(start)),
+            *self.done_keys(send_id),
         ]
         args = [send_id, due_ms, send_field, event_field, ref, meta, body, mark]
         if pipe is not None:

@@ -62,12 +62,14 @@ def planned_send_ids(fields: Iterable[str], customer_id: str) -> list[str]:
 
 
 def done_field(send_id: str) -> bytes:
-    """A finished send's mark in its shard's ``done`` hash: 8 bytes of a hash of its id."""
+    """An archived send's mark in its shard's ``done`` hashes: 8 bytes of a hash of its id."""
     return hashlib.blake2b(send_id.encode(), digest_size=8).digest()
 
 
-#: Milliseconds in a UTC day: ``done`` hashes are one per day of the events' times.
+#: Milliseconds in a UTC day.
 DAY_MS = 86_400_000
+#: ``done`` hashes per shard and generation (by the first hex digit of a mark).
+DONE_BUCKETS = 16
 
 
 def is_send_id(value: str) -> bool:
@@ -141,15 +143,21 @@ class Keys:
         """zset send id -> UTC ms of its final state (reports read periods from it)."""
         return self.tag(shard) + "outcomes"
 
-    def done(self, shard: int, day: int) -> str:
-        """hash: the marks (``done_field``) of archived sends whose event happened on one UTC day
-        (days since 1970): a send planned again from the same event is known as done. Kept for
-        the events' de-duplication window after that day."""
-        return f"{self.tag(shard)}done:{day}"
+    def done(self, send_id: str, generation: int) -> str:
+        """hash: marks (``done_field``) of the sends archived in one generation (a span of the
+        events' window, ``generation`` = UTC ms // window), one hash per shard, generation and
+        first hex digit of the mark (``DONE_BUCKETS``: no one key grows too big to move between
+        cluster nodes). A send planned again from the same event finds its mark in this
+        generation's hash or the one before; older ones are unlinked by the mover."""
+        return self.done_bucket(self.shard_of_send(send_id), generation, done_field(send_id)[0] >> 4)
 
-    def done_of(self, send_id: str, start_ms: int) -> str:
-        """The ``done`` hash of a send whose event happened at ``start_ms``."""
-        return self.done(self.shard_of_send(send_id), start_ms // DAY_MS)
+    def done_bucket(self, shard: int, generation: int, bucket: int) -> str:
+        return f"{self.tag(shard)}done:{generation}:{bucket:x}"
+
+    def done_pair(self, send_id: str, now_ms: int, window_ms: int) -> tuple[str, str]:
+        """The ``done`` hashes a send's mark may be in now: this generation's, the one before."""
+        generation = now_ms // window_ms
+        return self.done(send_id, generation), self.done(send_id, generation - 1)
 
     def shard_stats(self, shard: int) -> str:
         """hash of counters: sends by state and reason, latency buckets, survey answers."""

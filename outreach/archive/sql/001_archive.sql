@@ -84,7 +84,11 @@ CREATE TABLE answers (
     score INTEGER NOT NULL,
     band TEXT NOT NULL,
     version INTEGER NOT NULL,
+    -- every change (an answer, a comment) counts: a later write never loses to an earlier one
+    changes INTEGER NOT NULL DEFAULT 1,
+    -- the first answer, the latest score (the report's periods), the latest change of any kind
     answered_ms BIGINT NOT NULL,
+    scored_ms BIGINT NOT NULL,
     updated_ms BIGINT NOT NULL,
     comment TEXT NOT NULL DEFAULT '',
     journey TEXT NOT NULL DEFAULT '',
@@ -92,7 +96,7 @@ CREATE TABLE answers (
     locale TEXT NOT NULL DEFAULT '',
     country TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX answers_updated ON answers (updated_ms);
+CREATE INDEX answers_scored ON answers (scored_ms);
 CREATE INDEX answers_customer ON answers (customer_id);
 
 -- A provider's message id -> the send (its late webhooks name only that id).

@@ -7,8 +7,8 @@
 -- KEYS[4]  the journey's supersede key for the event's value (one order); without one, any key
 --          of the shard (unused: a cluster checks that every key is in the same slot)
 -- KEYS[5]  the customer's profile (an erased customer has none: nothing is planned)
--- KEYS[6]  the shard's 'done' hash of the event's day (archived sends)
--- KEYS[7..] each step's send hash, in the order of the steps in ARGV
+-- KEYS[6..] per step, three each, in the order of the steps in ARGV: its send hash, and the
+--          'done' hashes of this generation and the one before that would hold its mark
 -- ARGV[1]  the event's time in UTC ms
 -- ARGV[2]  the event id
 -- ARGV[3]  '1' when KEYS[4] is the supersede key, '' when the journey has no supersede_by
@@ -63,11 +63,11 @@ if ARGV[3] ~= '' then
 end
 local out = {'', older}
 local i = 8
-local k = 7
+local k = 6
 while ARGV[i] do
   out[#out + 1] = plan_send(due_key, plan_key, KEYS[k], ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[5],
-    ARGV[i + 3], ARGV[6], ARGV[7], KEYS[6], ARGV[i + 4])
+    ARGV[i + 3], ARGV[6], ARGV[7], KEYS[k + 1], KEYS[k + 2], ARGV[i + 4])
   i = i + 5
-  k = k + 1
+  k = k + 3
 end
 return out

@@ -4,7 +4,8 @@
 -- KEYS[2]  the customer's plan hash: <event digest><step digest> -> intent ref,
 --          <event digest> -> event (start, ingested, id), <event digest>d -> event data
 -- KEYS[3]  the send's own hash (exists once the send left the compact form)
--- KEYS[4]  the shard's 'done' hash of the event's day (archived sends)
+-- KEYS[4]  the 'done' hash of this generation that would hold the send's mark (archived sends)
+-- KEYS[5]  the same of the generation before
 -- ARGV[1]  send id
 -- ARGV[2]  due UTC ms
 -- ARGV[3]  field of the send (<event digest><step digest>)
@@ -16,4 +17,4 @@
 --
 -- Returns 1 when planned, 0 when the send id already existed.
 return plan_send(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
-  KEYS[4], ARGV[8])
+  KEYS[4], KEYS[5], ARGV[8])

@@ -80,13 +80,14 @@ end
 
 
 -- plan_send(due_key, plan_key, send_key, id, due_ms, send_field, event_field, intent, event_value,
--- event_data, done_key, done_field): add a planned send once, in compact form (see plan.lua);
--- returns 1 when planned, 0 when the send id already existed (planned, under way, or finished
--- and archived: marked in the shard's 'done' hash of its event's day).
+-- event_data, done_key, done_before_key, done_field): add a planned send once, in compact form
+-- (see plan.lua); returns 1 when planned, 0 when the send id already existed (planned, under way,
+-- or finished and archived: marked in this generation's 'done' hash or the one before).
 local function plan_send(due_key, plan_key, send_key, id, due_ms, send_field, event_field, intent,
-                         event_value, event_data, done_key, done_field)
+                         event_value, event_data, done_key, done_before_key, done_field)
   if redis.call('EXISTS', send_key) == 1 or redis.call('HEXISTS', plan_key, send_field) == 1
-      or redis.call('HEXISTS', done_key, done_field) == 1 then
+      or redis.call('HEXISTS', done_key, done_field) == 1
+      or redis.call('HEXISTS', done_before_key, done_field) == 1 then
     return 0
   end
   redis.call('HSET', plan_key, send_field, intent)

@@ -7,7 +7,8 @@
 -- ARGV[1]  send id   ARGV[2] now in UTC ms   ARGV[3] the stats field to count ('' for none)
 -- ARGV[4]  '1' when the send had ended when it was read (it may have been archived since)
 -- ARGV[5..] field, value pairs to set: a new answer (its version goes up by one, its first time
---          is kept), or only a comment
+--          is kept, 'scored_ms' is now), or only a comment. Every write counts in 'changes' (the
+--          archive's mover sees by it that an answer changed after it read it)
 --
 -- Returns 'gone' when an ended send has no hash any more (archived: the answer goes to the
 -- archive), 'none' when a comment has no answer to go with, else 'ok'.
@@ -23,9 +24,11 @@ if counted == '' then
 else
   redis.call('HSETNX', answer_key, 'answered_ms', now)
   redis.call('HINCRBY', answer_key, 'version', 1)
+  redis.call('HSET', answer_key, 'scored_ms', now)
   redis.call('ZADD', index_key, tonumber(now), id)
   redis.call('SADD', answered_key, id)
   redis.call('HINCRBY', stats_key, counted, 1)
 end
+redis.call('HINCRBY', answer_key, 'changes', 1)
 redis.call('HSET', answer_key, 'updated_ms', now, unpack(ARGV, 5))
 return 'ok'
