@@ -80,10 +80,8 @@ class Outreach:
         self.archive = Archive(open_database(settings.archive), settings.archive_days)
         #: Every send, live in Redis or finished in the archive: what readers ask.
         self.records = Records(self.schedule, self.archive)
-        self.mover = Mover(
-            self.client, self.keys, self.clock, self.schedule, self.customers, self.archive,
-            after_seconds=settings.archive_after_seconds,
-        )  # fmt: skip
+        self.mover = Mover(self.client, self.keys, self.clock, self.schedule, self.customers, self.archive,
+                           after_seconds=settings.archive_after_seconds)  # fmt: skip
         self.deadletters = DeadLetters(self.client, self.keys, self.clock)
         self.inbox = Inbox(self.client, self.keys, self.clock, settings.ingest_lease_seconds,
                            settings.ingest_dispatches, settings.event_ttl_days)  # fmt: skip

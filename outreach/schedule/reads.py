@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import redis
 
-from ..clock import from_ms, to_ms
+from ..clock import Clock, from_ms, to_ms
 from ..customers.profile import Customer
 from ..errors import OutreachError, TimingError
 from ..store.keys import Keys, is_send_id, planned_send_ids, split_send_id
@@ -26,7 +26,13 @@ class Reads:
 
     client: redis.Redis
     keys: Keys
+    clock: Clock
+    window_ms: int
     _intents: dict[str, Intent]
+
+    def done_keys(self, send_id: str) -> tuple[str, str]:
+        """The two ``done`` hashes an archived send's mark may be in now (``Keys.done``)."""
+        return self.keys.done_pair(send_id, to_ms(self.clock.now()), self.window_ms)
 
     def intent(self, ref: str) -> Intent:
         found = self._intents.get(ref)

@@ -91,10 +91,6 @@ class Schedule(Reads):
         body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str) if data else ""
         return [event_digest(event_id), meta, body]
 
-    def done_keys(self, send_id: str) -> tuple[str, str]:
-        """The two ``done`` hashes an archived send's mark may be in now."""
-        return self.keys.done_pair(send_id, to_ms(self.clock.now()), self.window_ms)
-
     def compact_send(self, send_id: str, due: datetime, intent: Intent) -> list[str | bytes]:
         """A planned send's own part: [send id, due UTC ms, its field, intent ref, its mark in the
         ``done`` hash] (the intent kept)."""
@@ -335,16 +331,6 @@ class Schedule(Reads):
         now = to_ms(self.clock.now())
         args: list[str | int] = [status, rank, "1" if progress else "0", now, entry, channel, seen or status]
         return text(self._receipt(keys=keys, args=args))
-
-    def forget_outcomes(self) -> int:
-        """Drop outcomes older than the history kept (their sends are gone); returns how many."""
-        if not self.history_ms:
-            return 0
-        cutoff = to_ms(self.clock.now()) - self.history_ms
-        pipe = self.client.pipeline(transaction=False)
-        for shard in range(self.keys.shards):
-            pipe.zremrangebyscore(self.keys.outcomes(shard), "-inf", f"({cutoff}")
-        return sum(pipe.execute())
 
     def book(self) -> OutcomeBook:
         """Outcomes to record together, in one round trip (``flush``)."""
