@@ -193,10 +193,10 @@ SELECT 's' || lpad(to_hex(g), 18, '0') || '.c' || (g % 200000),
        %(start)s, %(start)s, %(start)s, %(start)s,
        %(start)s + (g::bigint * %(span)s / %(rows)s), %(start)s, '{}'
 FROM generate_series(1, %(rows)s) AS g;
-INSERT INTO answers (send_id, customer_id, kind, score, band, version, answered_ms, updated_ms, comment,
-    journey, channel, locale, country)
+INSERT INTO answers (send_id, customer_id, kind, score, band, version, answered_ms, scored_ms,
+    updated_ms, comment, journey, channel, locale, country)
 SELECT id, customer_id, (ARRAY['csat','nps','ces'])[1 + (finished_ms % 3)::int], 4, 'positive',
-       1, finished_ms, finished_ms + 3600000, '', journey, channel, locale, country
+       1, finished_ms, finished_ms + 3600000, finished_ms + 3600000, '', journey, channel, locale, country
 FROM sends WHERE survey <> '' AND finished_ms % 3 = 0;
 ANALYZE sends;
 ANALYZE answers;
