@@ -10,11 +10,11 @@ the send's row.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ..schedule import Send
-from .database import Cursor, Database
+from .database import Cursor, Database, chunks, marks
 from .rows import (
     ANSWER_COLUMNS,
     SEND_COLUMNS,
@@ -31,8 +31,6 @@ from .rows import (
 
 #: Days an archived send is kept by default (``OUTREACH_ARCHIVE_DAYS``).
 DEFAULT_RETENTION_DAYS = 400
-#: Rows named in one ``IN (…)`` list.
-CHUNK = 500
 
 _UPSERT_SEND = (
     f"INSERT INTO sends ({', '.join(SEND_COLUMNS)}) VALUES ({', '.join('?' * len(SEND_COLUMNS))}) "
@@ -64,15 +62,6 @@ _REFERENCE = (
 _BY_SEND = ("events", "attempts", "receipts", "answers", "refs")
 
 
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
-
-
-def _marks(items: Sequence[Any]) -> str:
-    return ", ".join("?" * len(items))
-
-
 class Archive:
     """Finished sends in SQL, by send id."""
 
@@ -88,20 +77,24 @@ class Archive:
             return
         with self.database.transaction() as cursor:
             cursor.run_many(_UPSERT_SEND, [send_row(c, archived_ms) for c in captures])
-            cursor.run_many(_EVENT, [row for c in captures for row in event_rows(c.send.id, c.log)])
-            cursor.run_many(_ATTEMPT, [row for c in captures for row in attempt_rows(c.send.id, c.log)])
+            cursor.run_many(
+                _EVENT, [row for c in captures for row in event_rows(c.send.id, c.log, 0, c.entries)]
+            )
+            cursor.run_many(_ATTEMPT, [row for c in captures for row in attempt_rows(c.send.id, c.entries)])
             cursor.run_many(_RECEIPT, [row for c in captures for row in receipt_rows(c.send.id, c.receipts)])
-            cursor.run_many(_REFERENCE, [row for c in captures for row in reference_rows(c.send.id, c.log)])
+            cursor.run_many(
+                _REFERENCE, [row for c in captures for row in reference_rows(c.send.id, c.entries)]
+            )
             cursor.run_many(_UPSERT_ANSWER, [answer_row(c.answer) for c in captures if c.answer])
 
     def drop(self, send_ids: Sequence[str]) -> int:
         """Delete sends and their rows (their customer was erased); how many sends were deleted."""
         removed = 0
         with self.database.transaction() as cursor:
-            for chunk in _chunks(list(send_ids)):
+            for chunk in chunks(list(send_ids)):
                 for table in _BY_SEND:
-                    cursor.run(f"DELETE FROM {table} WHERE send_id IN ({_marks(chunk)})", chunk)
-                removed += cursor.run(f"DELETE FROM sends WHERE id IN ({_marks(chunk)})", chunk)
+                    cursor.run(f"DELETE FROM {table} WHERE send_id IN ({marks(chunk)})", chunk)
+                removed += cursor.run(f"DELETE FROM sends WHERE id IN ({marks(chunk)})", chunk)
         return removed
 
     # -- reading --------------------------------------------------------------------------
@@ -109,9 +102,9 @@ class Archive:
     def sends(self, send_ids: Sequence[str]) -> dict[str, Send]:
         """The archived sends among ``send_ids``."""
         found: dict[str, Send] = {}
-        for chunk in _chunks(list(dict.fromkeys(send_ids))):
+        for chunk in chunks(list(dict.fromkeys(send_ids))):
             rows = self.database.rows(
-                f"SELECT stored, receipt FROM sends WHERE id IN ({_marks(chunk)})", chunk
+                f"SELECT stored, receipt FROM sends WHERE id IN ({marks(chunk)})", chunk
             )
             for stored, receipt in rows:
                 send = send_of(stored, receipt)
@@ -149,9 +142,9 @@ class Archive:
     def references_of(self, send_ids: Sequence[str]) -> list[tuple[str, str, str]]:
         """(channel, provider, reference) of the provider message ids of these sends."""
         out: list[tuple[str, str, str]] = []
-        for chunk in _chunks(list(send_ids)):
+        for chunk in chunks(list(send_ids)):
             rows = self.database.rows(
-                f"SELECT channel, provider, reference FROM refs WHERE send_id IN ({_marks(chunk)})", chunk
+                f"SELECT channel, provider, reference FROM refs WHERE send_id IN ({marks(chunk)})", chunk
             )
             out += [(str(c), str(p), str(r)) for c, p, r in rows]
         return out

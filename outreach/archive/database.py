@@ -174,6 +174,21 @@ class Cursor:
                 self.raw.execute(statement)
 
 
+#: Values named in one ``IN (…)`` list.
+CHUNK = 500
+
+
+def chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    """``items`` in slices of at most ``CHUNK``, for ``IN (…)`` lists."""
+    for i in range(0, len(items), CHUNK):
+        yield items[i : i + CHUNK]
+
+
+def marks(items: Sequence[Any]) -> str:
+    """The placeholders of an ``IN (…)`` list of ``items``."""
+    return ", ".join("?" * len(items))
+
+
 def _broken(exc: Exception) -> bool:
     import psycopg
 

@@ -170,7 +170,7 @@ class Mover:
         references = [
             self.keys.reference(channel, provider, reference)
             for capture in archived
-            for channel, provider, reference, _ in reference_rows(capture.send.id, capture.log)
+            for channel, provider, reference, _ in reference_rows(capture.send.id, capture.entries)
         ]
         if references:
             pipe = self.client.pipeline(transaction=False)

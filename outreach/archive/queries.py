@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .database import Cursor, Database
+from ..store.keys import DAY_MS
+from .database import Cursor, Database, chunks, marks
 
 #: A report's grouping -> the column of ``sends`` (and of ``answers``) it reads.
 GROUP_COLUMNS = {"locale": "locale", "journey": "journey", "channel": "channel", "country": "country"}
-DAY_MS = 86_400_000
-CHUNK = 500
 
 
 @dataclass
@@ -75,10 +74,7 @@ def _answer_counts(
 def _among(cursor: Cursor, table: str, column: str, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` the archive's ``table`` holds (by ``column``)."""
     found: set[str] = set()
-    for i in range(0, len(ids), CHUNK):
-        chunk = list(ids[i : i + CHUNK])
-        marks = ", ".join("?" * len(chunk))
-        found |= {
-            str(r[0]) for r in cursor.rows(f"SELECT {column} FROM {table} WHERE {column} IN ({marks})", chunk)
-        }
+    for chunk in chunks(list(ids)):
+        rows = cursor.rows(f"SELECT {column} FROM {table} WHERE {column} IN ({marks(chunk)})", chunk)
+        found |= {str(r[0]) for r in rows}
     return found

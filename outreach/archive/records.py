@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..channels.webhooks import RANK
 from ..clock import to_ms
-from ..schedule import Schedule, Send, SendState, Stop
+from ..schedule import Schedule, Send, Stop
 from ..schedule.send import b36
 from ..store.keys import done_field, split_send_id
 from ..store.replies import text
 from .archive import Archive
-from .rows import RANK
 
 
 class Records:
@@ -85,10 +85,7 @@ class Records:
         if stop.outcome != "unknown":
             return stop
         send = self.archive.sends([send_id]).get(send_id)
-        if send is None:
-            return stop
-        outcome = "too_late" if send.state == SendState.DELIVERED else "final"
-        return Stop(send_id, outcome, send.state.value, send.handed)
+        return stop if send is None else self.schedule.stops_of([send])[0]
 
     def restore(self, send_id: str) -> bool:
         """Bring an archived send back to Redis whole (a dead-letter replay: it is live again):
@@ -122,8 +119,8 @@ class Records:
             pipe.zadd(self.keys.answers_index(shard), {send_id: int(answer["scored_ms"])})
             pipe.sadd(self.keys.answers(customer_id), send_id)
         pipe.sadd(self.keys.customer_sends(customer_id), send_id)
-        pipe.hdel(self.schedule.done_keys(send_id)[0], done_field(send_id))
-        pipe.hdel(self.schedule.done_keys(send_id)[1], done_field(send_id))
+        for done in self.schedule.done_keys(send_id):
+            pipe.hdel(done, done_field(send_id))
         pipe.execute()
         keep = self.schedule.history_ms or None
         for channel, provider, reference in self.archive.references_of([send_id]):

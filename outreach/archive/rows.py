@@ -10,8 +10,6 @@ from typing import Any
 from ..clock import to_ms
 from ..schedule import Intent, Send
 
-#: Receipt statuses by rank (``delivery.receipts.RANK``): the furthest one is the send's receipt.
-RANK = {"accepted": 0, "delivered": 1, "read": 2, "failed": 3, "bounced": 3, "complained": 4}
 #: History entries that are a hand-over's answer (the ``attempts`` table).
 ATTEMPT_ENTRIES = ("delivered", "retry_scheduled", "failed", "fallthrough", "window_closed", "suppressed")
 _INTENT_FIELDS = tuple(f.name for f in fields(Intent))
@@ -41,43 +39,50 @@ class Capture:
     #: The customer's locale and country when archived.
     locale: str = ""
     country: str = ""
+    #: The history entries, decoded once for every row made of them.
+    entries: list[dict[str, Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.entries = [json.loads(raw) for raw in self.log]
 
 
 def send_row(capture: Capture, archived_ms: int) -> tuple[Any, ...]:
     send = capture.send
-    provider = ""
-    for raw in reversed(capture.log):
-        entry = json.loads(raw)
-        if entry.get("what") == "delivered":
-            provider = str(entry.get("provider") or "")
-            break
+    delivered = [e for e in capture.entries if e.get("what") == "delivered"]
+    provider = str(delivered[-1].get("provider") or "") if delivered else ""
     top = int(capture.receipts.get("top", -1))
-    reason = "ok" if send.state.value == "delivered" else (send.reason or send.cancelled or send.state.value)
     assert send.finished is not None, f"send {send.id} has no final time"
     return (
         send.id, send.customer_id, send.journey, send.step, send.category, send.template, send.survey,
-        send.event_type, send.event_id, send.state.value, reason, send.channel, provider, send.attempts,
-        send.receipt, top, send.zone, capture.locale, capture.country, to_ms(send.start),
+        send.event_type, send.event_id, send.state.value, send.outcome_reason, send.channel, provider,
+        send.attempts, send.receipt, top, send.zone, capture.locale, capture.country, to_ms(send.start),
         to_ms(send.created), to_ms(send.due), to_ms(send.handed) if send.handed else None,
         to_ms(send.finished), archived_ms, json.dumps(send.as_stored(), ensure_ascii=False, sort_keys=True),
     )  # fmt: skip
 
 
-def event_rows(send_id: str, log: Sequence[str], first: int = 0) -> list[tuple[Any, ...]]:
-    """The ``events`` rows of history entries (``seq`` counts from ``first``)."""
-    rows = []
-    for seq, raw in enumerate(log, start=first):
-        entry = json.loads(raw)
-        rows.append((send_id, seq, int(entry.get("at_ms") or 0), str(entry.get("what", "")),
-                     str(entry.get("text", "")), raw))  # fmt: skip
-    return rows
+def event_rows(send_id: str, log: Sequence[str], first: int = 0,
+               entries: Sequence[dict[str, Any]] | None = None) -> list[tuple[Any, ...]]:  # fmt: skip
+    """The ``events`` rows of history entries (``seq`` counts from ``first``; ``entries``: the
+    same decoded, when they are)."""
+    decoded = entries if entries is not None else [json.loads(raw) for raw in log]
+    return [
+        (
+            send_id,
+            seq,
+            int(entry.get("at_ms") or 0),
+            str(entry.get("what", "")),
+            str(entry.get("text", "")),
+            raw,
+        )
+        for seq, (raw, entry) in enumerate(zip(log, decoded, strict=True), start=first)
+    ]
 
 
-def attempt_rows(send_id: str, log: Sequence[str], first: int = 0) -> list[tuple[Any, ...]]:
+def attempt_rows(send_id: str, entries: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """The ``attempts`` rows: the entries that answer a hand-over (or end the send)."""
     rows = []
-    for seq, raw in enumerate(log, start=first):
-        entry = json.loads(raw)
+    for seq, entry in enumerate(entries):
         if entry.get("what") not in ATTEMPT_ENTRIES:
             continue
         attempt = entry.get("attempt")
@@ -89,14 +94,13 @@ def attempt_rows(send_id: str, log: Sequence[str], first: int = 0) -> list[tuple
     return rows
 
 
-def reference_rows(send_id: str, log: Sequence[str]) -> list[tuple[str, str, str, str]]:
+def reference_rows(send_id: str, entries: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
     """(channel, provider, reference, send id) of each delivery a provider gave a message id."""
-    out = []
-    for raw in log:
-        entry = json.loads(raw)
-        if entry.get("what") == "delivered" and entry.get("provider") and entry.get("reference"):
-            out.append((str(entry["channel"]), str(entry["provider"]), str(entry["reference"]), send_id))
-    return out
+    return [
+        (str(entry["channel"]), str(entry["provider"]), str(entry["reference"]), send_id)
+        for entry in entries
+        if entry.get("what") == "delivered" and entry.get("provider") and entry.get("reference")
+    ]
 
 
 def receipt_rows(send_id: str, receipts: Mapping[str, str]) -> list[tuple[str, str, int]]:

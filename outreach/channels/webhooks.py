@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl
 PROGRESS = ("accepted", "delivered", "read")
 NEGATIVE = ("bounced", "failed", "complained")
 STATUSES = PROGRESS + NEGATIVE
+#: How far along a message a status is: progress never goes back (delivered after read is stale).
+RANK = {"accepted": 0, "delivered": 1, "read": 2, "failed": 3, "bounced": 3, "complained": 4}
 
 
 class BadSignature(Exception):

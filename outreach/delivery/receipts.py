@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..archive import Records
-from ..channels.webhooks import PROGRESS, STATUSES, Blocked, Inbound, Status, Unblocked
+from ..channels.webhooks import PROGRESS, RANK, STATUSES, Blocked, Inbound, Status, Unblocked
 from ..clock import Clock, to_ms
 from ..customers.addresses import address_hash
 from ..customers.profiles import Customers
@@ -22,8 +22,6 @@ SERVICE_WINDOW_SECONDS = 24 * 3600
 
 #: Receipt statuses a provider may report (``outreach.channels.webhooks``).
 RECEIPT_STATUSES = STATUSES
-#: How far along a message a status is: progress never goes back (delivered after read is stale).
-RANK = {"accepted": 0, "delivered": 1, "read": 2, "failed": 3, "bounced": 3, "complained": 4}
 
 
 class UnknownSend(InputError):

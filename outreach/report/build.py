@@ -23,11 +23,11 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from ..archive.queries import DAY_MS
 from ..archive.queries import counts as archive_counts
 from ..clock import from_ms, to_ms
 from ..errors import InputError
 from ..schedule import FINAL_STATES, Send
+from ..store.keys import DAY_MS
 from ..surveys.answers import Answer
 from .figures import (
     BATCH,
@@ -189,7 +189,7 @@ def build_report(
         state = send.state.value
         if state not in FINAL_STATES:
             continue  # replayed from the dead-letter store since: not final any more
-        reason = "ok" if state == "delivered" else (send.reason or send.cancelled or state)
+        reason = send.outcome_reason
         survey, receipt = send.survey, send.receipt
         overall.add_send(state, reason, survey, receipt)
         day_of(finished_ms).add_send(state, reason, survey, receipt)

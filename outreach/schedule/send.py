@@ -298,6 +298,14 @@ class Send:
     def is_final(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def outcome_reason(self) -> str:
+        """Why a finished send ended as it did: ``ok`` when delivered, else its reason code, its
+        tombstone's, or its state."""
+        if self.state == SendState.DELIVERED:
+            return "ok"
+        return self.reason or self.cancelled or self.state.value
+
     def send_rule(self, calendar: CustomerCalendar | None) -> SendRule:
         """The step's rule, with ``"customer"`` values read from the customer's ``calendar``."""
         return rule_for(self.intent.rule, calendar)
