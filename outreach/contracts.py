@@ -110,6 +110,11 @@ class Field:
         if not test(value):
             return f"must be {what}"
         if self.type == "list" and self.items and isinstance(value, list):
+            if self.items == "enum":
+                for i, item in enumerate(value):
+                    if item not in self.values:
+                        return f"item [{i}] must be one of {', '.join(map(str, self.values))}"
+                return None
             item_test, item_what = TYPES[self.items]
             for i, item in enumerate(value):
                 if not item_test(item):
@@ -135,11 +140,11 @@ class Field:
         if not isinstance(required, bool):
             raise ConfigError(f"{where}: data.{name}.required={required!r}: must be true or false")
         values = raw.get("values", [])
-        if kind == "enum" and (not isinstance(values, list) or not values):
-            raise ConfigError(f"{where}: data.{name}.values={values!r}: an enum lists its values")
         items = raw.get("items", "")
-        if items and (kind != "list" or items not in TYPES or items in ("enum", "list")):
+        if items and (kind != "list" or items not in TYPES or items == "list"):
             raise ConfigError(f"{where}: data.{name}.items={items!r}: a list's item type (string, date, …)")
+        if "enum" in (kind, items) and (not isinstance(values, list) or not values):
+            raise ConfigError(f"{where}: data.{name}.values={values!r}: an enum lists its values")
         found = cls(name, kind, required, str(raw.get("description", "")), raw.get("example"), tuple(values),
                     items)  # fmt: skip
         if found.example is not None and found.problem(found.example):

@@ -28,7 +28,8 @@ BASE = {"id": "p1", "name": "Pat", "email": "pat@example.com"}
 @pytest.mark.parametrize(("alias", "field"), sorted(ALIASES.items()))
 def test_every_alias_lands_in_its_field(alias, field):
     value = {"zone": "Asia/Tokyo", "locale": "ja_JP", "given_name": "Pat", "family_name": "Lee",
-             "email": "pat.lee@example.com", "phone": "+81312345678"}[field]  # fmt: skip
+             "email": "pat.lee@example.com", "phone": "+81312345678", "preferred_name": "Patty",
+             "gender": "feminine"}[field]  # fmt: skip
     base = {k: v for k, v in BASE.items() if k != field}
     customer = Customer.from_mapping({**base, "country": "JP", alias: value})
     assert getattr(customer, field) == value

@@ -46,7 +46,22 @@ ALIASES = {
     "email_address": "email",
     "mobile": "phone",
     "phone_number": "phone",
+    "nickname": "preferred_name",
+    "sex": "gender",
 }
+#: How a gender may be given, and the grammatical gender it means. ``neutral`` (and no gender at all)
+#: is addressed in the words every translation writes without one.
+GENDERS = {
+    "feminine": "feminine", "female": "feminine", "f": "feminine", "woman": "feminine",
+    "masculine": "masculine", "male": "masculine", "m": "masculine", "man": "masculine",
+    "neutral": "neutral", "nonbinary": "neutral", "non-binary": "neutral", "x": "neutral", "other": "neutral",
+}  # fmt: skip
+#: The suffix of a gettext context (``informal.f``) for each grammatical gender that has one.
+GENDER_SUFFIXES = {"feminine": "f", "masculine": "m"}
+#: The titles that say which words address a person when the profile gives no gender.
+TITLE_GENDERS = {"ms": "feminine", "mr": "masculine"}
+#: How the two names of a person are written, given name first or family name first.
+NAME_ORDERS = ("given_family", "family_given")
 #: Where a profile's zone came from: given, inferred from a country whose clocks all agree, or
 #: unknown (UTC stands in, and journeys with local times refuse the customer's events).
 ZONE_GIVEN, ZONE_FROM_COUNTRY, ZONE_UNKNOWN = "profile", "country", "unknown"
@@ -75,6 +90,13 @@ class Customer:
     given_name: str | None = None
     family_name: str | None = None
     title: str | None = None
+    #: The grammatical gender to address the customer in (GENDERS); None: words that need none.
+    gender: str | None = None
+    #: The name to address the customer by when it is not the whole given name (Vietnamese
+    #: ``Thị Lan`` → ``Lan``, ``Elizabeth`` → ``Liz``).
+    preferred_name: str | None = None
+    #: The order the customer's own name is written in (NAME_ORDERS); None: their locale's order.
+    name_order: str | None = None
     email: str | None = None
     phone: str | None = None
     locale: str = "en"
@@ -105,6 +127,13 @@ class Customer:
         return self.zone_from != ZONE_UNKNOWN
 
     @property
+    def grammatical_gender(self) -> str | None:
+        """``f`` or ``m`` where the customer's words have a gender (their profile's, else their
+        title's), None for the neutral words every translation has."""
+        gender = self.gender or TITLE_GENDERS.get(self.title or "")
+        return GENDER_SUFFIXES.get(gender or "")
+
+    @property
     def calendar(self) -> CustomerCalendar:
         """What the customer's send rules read of their profile (``timing.rule_for``)."""
         return CustomerCalendar(
@@ -126,6 +155,15 @@ class Customer:
         title = text_field(data, "title")
         if title is not None and title.lower() not in TITLES:
             raise InputError("title", title, f"must be one of {', '.join(TITLES)}")
+        gender = text_field(data, "gender")
+        if gender is not None:
+            if gender.lower() not in GENDERS:
+                raise InputError("gender", gender, "must be feminine, masculine or neutral (or left out)")
+            gender = GENDERS[gender.lower()]
+        preferred_name = text_field(data, "preferred_name")
+        name_order = text_field(data, "name_order")
+        if name_order is not None and name_order not in NAME_ORDERS:
+            raise InputError("name_order", name_order, f"must be {' or '.join(NAME_ORDERS)}")
         email = text_field(data, "email")
         if email is not None:
             email = email_address(email)
@@ -207,6 +245,9 @@ class Customer:
             given_name=given_name,
             family_name=family_name,
             title=title.lower() if title else None,
+            gender=gender,
+            preferred_name=preferred_name,
+            name_order=name_order,
             email=email,
             phone=phone,
             locale=locale_tag.replace("-", "_"),
@@ -227,9 +268,7 @@ class Customer:
 
     def to_json(self) -> str:
         data = asdict(self)
-        # Calendar fields only when given: most profiles have none, and a worker of the version
-        # before them reads every profile that does not use them.
-        for name in _CALENDAR_FIELDS:
+        for name in _OPTIONAL_FIELDS:
             if data[name] is None or data[name] == []:
                 del data[name]
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
@@ -253,7 +292,11 @@ class Customer:
 
 #: What an error shows instead of a value that must not be repeated.
 WITHHELD = "(withheld)"
-_CALENDAR_FIELDS = ("region", "observances", "latitude", "longitude")
+#: Fields written only when given: most profiles have none, and a worker of the version before
+#: them reads every profile that does not use them.
+_OPTIONAL_FIELDS = (
+    "region", "observances", "latitude", "longitude", "gender", "preferred_name", "name_order",
+)  # fmt: skip
 _REGION = re.compile(r"[A-Z]{2}-[A-Z0-9]{1,3}")
 
 

@@ -51,6 +51,18 @@ class CustomerIn(BaseModel):
     given_name: str | None = Field(None, max_length=200)
     family_name: str | None = Field(None, max_length=200)
     title: str | None = Field(None, description="ms, mr, mx or dr.")
+    gender: str | None = Field(
+        None,
+        description="feminine, masculine or neutral: the grammatical gender the customer is "
+        "addressed in (languages such as Arabic, Hebrew, German, Polish and Russian). Default: "
+        "the title's (ms, mr), else words that need none.",
+    )
+    preferred_name: str | None = Field(
+        None, max_length=200, description="The name to address the customer by, if not the whole given name."
+    )
+    name_order: Literal["given_family", "family_given"] | None = Field(
+        None, description="How the customer's own name is written. Default: their locale's order."
+    )
     email: str | None = Field(None, max_length=320)
     phone: str | None = Field(None, max_length=40, description="Digits with an optional leading +.")
     locale: str | None = Field(None, description="pt_BR or pt-BR. Default: en.")
