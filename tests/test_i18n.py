@@ -16,7 +16,8 @@ from babel import Locale
 from outreach import TemplateError
 from outreach.customers.profile import Customer
 from outreach.journeys.config import load_journeys
-from outreach.journeys.preview import preview, sample_customer, sms_problems
+from outreach.journeys.preview import preview, sample_customer
+from outreach.journeys.quality import rendering_report
 from outreach.localization.catalogs import check_catalog, cldr_plural_forms, extract
 from outreach.localization.locales import PSEUDO, load_locales, locale_chain
 from outreach.localization.render import FSI, PDI, Renderer
@@ -55,8 +56,12 @@ def test_every_required_catalog_is_complete(tag):
     assert report.obsolete == []
 
 
-def test_sms_messages_fit_their_segment_limit(renderer):
-    assert sms_problems(renderer, JOURNEYS, LOCALES) == []
+def test_every_locale_register_gender_and_channel_renders_every_step_cleanly(renderer):
+    """No markup where none shows, no brackets in brackets, relative days as CLDR names them, every
+    SMS within its segment limit: in all shipped locales, both registers and every gender."""
+    report = rendering_report(renderer, JOURNEYS, LOCALES)
+    assert {tag: problems for tag, problems in report.problems.items() if problems} == {}
+    assert sorted(report.segments) == sorted(SHIPPED)
 
 
 @pytest.mark.parametrize("tag", ["ar", "he", "hu", "ja", "de", "it", "pt_BR", "vi", "zh_Hans"])
@@ -120,7 +125,8 @@ def test_a_message_over_its_segment_limit_fails_the_check(tmp_path):
     long = "{% trans %}" + "This message is far too long for a text message. " * 12 + "{% endtrans %}"
     (templates / "order_delay" / "notice" / "sms.body.txt").write_text(long)
     small = replace(LOCALES, shipped=("en",))
-    problems = sms_problems(Renderer(templates, small), load_journeys(STARTER / "config", templates), small)
+    report = rendering_report(Renderer(templates, small), load_journeys(STARTER / "config", templates), small)
+    problems = report.problems["en"]
     assert problems and "order_delay.notice (sms" in problems[0] and "GSM-7" in problems[0]
 
 
@@ -138,7 +144,7 @@ PLURAL_INDEX = {
 @pytest.mark.parametrize("tag", sorted(PLURAL_INDEX))
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 11, 100])
 def test_plural_forms_by_count(renderer, tag, count):
-    from outreach.localization.locales import load_translations
+    from outreach.localization.messages import load_translations
 
     catalog = load_translations(STARTER / "templates", tag)
     msgid = "formal\x04That is %(count)s day later than we promised."

@@ -12,6 +12,7 @@ environments and are compared the same way.
 from __future__ import annotations
 
 import random
+import re
 import threading
 from datetime import UTC, date, datetime, timedelta
 
@@ -235,11 +236,16 @@ def _relative_before(value, now, locale, zone_name):
     """The relative-date text as it was computed when the cache was keyed by 'now'."""
     value = render_module._date(value)
     if isinstance(value, datetime):
-        return babel_dates.format_timedelta(value - now, add_direction=True, locale=locale)
+        text = babel_dates.format_timedelta(value - now, add_direction=True, locale=locale)
+        return re.sub(r"\s*\(\d+\)", "", text)
     days = (value - now.astimezone(zone(zone_name)).date()).days
-    return babel_dates.format_timedelta(
+    named = locale._data["date_fields"]["day"]["relative"].get(days)
+    if named is not None:
+        return named
+    text = babel_dates.format_timedelta(
         timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=locale
     )
+    return re.sub(r"\s*\(\d+\)", "", text)
 
 
 MOMENTS = st.datetimes(

@@ -18,7 +18,8 @@ import pytest
 
 from outreach import Outreach
 from outreach.channels.base import Delivery
-from outreach.localization.locales import Messages, load_translations, locale_chain
+from outreach.localization.locales import locale_chain
+from outreach.localization.messages import Messages, load_translations
 
 from .conftest import CUSTOMERS, ON_CI, _free_port, make_settings
 from .helpers import deliver_due, ingest

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from outreach import Outreach
 from outreach.channels.base import Delivery
 from outreach.links import make_token
-from outreach.localization.locales import load_translations
+from outreach.localization.messages import load_translations
 from outreach.web import create_app
 
 from .conftest import CUSTOMERS, make_settings
@@ -145,7 +145,7 @@ def test_answer_link_records_the_score_and_another_click_updates_it(app, web, am
     assert (answer.score, answer.band, answer.version, answer.customer_id) == (2, "detractor", 1, "c-amelia")
 
     # The page links to the other scores; choosing one replaces the answer.
-    other = re.search(r'<a href="([^"]+)">4</a>', page.text).group(1)
+    other = re.search(r'<a href="([^"]+)" aria-label="[^"]*">4</a>', page.text).group(1)
     changed = web.get(other)
     assert changed.status_code == 200 and "Your score: 4 (from 1 to 5)." in changed.text
     answer = app.surveys.get(send_id)
@@ -280,11 +280,13 @@ def test_erased_customer_gets_410(app, web, amelia, clock):
     [
         ("he-IL,he;q=0.9,en;q=0.8", "he", "rtl"),
         ("ar-EG", "ar", "rtl"),
-        ("fr-FR, de;q=0.5", "de", "ltr"),
+        ("sv-SE, de;q=0.5", "de", "ltr"),
+        ("fr-FR, de;q=0.5", "fr", "ltr"),
+        ("es-419, en;q=0.5", "es", "ltr"),
         ("pt-PT", "pt-BR", "ltr"),
         ("zh-CN", "zh-Hans", "ltr"),
         ("ja;q=0.2, en;q=0.9", "en", "ltr"),
-        ("fr, *;q=0.1", "en", "ltr"),
+        ("sv, *;q=0.1", "en", "ltr"),
         ("", "en", "ltr"),
         ("!!;q=x", "en", "ltr"),
     ],
@@ -430,3 +432,37 @@ def test_preference_page_round_trip(recorded, clock):
         checked = set(re.findall(r'id="(\w+-\w+)"[^>]*?(?: checked)', again.text))
         assert "category-lifecycle" not in checked and "channel-sms" not in checked
         assert {"category-survey", "category-marketing", "channel-email"} <= checked
+
+
+def test_the_unsubscribe_sentence_holds_its_category_without_a_stray_space(recorded, clock):
+    """"您即将退订： <strong>…": the category is part of the translated sentence, so a full-width colon
+    is followed by what the translator wrote, not by a space the template added."""
+    app = recorded
+    wei = {**LENA, "id": "c-wei", "name": "王伟", "email": "wei@example.cn", "locale": "zh_Hans_CN",
+           "zone": "Asia/Shanghai", "country": "CN"}  # fmt: skip
+    delivery = _survey_delivery(app, clock, wei)
+    with web_client(app) as web:
+        page = web.get(path_of(delivery.unsubscribe_url)).text
+    sentence = re.search(r"<p>([^<]*)<strong>", page).group(1)
+    assert "退订" in sentence and "： " not in page, sentence
+
+
+def test_the_always_on_hint_is_read_once(recorded, clock):
+    app = recorded
+    delivery = _survey_delivery(app, clock, LENA)
+    with web_client(app) as web:
+        done = web.post(path_of(delivery.unsubscribe_url), data={"List-Unsubscribe": "One-Click"})
+        page = web.get(re.search(r'<a href="(/p/[^"]+)">', done.text).group(1)).text
+    label = re.search(r'<label for="category-transactional">(.*?)</label>', page, re.S).group(1)
+    assert "transactional-hint" not in label
+    assert page.count('id="transactional-hint"') == 1 and 'aria-describedby="transactional-hint"' in page
+
+
+def test_the_answer_page_names_every_score_link(recorded, clock):
+    app = recorded
+    delivery = _survey_delivery(app, clock, CUSTOMERS["c-amelia"])
+    answer = re.search(r"(https://outreach\.example\.com/s/\S+)", delivery.text).group(1)
+    with web_client(app) as web:
+        page = web.get(path_of(answer)).text
+    labels = re.findall(r'<li><a href="[^"]+" aria-label="([^"]+)"', page)
+    assert labels == [f"Score {n} out of 5" for n in range(1, 6)]

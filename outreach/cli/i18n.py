@@ -53,21 +53,25 @@ def i18n_compile() -> None:
 @i18n.command("check")
 @click.option("--json", "as_json", is_flag=True)
 def i18n_check(as_json: bool) -> None:
-    """Report missing, fuzzy and obsolete entries, plural headers and SMS lengths; fail if a required
-    locale (config/locales.toml ``required``) is incomplete. Others fall back, string by string."""
-    from ..journeys.preview import sms_problems
+    """Report missing, fuzzy and obsolete entries and plural headers; render every step in every
+    locale, register, gender and channel and report markup where none can show, relative days,
+    brackets, spacing and SMS segments. Fail if a required locale (config/locales.toml
+    ``required``) has a problem. Others fall back, string by string."""
+    from ..journeys.quality import rendering_report
     from ..localization.catalogs import check_catalog
     from ..localization.render import Renderer
 
     settings, locales, journeys = _config()
     reports = [check_catalog(settings.templates_dir, tag) for tag in locales.shipped]
-    renderer = Renderer(settings.templates_dir, locales)
-    for problem in sms_problems(renderer, journeys, locales):
-        tag = problem.split(":", 1)[0]
-        next(r for r in reports if r.locale == tag).errors.append(problem)
+    rendering = rendering_report(Renderer(settings.templates_dir, locales), journeys, locales)
+    for r in reports:
+        r.errors += rendering.problems.get(r.locale, [])
     failed = [r.locale for r in reports if not r.complete and r.locale in locales.required]
     if as_json:
-        rows = [{**r.to_mapping(), "required": r.locale in locales.required} for r in reports]
+        rows = [
+            {**r.to_mapping(), "required": r.locale in locales.required, "sms": rendering.segments[r.locale]}
+            for r in reports
+        ]
         click.echo(json.dumps({"ok": not failed, "locales": rows}, ensure_ascii=False, indent=2))
     else:
         for r in reports:
@@ -84,5 +88,7 @@ def i18n_check(as_json: bool) -> None:
             ):
                 for item in items[:20]:
                     click.echo(f"    {label}: {item}")
+            for line in rendering.segments[r.locale]:
+                click.echo(f"    sms: {line}")
     if failed:
         raise click.ClickException(f"incomplete locales: {', '.join(failed)}")

@@ -19,6 +19,12 @@ from .common import _config, _json_object
 @click.argument("step_ref", metavar="JOURNEY.STEP")
 @click.option("--locale", "locale_tag", required=True, help="Locale, e.g. de, pt-BR, he_IL, or 'pseudo'.")
 @click.option("--formality", type=click.Choice(FORMALITIES.names()), default=None)
+@click.option(
+    "--gender",
+    type=click.Choice(["feminine", "masculine", "neutral"]),
+    default=None,
+    help="The grammatical gender to address the customer in (default: the sample customer's).",
+)
 @click.option("--channel", default=None, help="Channel (default: the step's first).")
 @click.option(
     "--customer",
@@ -40,6 +46,7 @@ def preview_command(
     step_ref: str,
     locale_tag: str,
     formality: str | None,
+    gender: str | None,
     channel: str | None,
     customer_file: Path | None,
     data: str | None,
@@ -61,6 +68,7 @@ def preview_command(
         locale=locale_tag,
         channel=channel,
         formality=formality,
+        gender=gender,
         customer=customer,
         data=payload,
     )

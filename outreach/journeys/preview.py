@@ -1,5 +1,4 @@
-"""Previews: render any journey step for any locale, register and channel without sending; the
-SMS-like messages of every shipped locale checked against the segment limit."""
+"""Previews: render any journey step for any locale, register, gender and channel without sending."""
 
 from __future__ import annotations
 
@@ -14,21 +13,24 @@ from ..customers.profile import Customer
 from ..errors import InputError
 from ..languages import parse_locale
 from ..links import message_links
-from ..localization.locales import PSEUDO, LocalesConfig
+from ..localization.locales import PSEUDO
 from ..localization.render import Rendered, Renderer
-from ..localization.sms import sms_info
-from ..registry import CHANNELS, FORMALITIES, needs_consent
+from ..registry import needs_consent
 from ..settings import DEFAULT_PUBLIC_URL
 from ..surveys.answers import answer_links
 from .config import Journeys
 
+#: The files of people previews are rendered for: the demo's, then those of the other languages.
+SAMPLE_PEOPLE = ("demo_customers.jsonl", "sample_customers.jsonl")
 #: The moment previews are rendered at: the day after the journeys' sample events.
 PREVIEW_NOW = "2026-03-21T09:00:00+00:00"
 
 
 def sample_customer(tag: str, default: str = "en") -> Customer:
-    """A demo customer who speaks the language of ``tag``, with the locale set to ``tag``."""
-    text = resources.files("outreach").joinpath("data", "demo_customers.jsonl").read_text("utf-8")
+    """A demo customer (or, for a language the demo has no one for, a sample one) who speaks the
+    language of ``tag``, with the locale set to ``tag``."""
+    data = resources.files("outreach").joinpath("data")
+    text = "".join(data.joinpath(name).read_text("utf-8") for name in SAMPLE_PEOPLE)
     people = [Customer.from_mapping(json.loads(line)) for line in text.splitlines() if line.strip()]
     try:
         wanted = parse_locale(default if tag == PSEUDO else tag)
@@ -50,10 +52,12 @@ def preview(
     now: datetime | None = None,
     channel: str | None = None,
     formality: str | None = None,
+    gender: str | None = None,
     customer: Customer | None = None,
     data: dict[str, Any] | None = None,
 ) -> tuple[Rendered, str]:
-    """Render ``journey.step``; returns the rendering and the channel used."""
+    """Render ``journey.step`` (for a customer addressed in ``gender``, if given: feminine, masculine
+    or neutral); returns the rendering and the channel used."""
     journey_name, _, step_name = step_ref.partition(".")
     if journey_name not in journeys.all:
         raise InputError("step", step_ref, f"no journey {journey_name!r} ({', '.join(journeys.all)})")
@@ -67,6 +71,8 @@ def preview(
     if channel not in step.channels:
         raise InputError("channel", channel, f"{step_ref} sends by {', '.join(step.channels)}")
     who = customer or sample_customer(locale, renderer.locales.default)
+    if gender is not None:
+        who = replace(who, gender=gender)
     when = now or datetime.fromisoformat(PREVIEW_NOW)
     category = journey.category if needs_consent(journey.category) else None
     expires = when + timedelta(days=90)
@@ -91,30 +97,6 @@ def preview(
         register=formality,
     )
     return rendered, channel
-
-
-def sms_problems(renderer: Renderer, journeys: Journeys, locales: LocalesConfig) -> list[str]:
-    """Every SMS-like message of every shipped locale and register over the segment limit."""
-    problems = []
-    for journey in journeys:
-        for step in journey.steps:
-            for channel in step.channels:
-                if not CHANNELS[channel].short_text:
-                    continue
-                for tag in locales.shipped:
-                    for register in FORMALITIES:
-                        rendered, _ = preview(
-                            renderer, journeys, f"{journey.name}.{step.name}", locale=tag,
-                            channel=channel, formality=register,
-                        )  # fmt: skip
-                        info = sms_info(rendered.text)
-                        if info.segments > locales.sms_max_segments:
-                            problems.append(
-                                f"{tag}: {journey.name}.{step.name} ({channel}, {register}) takes "
-                                f"{info.segments} {info.encoding} segments ({info.units} units); "
-                                f"the limit is {locales.sms_max_segments}"
-                            )
-    return problems
 
 
 def write_html(rendered: Rendered, folder: Path, name: str) -> Path | None:

@@ -22,7 +22,7 @@ from babel.plural import to_gettext
 
 from ..errors import TemplateError
 from ..languages import parse_locale
-from .locales import CATALOG_FOLDER, DOMAIN, REGISTERS, LocalesConfig, catalog_path
+from .locales import CATALOG_FOLDER, DOMAIN, REGISTERS, VOICES, LocalesConfig, catalog_path
 
 #: The English source locale needs no catalog: its text is the msgid.
 SOURCE_LOCALE = "en"
@@ -160,7 +160,13 @@ def update(templates_dir: Path, locales: LocalesConfig) -> list[Path]:
                 creation_date=datetime(2026, 1, 1, tzinfo=UTC),
                 revision_date=datetime(2026, 1, 1, tzinfo=UTC),
             )
+        # A message's gendered texts (``informal.f``) are the translators' own: the template has only
+        # the registers, so they are kept through the merge for as long as the message exists.
+        known = {m.id for m in template if m.id}
+        gendered = [m for m in catalog if m.id and m.context in VOICES[len(REGISTERS) :] and m.id in known]
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
+        for message in gendered:
+            catalog[message.id] = message  # keyed by id and context
         _set_plural_forms(catalog, tag)
         catalog.obsolete.clear()
         if _unchanged(path, catalog, tag):
@@ -263,10 +269,10 @@ def check_catalog(templates_dir: Path, tag: str) -> CatalogReport:
     for message, errors in catalog.check():
         for error in errors:
             report.errors.append(f"{_label(message)}: {error}")
-    known = {(m.id if not isinstance(m.id, tuple) else m.id[0], m.context) for m in template if m.id}
+    known = {m.id if not isinstance(m.id, tuple) else m.id[0] for m in template if m.id}
     for message in catalog:
-        key = (message.id if not isinstance(message.id, tuple) else message.id[0], message.context)
-        if message.id and key not in known:
+        msgid = message.id if not isinstance(message.id, tuple) else message.id[0]
+        if message.id and (msgid not in known or message.context not in VOICES):
             report.obsolete.append(_label(message))
     report.obsolete += [_label(m) for m in catalog.obsolete.values()]
     return report

@@ -79,18 +79,33 @@ def _datetime_text(value: Any, format: str, locale: Locale, zone_name: str, kind
     return formatter(_instant(value), format=format, tzinfo=zone(zone_name), locale=locale)
 
 
+#: A count CLDR puts in brackets after a word that already says it (Hebrew ``בעוד יום (1)``).
+_COUNT_IN_BRACKETS = re.compile(r"\s*\(\d+\)")
+
+
+def day_names(locale: Locale) -> dict[int, str]:
+    """CLDR's names of the days around today, by offset (``-1``: yesterday, ``2``: the day after
+    tomorrow, where the language has a word for it)."""
+    return dict(locale._data["date_fields"]["day"]["relative"])  # noqa: SLF001 - Babel has no accessor
+
+
 # A relative date depends on "now", which differs for every message of a batch;
 # keyed by what the text is made of instead (whole days, or the exact timedelta).
 @lru_cache(maxsize=4096)
 def _relative_days(days: int, locale: Locale) -> str:
-    return babel_dates.format_timedelta(
+    """Today, tomorrow, the day after (CLDR's own words where it has them), else "in 5 days"."""
+    named = day_names(locale).get(days)
+    if named is not None:
+        return named
+    text = babel_dates.format_timedelta(
         timedelta(days=days), granularity="day", threshold=365, add_direction=True, locale=locale
     )
+    return _COUNT_IN_BRACKETS.sub("", text)
 
 
 @lru_cache(maxsize=4096)
 def _relative_delta(delta: timedelta, locale: Locale) -> str:
-    return babel_dates.format_timedelta(delta, add_direction=True, locale=locale)
+    return _COUNT_IN_BRACKETS.sub("", babel_dates.format_timedelta(delta, add_direction=True, locale=locale))
 
 
 def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) -> str:
@@ -187,6 +202,32 @@ def _ltr(ctx, value) -> str:
     return f"{FSI}{value}{PDI}"
 
 
+#: Languages that write one sentence straight after another, with no space between.
+_UNSPACED = frozenset({"ja", "zh"})
+
+
+@jinja2.pass_context
+def _sentences(ctx, text: Any) -> Any:
+    """The non-empty lines of a block as one paragraph, each sentence after the last the way the
+    locale writes it: a space between them, none in Japanese and Chinese (where a line break in HTML
+    would show as a space, too)."""
+    separator = "" if ctx["_locale"].language in _UNSPACED else " "
+    joined = separator.join(line.strip() for line in str(text).splitlines() if line.strip())
+    return Markup(joined) if isinstance(text, Markup) else joined
+
+
+_BDI_OPEN = re.compile(r'<bdi dir="ltr">')
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(value: Any) -> Markup:
+    """HTML made fit for a context that shows no markup, such as ``<title>``: each ``<bdi>`` the
+    ``ltr`` filter wrote becomes a pair of Unicode isolates, and every other tag is dropped (the
+    text stays escaped)."""
+    text = _BDI_OPEN.sub(FSI, str(value)).replace("</bdi>", PDI)
+    return Markup(_TAG.sub("", text))
+
+
 def _days_between(start, end) -> int:
     return (_date(end) - _date(start)).days
 
@@ -202,6 +243,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "percent": _percent,
     "list": _list,
     "ltr": _ltr,
+    "plain_text": plain_text,
+    "sentences": _sentences,
 }
 #: The functions every environment gets as globals.
 GLOBALS: dict[str, Any] = {"days_between": _days_between}

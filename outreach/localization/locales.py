@@ -1,38 +1,25 @@
-"""Translations at run time: locale fallback chains, registers, pseudo-locale.
+"""The locales a project ships (``config/locales.toml``), their fallback chains, registers and
+grammatical genders, and the Babel locale each one formats with.
 
-Catalogs live in ``templates/_locale/<locale>/LC_MESSAGES/messages.po``. Every
-message appears twice in a catalog, under the gettext contexts ``formal`` and
-``informal``: the register is a dimension of its own. A lookup tries the
-customer's register, then the other register, through each catalog of the
-locale chain (``pt_BR`` → ``pt`` → ``en``), and ends at the English source
-text. It never shows a raw key or an empty string.
+Catalogs live in ``templates/_locale/<locale>/LC_MESSAGES/messages.po``; how a message is looked up
+in them is ``.messages``.
 """
 
 from __future__ import annotations
 
-import gettext
-import io
 import logging
 import re
 import threading
-from collections.abc import Callable
-from copy import deepcopy
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-import jinja2
 from babel import Locale
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
-from jinja2 import nodes
-from jinja2.ext import InternationalizationExtension
 
 from ..configfile import read_toml
 from ..errors import ConfigError, InputError
 from ..languages import parse_locale
-from .filters import format_text
+from ..registry import TITLES
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +29,10 @@ DOMAIN = "messages"
 CATALOG_FOLDER = "_locale"
 #: The two registers, used as gettext contexts.
 REGISTERS = ("formal", "informal")
+#: The grammatical genders a context may add to its register (``informal.f``).
+GENDERS = ("f", "m")
+#: Every gettext context a catalog may hold: a register, alone or with a gender.
+VOICES = (*REGISTERS, *(f"{r}.{g}" for r in REGISTERS for g in GENDERS))
 #: The locale tag that renders pseudo-translations (accented, lengthened).
 PSEUDO = "pseudo"
 
@@ -57,9 +48,24 @@ class LocaleSettings:
     formality: str
     name_order: str
     separator: str
-    formal: tuple[str, ...]
-    informal: tuple[str, ...]
+    #: Salutation patterns tried in order, by kind (SALUTATION_KINDS): ``formal``, ``informal``,
+    #: with a gender (``formal_f``) and for chats and texts (``chat_informal``, ``chat_formal_m``).
+    salutations: dict[str, tuple[str, ...]]
+    #: The formal salutation for a title (``dr``), and for a title with a gender (``dr_f``).
     titled: dict[str, str]
+    #: The name messages sign with in this locale, where it differs from the project's.
+    brand: str | None = None
+
+
+#: Every kind of salutation list a locale may give; ``formal`` and ``informal`` are required.
+SALUTATION_KINDS = tuple(
+    f"{chat}{register}{gender}"
+    for chat in ("", "chat_")
+    for register in REGISTERS
+    for gender in ("", *(f"_{g}" for g in GENDERS))
+)
+#: What else a locale's table may say.
+_LOCALE_KEYS = ("formality", "name_order", "separator", "titled", "brand")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,11 @@ class LocalesConfig:
     #: Locales whose catalogs must be complete (``i18n check`` fails for them only); the other
     #: shipped locales fall back, string by string, to the default language.
     required: tuple[str, ...] = ()
+    #: The name messages sign with (``brand`` in templates); a locale may give its own.
+    brand: str = "Outreach"
+
+    def brand_for(self, chain: list[str]) -> str:
+        return self.settings_for(chain).brand or self.brand
 
     def settings_for(self, chain: list[str]) -> LocaleSettings:
         for tag in chain:
@@ -96,6 +107,9 @@ def load_locales(config_dir: Path) -> LocalesConfig:
     required = data.get("required", shipped)
     if not isinstance(required, list) or any(tag not in shipped for tag in required):
         raise fail("required", required, "must list shipped locales (default: all of them)")
+    brand = data.get("brand", "Outreach")
+    if not isinstance(brand, str) or not brand.strip():
+        raise fail("brand", brand, "must name the sender of the messages")
     segments = data.get("sms_max_segments", 3)
     if not isinstance(segments, int) or segments < 1:
         raise fail("sms_max_segments", segments, "must be a whole number >= 1")
@@ -114,28 +128,42 @@ def load_locales(config_dir: Path) -> LocalesConfig:
         order = table.get("name_order", "given_family")
         if order not in ("given_family", "family_given"):
             raise fail(f"{tag}.name_order", order, "must be 'given_family' or 'family_given'")
+        unknown_keys = set(table) - set(SALUTATION_KINDS) - set(_LOCALE_KEYS)
+        if unknown_keys:
+            key = sorted(unknown_keys)[0]
+            known = ", ".join((*_LOCALE_KEYS, *SALUTATION_KINDS))
+            raise fail(f"{tag}.{key}", table[key], f"unknown key (known: {known})")
         patterns = {}
-        for register in REGISTERS:
-            value = table.get(register)
+        for kind in SALUTATION_KINDS:
+            value = table.get(kind)
+            if value is None and kind not in REGISTERS:
+                continue
             if not isinstance(value, list) or not value or not all(isinstance(p, str) for p in value):
-                raise fail(f"{tag}.{register}", value, "must list salutation patterns")
-            patterns[register] = tuple(value)
+                raise fail(f"{tag}.{kind}", value, "must list salutation patterns")
+            patterns[kind] = tuple(value)
         titled = table.get("titled", {})
-        if not isinstance(titled, dict):
+        if not isinstance(titled, dict) or not all(isinstance(p, str) for p in titled.values()):
             raise fail(f"{tag}.titled", titled, "must map titles to patterns")
-        for pattern in [*patterns["formal"], *patterns["informal"], *titled.values()]:
+        for title in titled:
+            name, _, gender = title.partition("_")
+            if name not in TITLES or (gender and gender not in GENDERS):
+                raise fail(f"{tag}.titled", title, f"not a title ({', '.join(TITLES)}, or one with _f or _m)")
+        for pattern in [*(p for ps in patterns.values() for p in ps), *titled.values()]:
             unknown = set(re.findall(r"{(\w*)}", pattern)) - {"given", "family", "full"}
             if unknown:
                 raise fail(tag, pattern, f"unknown placeholder {sorted(unknown)[0]!r}")
+        own_brand = table.get("brand")
+        if own_brand is not None and (not isinstance(own_brand, str) or not own_brand.strip()):
+            raise fail(f"{tag}.brand", own_brand, "must name the sender of the messages")
         locales[tag] = LocaleSettings(
             formality=formality,
             name_order=order,
             separator=table.get("separator", " "),
-            formal=patterns["formal"],
-            informal=patterns["informal"],
+            salutations=patterns,
             titled=dict(titled),
+            brand=own_brand,
         )
-    return LocalesConfig(default, tuple(shipped), segments, locales, tuple(required))
+    return LocalesConfig(default, tuple(shipped), segments, locales, tuple(required), brand)
 
 
 _unknown_logged: set[str] = set()
@@ -166,216 +194,6 @@ def locale_chain(tag: str, default: str = "en") -> list[str]:
                 _unknown_logged.add(tag)
                 logger.warning("unknown locale %r: using %r", tag, default)
         return [default]
-
-
-class CompiledCatalog(gettext.GNUTranslations):
-    """A catalog read from a .mo, with what ``GNUTranslations`` sets as it parses (typeshed omits it)."""
-
-    #: msgid (with its context) -> text; a plural form is keyed (msgid, index).
-    _catalog: dict[str | tuple[str, int], str]
-    #: The plural form index for n (from the catalog's Plural-Forms).
-    plural: Callable[[int], int]
-
-
-@lru_cache(maxsize=64)
-def compile_catalog(source: bytes) -> CompiledCatalog:
-    """A .po file's bytes, compiled in memory: a fresh clone needs no build step, and a missing
-    .mo can never silently turn into untranslated text."""
-    catalog = read_po(io.BytesIO(source))
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog, use_fuzzy=False)
-    buffer.seek(0)
-    return CompiledCatalog(buffer)
-
-
-def load_translations(templates_dir: Path, tag: str) -> CompiledCatalog | None:
-    path = catalog_path(templates_dir, tag)
-    if not path.exists():
-        return None
-    return compile_catalog(path.read_bytes())
-
-
-class Messages:
-    """Register-aware lookups through a chain of catalogs; English source text last."""
-
-    def __init__(self, catalogs: list[CompiledCatalog]) -> None:
-        self.catalogs = catalogs
-
-    def _find(self, key: Any) -> str | None:
-        for catalog in self.catalogs:
-            found = catalog._catalog.get(key)  # noqa: SLF001 - exact lookup, no fallback guessing
-            if found:
-                return found
-        return None
-
-    def gettext(self, message: str, register: str) -> str:
-        for context in (register, *[r for r in REGISTERS if r != register]):
-            found = self._find(f"{context}\x04{message}")
-            if found is not None:
-                return found
-        return message
-
-    def ngettext(self, singular: str, plural: str, n: int, register: str) -> str:
-        for context in (register, *[r for r in REGISTERS if r != register]):
-            for catalog in self.catalogs:
-                key = (f"{context}\x04{singular}", catalog.plural(n))
-                found = catalog._catalog.get(key)  # noqa: SLF001
-                if found:
-                    return found
-        return singular if n == 1 else plural
-
-    def install(self, env: jinja2.Environment) -> None:
-        """Install callables that read the register from each render's context."""
-
-        @jinja2.pass_context
-        def _gettext(ctx, message: str) -> str:
-            return self.gettext(message, ctx.get("register", "formal"))
-
-        @jinja2.pass_context
-        def _ngettext(ctx, singular: str, plural: str, n: int) -> str:
-            return self.ngettext(singular, plural, n, ctx.get("register", "formal"))
-
-        @jinja2.pass_context
-        def _pgettext(ctx, context: str, message: str) -> str:
-            return self.gettext(message, context)
-
-        @jinja2.pass_context
-        def _npgettext(ctx, context: str, singular: str, plural: str, n: int) -> str:
-            return self.ngettext(singular, plural, n, context)
-
-        # The i18n extension adds this method to the environment at run time (Environment.extend).
-        env.install_gettext_callables(  # type: ignore[attr-defined]
-            _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext
-        )
-        # For CompiledTranslations: {% trans %} blocks look their text up as they compile.
-        env.filters[TEXT] = self._text
-        env.filters[FORMAT] = format_text
-        env.filters[PLURAL] = self._plural
-        env.outreach_messages = self  # type: ignore[attr-defined]
-
-    def _text(self, register: Any, formal: str, informal: str, message: str, bare: bool) -> str:
-        """A compiled block's text for the register (looked up now for an unusual one)."""
-        if isinstance(register, str):
-            if register == "formal":
-                return formal
-            if register == "informal":
-                return informal
-        text = self.gettext(message, register)
-        return text % {} if bare else text
-
-    def _plural(self, n: int, singular: str, plural: str, register: Any) -> str:
-        return self.ngettext(singular, plural, n, register)
-
-
-#: Filters through which compiled {% trans %} blocks pick their text by register, look up
-#: plural forms and fill in their variables (plain calls: no gettext wrappers, no derived contexts).
-TEXT, PLURAL, FORMAT = "_outreach_text", "_outreach_plural", "_outreach_format"
-
-
-class CompiledTranslations(InternationalizationExtension):
-    """``{% trans %}`` with the text looked up once, when a template compiles.
-
-    An environment serves one locale, and the catalogs of its Messages never
-    change, so the translation of a constant msgid is known per register before
-    any render: a block compiles to the formal and the informal text and picks
-    one by the ``register`` in the render's context (``formal`` when there is
-    none), with no gettext call. Any other register is looked up at render
-    time. Plural blocks choose their form at render time (it depends on the
-    count), through a plain call that reads the register the same way.
-
-    The output is what ``jinja2.ext.i18n`` with newstyle gettext gives: the
-    text marked safe when the template autoescapes, then ``% variables``
-    (escaping each value), ``%%`` turned into ``%`` even without variables.
-    """
-
-    def _make_node(
-        self,
-        singular: str,
-        plural: str | None,
-        context: str | None,
-        variables: dict[str, nodes.Expr],
-        plural_expr: nodes.Expr | None,
-        vars_referenced: bool,
-        num_called_num: bool,
-    ) -> nodes.Output:
-        node = super()._make_node(
-            singular, plural, context, variables, plural_expr, vars_referenced, num_called_num
-        )
-        messages: Messages | None = getattr(self.environment, "outreach_messages", None)
-        newstyle = getattr(self.environment, "newstyle_gettext", False)
-        if messages is None or context is not None or not newstyle:
-            return node
-        if plural_expr is not None:
-            if not isinstance(plural_expr, nodes.Name):
-                return node  # evaluated once per use, like jinja2.ext.i18n does: keep its path
-            values = dict(variables)
-            values.setdefault("num", deepcopy(plural_expr))
-            form = _filter(PLURAL, deepcopy(plural_expr), singular, plural, _register_or_formal())
-            return nodes.Output([_format(form, values)])
-        texts = {}
-        for register in REGISTERS:
-            texts[register] = messages.gettext(singular, register)
-            if not variables:
-                try:
-                    texts[register] %= {}
-                except (KeyError, ValueError, TypeError):
-                    return node  # fails at render time, as it does without compiling
-        text = _filter(
-            TEXT, _register_or_formal(), texts["formal"], texts["informal"], singular, not variables
-        )
-        return nodes.Output([_format(text, variables)])
-
-
-def _register_or_formal() -> nodes.Expr:
-    """``ctx.get("register", "formal")`` as an expression (a variable set in the template counts)."""
-    register = nodes.Name("register", "load")
-    defined = nodes.Test(nodes.Name("register", "load"), "defined", [], [], None, None)
-    return nodes.CondExpr(defined, register, nodes.Const("formal"))
-
-
-def _filter(name: str, value: nodes.Expr, *args: Any) -> nodes.Expr:
-    arguments = [a if isinstance(a, nodes.Expr) else nodes.Const(a) for a in args]
-    return nodes.Filter(value, name, arguments, [], None, None)
-
-
-def _format(text: nodes.Expr, variables: dict[str, nodes.Expr]) -> nodes.Expr:
-    """Safe when autoescaping, then formatted with the variables (if any): ``format_text``."""
-    if not variables:
-        return nodes.MarkSafeIfAutoescape(text)
-    values = nodes.Dict([nodes.Pair(nodes.Const(k), v) for k, v in variables.items()])
-    return _filter(FORMAT, text, values)
-
-
-_ACCENTS = str.maketrans(
-    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-    "àƀçđéƒĝĥîĵķĺɱñöþǫŕšţûṽŵẋýžÀƁÇĐÉƑĜĤÎĴĶĹṀÑÖÞǪŔŠŢÛṼŴẊÝŽ",
-)
-_PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|%%")
-
-
-def pseudo(text: str) -> str:
-    """Accented and about 40 % longer, in brackets: untranslated text stands out next to it."""
-    parts: list[str] = []
-    last = 0
-    for match in _PLACEHOLDER.finditer(text):
-        parts.append(text[last : match.start()].translate(_ACCENTS))
-        parts.append(match.group())
-        last = match.end()
-    parts.append(text[last:].translate(_ACCENTS))
-    body = "".join(parts)
-    padding = "~" * max(1, len(text) * 2 // 5)
-    return f"⟦{body}{padding}⟧"
-
-
-class PseudoMessages(Messages):
-    def __init__(self) -> None:
-        super().__init__([])
-
-    def gettext(self, message: str, register: str) -> str:
-        return pseudo(message)
-
-    def ngettext(self, singular: str, plural: str, n: int, register: str) -> str:
-        return pseudo(singular if n == 1 else plural)
 
 
 def babel_locale(tag: str, default: str = "en") -> Locale:

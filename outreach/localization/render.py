@@ -33,21 +33,10 @@ from .filters import FSI as FSI
 from .filters import PDI as PDI
 from .filters import _date as _date
 from .filters import _relative_text as _relative_text
-from .locales import (
-    CATALOG_FOLDER,
-    DOMAIN,
-    PSEUDO,
-    CompiledTranslations,
-    LocalesConfig,
-    LocaleSettings,
-    Messages,
-    PseudoMessages,
-    babel_locale,
-    compile_catalog,
-    locale_chain,
-    pseudo,
-)
+from .locales import CATALOG_FOLDER, DOMAIN, PSEUDO, LocalesConfig, LocaleSettings, babel_locale, locale_chain
+from .messages import CompiledTranslations, Messages, PseudoMessages, compile_catalog, pseudo
 from .names import salutation
+from .sms import for_sms
 
 
 @dataclass(frozen=True)
@@ -55,6 +44,7 @@ class _LocaleFacts:
     """What every render in one locale needs besides its environment."""
 
     settings: LocaleSettings
+    brand: str
     babel: Locale
     lang: str
     direction: str
@@ -236,6 +226,7 @@ class Renderer:
             babel = babel_locale(tag, self.locales.default)
             facts = self._facts[tag] = _LocaleFacts(
                 settings=self.locales.settings_for(self._chain(tag)),
+                brand=self.locales.brand_for(self._chain(tag)),
                 babel=babel,
                 lang=str(babel).replace("_", "-"),
                 direction="rtl" if babel.character_order == "right-to-left" else "ltr",
@@ -266,12 +257,16 @@ class Renderer:
         env = self.environment(tag)
         facts = self._facts_for(tag)
         register = register or customer.formality or facts.settings.formality
-        opening = salutation(customer, facts.settings, register)
+        parts = CHANNELS[channel].parts
+        # A channel without a subject carries chats and texts, not letters.
+        opening = salutation(customer, facts.settings, register, chat="subject.txt" not in parts)
         values = {
             **context,
             "customer": customer,
             "channel": channel,
             "register": register,
+            "gender": customer.grammatical_gender,
+            "brand": facts.brand,
             "salutation": pseudo(opening) if tag == PSEUDO else opening,
             "now": now,
             "lang": facts.lang,
@@ -280,7 +275,7 @@ class Renderer:
             "_zone": customer.zone,
         }
         out: dict[str, str] = {}
-        for part in CHANNELS[channel].parts:
+        for part in parts:
             name = self._find(template, channel, part)
             if name is None:
                 raise TemplateError(f"template {template}/{part} for channel {channel} is missing")
@@ -294,6 +289,8 @@ class Renderer:
                 why = f"{type(exc).__name__}: {exc}"
                 raise TemplateError(f"template {name} failed to render: {why}") from None
         parameters = tuple(self._expression(tag, env, template, e, values) for e in expressions)
+        if CHANNELS[channel].short_text:
+            out["body.txt"] = for_sms(out["body.txt"])
         subject = out.get("subject.txt")
         return Rendered(
             subject=" ".join(subject.split()) if subject is not None else None,

@@ -13,6 +13,38 @@ GSM7_BASIC = frozenset(
 GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 
+#: Spaces CLDR formats with (no-break, narrow no-break, thin) that GSM-7 has no place for: one of
+#: them would turn a whole message into UCS-2, at less than half the characters per segment.
+_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
+#: Typographic punctuation and its GSM-7 look-alike, used when that makes a whole text GSM-7.
+_PLAIN_PUNCTUATION = str.maketrans(
+    {
+        "\u2019": "'",
+        "\u2018": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2026": "...",
+    }
+)
+
+
+def is_gsm7(text: str) -> bool:
+    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+
+
+def for_sms(text: str) -> str:
+    """A text as it is best sent in segments: plain spaces for CLDR's no-break ones, and plain
+    quotes and dashes where that lets the whole text stay GSM-7 (a text with other characters
+    outside GSM-7 keeps its typography: it is UCS-2 anyway)."""
+    text = text.translate(_SPACES)
+    if is_gsm7(text):
+        return text
+    plain = text.translate(_PLAIN_PUNCTUATION)
+    return plain if is_gsm7(plain) else text
+
+
 @dataclass(frozen=True)
 class SmsInfo:
     encoding: str  # "GSM-7" or "UCS-2"
@@ -22,7 +54,7 @@ class SmsInfo:
 
 def sms_info(text: str) -> SmsInfo:
     """Encoding, length in units and the number of segments a text takes."""
-    if all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text):
+    if is_gsm7(text):
         units = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
         single, part = 160, 153
         encoding = "GSM-7"

@@ -82,6 +82,8 @@ class Pages:
             "lang": str(babel).replace("_", "-"),
             "direction": "rtl" if babel.character_order == "right-to-left" else "ltr",
             "register": register,
+            "gender": customer.grammatical_gender if customer is not None else None,
+            "brand": self.outreach.locales.brand_for(locale_chain(tag, self.outreach.locales.default)),
             "now": self.outreach.clock.now(),
             "_locale": babel,
             "_zone": customer.zone if customer is not None else "UTC",

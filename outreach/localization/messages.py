@@ -1,0 +1,259 @@
+"""Translations at run time: lookups by register and grammatical gender through a chain of catalogs,
+``{% trans %}`` blocks looked up as they compile, and the pseudo-locale.
+
+Every message appears twice in a catalog, under the gettext contexts ``formal`` and ``informal``:
+the register is a dimension of its own. Those texts are written so that they need no grammatical
+gender. Where a language has a better word for a woman or a man (an Arabic imperative, a Polish
+past tense), the catalog may add the message under ``formal.f``, ``informal.m`` and so on
+(``locales.VOICES``).
+
+A lookup tries the customer's register with their gender, then without, then the other register
+the same way, through each catalog of the locale chain (``pt_BR`` → ``pt`` → ``en``), and ends at
+the English source text. It never shows a raw key or an empty string.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+import re
+from collections.abc import Callable
+from copy import deepcopy
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from jinja2 import nodes
+from jinja2.ext import InternationalizationExtension
+
+from .filters import format_text
+from .locales import REGISTERS, VOICES, catalog_path
+
+
+class CompiledCatalog(gettext.GNUTranslations):
+    """A catalog read from a .mo, with what ``GNUTranslations`` sets as it parses (typeshed omits it)."""
+
+    #: msgid (with its context) -> text; a plural form is keyed (msgid, index).
+    _catalog: dict[str | tuple[str, int], str]
+    #: The plural form index for n (from the catalog's Plural-Forms).
+    plural: Callable[[int], int]
+
+
+@lru_cache(maxsize=64)
+def compile_catalog(source: bytes) -> CompiledCatalog:
+    """A .po file's bytes, compiled in memory: a fresh clone needs no build step, and a missing
+    .mo can never silently turn into untranslated text."""
+    catalog = read_po(io.BytesIO(source))
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return CompiledCatalog(buffer)
+
+
+def load_translations(templates_dir: Path, tag: str) -> CompiledCatalog | None:
+    path = catalog_path(templates_dir, tag)
+    if not path.exists():
+        return None
+    return compile_catalog(path.read_bytes())
+
+
+@lru_cache(maxsize=64)
+def contexts(register: str, gender: str | None) -> tuple[str, ...]:
+    """The gettext contexts a lookup tries, in order: the register with the gender, the register,
+    then the other register the same way (``informal.f``, ``informal``, ``formal.f``, ``formal``)."""
+    registers = (register, *[r for r in REGISTERS if r != register])
+    if not gender:
+        return registers
+    return tuple(c for r in registers for c in (f"{r}.{gender}", r))
+
+
+class Messages:
+    """Register-aware lookups through a chain of catalogs; English source text last."""
+
+    def __init__(self, catalogs: list[CompiledCatalog]) -> None:
+        self.catalogs = catalogs
+
+    def _find(self, key: Any) -> str | None:
+        for catalog in self.catalogs:
+            found = catalog._catalog.get(key)  # noqa: SLF001 - exact lookup, no fallback guessing
+            if found:
+                return found
+        return None
+
+    def gettext(self, message: str, register: str, gender: str | None = None) -> str:
+        for context in contexts(register, gender):
+            found = self._find(f"{context}\x04{message}")
+            if found is not None:
+                return found
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int, register: str, gender: str | None = None) -> str:
+        for context in contexts(register, gender):
+            for catalog in self.catalogs:
+                key = (f"{context}\x04{singular}", catalog.plural(n))
+                found = catalog._catalog.get(key)  # noqa: SLF001
+                if found:
+                    return found
+        return singular if n == 1 else plural
+
+    def install(self, env: jinja2.Environment) -> None:
+        """Install callables that read the register and gender from each render's context."""
+
+        @jinja2.pass_context
+        def _gettext(ctx, message: str) -> str:
+            return self.gettext(message, ctx.get("register", "formal"), ctx.get("gender"))
+
+        @jinja2.pass_context
+        def _ngettext(ctx, singular: str, plural: str, n: int) -> str:
+            return self.ngettext(singular, plural, n, ctx.get("register", "formal"), ctx.get("gender"))
+
+        @jinja2.pass_context
+        def _pgettext(ctx, context: str, message: str) -> str:
+            return self.gettext(message, context)
+
+        @jinja2.pass_context
+        def _npgettext(ctx, context: str, singular: str, plural: str, n: int) -> str:
+            return self.ngettext(singular, plural, n, context)
+
+        # The i18n extension adds this method to the environment at run time (Environment.extend).
+        env.install_gettext_callables(  # type: ignore[attr-defined]
+            _gettext, _ngettext, newstyle=True, pgettext=_pgettext, npgettext=_npgettext
+        )
+        # For CompiledTranslations: {% trans %} blocks look their text up as they compile.
+        env.filters[TEXT] = self._text
+        env.filters[FORMAT] = format_text
+        env.filters[PLURAL] = self._plural
+        env.outreach_messages = self  # type: ignore[attr-defined]
+
+    def texts(self, message: str) -> dict[str, str]:
+        """A message's text for every voice (VOICES), as a compiled block keeps them."""
+        return {voice: self.gettext(message, *voice.partition(".")[::2]) for voice in VOICES}
+
+    def _text(self, register: Any, gender: Any, texts: dict[str, str], message: str, bare: bool) -> str:
+        """A compiled block's text for the register and gender (looked up now for an unusual one)."""
+        if isinstance(register, str):
+            found = texts.get(f"{register}.{gender}" if gender else register)
+            if found is not None:
+                return found
+        text = self.gettext(message, register, gender)
+        return text % {} if bare else text
+
+    def _plural(self, n: int, singular: str, plural: str, register: Any, gender: Any) -> str:
+        return self.ngettext(singular, plural, n, register, gender)
+
+
+#: Filters through which compiled {% trans %} blocks pick their text by register, look up
+#: plural forms and fill in their variables (plain calls: no gettext wrappers, no derived contexts).
+TEXT, PLURAL, FORMAT = "_outreach_text", "_outreach_plural", "_outreach_format"
+
+
+class CompiledTranslations(InternationalizationExtension):
+    """``{% trans %}`` with the text looked up once, when a template compiles.
+
+    An environment serves one locale, and the catalogs of its Messages never
+    change, so the translation of a constant msgid is known per voice (register
+    and gender) before any render: a block compiles to its text for every voice
+    and picks one by the ``register`` and ``gender`` in the render's context
+    (``formal`` and none when there are none), with no gettext call. Any other
+    register is looked up at render time. Plural blocks choose their form at
+    render time (it depends on the count), through a plain call that reads the
+    register and gender the same way.
+
+    The output is what ``jinja2.ext.i18n`` with newstyle gettext gives: the
+    text marked safe when the template autoescapes, then ``% variables``
+    (escaping each value), ``%%`` turned into ``%`` even without variables.
+    """
+
+    def _make_node(
+        self,
+        singular: str,
+        plural: str | None,
+        context: str | None,
+        variables: dict[str, nodes.Expr],
+        plural_expr: nodes.Expr | None,
+        vars_referenced: bool,
+        num_called_num: bool,
+    ) -> nodes.Output:
+        node = super()._make_node(
+            singular, plural, context, variables, plural_expr, vars_referenced, num_called_num
+        )
+        messages: Messages | None = getattr(self.environment, "outreach_messages", None)
+        newstyle = getattr(self.environment, "newstyle_gettext", False)
+        if messages is None or context is not None or not newstyle:
+            return node
+        if plural_expr is not None:
+            if not isinstance(plural_expr, nodes.Name):
+                return node  # evaluated once per use, like jinja2.ext.i18n does: keep its path
+            values = dict(variables)
+            values.setdefault("num", deepcopy(plural_expr))
+            form = _filter(PLURAL, deepcopy(plural_expr), singular, plural, _register_or_formal(), _gender())
+            return nodes.Output([_format(form, values)])
+        texts = messages.texts(singular)
+        if not variables:
+            try:
+                texts = {voice: text % {} for voice, text in texts.items()}
+            except (KeyError, ValueError, TypeError):
+                return node  # fails at render time, as it does without compiling
+        text = _filter(TEXT, _register_or_formal(), _gender(), texts, singular, not variables)
+        return nodes.Output([_format(text, variables)])
+
+
+def _register_or_formal() -> nodes.Expr:
+    """``ctx.get("register", "formal")`` as an expression (a variable set in the template counts)."""
+    register = nodes.Name("register", "load")
+    defined = nodes.Test(nodes.Name("register", "load"), "defined", [], [], None, None)
+    return nodes.CondExpr(defined, register, nodes.Const("formal"))
+
+
+def _gender() -> nodes.Expr:
+    """``ctx.get("gender")`` as an expression: ``f``, ``m`` or none."""
+    defined = nodes.Test(nodes.Name("gender", "load"), "defined", [], [], None, None)
+    return nodes.CondExpr(defined, nodes.Name("gender", "load"), nodes.Const(None))
+
+
+def _filter(name: str, value: nodes.Expr, *args: Any) -> nodes.Expr:
+    arguments = [a if isinstance(a, nodes.Expr) else nodes.Const(a) for a in args]
+    return nodes.Filter(value, name, arguments, [], None, None)
+
+
+def _format(text: nodes.Expr, variables: dict[str, nodes.Expr]) -> nodes.Expr:
+    """Safe when autoescaping, then formatted with the variables (if any): ``format_text``."""
+    if not variables:
+        return nodes.MarkSafeIfAutoescape(text)
+    values = nodes.Dict([nodes.Pair(nodes.Const(k), v) for k, v in variables.items()])
+    return _filter(FORMAT, text, values)
+
+
+_ACCENTS = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "àƀçđéƒĝĥîĵķĺɱñöþǫŕšţûṽŵẋýžÀƁÇĐÉƑĜĤÎĴĶĹṀÑÖÞǪŔŠŢÛṼŴẊÝŽ",
+)
+_PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sd]|%%")
+
+
+def pseudo(text: str) -> str:
+    """Accented and about 40 % longer, in brackets: untranslated text stands out next to it."""
+    parts: list[str] = []
+    last = 0
+    for match in _PLACEHOLDER.finditer(text):
+        parts.append(text[last : match.start()].translate(_ACCENTS))
+        parts.append(match.group())
+        last = match.end()
+    parts.append(text[last:].translate(_ACCENTS))
+    body = "".join(parts)
+    padding = "~" * max(1, len(text) * 2 // 5)
+    return f"⟦{body}{padding}⟧"
+
+
+class PseudoMessages(Messages):
+    def __init__(self) -> None:
+        super().__init__([])
+
+    def gettext(self, message: str, register: str, gender: str | None = None) -> str:
+        return pseudo(message)
+
+    def ngettext(self, singular: str, plural: str, n: int, register: str, gender: str | None = None) -> str:
+        return pseudo(singular if n == 1 else plural)
