@@ -8,7 +8,7 @@ It starts a throwaway ``redis-server`` and a throwaway PostgreSQL cluster (``ini
 ``pg_ctl`` on free loopback ports, as ``postgres`` when run as root) and stops both at the end;
 it never talks to any other server (docs/PERFORMANCE.md, "The archive").
 
-1. Memory. N ``order.delayed`` sends (one per customer, customers in the ten shipped locales)
+1. Memory. N ``order.delayed`` sends (one per customer, customers in ten of the shipped locales)
    planned, delivered in this process, then archived. ``INFO used_memory`` before the events,
    once every send is finished, and after archiving; the events' own keys (their markers, the
    journey's supersede key and the customer's key set, kept for the event window whatever

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_deliver.py [--sends 2000] [--json] [--pyinstrument]
 
-Plans ``--sends`` ``order.delayed`` sends due now (ten shipped locales, email to the
+Plans ``--sends`` ``order.delayed`` sends due now (ten of the shipped locales, email to the
 outbox, no rate limits) on a throwaway ``redis-server``, claims them, and runs
 ``app.deliver`` on batches of ``deliver_batch`` (50) in this one thread under
 ``cProfile`` (and ``pyinstrument`` with ``--pyinstrument``, when installed). Reports:

@@ -2,7 +2,7 @@
 
     python benchmarks/profile_ingest.py [--events 4000] [--batch 200] [--json] [--pyinstrument]
 
-Applies ``--events`` ``order.delayed`` events (ten shipped locales, one send each,
+Applies ``--events`` ``order.delayed`` events (ten of the shipped locales, one send each,
 every journey with ``supersede_by``) with ``app.ingest_many`` on batches of
 ``--batch`` (the ingest actor's batch, ``OUTREACH_INGEST_BATCH``) in this one thread,
 on a throwaway ``redis-server``, as a worker's ingest actor applies them (the

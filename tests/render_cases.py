@@ -19,7 +19,7 @@ from outreach.localization.render import Renderer
 NOWS = (datetime(2026, 3, 21, 9, tzinfo=UTC), datetime(2026, 3, 25, 23, 30, tzinfo=UTC))
 REGISTERS = (None, "formal", "informal")
 #: Locales beyond the shipped ones: pseudo, a fallback through a shipped parent, an unknown one.
-EXTRA_LOCALES = (PSEUDO, "pt_PT", "de_AT", "fr", "zh_Hant_TW")
+EXTRA_LOCALES = (PSEUDO, "pt_PT", "de_AT", "es_419", "sv", "zh_Hant_TW")
 
 
 def person(**values: Any) -> Customer:
@@ -37,6 +37,10 @@ PEOPLE = {
     "cjk": person(given_name="春斗", family_name="田中", zone="Asia/Tokyo"),
     "latin_in_cjk": person(given_name="Haruto", family_name="Tanaka", title="mx"),
     "markup": person(given_name="<b>Ann & Co</b>", family_name='O\'Neil "x"'),
+    "feminine": person(given_name="Noa", family_name="Levi", gender="feminine", zone="Asia/Jerusalem"),
+    "masculine_dr": person(given_name="Omar", family_name="Haddad", title="dr", gender="masculine"),
+    "preferred": person(given_name="Thị Lan", family_name="Nguyễn", preferred_name="Lan", gender="neutral",
+                        name_order="given_family"),
 }
 
 #: order_delay data: plural counts, no credit, no original date, other currencies, markup.
@@ -54,6 +58,8 @@ DELAYS = {
     "usd_cents": {"credit": "0.5", "currency": "USD"},
     "markup": {"order_id": "<A&1>\"'", "credit": "1000000", "currency": "CHF"},
     "past_eta": {"new_eta": "2026-03-01", "original_eta": "2026-02-27"},
+    "tomorrow": {"new_eta": "2026-03-22", "reason": "strike", "options": ["refund"], "remedy": "express"},
+    "bare": {"original_eta": None, "credit": None, "reason": None, "options": None, "order_url": None},
 }
 
 

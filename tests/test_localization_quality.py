@@ -386,9 +386,11 @@ def test_survey_links_have_names_and_the_scale_comes_first(renderer, tag):
 def test_review_findings_are_fixed(renderer):
     hu = render(renderer, "order_delay.notice", "hu", formality="formal", data=ORDER)
     assert hu.subject == "Késik a rendelése (A-1001)"
-    hu_sms = render(renderer, "order_delay.notice", "hu", formality="formal", channel="sms", data=ORDER).text
-    assert hu_sms == "Outreach: Késik a rendelése (A-1001). Új dátum: 2026. márc. 26. Elnézést kérünk!"
-    assert sms_info(hu_sms).segments == 1
+    for register in ("formal", "informal"):
+        sms = render(renderer, "order_delay.notice", "hu", formality=register, channel="sms", data=ORDER).text
+        # The value in parentheses (no a/az before it), the date's own full stop ends the sentence.
+        assert "(A-1001)" in sms and "számú" not in sms and ".." not in sms
+        assert sms.startswith("Outreach: ") and sms_info(sms).segments == 1
     he = render(renderer, "order_delay.notice", "he", data=ORDER).text
     assert "מועד המסירה המשוער החדש" in he and "תאריך המשלוח" not in he
     vi = render(renderer, "order_delay.notice", "vi", formality="formal", data=FULL).text
@@ -419,3 +421,49 @@ def test_arabic_neutral_text_uses_no_masculine_imperative_and_gendered_text_agre
     feminine = render(renderer, "survey.csat", "ar", formality="informal", gender="feminine").text
     masculine = render(renderer, "survey.csat", "ar", formality="informal", gender="masculine").text
     assert feminine != masculine
+
+
+# -- money ------------------------------------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    tag=st.sampled_from([*SHIPPED, "es_MX", "es_419", "es_AR", "de_CH", "en_IN", "fr_CH"]),
+    currency=st.sampled_from(["EUR", "USD", "CHF", "JPY", "GBP", "MXN", "PLN", "TRY", "KRW", "SEK", "AED"]),
+    amount=st.decimals(min_value=-10**7, max_value=10**7, places=2, allow_nan=False),
+)
+def test_a_currency_code_never_touches_its_digits(tag, currency, amount):
+    """CLDR's currency spacing (Babel leaves it out): "EUR 10.00" in es_MX, never "EUR10.00"."""
+    from outreach.localization.filters import _number_text
+
+    text = _number_text(str(amount), "money", babel_locale(tag), currency)
+    assert not re.search(r"[^\W\d_]\d|\d[^\W\d_]", text), text
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "expected"),
+    [("es", "2000", "2000"), ("es", "20000", "20.000"), ("es_MX", "2000", "2,000"), ("pl", "2000", "2000"),
+     ("pl", "20000", "20\u00a0000"), ("de", "2000", "2.000"), ("pt_PT", "-2500", "-2500")],
+)  # fmt: skip
+def test_four_digit_numbers_are_grouped_as_cldr_says(tag, value, expected):
+    """minimumGroupingDigits (Babel ignores it): Spain and Poland write 2000, not 2.000 or 2 000."""
+    from outreach.localization.filters import _number_text
+
+    assert _number_text(value, "decimal", babel_locale(tag)) == expected
+
+
+@pytest.mark.parametrize("day", range(1, 29))
+def test_french_writes_the_first_of_a_month_as_an_ordinal(day):
+    from outreach.localization.filters import _date_text
+
+    fr = babel_locale("fr")
+    long = _date_text(f"2026-04-{day:02d}", "long", fr, "UTC")
+    assert long == ("1er avril 2026" if day == 1 else f"{day} avril 2026")
+    assert _date_text(f"2026-04-{day:02d}", "short", fr, "UTC") == f"{day:02d}/04/2026"
+
+
+def test_a_delay_of_no_days_is_not_announced(renderer):
+    same = render(renderer, "order_delay.notice", "en", data={**ORDER, "original_eta": "2026-03-26"}).text
+    assert "later than we promised" not in same
+    later = render(renderer, "order_delay.notice", "en", data={**ORDER, "original_eta": "2026-03-25"}).text
+    assert "That is 1 day later than we promised." in later

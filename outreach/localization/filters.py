@@ -70,7 +70,15 @@ def _date_text(value: Any, format: str, locale: Locale, zone_name: str) -> str:
     value = _date(value)
     if isinstance(value, datetime):
         value = value.astimezone(zone(zone_name)).date()
-    return babel_dates.format_date(value, format=format, locale=locale)
+    text = babel_dates.format_date(value, format=format, locale=locale)
+    if value.day == 1 and locale.language == "fr":
+        # French writes the first of a month as an ordinal before its name: « 1er avril ».
+        text = _FIRST_OF_MONTH.sub("1er ", text, count=1)
+    return text
+
+
+#: A day number 1 standing before a month's name (not a digit of 01/04/2026).
+_FIRST_OF_MONTH = re.compile(r"(?<![\d/.])1 (?=[^\d\s])")
 
 
 @lru_cache(maxsize=4096)
@@ -115,13 +123,48 @@ def _relative_text(value: Any, now: datetime, locale: Locale, zone_name: str) ->
     return _relative_days((value - now.astimezone(zone(zone_name)).date()).days, locale)
 
 
+def currency_spaced(text: str, symbol: str) -> str:
+    """CLDR's currency spacing, which Babel leaves out: a currency symbol that is not a sign (a
+    code such as ``EUR`` or ``CHF``) is kept apart from the digits by a no-break space, so es_MX
+    writes ``EUR 10.00``, not ``EUR10.00`` (``€10.00`` stays as it is)."""
+    if not symbol or not (symbol[0].isalpha() or symbol[-1].isalpha()):
+        return text
+    at = text.find(symbol)
+    if at < 0:
+        return text
+    end = at + len(symbol)
+    if symbol[-1].isalpha() and end < len(text) and text[end].isdigit():
+        return f"{text[:end]}\u00a0{text[end:]}"
+    if symbol[0].isalpha() and at > 0 and text[at - 1].isdigit():
+        return f"{text[:at]}\u00a0{text[at:]}"
+    return text
+
+
+def _groups_from_five_digits(locale: Locale) -> bool:
+    """CLDR's ``minimumGroupingDigits`` of 2, which Babel does not read: Spanish (of Spain), Polish
+    and European Portuguese write 2000 and 20 000, not 2.000 or 2 000. Latin American Spanish groups
+    from four digits, as CLDR has it."""
+    if locale.language == "es":
+        return locale.territory in (None, "ES", "EA", "IC")
+    return locale.language == "pl" or (locale.language, locale.territory) == ("pt", "PT")
+
+
+def _grouped(text: str, amount: Decimal, locale: Locale) -> str:
+    """A number's text with a four-digit whole part left ungrouped where the locale says so."""
+    if 1000 <= abs(amount) < 10000 and _groups_from_five_digits(locale):
+        return text.replace(babel_numbers.get_group_symbol(locale), "", 1)
+    return text
+
+
 @lru_cache(maxsize=4096)
 def _number_text(value: Any, kind: str, locale: Locale, currency: str = "") -> str:
+    amount = _decimal(value)
     if kind == "money":
-        return babel_numbers.format_currency(_decimal(value), currency, locale=locale)
+        text = _grouped(babel_numbers.format_currency(amount, currency, locale=locale), amount, locale)
+        return currency_spaced(text, babel_numbers.get_currency_symbol(currency, locale))
     if kind == "percent":
-        return babel_numbers.format_percent(_decimal(value), locale=locale)
-    return babel_numbers.format_decimal(_decimal(value), locale=locale)
+        return babel_numbers.format_percent(amount, locale=locale)
+    return _grouped(babel_numbers.format_decimal(amount, locale=locale), amount, locale)
 
 
 #: Every memo a render reads from (tests empty them to compare against cold renders).
@@ -203,17 +246,7 @@ def _ltr(ctx, value) -> str:
 
 
 #: Languages that write one sentence straight after another, with no space between.
-_UNSPACED = frozenset({"ja", "zh"})
-
-
-@jinja2.pass_context
-def _sentences(ctx, text: Any) -> Any:
-    """The non-empty lines of a block as one paragraph, each sentence after the last the way the
-    locale writes it: a space between them, none in Japanese and Chinese (where a line break in HTML
-    would show as a space, too)."""
-    separator = "" if ctx["_locale"].language in _UNSPACED else " "
-    joined = separator.join(line.strip() for line in str(text).splitlines() if line.strip())
-    return Markup(joined) if isinstance(text, Markup) else joined
+UNSPACED = frozenset({"ja", "zh"})
 
 
 _BDI_OPEN = re.compile(r'<bdi dir="ltr">')
@@ -224,8 +257,10 @@ def plain_text(value: Any) -> Markup:
     """HTML made fit for a context that shows no markup, such as ``<title>``: each ``<bdi>`` the
     ``ltr`` filter wrote becomes a pair of Unicode isolates, and every other tag is dropped (the
     text stays escaped)."""
-    text = _BDI_OPEN.sub(FSI, str(value)).replace("</bdi>", PDI)
-    return Markup(_TAG.sub("", text))
+    text = str(value)
+    if "<" not in text:
+        return Markup(text)
+    return Markup(_TAG.sub("", _BDI_OPEN.sub(FSI, text).replace("</bdi>", PDI)))
 
 
 def _days_between(start, end) -> int:
@@ -244,7 +279,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "list": _list,
     "ltr": _ltr,
     "plain_text": plain_text,
-    "sentences": _sentences,
 }
 #: The functions every environment gets as globals.
 GLOBALS: dict[str, Any] = {"days_between": _days_between}

@@ -28,7 +28,7 @@ from ..registry import CHANNELS
 # The formatting filters live in .filters; the "X as X" names are re-exported for the
 # code and tests that read them from this module.
 from .filters import CACHES as CACHES
-from .filters import FILTERS, GLOBALS
+from .filters import FILTERS, GLOBALS, UNSPACED
 from .filters import FSI as FSI
 from .filters import PDI as PDI
 from .filters import _date as _date
@@ -48,6 +48,8 @@ class _LocaleFacts:
     babel: Locale
     lang: str
     direction: str
+    #: What goes between two sentences of a paragraph: a space, none in Japanese and Chinese.
+    gap: str
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,7 @@ class Renderer:
                 babel=babel,
                 lang=str(babel).replace("_", "-"),
                 direction="rtl" if babel.character_order == "right-to-left" else "ltr",
+                gap="" if babel.language in UNSPACED else " ",
             )
         return facts
 
@@ -271,6 +274,7 @@ class Renderer:
             "now": now,
             "lang": facts.lang,
             "direction": facts.direction,
+            "gap": facts.gap,
             "_locale": facts.babel,
             "_zone": customer.zone,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: The GSM 03.38 basic character set.
@@ -13,36 +14,31 @@ GSM7_BASIC = frozenset(
 GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
 
 
-#: Spaces CLDR formats with (no-break, narrow no-break, thin) that GSM-7 has no place for: one of
-#: them would turn a whole message into UCS-2, at less than half the characters per segment.
-_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " ", "\u2007": " "})
+#: Spaces CLDR formats with (no-break, narrow no-break, thin, figure) that GSM-7 has no place for:
+#: one of them would turn a whole message into UCS-2, at less than half the characters per segment.
+_SPACES = re.compile("[\u00a0\u202f\u2009\u2007]")
 #: Typographic punctuation and its GSM-7 look-alike, used when that makes a whole text GSM-7.
-_PLAIN_PUNCTUATION = str.maketrans(
-    {
-        "\u2019": "'",
-        "\u2018": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2026": "...",
-    }
-)
+_LOOK_ALIKES = {"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-",
+                "\u2026": "..."}  # fmt: skip
+_PLAIN_PUNCTUATION = str.maketrans(_LOOK_ALIKES)
+_GSM7 = "".join(sorted(GSM7_BASIC | GSM7_EXTENSION))
+#: Any character GSM-7 cannot carry; and any that no look-alike replaces either.
+_NOT_GSM7 = re.compile("[^" + re.escape(_GSM7) + "]")
+_NO_LOOK_ALIKE = re.compile("[^" + re.escape(_GSM7 + "".join(_LOOK_ALIKES)) + "]")
 
 
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _NOT_GSM7.search(text) is None
 
 
 def for_sms(text: str) -> str:
     """A text as it is best sent in segments: plain spaces for CLDR's no-break ones, and plain
     quotes and dashes where that lets the whole text stay GSM-7 (a text with other characters
     outside GSM-7 keeps its typography: it is UCS-2 anyway)."""
-    text = text.translate(_SPACES)
-    if is_gsm7(text):
+    text = _SPACES.sub(" ", text)
+    if is_gsm7(text) or _NO_LOOK_ALIKE.search(text):
         return text
-    plain = text.translate(_PLAIN_PUNCTUATION)
-    return plain if is_gsm7(plain) else text
+    return text.translate(_PLAIN_PUNCTUATION)
 
 
 @dataclass(frozen=True)
