@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import ConfigError, InputError
 
@@ -74,9 +75,22 @@ def _is_money(value: object) -> bool:
     )
 
 
+def _is_url(value: object) -> bool:
+    """An absolute https (or http) address with a host and nothing a message could be tricked with:
+    no other scheme (``javascript:``), no user name, no spaces or control characters."""
+    if not isinstance(value, str) or len(value) > 2000 or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("https", "http") and bool(parts.hostname) and "@" not in parts.netloc
+
+
 #: Each type: (test, what a value must be).
 TYPES: dict[str, tuple[Any, str]] = {
     "string": (lambda v: isinstance(v, str), "a string"),
+    "url": (_is_url, 'an https or http address ("https://shop.example.com/orders/A-1001")'),
     "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
     "decimal": (_is_decimal, 'a number or a decimal string ("10.50")'),
     "boolean": (lambda v: isinstance(v, bool), "true or false"),

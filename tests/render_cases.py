@@ -39,8 +39,13 @@ PEOPLE = {
     "markup": person(given_name="<b>Ann & Co</b>", family_name='O\'Neil "x"'),
     "feminine": person(given_name="Noa", family_name="Levi", gender="feminine", zone="Asia/Jerusalem"),
     "masculine_dr": person(given_name="Omar", family_name="Haddad", title="dr", gender="masculine"),
-    "preferred": person(given_name="Thị Lan", family_name="Nguyễn", preferred_name="Lan", gender="neutral",
-                        name_order="given_family"),
+    "preferred": person(
+        given_name="Thị Lan",
+        family_name="Nguyễn",
+        preferred_name="Lan",
+        gender="neutral",
+        name_order="given_family",
+    ),
 }
 
 #: order_delay data: plural counts, no credit, no original date, other currencies, markup.

@@ -129,6 +129,12 @@ def translated(app: Outreach, tag: str, message: str, register: str) -> str:
     return Messages(catalogs).gettext(message, register)
 
 
+def score_link(page, app: Outreach, tag: str, register: str, score: int, high: int = 5):
+    """A survey score link, found by its accessible name ("Score 4 out of 5" in the customer's words)."""
+    name = translated(app, tag, "Score %(score)s out of %(high)s", register) % {"score": score, "high": high}
+    return page.get_by_role("link", name=name, exact=True)
+
+
 def every_control_is_labelled(page) -> bool:
     return page.evaluate(
         """() => [...document.querySelectorAll('input:not([type=hidden]), textarea, select')]
@@ -154,7 +160,7 @@ def test_survey_answer_and_comment_in_the_browser(browser, served, clock, tag, t
         page.set_content(delivery.html)
         assert html_attrs(page)[1] == ("rtl" if tag == "he" else "ltr")
         with page.expect_navigation():
-            page.get_by_role("link", name="4", exact=True).click()
+            score_link(page, app, customer.locale, register, 4).click()
         assert page.url.startswith(f"{served.base}/s/")
         answer = app.surveys.get(delivery.send_id)
         assert (answer.score, answer.version, answer.customer_id) == (4, 1, customer.id)
@@ -176,7 +182,7 @@ def test_survey_answer_and_comment_in_the_browser(browser, served, clock, tag, t
             page.screenshot(path=str(tmp_path / SCREENSHOT), full_page=True)
 
         # Change the score on the page, by keyboard: focus the link for 2 and press Enter.
-        page.get_by_role("link", name="2", exact=True).focus()
+        score_link(page, app, customer.locale, register, 2).focus()
         with page.expect_navigation():
             page.keyboard.press("Enter")
         assert app.surveys.get(delivery.send_id).score == 2
@@ -210,17 +216,19 @@ def test_survey_answer_and_comment_in_the_browser(browser, served, clock, tag, t
 def test_he_screenshot_is_right_to_left(browser, served, clock, tmp_path):
     """One screenshot of the Hebrew survey page (kept in tmp_path for a human to look at)."""
     delivery = deliver(served, clock, {"he": NOA})["he"]
+    app = served.app
+    register = app.renderer.register_for(app.customers.get(NOA["id"]), "he")
     context = browser.new_context(locale="he-IL", viewport={"width": 480, "height": 900})
     page = context.new_page()
     try:
         page.set_content(delivery.html)
         with page.expect_navigation():
-            page.get_by_role("link", name="5", exact=True).click()
+            score_link(page, app, "he", register, 5).click()
         path = tmp_path / SCREENSHOT
         page.screenshot(path=str(path), full_page=True)
         assert path.stat().st_size > 5000
         # Scores read right to left: 1 is the rightmost.
-        xs = [page.get_by_role("link", name=str(n), exact=True).bounding_box()["x"] for n in range(1, 6)]
+        xs = [score_link(page, app, "he", register, n).bounding_box()["x"] for n in range(1, 6)]
         assert xs == sorted(xs, reverse=True)
     finally:
         context.close()

@@ -435,7 +435,7 @@ def test_preference_page_round_trip(recorded, clock):
 
 
 def test_the_unsubscribe_sentence_holds_its_category_without_a_stray_space(recorded, clock):
-    """"您即将退订： <strong>…": the category is part of the translated sentence, so a full-width colon
+    """ "您即将退订： <strong>…": the category is part of the translated sentence, so a full-width colon
     is followed by what the translator wrote, not by a space the template added."""
     app = recorded
     wei = {**LENA, "id": "c-wei", "name": "王伟", "email": "wei@example.cn", "locale": "zh_Hans_CN",

@@ -275,7 +275,9 @@ class Customer:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Customer:
-        return cls(**json.loads(raw))
+        """A stored profile. Fields a later version added are left out, not fatal: during a rolling
+        upgrade or after a rollback, this version reads what a newer one wrote."""
+        return cls(**{k: v for k, v in json.loads(raw).items() if k in _STORED})
 
     def address(self, channel: str) -> str | None:
         """Where this customer is reached on a channel, or None if they cannot be."""
@@ -323,6 +325,8 @@ def _observances(value: object) -> list[str]:
     return sorted(set(value))
 
 
+#: Every field a stored profile has.
+_STORED = frozenset(f.name for f in fields(Customer))
 #: The profile's own fields as it is given (``attributes`` holds anything else; ``zone_from`` is
 #: worked out, not given).
 FIELDS = tuple(f.name for f in fields(Customer) if f.name != "zone_from")

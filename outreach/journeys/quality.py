@@ -22,8 +22,9 @@ from ..registry import CHANNELS, EVENT_TYPES, FORMALITIES
 from .config import Journey, Journeys
 from .preview import preview
 
-#: The customers every step is rendered for: no gender known, then each grammatical gender.
-GENDER_CASES = (None, "feminine", "masculine")
+#: The customers every step is rendered for: addressed in words that need no gender (whatever the
+#: sample customer's own gender or title would say), then in each grammatical gender.
+GENDER_CASES = ("neutral", "feminine", "masculine")
 #: Days on either side of today the relative-day check reads.
 RELATIVE_SPAN = 400
 
@@ -121,9 +122,7 @@ def rendering_report(renderer: Renderer, journeys: Journeys, locales: LocalesCon
                             for which, data in (("sample", None), ("required", required_data(journey))):
                                 if which == "required" and not short:
                                     continue
-                                where = (
-                                    f"{ref} ({channel}, {register}, {gender or 'no gender'}, {which} data)"
-                                )
+                                where = f"{ref} ({channel}, {register}, {gender}, {which} data)"
                                 try:
                                     rendered, _ = preview(
                                         renderer, journeys, ref, locale=tag, channel=channel,

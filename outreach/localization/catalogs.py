@@ -162,10 +162,11 @@ def update(templates_dir: Path, locales: LocalesConfig) -> list[Path]:
             )
         # A message's gendered texts (``informal.f``) are the translators' own: the template has only
         # the registers, so they are kept through the merge for as long as the message exists.
-        known = {m.id for m in template if m.id}
-        gendered = [m for m in catalog if m.id and m.context in VOICES[len(REGISTERS) :] and m.id in known]
+        flags = {m.id: m.flags for m in template if m.id}
+        gendered = [m for m in catalog if m.id and m.context in VOICES[len(REGISTERS) :] and m.id in flags]
         catalog.update(template, no_fuzzy_matching=True, update_creation_date=False)
         for message in gendered:
+            message.flags = set(flags[message.id]) | {f for f in message.flags if f == "fuzzy"}
             catalog[message.id] = message  # keyed by id and context
         _set_plural_forms(catalog, tag)
         catalog.obsolete.clear()
@@ -236,6 +237,28 @@ def _plural_error(catalog: Catalog, tag: str) -> str | None:
     return None
 
 
+_NAMED = re.compile(r"%\((\w+)\)")
+
+
+def _placeholder_problem(message) -> str | None:
+    """A translation that names a value its message does not have, or that does not format: checked
+    for every entry whatever its flags (a gendered entry added by hand has none), since it would fail
+    only at the render of a customer it applies to."""
+    ids = message.id if isinstance(message.id, tuple) else (message.id,)
+    strings = message.string if isinstance(message.string, tuple) else (message.string,)
+    names = {name for text in ids for name in _NAMED.findall(text)}
+    values = dict.fromkeys(names, 1)
+    for text in strings:
+        unknown = set(_NAMED.findall(text or "")) - names
+        if unknown:
+            return f"names {', '.join(f'%({n})s' for n in sorted(unknown))}, which the message does not have"
+        try:
+            (text or "") % values
+        except (KeyError, ValueError, TypeError) as exc:
+            return f"does not format: {exc!r}"
+    return None
+
+
 def check_catalog(templates_dir: Path, tag: str) -> CatalogReport:
     """Missing, fuzzy and obsolete entries, format errors and a wrong Plural-Forms header."""
     report = CatalogReport(tag)
@@ -269,6 +292,10 @@ def check_catalog(templates_dir: Path, tag: str) -> CatalogReport:
     for message, errors in catalog.check():
         for error in errors:
             report.errors.append(f"{_label(message)}: {error}")
+    for message in catalog:
+        problem = _placeholder_problem(message) if message.id and message.string else None
+        if problem:
+            report.errors.append(f"{_label(message)}: {problem}")
     known = {m.id if not isinstance(m.id, tuple) else m.id[0] for m in template if m.id}
     for message in catalog:
         msgid = message.id if not isinstance(message.id, tuple) else message.id[0]

@@ -83,8 +83,13 @@ _FIRST_OF_MONTH = re.compile(r"(?<![\d/.])1 (?=[^\d\s])")
 
 @lru_cache(maxsize=4096)
 def _datetime_text(value: Any, format: str, locale: Locale, zone_name: str, kind: str) -> str:
-    formatter = babel_dates.format_datetime if kind == "datetime" else babel_dates.format_time
-    return formatter(_instant(value), format=format, tzinfo=zone(zone_name), locale=locale)
+    instant = _instant(value)
+    if kind == "time":
+        return babel_dates.format_time(instant, format=format, tzinfo=zone(zone_name), locale=locale)
+    text = babel_dates.format_datetime(instant, format=format, tzinfo=zone(zone_name), locale=locale)
+    if locale.language == "fr" and instant.astimezone(zone(zone_name)).day == 1:
+        text = _FIRST_OF_MONTH.sub("1er ", text, count=1)
+    return text
 
 
 #: A count CLDR puts in brackets after a word that already says it (Hebrew ``בעוד יום (1)``).
@@ -149,10 +154,15 @@ def _groups_from_five_digits(locale: Locale) -> bool:
     return locale.language == "pl" or (locale.language, locale.territory) == ("pt", "PT")
 
 
-def _grouped(text: str, amount: Decimal, locale: Locale) -> str:
-    """A number's text with a four-digit whole part left ungrouped where the locale says so."""
-    if 1000 <= abs(amount) < 10000 and _groups_from_five_digits(locale):
-        return text.replace(babel_numbers.get_group_symbol(locale), "", 1)
+def _grouped(text: str, locale: Locale) -> str:
+    """A number's text with a four-digit whole part (as written, after rounding) left ungrouped where
+    the locale says so."""
+    if not _groups_from_five_digits(locale):
+        return text
+    group = babel_numbers.get_group_symbol(locale)
+    whole = text.split(babel_numbers.get_decimal_symbol(locale), 1)[0]
+    if whole.count(group) == 1 and sum(ch.isdigit() for ch in whole) == 4:
+        return text.replace(group, "", 1)
     return text
 
 
@@ -160,11 +170,11 @@ def _grouped(text: str, amount: Decimal, locale: Locale) -> str:
 def _number_text(value: Any, kind: str, locale: Locale, currency: str = "") -> str:
     amount = _decimal(value)
     if kind == "money":
-        text = _grouped(babel_numbers.format_currency(amount, currency, locale=locale), amount, locale)
+        text = _grouped(babel_numbers.format_currency(amount, currency, locale=locale), locale)
         return currency_spaced(text, babel_numbers.get_currency_symbol(currency, locale))
     if kind == "percent":
         return babel_numbers.format_percent(amount, locale=locale)
-    return _grouped(babel_numbers.format_decimal(amount, locale=locale), amount, locale)
+    return _grouped(babel_numbers.format_decimal(amount, locale=locale), locale)
 
 
 #: Every memo a render reads from (tests empty them to compare against cold renders).
@@ -256,8 +266,8 @@ _TAG = re.compile(r"<[^>]*>")
 def plain_text(value: Any) -> Markup:
     """HTML made fit for a context that shows no markup, such as ``<title>``: each ``<bdi>`` the
     ``ltr`` filter wrote becomes a pair of Unicode isolates, and every other tag is dropped (the
-    text stays escaped)."""
-    text = str(value)
+    text stays escaped; a plain string is escaped first)."""
+    text = str(escape(value))  # a plain string is escaped; Markup is kept as it is
     if "<" not in text:
         return Markup(text)
     return Markup(_TAG.sub("", _BDI_OPEN.sub(FSI, text).replace("</bdi>", PDI)))

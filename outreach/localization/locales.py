@@ -81,7 +81,12 @@ class LocalesConfig:
     brand: str = "Outreach"
 
     def brand_for(self, chain: list[str]) -> str:
-        return self.settings_for(chain).brand or self.brand
+        """The brand of the most specific locale of the chain that names one, else the project's."""
+        for tag in chain:
+            settings = self.locales.get(tag)
+            if settings is not None and settings.brand:
+                return settings.brand
+        return self.brand
 
     def settings_for(self, chain: list[str]) -> LocaleSettings:
         for tag in chain:

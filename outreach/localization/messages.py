@@ -7,9 +7,10 @@ gender. Where a language has a better word for a woman or a man (an Arabic imper
 past tense), the catalog may add the message under ``formal.f``, ``informal.m`` and so on
 (``locales.VOICES``).
 
-A lookup tries the customer's register with their gender, then without, then the other register
-the same way, through each catalog of the locale chain (``pt_BR`` → ``pt`` → ``en``), and ends at
-the English source text. It never shows a raw key or an empty string.
+A lookup tries the customer's register, through each catalog of the locale chain (``pt_BR`` → ``pt``
+→ ``en``), in each catalog the text with the customer's gender before the neutral one; then the
+other register the same way; and ends at the English source text. It never shows a raw key or an
+empty string.
 """
 
 from __future__ import annotations
@@ -61,42 +62,43 @@ def load_translations(templates_dir: Path, tag: str) -> CompiledCatalog | None:
 
 
 @lru_cache(maxsize=64)
-def contexts(register: str, gender: str | None) -> tuple[str, ...]:
-    """The gettext contexts a lookup tries, in order: the register with the gender, the register,
-    then the other register the same way (``informal.f``, ``informal``, ``formal.f``, ``formal``)."""
+def voices(register: str, gender: str | None) -> tuple[tuple[str, ...], ...]:
+    """The gettext contexts a lookup tries, by register: the customer's register first, then the other
+    one; within each, the register with the gender before the register alone
+    (``(("informal.f", "informal"), ("formal.f", "formal"))``)."""
     registers = (register, *[r for r in REGISTERS if r != register])
-    if not gender:
-        return registers
-    return tuple(c for r in registers for c in (f"{r}.{gender}", r))
+    return tuple((f"{r}.{gender}", r) if gender else (r,) for r in registers)
 
 
 class Messages:
-    """Register-aware lookups through a chain of catalogs; English source text last."""
+    """Register-aware lookups through a chain of catalogs; English source text last.
+
+    The register decides first (a text in the customer's register, from any catalog of the chain,
+    beats one in the other register), then the catalog (the most specific locale's text beats its
+    parent's), then the gender (within one catalog, the gendered text beats the neutral one). So an
+    ``es_419`` catalog's neutral text wins over the gendered text of its parent ``es``.
+    """
 
     def __init__(self, catalogs: list[CompiledCatalog]) -> None:
         self.catalogs = catalogs
 
-    def _find(self, key: Any) -> str | None:
-        for catalog in self.catalogs:
-            found = catalog._catalog.get(key)  # noqa: SLF001 - exact lookup, no fallback guessing
-            if found:
-                return found
-        return None
-
     def gettext(self, message: str, register: str, gender: str | None = None) -> str:
-        for context in contexts(register, gender):
-            found = self._find(f"{context}\x04{message}")
-            if found is not None:
-                return found
+        for tried in voices(register, gender):
+            for catalog in self.catalogs:
+                for context in tried:
+                    found = catalog._catalog.get(f"{context}\x04{message}")  # noqa: SLF001 - exact lookup
+                    if found:
+                        return found
         return message
 
     def ngettext(self, singular: str, plural: str, n: int, register: str, gender: str | None = None) -> str:
-        for context in contexts(register, gender):
+        for tried in voices(register, gender):
             for catalog in self.catalogs:
-                key = (f"{context}\x04{singular}", catalog.plural(n))
-                found = catalog._catalog.get(key)  # noqa: SLF001
-                if found:
-                    return found
+                form = catalog.plural(n)
+                for context in tried:
+                    found = catalog._catalog.get((f"{context}\x04{singular}", form))  # noqa: SLF001
+                    if found:
+                        return found
         return singular if n == 1 else plural
 
     def install(self, env: jinja2.Environment) -> None:
@@ -128,22 +130,26 @@ class Messages:
         env.filters[PLURAL] = self._plural
         env.outreach_messages = self  # type: ignore[attr-defined]
 
-    def texts(self, message: str) -> dict[str, str]:
-        """A message's text for every voice (VOICES), as a compiled block keeps them."""
-        return {voice: self.gettext(message, *voice.partition(".")[::2]) for voice in VOICES}
+    def texts(self, message: str) -> tuple[str, ...]:
+        """A message's text for every voice, in the order of VOICES, as a compiled block keeps them (a
+        tuple of constants, which Python builds once, where a dict would be built at every render)."""
+        return tuple(self.gettext(message, *voice.partition(".")[::2]) for voice in VOICES)
 
-    def _text(self, register: Any, gender: Any, texts: dict[str, str], message: str, bare: bool) -> str:
+    def _text(self, register: Any, gender: Any, texts: tuple[str, ...], message: str, bare: bool) -> str:
         """A compiled block's text for the register and gender (looked up now for an unusual one)."""
         if isinstance(register, str):
-            found = texts.get(f"{register}.{gender}" if gender else register)
-            if found is not None:
-                return found
+            index = _VOICE_INDEX.get(f"{register}.{gender}" if gender else register)
+            if index is not None:
+                return texts[index]
         text = self.gettext(message, register, gender)
         return text % {} if bare else text
 
     def _plural(self, n: int, singular: str, plural: str, register: Any, gender: Any) -> str:
         return self.ngettext(singular, plural, n, register, gender)
 
+
+#: Where each voice's text sits in a compiled block's tuple of texts.
+_VOICE_INDEX = {voice: i for i, voice in enumerate(VOICES)}
 
 #: Filters through which compiled {% trans %} blocks pick their text by register, look up
 #: plural forms and fill in their variables (plain calls: no gettext wrappers, no derived contexts).
@@ -194,7 +200,7 @@ class CompiledTranslations(InternationalizationExtension):
         texts = messages.texts(singular)
         if not variables:
             try:
-                texts = {voice: text % {} for voice, text in texts.items()}
+                texts = tuple(text % {} for text in texts)
             except (KeyError, ValueError, TypeError):
                 return node  # fails at render time, as it does without compiling
         text = _filter(TEXT, _register_or_formal(), _gender(), texts, singular, not variables)

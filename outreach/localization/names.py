@@ -37,9 +37,9 @@ def _kinds(register: str, gender: str | None, chat: bool) -> list[str]:
 
 def salutation(customer: Customer, settings: LocaleSettings, register: str, *, chat: bool = False) -> str:
     """The opening line: in a letter (email), a title with the family name where one is known and
-    expected; in a chat or a text (``chat``), the locale's chat salutations where it has them; else
-    the first pattern whose names are all known. The words agree with the customer's grammatical
-    gender where the locale has patterns for it. Never a bare family name."""
+    expected; in a chat or a text (``chat``), never a title, and the locale's chat salutations where
+    it has them; else the first pattern whose names are all known. The words agree with the
+    customer's grammatical gender where the locale has patterns for it. Never a bare family name."""
     gender = customer.grammatical_gender
     values = {
         "given": customer.preferred_name
@@ -51,7 +51,7 @@ def salutation(customer: Customer, settings: LocaleSettings, register: str, *, c
     patterns = settings.salutations
     chats = [p for kind in _kinds(register, gender, True) for p in patterns.get(kind, ())] if chat else []
     candidates: list[str] = []
-    if register == "formal" and customer.title and not chats:
+    if register == "formal" and customer.title and not chat:
         titles = [f"{customer.title}_{gender}", customer.title] if gender else [customer.title]
         candidates += [settings.titled[t] for t in titles if t in settings.titled][:1]
     candidates += chats
