@@ -87,14 +87,25 @@ def test_profiles_without_the_new_fields_are_written_as_before():
     assert "gender" not in data and "preferred_name" not in data and "name_order" not in data
 
 
-def _messages(entries: dict[str, str], message: str = "Choose") -> Messages:
-    catalog = Catalog(locale="ar")
+def _catalog(tag: str, entries: dict[str, str], message: str = "Choose") -> CompiledCatalog:
+    catalog = Catalog(locale=tag)
     for context, text in entries.items():
         catalog.add(message, text, context=context)
     buffer = io.BytesIO()
     write_mo(buffer, catalog)
     buffer.seek(0)
-    return Messages([CompiledCatalog(buffer)])
+    return CompiledCatalog(buffer)
+
+
+def _templates_with(tmp_path, tag: str, entries: str):
+    """A copy of the starter's templates whose ``tag`` catalog ends with ``entries`` (.po text)."""
+    import shutil
+
+    templates = tmp_path / "templates"
+    shutil.copytree(STARTER / "templates", templates)
+    po = templates / "_locale" / tag / "LC_MESSAGES" / "messages.po"
+    po.write_text(po.read_text("utf-8") + entries, "utf-8")
+    return templates
 
 
 @settings(max_examples=200, deadline=None)
@@ -106,7 +117,7 @@ def _messages(entries: dict[str, str], message: str = "Choose") -> Messages:
 def test_a_lookup_prefers_the_gender_then_the_register_then_the_other_register(present, register, gender):
     """``informal.f`` → ``informal`` → ``formal.f`` → ``formal`` → the source text; a gendered text is
     never used for a customer of another or no gender."""
-    messages = _messages({voice: f"text {voice}" for voice in present})
+    messages = Messages([_catalog("ar", {voice: f"text {voice}" for voice in present})])
     other = "formal" if register == "informal" else "informal"
     order = [f"{register}.{gender}", register, f"{other}.{gender}", other] if gender else [register, other]
     expected = next((f"text {voice}" for voice in order if voice in present), "Choose")
@@ -116,21 +127,14 @@ def test_a_lookup_prefers_the_gender_then_the_register_then_the_other_register(p
     assert compiled[VOICES.index(key)] == expected
 
 
-def _catalog(tag: str, entries: dict[str, str], message: str = "Welcome aboard!"):
-    catalog = Catalog(locale=tag)
-    for context, text in entries.items():
-        catalog.add(message, text, context=context)
-    buffer = io.BytesIO()
-    write_mo(buffer, catalog)
-    buffer.seek(0)
-    return CompiledCatalog(buffer)
-
-
 def test_a_regional_catalog_beats_its_parents_gendered_text():
     """es_419's neutral text wins over the gendered text of its parent es (message by message); within
     one catalog the gendered text wins; the customer's register wins over either catalog."""
-    es_419 = _catalog("es_419", {"formal": "¡Te damos la bienvenida!"})
-    es = _catalog("es", {"formal.f": "¡Bienvenida!", "formal": "¡Le damos la bienvenida!", "informal.f": "x"})
+    welcome = "Welcome aboard!"
+    es_419 = _catalog("es_419", {"formal": "¡Te damos la bienvenida!"}, welcome)
+    es = _catalog(
+        "es", {"formal.f": "¡Bienvenida!", "formal": "¡Le damos la bienvenida!", "informal.f": "x"}, welcome
+    )
     messages = Messages([es_419, es])
     assert messages.gettext("Welcome aboard!", "formal", "f") == "¡Te damos la bienvenida!"
     assert messages.gettext("Welcome aboard!", "informal", "f") == "x"
@@ -138,19 +142,15 @@ def test_a_regional_catalog_beats_its_parents_gendered_text():
 
 
 def test_gendered_entries_survive_an_update_and_are_not_obsolete(tmp_path):
-    import shutil
-
     from outreach.localization.catalogs import check_catalog, update
 
-    templates = tmp_path / "templates"
-    shutil.copytree(STARTER / "templates", templates)
-    po = templates / "_locale" / "de" / "LC_MESSAGES" / "messages.po"
-    po.write_text(
-        po.read_text("utf-8")
-        + '\nmsgctxt "informal.f"\nmsgid "Checking in"\nmsgstr "Wir melden uns, liebe Kundin"\n'
+    templates = _templates_with(
+        tmp_path,
+        "de",
+        '\nmsgctxt "informal.f"\nmsgid "Checking in"\nmsgstr "Wir melden uns, liebe Kundin"\n'
         + '\nmsgctxt "informal.f"\nmsgid "Gone from the templates"\nmsgstr "Weg"\n',
-        "utf-8",
     )
+    po = templates / "_locale" / "de" / "LC_MESSAGES" / "messages.po"
     update(templates, replace(LOCALES, shipped=("en", "de")))
     text = po.read_text("utf-8")
     assert "Wir melden uns, liebe Kundin" in text and "Gone from the templates" not in text
@@ -494,18 +494,12 @@ def test_a_delay_of_no_days_is_not_announced(renderer):
 
 
 def test_a_gendered_entry_that_names_an_unknown_value_fails_the_check(tmp_path):
-    import shutil
-
     from outreach.localization.catalogs import check_catalog
 
-    templates = tmp_path / "templates"
-    shutil.copytree(STARTER / "templates", templates)
-    po = templates / "_locale" / "pl" / "LC_MESSAGES" / "messages.po"
-    po.write_text(
-        po.read_text("utf-8")
-        + '\nmsgctxt "formal.f"\nmsgid "Your order %(order)s is running late"\n'
-        + 'msgstr "Zamówienie %(ordr)s"\n',
-        "utf-8",
+    templates = _templates_with(
+        tmp_path,
+        "pl",
+        '\nmsgctxt "formal.f"\nmsgid "Your order %(order)s is running late"\nmsgstr "Zamówienie %(ordr)s"\n',
     )
     errors = check_catalog(templates, "pl").errors
     assert any("%(ordr)s" in e and "[formal.f]" in e for e in errors), errors
@@ -563,10 +557,7 @@ def test_the_brand_is_the_most_specific_locale_that_names_one(tmp_path):
 
 
 def test_an_email_without_a_title_has_no_empty_heading(tmp_path):
-    import shutil
-
-    templates = tmp_path / "templates"
-    shutil.copytree(STARTER / "templates", templates)
+    templates = _templates_with(tmp_path, "de", "")
     (templates / "onboarding" / "welcome" / "body.html").write_text(
         '{% extends "_layouts/email.html" %}{% block content %}<p>{{ salutation }}</p>{% endblock %}'
     )
