@@ -307,3 +307,20 @@ def test_a_compiled_block_is_filled_in_as_markup_would_fill_it(pieces, values):
         except (TypeError, ValueError, OverflowError, KeyError, jinja2.UndefinedError) as exc:
             got = type(exc)
         assert got == expected and type(got) is type(expected)
+
+
+def test_a_template_compiles_once_for_every_locale(monkeypatch):
+    """Compiled blocks name their msgid, not a translation: one compilation serves every locale."""
+    renderer = Renderer(STARTER / "templates", LOCALES)
+    compiled: list[str] = []
+    original = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):
+        compiled.append(name)
+        return original(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    for tag in LOCALES.shipped:
+        render_case(renderer, JOURNEYS, {"step_ref": "order_delay.notice", "channel": "email", "locale": tag})
+    assert sorted(compiled) == sorted(set(compiled))
+    assert "order_delay/notice/body.html" in compiled

@@ -81,6 +81,9 @@ class Messages:
 
     def __init__(self, catalogs: list[CompiledCatalog]) -> None:
         self.catalogs = catalogs
+        #: (msgid, bare) -> its text for every voice (VOICES), filled as blocks first render; None
+        #: where a voice's text does not format bare (that render fails, as it does uncompiled).
+        self._voices: dict[tuple[str, bool], tuple[str, ...] | None] = {}
 
     def gettext(self, message: str, register: str, gender: str | None = None) -> str:
         for tried in voices(register, gender):
@@ -131,15 +134,28 @@ class Messages:
         env.outreach_messages = self  # type: ignore[attr-defined]
 
     def texts(self, message: str) -> tuple[str, ...]:
-        """A message's text for every voice, in the order of VOICES, as a compiled block keeps them (a
-        tuple of constants, which Python builds once, where a dict would be built at every render)."""
+        """A message's text for every voice, in the order of VOICES."""
         return tuple(self.gettext(message, *voice.partition(".")[::2]) for voice in VOICES)
 
-    def _text(self, register: Any, gender: Any, texts: tuple[str, ...], message: str, bare: bool) -> str:
-        """A compiled block's text for the register and gender (looked up now for an unusual one)."""
+    def _voices_of(self, message: str, bare: bool) -> tuple[str, ...] | None:
+        key = (message, bare)
+        if key not in self._voices:
+            texts: tuple[str, ...] | None = self.texts(message)
+            if bare and texts is not None:
+                try:
+                    texts = tuple(text % {} for text in texts)
+                except (KeyError, ValueError, TypeError):
+                    texts = None
+            self._voices[key] = texts  # the same value whichever thread writes it
+        return self._voices[key]
+
+    def _text(self, register: Any, gender: Any, message: str, bare: bool) -> str:
+        """A block's text for the register and gender: from this locale's table of texts by voice,
+        built once per message (looked up now for an unusual register)."""
         if isinstance(register, str):
             index = _VOICE_INDEX.get(f"{register}.{gender}" if gender else register)
-            if index is not None:
+            texts = self._voices.get((message, bare)) or self._voices_of(message, bare)
+            if index is not None and texts is not None:
                 return texts[index]
         text = self.gettext(message, register, gender)
         return text % {} if bare else text
@@ -148,7 +164,7 @@ class Messages:
         return self.ngettext(singular, plural, n, register, gender)
 
 
-#: Where each voice's text sits in a compiled block's tuple of texts.
+#: Where each voice's text sits in a message's tuple of texts.
 _VOICE_INDEX = {voice: i for i, voice in enumerate(VOICES)}
 
 #: Filters through which compiled {% trans %} blocks pick their text by register, look up
@@ -157,16 +173,18 @@ TEXT, PLURAL, FORMAT = "_outreach_text", "_outreach_plural", "_outreach_format"
 
 
 class CompiledTranslations(InternationalizationExtension):
-    """``{% trans %}`` with the text looked up once, when a template compiles.
+    """``{% trans %}`` with the text looked up once per locale, not once per render.
 
     An environment serves one locale, and the catalogs of its Messages never
     change, so the translation of a constant msgid is known per voice (register
-    and gender) before any render: a block compiles to its text for every voice
-    and picks one by the ``register`` and ``gender`` in the render's context
-    (``formal`` and none when there are none), with no gettext call. Any other
+    and gender) once it has been looked up: a block compiles to a plain call
+    with its msgid, which picks the text from the locale's table by the
+    ``register`` and ``gender`` in the render's context (``formal`` and none
+    when there are none), with no gettext call after the first. Any other
     register is looked up at render time. Plural blocks choose their form at
     render time (it depends on the count), through a plain call that reads the
-    register and gender the same way.
+    register and gender the same way. The compiled code names no translation,
+    so every locale's environment runs the same code (``render.SharedCode``).
 
     The output is what ``jinja2.ext.i18n`` with newstyle gettext gives: the
     text marked safe when the template autoescapes, then ``% variables``
@@ -197,13 +215,7 @@ class CompiledTranslations(InternationalizationExtension):
             values.setdefault("num", deepcopy(plural_expr))
             form = _filter(PLURAL, deepcopy(plural_expr), singular, plural, _register_or_formal(), _gender())
             return nodes.Output([_format(form, values)])
-        texts = messages.texts(singular)
-        if not variables:
-            try:
-                texts = tuple(text % {} for text in texts)
-            except (KeyError, ValueError, TypeError):
-                return node  # fails at render time, as it does without compiling
-        text = _filter(TEXT, _register_or_formal(), _gender(), texts, singular, not variables)
+        text = _filter(TEXT, _register_or_formal(), _gender(), singular, not variables)
         return nodes.Output([_format(text, variables)])
 
 

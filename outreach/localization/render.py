@@ -88,6 +88,25 @@ class _Environment(jinja2.Environment):
         return super().getattr(obj, attribute)
 
 
+class SharedCode(jinja2.BytecodeCache):
+    """The compiled code of every template, shared by one renderer's locale environments.
+
+    A compiled ``{% trans %}`` block names its msgid, not its translation (see CompiledTranslations),
+    so a template compiles to the same code in every locale: it is parsed and compiled once per
+    process instead of once per locale, and a worker's first message in each new language costs a
+    render, not a compilation. Code objects are kept as they are (no marshalling).
+    """
+
+    def __init__(self) -> None:
+        self._codes: dict[tuple[str, str], Any] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        bucket.code = self._codes.get((bucket.key, bucket.checksum))
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._codes[(bucket.key, bucket.checksum)] = bucket.code
+
+
 #: Every attribute a plain dict has (from its type: instances take none of their own).
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
@@ -145,6 +164,7 @@ class Renderer:
         self._names: dict[tuple[str, str, str], str | None] = {}
         self._templates: dict[tuple[str, str], jinja2.Template] = {}
         self._facts: dict[str, _LocaleFacts] = {}
+        self._code = SharedCode()
         self._lock = threading.Lock()
 
     def sources_of(self, template: str) -> list[str]:
@@ -173,6 +193,7 @@ class Renderer:
             lstrip_blocks=True,
             # Templates are fixed for the life of a process: no stat() per render.
             auto_reload=False,
+            bytecode_cache=self._code,
         )
         if tag == PSEUDO:
             messages: Messages = PseudoMessages()
