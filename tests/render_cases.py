@@ -180,7 +180,11 @@ def page_cases(locales: LocalesConfig) -> Iterator[tuple[str, str, str, dict[str
         for page, variants in PAGES.items():
             for n, values in enumerate(variants):
                 for register in ("formal", "informal"):
-                    yield f"_web/{page}/{tag}/{register}/{n}", tag, page, {**values, "register": register}
+                    for gender in (None, "f", "m"):
+                        yield (
+                            f"_web/{page}/{tag}/{register}/{gender}/{n}", tag, page,
+                            {**values, "register": register, "gender": gender},
+                        )  # fmt: skip
 
 
 def render_page(renderer: Renderer, tag: str, page: str, values: dict[str, Any]) -> str:

@@ -570,3 +570,15 @@ def test_preview_reads_a_gender_the_way_a_profile_does(renderer, gender):
     assert render(renderer, "onboarding.welcome", "de", gender=gender, formality="formal").text.startswith(
         "Sehr geehrte Frau Müller,"
     )
+
+
+def test_the_rendering_check_renders_every_customer_page(tmp_path):
+    from outreach.journeys.quality import page_problems
+
+    assert page_problems(Renderer(STARTER / "templates", LOCALES), "pl") == []
+    templates = _templates_with(tmp_path, "de", "")
+    (templates / "_web" / "thanks.html").write_text(
+        '{% extends "_web/base.html" %}{% block content %}{{ nothing.here }}{% endblock %}'
+    )
+    problems = page_problems(Renderer(templates, LOCALES), "de")
+    assert problems and all("_web/thanks.html" in p for p in problems)

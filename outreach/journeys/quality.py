@@ -1,5 +1,6 @@
 """What a catalog check cannot see: every step rendered in every shipped locale, register,
-grammatical gender and channel, and read the way its reader sees it (``outreach i18n check``).
+grammatical gender and channel, and every customer page in every register and gender, and read the
+way its reader sees it (``outreach i18n check``).
 
 Each rendering is checked for markup where none can show (a subject, a text body, an SMS, an HTML
 ``<title>``), for escaped HTML in plain text, for brackets inside brackets, for a space after
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from ..errors import OutreachError
 from ..localization.filters import _relative_days, day_names
-from ..localization.locales import LocalesConfig, babel_locale
+from ..localization.locales import LocalesConfig, babel_locale, locale_chain
 from ..localization.render import Rendered, Renderer
 from ..localization.sms import SmsInfo, sms_info
 from ..registry import CHANNELS, EVENT_TYPES, FORMALITIES
@@ -94,6 +97,85 @@ def relative_day_problems(tag: str, default: str = "en") -> list[str]:
     return found
 
 
+#: Every customer page with the values ``outreach.web.pages`` gives it, one of each kind.
+PAGE_SAMPLES: dict[str, list[dict[str, Any]]] = {
+    "error.html": [
+        {"kind": kind, "code": 400}
+        for kind in (
+            "expired",
+            "form_expired",
+            "replayed",
+            "erased",
+            "unknown_send",
+            "score",
+            "not_found",
+            "unavailable",
+            "invalid",
+        )
+    ],  # fmt: skip
+    "survey.html": [
+        {
+            "kind": kind,
+            "score": low,
+            "low": low,
+            "high": high,
+            "problem": True,
+            "comment": "",
+            "nonce": "n",
+            "links": [{"url": "/s/x", "score": n} for n in range(low, high + 1)],
+            "comment_action": "/s/x/c",
+            "max_comment": 2000,
+        }
+        for kind, low, high in (("csat", 1, 5), ("nps", 0, 10), ("ces", 1, 7))
+    ],  # fmt: skip
+    "thanks.html": [{}],
+    "unsubscribe.html": [
+        {"done": done, "category": category, "action": "/u/x", "preferences_url": "/p/x"}
+        for done in (False, True)
+        for category in ("lifecycle", "survey", "marketing")
+    ],
+    "preferences.html": [
+        {
+            "saved": True,
+            "action": "/p/x",
+            "categories": [{"name": c, "allowed": True} for c in ("lifecycle", "survey", "marketing")],
+            "channels": [{"name": c, "allowed": True} for c in ("email", "sms", "whatsapp")],
+        }
+    ],  # fmt: skip
+}
+
+
+def page_problems(renderer: Renderer, tag: str) -> list[str]:
+    """Every customer page of a locale in both registers and every gender: it renders, its title
+    shows no markup, no space follows full-width punctuation."""
+    locale = babel_locale(tag, renderer.locales.default)
+    chain = locale_chain(tag, renderer.locales.default)
+    found = []
+    for page, variants in PAGE_SAMPLES.items():
+        template = renderer.environment(tag).get_template(f"_web/{page}")
+        for values in variants:
+            for register in FORMALITIES:
+                for gender in (None, "f", "m"):
+                    context = {
+                        **values, "register": register, "gender": gender, "lang": tag, "direction": "ltr",
+                        "brand": renderer.locales.brand_for(chain), "now": datetime.now(UTC),
+                        "_locale": locale, "_zone": "UTC",
+                    }  # fmt: skip
+                    where = f"_web/{page} ({register}, {gender or 'neutral'}, {values.get('kind', '')})"
+                    try:
+                        html = template.render(context)
+                    except Exception as exc:  # noqa: BLE001 - whatever fails is the page's problem
+                        found.append(f"{where}: {type(exc).__name__}: {exc}")
+                        continue
+                    title = _TITLE.search(html)
+                    if title and "<" in title.group(1):
+                        found.append(f"{where}: HTML markup in the <title>: {title.group(1)!r}")
+                    space = _SPACE_AFTER_FULL_WIDTH.search(html)
+                    if space:
+                        found.append(f"{where}: a space after full-width punctuation: {space.group()!r}")
+    return sorted(set(found))
+
+
 def required_data(journey: Journey) -> dict:
     """The least event data that starts the journey: its trigger's required fields, with examples."""
     contract = EVENT_TYPES[journey.trigger].contract
@@ -110,6 +192,7 @@ def rendering_report(renderer: Renderer, journeys: Journeys, locales: LocalesCon
     report = RenderingReport()
     for tag in locales.shipped:
         problems = report.problems.setdefault(tag, relative_day_problems(tag, locales.default))
+        problems += page_problems(renderer, tag)
         lines = report.segments.setdefault(tag, [])
         for journey in journeys:
             for step in journey.steps:
