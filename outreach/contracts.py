@@ -116,20 +116,22 @@ class Field:
     #: list: the type of each item ("" for any).
     items: str = ""
 
+    @property
+    def _one_of(self) -> str:
+        return f"one of {', '.join(map(str, self.values))}"
+
     def problem(self, value: object) -> str | None:
         """Why a value does not fit this field; None when it does."""
         if self.type == "enum":
-            return None if value in self.values else f"must be one of {', '.join(map(str, self.values))}"
+            return None if value in self.values else f"must be {self._one_of}"
         test, what = TYPES[self.type]
         if not test(value):
             return f"must be {what}"
         if self.type == "list" and self.items and isinstance(value, list):
             if self.items == "enum":
-                for i, item in enumerate(value):
-                    if item not in self.values:
-                        return f"item [{i}] must be one of {', '.join(map(str, self.values))}"
-                return None
-            item_test, item_what = TYPES[self.items]
+                item_test, item_what = (lambda item: item in self.values), self._one_of
+            else:
+                item_test, item_what = TYPES[self.items]
             for i, item in enumerate(value):
                 if not item_test(item):
                     return f"item [{i}] must be {item_what}"

@@ -13,7 +13,7 @@ from typing import Any
 from outreach.customers.profile import Customer
 from outreach.journeys.config import Journeys
 from outreach.journeys.preview import preview
-from outreach.localization.locales import PSEUDO, LocalesConfig, babel_locale
+from outreach.localization.locales import PSEUDO, LocalesConfig
 from outreach.localization.render import Renderer
 
 NOWS = (datetime(2026, 3, 21, 9, tzinfo=UTC), datetime(2026, 3, 25, 23, 30, tzinfo=UTC))
@@ -189,13 +189,8 @@ def page_cases(locales: LocalesConfig) -> Iterator[tuple[str, str, str, dict[str
 
 def render_page(renderer: Renderer, tag: str, page: str, values: dict[str, Any]) -> str:
     """A page as outreach.web.pages renders it (the same values around the page's own)."""
-    babel = babel_locale(tag, renderer.locales.default)
-    context = {
-        **values,
-        "lang": str(babel).replace("_", "-"),
-        "direction": "rtl" if babel.character_order == "right-to-left" else "ltr",
-        "now": NOWS[0],
-        "_locale": babel,
-        "_zone": "UTC",
-    }
-    return renderer.environment(tag).get_template(f"_web/{page}").render(context)
+    context = {k: v for k, v in values.items() if k not in ("register", "gender")}
+    html, _ = renderer.page(
+        tag, page, register=values["register"], gender=values["gender"], zone="UTC", now=NOWS[0], **context
+    )
+    return html

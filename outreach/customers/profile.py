@@ -56,6 +56,15 @@ GENDERS = {
     "masculine": "masculine", "male": "masculine", "m": "masculine", "man": "masculine",
     "neutral": "neutral", "nonbinary": "neutral", "non-binary": "neutral", "x": "neutral", "other": "neutral",
 }  # fmt: skip
+
+
+def grammatical_gender(value: str) -> str:
+    """``feminine``, ``masculine`` or ``neutral`` for any way of giving one (GENDERS)."""
+    if value.lower() not in GENDERS:
+        raise InputError("gender", value, "must be feminine, masculine or neutral (or left out)")
+    return GENDERS[value.lower()]
+
+
 #: The suffix of a gettext context (``informal.f``) for each grammatical gender that has one.
 GENDER_SUFFIXES = {"feminine": "f", "masculine": "m"}
 #: The titles that say which words address a person when the profile gives no gender.
@@ -157,9 +166,7 @@ class Customer:
             raise InputError("title", title, f"must be one of {', '.join(TITLES)}")
         gender = text_field(data, "gender")
         if gender is not None:
-            if gender.lower() not in GENDERS:
-                raise InputError("gender", gender, "must be feminine, masculine or neutral (or left out)")
-            gender = GENDERS[gender.lower()]
+            gender = grammatical_gender(gender)
         preferred_name = text_field(data, "preferred_name")
         name_order = text_field(data, "name_order")
         if name_order is not None and name_order not in NAME_ORDERS:

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..customers.profile import GENDERS, TITLE_GENDERS, Customer
+from ..customers.profile import TITLE_GENDERS, Customer, grammatical_gender
 from ..errors import InputError
 from ..languages import parse_locale
 from ..links import message_links
@@ -72,9 +72,7 @@ def preview(
         raise InputError("channel", channel, f"{step_ref} sends by {', '.join(step.channels)}")
     who = customer or sample_customer(locale, renderer.locales.default)
     if gender is not None:
-        if gender.lower() not in GENDERS:
-            raise InputError("gender", gender, "must be feminine, masculine or neutral")
-        wanted = GENDERS[gender.lower()]
+        wanted = grammatical_gender(gender)
         # A title that says another gender (the sample's "mr" for a feminine preview) goes with it.
         title = who.title if TITLE_GENDERS.get(who.title or "", wanted) == wanted else None
         who = replace(who, gender=wanted, title=title)

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..errors import OutreachError
 from ..localization.filters import _relative_days, day_names
-from ..localization.locales import LocalesConfig, babel_locale, locale_chain
+from ..localization.locales import LocalesConfig, babel_locale
 from ..localization.render import Rendered, Renderer
 from ..localization.sms import SmsInfo, sms_info
 from ..registry import CHANNELS, EVENT_TYPES, FORMALITIES
@@ -76,10 +76,13 @@ def text_problems(rendered: Rendered) -> list[str]:
         if space:
             found.append(f"a space after full-width punctuation in the {part}: {space.group()!r}")
     if rendered.html is not None:
-        title = _TITLE.search(rendered.html)
-        if title and "<" in title.group(1):
-            found.append(f"HTML markup in the <title>: {title.group(1)!r}")
+        found += _title_problems(rendered.html)
     return found
+
+
+def _title_problems(html: str) -> list[str]:
+    title = _TITLE.search(html)
+    return [f"HTML markup in the <title>: {title.group(1)!r}"] if title and "<" in title.group(1) else []
 
 
 def relative_day_problems(tag: str, default: str = "en") -> list[str]:
@@ -148,28 +151,21 @@ PAGE_SAMPLES: dict[str, list[dict[str, Any]]] = {
 def page_problems(renderer: Renderer, tag: str) -> list[str]:
     """Every customer page of a locale in both registers and every gender: it renders, its title
     shows no markup, no space follows full-width punctuation."""
-    locale = babel_locale(tag, renderer.locales.default)
-    chain = locale_chain(tag, renderer.locales.default)
     found = []
     for page, variants in PAGE_SAMPLES.items():
-        template = renderer.environment(tag).get_template(f"_web/{page}")
         for values in variants:
             for register in FORMALITIES:
                 for gender in (None, "f", "m"):
-                    context = {
-                        **values, "register": register, "gender": gender, "lang": tag, "direction": "ltr",
-                        "brand": renderer.locales.brand_for(chain), "now": datetime.now(UTC),
-                        "_locale": locale, "_zone": "UTC",
-                    }  # fmt: skip
                     where = f"_web/{page} ({register}, {gender or 'neutral'}, {values.get('kind', '')})"
                     try:
-                        html = template.render(context)
+                        html, _ = renderer.page(
+                            tag, page, register=register, gender=gender, zone="UTC", now=datetime.now(UTC),
+                            **values,
+                        )  # fmt: skip
                     except Exception as exc:  # noqa: BLE001 - whatever fails is the page's problem
                         found.append(f"{where}: {type(exc).__name__}: {exc}")
                         continue
-                    title = _TITLE.search(html)
-                    if title and "<" in title.group(1):
-                        found.append(f"{where}: HTML markup in the <title>: {title.group(1)!r}")
+                    found += [f"{where}: {problem}" for problem in _title_problems(html)]
                     space = _SPACE_AFTER_FULL_WIDTH.search(html)
                     if space:
                         found.append(f"{where}: a space after full-width punctuation: {space.group()!r}")

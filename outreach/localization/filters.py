@@ -70,15 +70,18 @@ def _date_text(value: Any, format: str, locale: Locale, zone_name: str) -> str:
     value = _date(value)
     if isinstance(value, datetime):
         value = value.astimezone(zone(zone_name)).date()
-    text = babel_dates.format_date(value, format=format, locale=locale)
-    if value.day == 1 and locale.language == "fr":
-        # French writes the first of a month as an ordinal before its name: « 1er avril ».
-        text = _FIRST_OF_MONTH.sub("1er ", text, count=1)
-    return text
+    return _first_of_month(babel_dates.format_date(value, format=format, locale=locale), value.day, locale)
 
 
 #: A day number 1 standing before a month's name (not a digit of 01/04/2026).
 _FIRST_OF_MONTH = re.compile(r"(?<![\d/.])1 (?=[^\d\s])")
+
+
+def _first_of_month(text: str, day: int, locale: Locale) -> str:
+    """French writes the first of a month as an ordinal before its name: « 1er avril »."""
+    if day == 1 and locale.language == "fr":
+        return _FIRST_OF_MONTH.sub("1er ", text, count=1)
+    return text
 
 
 @lru_cache(maxsize=4096)
@@ -87,9 +90,7 @@ def _datetime_text(value: Any, format: str, locale: Locale, zone_name: str, kind
     if kind == "time":
         return babel_dates.format_time(instant, format=format, tzinfo=zone(zone_name), locale=locale)
     text = babel_dates.format_datetime(instant, format=format, tzinfo=zone(zone_name), locale=locale)
-    if locale.language == "fr" and instant.astimezone(zone(zone_name)).day == 1:
-        text = _FIRST_OF_MONTH.sub("1er ", text, count=1)
-    return text
+    return _first_of_month(text, instant.astimezone(zone(zone_name)).day, locale)
 
 
 #: A count CLDR puts in brackets after a word that already says it (Hebrew ``בעוד יום (1)``).

@@ -257,6 +257,34 @@ class Renderer:
             )
         return facts
 
+    def page(
+        self,
+        tag: str,
+        name: str,
+        *,
+        register: str,
+        gender: str | None,
+        zone: str,
+        now: datetime,
+        **context: Any,
+    ) -> tuple[str, str]:
+        """A customer page, ``_web/<name>``, in a locale, register and gender: (its HTML, its BCP 47
+        language tag)."""
+        facts = self._facts_for(tag)
+        values = {
+            **context,
+            "lang": facts.lang,
+            "direction": facts.direction,
+            "register": register,
+            "gender": gender,
+            "brand": facts.brand,
+            "gap": facts.gap,
+            "now": now,
+            "_locale": facts.babel,
+            "_zone": zone,
+        }
+        return self._template(tag, self.environment(tag), f"_web/{name}").render(values), facts.lang
+
     def register_for(self, customer: Customer, tag: str) -> str:
         """The customer's preference, else the locale's configured default."""
         if customer.formality:
@@ -281,7 +309,8 @@ class Renderer:
         env = self.environment(tag)
         facts = self._facts_for(tag)
         register = register or customer.formality or facts.settings.formality
-        parts = CHANNELS[channel].parts
+        entry = CHANNELS[channel]
+        parts = entry.parts
         # A channel without a subject carries chats and texts, not letters.
         opening = salutation(customer, facts.settings, register, chat="subject.txt" not in parts)
         values = {
@@ -314,7 +343,7 @@ class Renderer:
                 why = f"{type(exc).__name__}: {exc}"
                 raise TemplateError(f"template {name} failed to render: {why}") from None
         parameters = tuple(self._expression(tag, env, template, e, values) for e in expressions)
-        if CHANNELS[channel].short_text:
+        if entry.short_text:
             out["body.txt"] = for_sms(out["body.txt"])
         subject = out.get("subject.txt")
         return Rendered(

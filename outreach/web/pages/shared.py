@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from ...app import Outreach
 from ...customers.profile import Customer
-from ...localization.locales import babel_locale, locale_chain
+from ...localization.locales import locale_chain
 from ...registry import CHANNELS, consentable
 from .negotiate import negotiate
 
@@ -76,21 +76,17 @@ class Pages:
     ) -> HTMLResponse:
         """The page ``_web/<name>`` in the customer's (or the request's) locale and register."""
         tag, register = self.locale_for(request, customer)
-        babel = babel_locale(tag, self.outreach.locales.default)
-        values = {
+        html, lang = self.outreach.renderer.page(
+            tag,
+            name,
+            register=register,
+            gender=customer.grammatical_gender if customer is not None else None,
+            zone=customer.zone if customer is not None else "UTC",
+            now=self.outreach.clock.now(),
             **context,
-            "lang": str(babel).replace("_", "-"),
-            "direction": "rtl" if babel.character_order == "right-to-left" else "ltr",
-            "register": register,
-            "gender": customer.grammatical_gender if customer is not None else None,
-            "brand": self.outreach.locales.brand_for(locale_chain(tag, self.outreach.locales.default)),
-            "now": self.outreach.clock.now(),
-            "_locale": babel,
-            "_zone": customer.zone if customer is not None else "UTC",
-        }
-        template = self.outreach.renderer.environment(tag).get_template(f"_web/{name}")
-        response = HTMLResponse(template.render(values), status_code=status)
-        response.headers["content-language"] = values["lang"]
+        )
+        response = HTMLResponse(html, status_code=status)
+        response.headers["content-language"] = lang
         return response
 
     def error(
