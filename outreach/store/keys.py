@@ -250,6 +250,10 @@ class Keys:
         """set: send ids of the customer's answered surveys."""
         return f"{self._c(customer_id)}customer:{customer_id}:answers"
 
+    def engagement(self, customer_id: str) -> str:
+        """hash: ``<kind>:<local hour>`` → how often the customer answered or clicked at that hour."""
+        return f"{self._c(customer_id)}customer:{customer_id}:engagement"
+
     # -- per send (in its customer's shard) ---------------------------------------------------
 
     def send(self, send_id: str) -> str:

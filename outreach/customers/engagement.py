@@ -1,0 +1,51 @@
+"""When a customer engages: the local hours at which they answer surveys and click links.
+
+Each answer or click counts once in the customer's ``engagement`` hash under
+``<kind>:<local hour>`` (``answer:19``, ``click:08``), the hour read in the zone the
+customer had at that moment. Send-time learning (``journeys.sendtime``) reads it; it is
+erased with the customer (the key is in the customer's key set).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+
+import redis
+
+from ..store.keys import Keys
+from ..store.replies import text_fields
+from ..timing import zone
+
+#: What a customer can do that tells when they read their messages.
+KINDS = ("answer", "click")
+
+
+class Engagement:
+    def __init__(self, client: redis.Redis, keys: Keys) -> None:
+        self.client = client
+        self.keys = keys
+
+    def record(self, customer_id: str, zone_name: str, kind: str, at: datetime) -> None:
+        """Count one answer or click of the customer at ``at`` (an aware instant)."""
+        assert kind in KINDS, kind
+        hour = at.astimezone(zone(zone_name)).hour
+        key = self.keys.engagement(customer_id)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hincrby(key, f"{kind}:{hour:02d}", 1)
+        pipe.sadd(self.keys.customer_keys(customer_id), key)  # erased with the customer
+        pipe.execute()
+
+    def hours(self, customer_id: str) -> dict[str, Counter[int]]:
+        """Per kind, how many times the customer engaged at each local hour (0–23)."""
+        return parse(self.client.hgetall(self.keys.engagement(customer_id)))
+
+
+def parse(raw: dict) -> dict[str, Counter[int]]:
+    """The ``engagement`` hash as counts per kind and local hour (unknown fields are skipped)."""
+    found: dict[str, Counter[int]] = {kind: Counter() for kind in KINDS}
+    for name, count in text_fields(raw).items():
+        kind, _, hour = name.partition(":")
+        if kind in found and hour.isdigit() and 0 <= int(hour) <= 23:
+            found[kind][int(hour)] += int(count)
+    return found
