@@ -19,6 +19,7 @@ from .customers.profile import Customer
 from .customers.profiles import Customers
 from .datarights import DataRights
 from .delivery.attempt import Outcome
+from .delivery.conditions import Facts
 from .delivery.deliver import Deliverer
 from .delivery.ratelimit import RateLimiter
 from .delivery.receipts import Receipts
@@ -34,6 +35,7 @@ from .localization.render import Renderer
 from .policy.blackouts import Blackouts
 from .policy.config import load_policy
 from .policy.decide import Policy
+from .policy.throttles import Throttles
 from .registry import needs_consent
 from .schedule import Claim, ConsentChange, Schedule, Stop
 from .schedule.pump import Pump
@@ -113,6 +115,8 @@ class Outreach:
         self.deliverer = Deliverer(
             settings, self.clock, self.schedule, self.customers, self.renderer, self.transports,
             self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
+            facts=Facts(self.records, self.surveys, self.policy.allows),
+            throttles=Throttles(self.client, self.keys), digests=self.ingestor.digests,
         )  # fmt: skip
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
         self.intake = Intake(self.clock, self.ingestor, self.inbox, self.deadletters, self.tracing)

@@ -27,27 +27,31 @@ from ..customers.profile import Customer
 from ..customers.profiles import Customers
 from ..errors import TemplateError, TimingError
 from ..journeys.config import Journeys
+from ..journeys.digests import Digests
 from ..journeys.recurring import Recurring
 from ..links import message_links
 from ..localization.render import Renderer
 from ..policy.decide import Action, Policy
 from ..policy.lookups import Lookups
+from ..policy.throttles import Throttles
 from ..registry import needs_consent
 from ..schedule import Claim, OutcomeBook, Schedule, Send, log_entry
 from ..settings import Settings
 from ..store.deadletters import DeadLetters
 from ..surveys.answers import answer_links
 from ..timing import zone
-from .attempt import NOT_ATTEMPTED, Attempt, Outcome, Outcomes, log_batch, log_outcomes, outcome_log
+from .attempt import NOT_ATTEMPTED, Attempt, Outcome, log_batch, log_outcomes, outcome_log
+from .conditions import Facts
 from .handover import HandOvers, Lease
 from .ratelimit import RateLimiter
 from .receipts import window_open
+from .steprules import StepRules
 from .versions import current, removed_text
 
 logger = logging.getLogger(__name__)
 
 
-class Deliverer(HandOvers, Outcomes):
+class Deliverer(HandOvers, StepRules):
     def __init__(
         self,
         settings: Settings,
@@ -62,6 +66,10 @@ class Deliverer(HandOvers, Outcomes):
         deadletters: DeadLetters,
         recurring: Recurring,
         journeys: Journeys,
+        *,
+        facts: Facts | None = None,
+        throttles: Throttles | None = None,
+        digests: Digests | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -76,6 +84,10 @@ class Deliverer(HandOvers, Outcomes):
         self.recurring = recurring
         #: The journeys as configured now: a send follows its step's current version (``versions``).
         self.journeys = journeys
+        #: What a step's conditions read, its journey's throttle, a digest's lists (``steprules``).
+        self.facts = facts
+        self.throttles = throttles
+        self.digests = digests
         self._available = frozenset(transports)
 
     def deliver(self, claims: list[Claim]) -> list[Outcome]:
@@ -148,6 +160,9 @@ class Deliverer(HandOvers, Outcomes):
             return self._defer(send, decision.until, decision.reason, decision.text, book,
                                decision=decision.to_mapping(), notes=notes)  # fmt: skip
         assert customer is not None
+        stopped = self._step_rules(send, customer, now, notes, book)
+        if stopped is not None:
+            return stopped
         notes += [log_entry(now, "fallthrough", note) for note in decision.skipped]
         return self._prepare(Attempt(send, customer, now, list(decision.channels), notes), book)
 
@@ -181,6 +196,7 @@ class Deliverer(HandOvers, Outcomes):
             now + timedelta(days=self.settings.link_days), self.settings.unsubscribe_mailto,
         )  # fmt: skip
         context: dict[str, Any] = {"data": dict(send.data), "send": send.as_stored(), **links.context()}
+        context |= self._digest_context(send, self.journeys.all[send.journey].step(send.step))
         if send.survey:
             expires = now + timedelta(days=self.settings.survey_link_days)
             context["survey"] = {

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..configfile import read_toml
-from ..declarations import CATEGORIES_FILE, CATEGORY_KEYS, declare
-from ..errors import ConfigError, InputError, TimingError
+from ..declarations import declare
+from ..errors import ConfigError, InputError
 from ..registry import CATEGORIES, CHANNELS, EVENT_TYPES
 from ..store.keys import step_digest
 from ..surveys.scales import SCALES
-from ..timing import BUSINESS_DAYS, CUSTOMER, CUSTOMER_KEYS, CustomerCalendar, SendRule, rule_for
-from . import fields
+from ..timing import CustomerCalendar, SendRule, rule_for
+from . import conditions, fields
+from .kinds import JOURNEY_KIND_KEYS, KIND_KEYS, Digest, Throttle, parse_throttle, step_kinds
+from .rulekeys import check_json, check_rule, load_category_defaults
 
 #: Keys of a step (besides the send rule's own keys).
-STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey", "when", "within_days", "unless"}
+STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey", "when", "within_days", "unless",
+             *KIND_KEYS}  # fmt: skip
 #: Keys of the [journey] table.
 JOURNEY_KEYS = {
     "name",
@@ -33,6 +36,7 @@ JOURNEY_KEYS = {
     "steps",
     "sample",
     "match",
+    *JOURNEY_KIND_KEYS,
 }
 
 
@@ -52,6 +56,12 @@ class Step:
     within_days: int | None = None
     #: Cancelled when this event comes before the step is sent (the "timed out" branch).
     unless: str | None = None
+    #: What must hold when it would go out (``if``: ``conditions``).
+    conditions: tuple[conditions.Condition, ...] = ()
+    #: One message for the events of a window (``kinds.Digest``), or None.
+    digest: Digest | None = None
+    #: "learned": the customer's own best hour (``sendtime``); None: the step's hour.
+    send_time: str | None = None
 
     @cached_property
     def rule_json(self) -> str:
@@ -80,6 +90,12 @@ class Journey:
     sample: Mapping[str, Any] | None = None
     #: Event data the trigger must carry to start the journey (e.g. detractor = true).
     match: Mapping[str, Any] | None = None
+    #: At most so many messages of the journey to one customer per period.
+    throttle: Throttle | None = None
+
+    @cached_property
+    def digest_step(self) -> Step | None:
+        return next((step for step in self.steps if step.digest), None)
 
     def matches(self, data: Mapping[str, Any]) -> bool:
         return all(data.get(k) == v for k, v in (self.match or {}).items())
@@ -129,53 +145,8 @@ class Journeys:
         return {f"{j.name}.{step.name}" for j in self.all.values() for step in j.steps}
 
 
-def _check_json(where: str, rule: Mapping[str, Any]) -> None:
-    """Sends keep their rule as JSON: a TOML date or time (``at = 10:30:00``) must be a string."""
-    for key, value in rule.items():
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError):
-            raise _fail(where, key, value, f'must be written as a string ({key} = "{value}")') from None
-
-
 def _fail(where: str, field: str, value: object, problem: str) -> ConfigError:
     return ConfigError(f"{where}: {field}={value!r}: {problem}")
-
-
-def _check_rule(where: str, rule: Mapping[str, Any]) -> None:
-    """A configured rule's keys, checked as a rule before any customer fills in their own."""
-    for key in CUSTOMER_KEYS:
-        if key in rule:
-            raise _fail(where, key, rule[key], "describes the customer (their profile), not a send rule")
-    if rule.get("observances") not in (None, CUSTOMER):
-        lists = "the calendars each customer's profile lists"
-        raise _fail(where, "observances", rule["observances"], f"must be {CUSTOMER!r}: {lists}")
-    # "customer" and "business" are filled in per customer; every other value is checked as it is.
-    probe = {k: v for k, v in rule.items() if not (k in ("holidays", "observances") and v == CUSTOMER)}
-    if probe.get("weekdays") == BUSINESS_DAYS:
-        del probe["weekdays"]
-    try:
-        SendRule.from_mapping(probe)
-    except TimingError as exc:
-        raise _fail(where, exc.field, exc.value, exc.problem) from None
-
-
-def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
-    """Per-category rule defaults from ``config/categories.toml`` (optional file)."""
-    path = config_dir / CATEGORIES_FILE
-    data = read_toml(path)
-    defaults: dict[str, dict[str, Any]] = {}
-    for category, table in data.items():
-        where = f"{path}: category {category!r}"
-        if category not in CATEGORIES:
-            raise _fail(where, "category", category, f"must be one of {', '.join(CATEGORIES)}")
-        if not isinstance(table, dict):
-            raise _fail(where, category, table, "must be a table of rule keys")
-        rule = {k: v for k, v in table.items() if k not in CATEGORY_KEYS}
-        _check_json(where, rule)
-        _check_rule(where, rule)
-        defaults[category] = rule
-    return defaults
 
 
 def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: Path) -> Journey:
@@ -233,6 +204,10 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
     names = [s.name for s in steps]
     if len(set(names)) != len(names):
         raise _fail(where, "steps", names, "step names must be unique")
+    steps = _kinds(where, steps, steps_data, trigger, supersede_by)
+    throttle = parse_throttle(where, table.get("throttle"))
+    if throttle and throttle.overflow == "digest" and not any(s.digest for s in steps):
+        raise _fail(where, "throttle.overflow", "digest", "the journey has no digest step to merge into")
     sample = _check_data(where, trigger, steps, templates_dir, sample, match, supersede_by)
     return Journey(
         name=name,
@@ -246,7 +221,29 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
         source=str(path),
         sample=sample,
         match=match,
+        throttle=throttle,
     )
+
+
+def _kinds(where: str, steps: list[Step], raw_steps: list, trigger: str, supersede: str | None) -> list[Step]:
+    """The steps with what ``kinds`` reads from their tables: conditions, digest, send time."""
+    names = [step.name for step in steps]
+    return [
+        replace(
+            step,
+            **step_kinds(
+                f"{where}: steps[{i}] ({step.name})",
+                raw,
+                names=names,
+                index=i,
+                trigger=trigger,
+                supersede_by=supersede,
+                plain=not (step.when or step.unless or step.survey),
+                rule=step.rule,
+            ),
+        )  # fmt: skip
+        for i, (step, raw) in enumerate(zip(steps, raw_steps, strict=True))
+    ]
 
 
 def template_file(templates_dir: Path, template: str, channel: str, part: str) -> Path | None:
@@ -343,8 +340,8 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     rule = {**defaults, **{k: v for k, v in raw.items() if k not in STEP_KEYS}}
     # An empty value switches a default off (e.g. holidays = "" on an urgent step).
     rule = {k: v for k, v in rule.items() if v != ""}
-    _check_json(where, rule)
-    _check_rule(where, rule)
+    check_json(where, rule)
+    check_rule(where, rule)
     return Step(name, template, tuple(channels), rule, cancel_on_exit, survey, when, within_days, unless)
 
 

@@ -27,6 +27,7 @@ from ..store.keys import Keys, send_id_for
 from ..store.replies import texts
 from .branches import Branches
 from .config import Journey, Journeys, Step
+from .digests import Digests
 from .events import Event
 from .inbox import Inbox
 from .planning import Steps
@@ -125,6 +126,7 @@ class Ingestor:
         self.branches = Branches(client, keys, schedule)
         self._start = scripts.load(client, __package__, "start")
         self.steps = Steps()
+        self.digests = Digests(client, keys, schedule, self.steps, self.event_ttl)
 
     def ingest(self, event: Event) -> IngestResult:
         """Apply one event. Raises InputError (unknown customer, bad data) for the dead-letter store."""
@@ -210,7 +212,9 @@ class Ingestor:
             or event.type in journeys.by_unless
         ):
             return False
-        return not any(step.when for j in journeys.by_trigger.get(event.type, []) for step in j.steps)
+        return not any(
+            step.when or step.digest for j in journeys.by_trigger.get(event.type, []) for step in j.steps
+        )
 
     def _starting(self, event: Event, customer: Customer) -> list[Journey]:
         """The journeys the event starts; InputError, before anything changes, for a customer
@@ -237,6 +241,12 @@ class Ingestor:
                 self._exit(journey, customer, event, result)
         if self._run(self._starts(index, event, customer, starting, result), batch.results):
             raise CustomerErased(customer.id)  # meanwhile: nothing was planned
+        for journey in starting:
+            # A digest that takes the journey's throttled overflow lists only that (``steprules``).
+            overflow = journey.throttle is not None and journey.throttle.overflow == "digest"
+            for step in journey.steps:
+                if step.digest and not overflow:
+                    self._collect(journey, step, customer, event, result)
         self.branches.on_event(self.journeys, event, customer, result, self.plan_step)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
@@ -252,9 +262,24 @@ class Ingestor:
         self.recurring.enroll(customer)
         return customer
 
+    def _collect(self, journey: Journey, step: Step, customer: Customer, event: Event, result: IngestResult):
+        """List the event in the step's digest (``digests``)."""
+        found = self.digests.collect(journey, step, customer, event.id, event.type, event.occurred_at,
+                                     event.data, result.notes)  # fmt: skip
+        if found is None:
+            return
+        verdict, send_id = found
+        if verdict == "opened":
+            result.planned.append(send_id)
+        else:
+            listed = "listed already" if verdict == "seen" else "listed"
+            result.notes.append(f"{journey.name}.{step.name}: {listed} in the digest {send_id}")
+
     def _exit(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
         if any(step.when for step in journey.steps):
             self.branches.forget(journey, customer)
+        if journey.digest_step is not None:
+            self.digests.forget(journey, customer)
         keep = {s.name for s in journey.steps if not s.cancel_on_exit}
         for send in self.schedule.open_sends(customer.id):
             if send.journey != journey.name or send.step in keep:
@@ -293,8 +318,8 @@ class Ingestor:
             ]
             notes: list[str] = []
             for step in journey.steps:
-                if step.when:  # a step that waits is planned when its event comes (``branches``)
-                    continue
+                if step.when or step.digest:  # planned when its event comes (``branches``), or by
+                    continue  # its first event of a window (``digests``)
                 planned = self.steps.resolve(
                     journey, step, customer, event.id, event.type, start, event.data, notes
                 )

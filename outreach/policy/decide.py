@@ -71,6 +71,9 @@ REASONS = {
     "cap_day": "defer or suppress",
     "cap_week": "defer or suppress",
     "date_passed": "suppress",
+    # After the policy let a send go, its journey step's own rules (``delivery.steprules``).
+    "condition": "suppress",
+    "throttled": "suppress",
 }
 
 

@@ -230,6 +230,15 @@ class Keys:
         """counter: messages of a category (or 'all') in one local day or ISO week."""
         return f"{self._c(customer_id)}cap:{customer_id}:{category}:{period}"
 
+    def throttle(self, customer_id: str, journey: str) -> str:
+        """zset: the journey's sends that went to the customer (or are on their way) → when, UTC ms."""
+        return f"{self._c(customer_id)}throttle:{journey}:{customer_id}"
+
+    def digest(self, journey: str, step: str, customer_id: str, key: str) -> str:
+        """hash: one digest step's collection for the customer (and a ``by`` value): ``open`` → the
+        send that lists the events coming now; ``e:<event id>`` → the send that lists that event."""
+        return f"{self._c(customer_id)}digest:{journey}.{step}:{customer_id}:{key}"
+
     def fatigue(self, customer_id: str) -> str:
         """string: the survey send holding the customer's survey-fatigue period."""
         return f"{self._c(customer_id)}fatigue:{customer_id}"
@@ -263,6 +272,10 @@ class Keys:
     def send_log(self, send_id: str) -> str:
         """list of JSON entries: what happened to the send after it was planned, and why."""
         return f"{self._s(send_id)}send:{send_id}:log"
+
+    def digest_items(self, send_id: str) -> str:
+        """hash: the events a digest send lists: event id → JSON [time ms, data]."""
+        return f"{self._s(send_id)}send:{send_id}:items"
 
     def cap_slot(self, send_id: str) -> str:
         """marker: this send already holds its cap slot (retries do not count twice)."""

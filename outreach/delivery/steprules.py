@@ -1,0 +1,87 @@
+"""What a journey's step adds to the policy's decision, once the policy lets a send go: its
+conditions (``if``), its journey's throttle, and a digest's list (docs/JOURNEYS.md).
+
+A mixin of ``Deliverer``, which holds the parts. A send whose condition does not hold ends
+``suppressed`` with reason ``condition``; one past its journey's throttle ends ``suppressed``
+with reason ``throttled`` (its event listed in the journey's next digest when the throttle
+says ``overflow = "digest"``). Each verdict is written to the send's history with what it read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..clock import Clock
+from ..customers.profile import Customer
+from ..journeys.config import Journey, Journeys, Step
+from ..journeys.digests import Digests
+from ..policy.decide import Policy
+from ..policy.throttles import Throttles
+from ..registry import needs_consent
+from ..schedule import OutcomeBook, Send, log_entry
+from ..timing import zone
+from .attempt import Attempt, Outcome, Outcomes
+from .conditions import Facts
+
+
+class StepRules(Outcomes):
+    clock: Clock
+    journeys: Journeys
+    policy: Policy
+    facts: Facts | None
+    throttles: Throttles | None
+    digests: Digests | None
+
+    def _step_rules(
+        self, send: Send, customer: Customer, now: datetime, notes: list[str], book: OutcomeBook
+    ) -> Outcome | None:
+        """The send's step's conditions and its journey's throttle: an outcome when they stop it."""
+        journey = self.journeys.all[send.journey]
+        step = journey.step(send.step)
+        if step.conditions and self.facts is not None:
+            held, text = self.facts.check(send, journey, step, customer)
+            if not held:
+                self._give_back(send, customer, journey)
+                return self._end(send, "suppressed", "condition", f"branch not taken: {text}", book,
+                                 notes=notes)  # fmt: skip
+            notes.append(log_entry(now, "branch", f"branch taken: {text}"))
+        throttle = journey.throttle
+        if throttle is None or self.throttles is None:
+            return None
+        frees = self.throttles.take(customer.id, journey.name, send.id, throttle.max, throttle.period, now)
+        if frees is None:
+            return None
+        self._give_back(send, customer, None)
+        local = frees.astimezone(zone(customer.zone)).isoformat()
+        text = f"{journey.name}: {throttle.describe()} per customer reached (a slot frees at {local})"
+        digest = journey.digest_step
+        if throttle.overflow == "digest" and digest is not None and digest.name != step.name and self.digests:
+            event = (send.event_id, send.event_type, send.start, send.data)
+            found = self.digests.collect(journey, digest, customer, *event, notes)
+            if found is not None:
+                text += f"; its event is listed in the digest {found[1]}"
+        return self._end(send, "suppressed", "throttled", text, book, notes=notes)
+
+    def _unused(self, item: Attempt) -> None:
+        """Ends without reaching a provider after the policy let it through: the cap slot and the
+        journey's throttle slot are given back."""
+        super()._unused(item)
+        journey = self.journeys.all.get(item.send.journey)
+        if journey is not None and journey.throttle is not None and self.throttles is not None:
+            self.throttles.release(item.customer.id, journey.name, item.send.id)
+
+    def _give_back(self, send: Send, customer: Customer, journey: Journey | None) -> None:
+        """The send ends here after the policy let it through: its cap slot (and its throttle slot)
+        are free again."""
+        if needs_consent(send.category):
+            self.policy.release_cap(send.id, customer.id)
+        if journey is not None and journey.throttle is not None and self.throttles is not None:
+            self.throttles.release(customer.id, journey.name, send.id)
+
+    def _digest_context(self, send: Send, step: Step) -> dict[str, Any]:
+        """``digest`` for a digest step's templates: the events it lists, in the order they happened."""
+        if step.digest is None or self.digests is None:
+            return {}
+        items = self.digests.seal(send, step)
+        return {"digest": {"count": len(items), "items": [item["data"] for item in items], "events": items}}

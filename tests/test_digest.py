@@ -1,0 +1,223 @@
+"""Digest steps: one message for the events of a window (docs/JOURNEYS.md, "Digest")."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from outreach import ConfigError
+
+from .helpers import deliver_due, ingest, outbox
+from .kinds_project import kinds_app, project
+
+DIGEST = """
+[journey]
+name = "delays"
+category = "transactional"
+trigger = "order.delayed"
+exit_on = ["customer.activated"]
+
+[[journey.steps]]
+name = "digest"
+template = "order_digest/list"
+digest = true
+delay_hours = 4
+window = "08:00-21:00"
+"""
+
+
+def delayed(app, clock, order: str, event_id: str | None = None, minutes: int = 0):
+    data = {"order_id": order, "original_eta": "2026-03-20", "new_eta": "2026-03-26"}
+    when = (clock.now() + timedelta(minutes=minutes)).isoformat()
+    return ingest(app, "order.delayed", "c1", when, data=data, id=event_id or f"ev-{order}")
+
+
+@pytest.fixture
+def app(tmp_path, client, clock):
+    app = kinds_app(tmp_path, client, clock, {"delays": DIGEST})
+    app.upsert_customer(
+        {"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin", "locale": "en"}
+    )
+    return app
+
+
+def test_three_delayed_orders_make_one_notice_with_the_plural_form(app, clock):
+    first = delayed(app, clock, "A-1")
+    assert len(first.planned) == 1
+    second, third = delayed(app, clock, "A-2"), delayed(app, clock, "A-3")
+    assert second.planned == [] and third.planned == []
+    assert any("listed in the digest" in note for note in second.notes)
+    clock.advance(timedelta(hours=5))
+    outcomes = deliver_due(app)
+    assert [o.state for o in outcomes] == ["delivered"]
+    [message] = outbox(app)
+    assert message["subject"] == "3 orders are running late"
+    assert [line.split()[0] for line in message["body"].splitlines()[:3]] == ["A-1", "A-2", "A-3"]
+
+
+def test_one_event_reads_in_the_singular(app, clock):
+    delayed(app, clock, "A-1")
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert outbox(app)[0]["subject"] == "One order is running late"
+
+
+def test_an_event_after_the_digest_went_opens_the_next_one(app, clock):
+    delayed(app, clock, "A-1")
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    later = delayed(app, clock, "A-2")
+    assert len(later.planned) == 1
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert [m["body"].split()[0] for m in outbox(app)] == ["A-1", "A-2"]
+
+
+def test_a_replayed_event_is_listed_once(app, clock):
+    delayed(app, clock, "A-1", event_id="e1")
+    delayed(app, clock, "A-2", event_id="e2")
+    # The same event applied again (its worker died before marking it done).
+    app.client.delete(app.keys.event("e2", "c1"))
+    again = delayed(app, clock, "A-2", event_id="e2")
+    assert any("listed already" in note for note in again.notes)
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert "2 in all" in outbox(app)[0]["body"]
+
+
+def test_an_exit_cancels_the_digest_and_the_next_event_starts_afresh(app, clock):
+    [send_id] = delayed(app, clock, "A-1").planned
+    ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="exit")
+    assert app.schedule.get(send_id).state == "cancelled"
+    fresh = delayed(app, clock, "A-2")
+    assert len(fresh.planned) == 1 and fresh.planned != [send_id]
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    [message] = outbox(app)
+    assert message["body"].split()[0] == "A-2" and "1 in all" in message["body"]
+
+
+def test_a_digest_in_flight_when_the_exit_comes_is_cancelled(app, clock):
+    [send_id] = delayed(app, clock, "A-1").planned
+    clock.advance(timedelta(hours=5))
+    claims = app.schedule.claim(10)
+    assert [c.send_id for c in claims] == [send_id]
+    ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="exit")
+    app.deliver(claims)
+    assert outbox(app) == []
+    assert app.schedule.get(send_id).state == "cancelled"
+
+
+def test_an_event_while_the_digest_is_being_sent_goes_to_the_next_one(app, clock):
+    delayed(app, clock, "A-1")
+    clock.advance(timedelta(hours=5))
+    claims = app.schedule.claim(10)
+    # Sealed as it is rendered: an event that comes after waits for the next digest.
+    step = app.journeys["delays"].step("digest")
+    first = app.schedule.get(claims[0].send_id)
+    assert [i["data"]["order_id"] for i in app.ingestor.digests.seal(first, step)] == ["A-1"]
+    nxt = delayed(app, clock, "A-2")
+    assert len(nxt.planned) == 1
+    app.deliver(claims)
+    assert [m["body"].split()[0] for m in outbox(app)] == ["A-1"]
+
+
+def test_a_full_digest_opens_the_next(tmp_path, client, clock):
+    app = kinds_app(
+        tmp_path, client, clock, {"delays": DIGEST.replace("digest = true", "digest = { max_items = 2 }")}
+    )
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin"})
+    planned = [delayed(app, clock, f"A-{i}").planned for i in range(5)]
+    assert [len(p) for p in planned] == [1, 0, 1, 0, 1]
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert sorted(m["body"].count("\n") for m in outbox(app)) == [1, 2, 2]  # items, then the count
+
+
+def test_digest_by_keeps_one_digest_per_order(tmp_path, client, clock):
+    app = kinds_app(
+        tmp_path, client, clock, {"delays": DIGEST.replace("digest = true", 'digest = { by = "order_id" }')}
+    )
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin"})
+    assert len(delayed(app, clock, "A-1", event_id="a1").planned) == 1
+    assert len(delayed(app, clock, "B-1", event_id="b1").planned) == 1
+    assert delayed(app, clock, "A-1", event_id="a2").planned == []
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert sorted(m["subject"] for m in outbox(app)) == [
+        "2 orders are running late",
+        "One order is running late",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ('digest = { by = "nope" }', "digest.by='nope'"),
+        ("digest = { max_items = 0 }", "digest.max_items=0"),
+        ("digest = { every = 3 }", "unknown field"),
+        ("digest = 3", "must be true or a table"),
+        ('digest = true\nsurvey = "csat"', "cannot wait for an event"),
+    ],
+)
+def test_a_digest_step_is_checked(tmp_path, change, problem):
+    config, templates = project(tmp_path, {"delays": DIGEST.replace("digest = true", change)})
+    from outreach.journeys.config import load_journeys
+
+    with pytest.raises(ConfigError, match=problem):
+        load_journeys(config, templates)
+
+
+def test_a_journey_that_supersedes_cannot_digest(tmp_path):
+    config, templates = project(
+        tmp_path, {"delays": DIGEST.replace("exit_on", 'supersede_by = "order_id"\nexit_on')}
+    )
+    from outreach.journeys.config import load_journeys
+
+    with pytest.raises(ConfigError, match="supersedes"):
+        load_journeys(config, templates)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    plan=st.lists(
+        st.tuples(st.sampled_from(["event", "deliver", "replay"]), st.integers(0, 300)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_every_event_is_listed_in_exactly_one_digest_that_went(tmp_path_factory, clock, plan):
+    """Whatever the interleaving of events, replays and deliveries: each event is listed once,
+    in a digest that was delivered, and no digest is empty."""
+    import fakeredis
+
+    app = kinds_app(
+        tmp_path_factory.mktemp("d"),
+        fakeredis.FakeRedis(server=fakeredis.FakeServer()),
+        clock,
+        {"delays": DIGEST.replace('window = "08:00-21:00"', "")},
+    )
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin"})
+    sent = []
+    for n, (what, minutes) in enumerate(plan):
+        clock.advance(timedelta(minutes=minutes))
+        if what == "event":
+            delayed(app, clock, f"O-{n}", event_id=f"e{n}")
+            sent.append(f"O-{n}")
+        elif what == "replay" and sent:
+            order = sent[-1]
+            app.client.delete(app.keys.event(f"e{order[2:]}", "c1"))
+            delayed(app, clock, order, event_id=f"e{order[2:]}")
+        else:
+            deliver_due(app)
+    for _ in range(4):  # past the window and any deferral to the customer's hours
+        clock.advance(timedelta(hours=12))
+        deliver_due(app)
+    listed = [
+        line.split()[0] for m in outbox(app) for line in m["body"].splitlines() if line.startswith("O-")
+    ]
+    assert sorted(listed) == sorted(sent)
+    assert all("0 in all" not in m["body"] for m in outbox(app))

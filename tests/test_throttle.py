@@ -1,0 +1,131 @@
+"""Journey throttles: at most N messages of a journey to one customer per period, the overflow
+dropped or listed in the journey's next digest (docs/JOURNEYS.md, "Throttle")."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+
+from outreach import ConfigError
+from outreach.journeys.config import load_journeys
+from outreach.policy.throttles import Throttles
+
+from .helpers import deliver_due, ingest, outbox
+from .kinds_project import kinds_app, project
+
+NOTICES = """
+[journey]
+name = "notices"
+category = "transactional"
+trigger = "order.delayed"
+
+[journey.throttle]
+max = 2
+days = 1
+
+[[journey.steps]]
+name = "notice"
+template = "order_delay/notice"
+window = ""
+"""
+
+MERGED = (
+    NOTICES.replace("days = 1", 'days = 1\noverflow = "digest"')
+    + """
+[[journey.steps]]
+name = "later"
+template = "order_digest/list"
+digest = true
+days = 1
+at = "18:00"
+"""
+)
+
+
+def delayed(app, clock, n: int):
+    data = {"order_id": f"A-{n}", "new_eta": "2026-03-26"}
+    return ingest(app, "order.delayed", "c1", clock.now().isoformat(), data=data, id=f"e{n}")
+
+
+def make(tmp_path, client, clock, journey=NOTICES):
+    app = kinds_app(tmp_path, client, clock, {"notices": journey})
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin"})
+    return app
+
+
+def test_the_third_message_in_a_day_is_dropped_and_says_why(tmp_path, client, clock):
+    app = make(tmp_path, client, clock)
+    sends = [delayed(app, clock, n).planned[0] for n in range(3)]
+    deliver_due(app)
+    states = [(app.records.get(s).state, app.records.get(s).reason) for s in sends]
+    assert sorted(states).count(("delivered", "")) + sorted(states).count(("delivered", "ok")) == 2
+    dropped = [s for s in sends if app.records.get(s).state == "suppressed"]
+    assert len(dropped) == 1 and app.records.get(dropped[0]).reason == "throttled"
+    assert "at most 2 in 1 days per customer reached" in app.records.history(dropped[0])[-1]["text"]
+    # A day later the period has room again.
+    clock.advance(timedelta(days=1, minutes=1))
+    later = delayed(app, clock, 9).planned[0]
+    deliver_due(app)
+    assert app.records.get(later).state == "delivered"
+
+
+def test_a_send_that_does_not_reach_a_provider_gives_its_slot_back(tmp_path, client, clock):
+    app = make(tmp_path, client, clock)
+    throttles = Throttles(app.client, app.keys)
+    assert throttles.take("c1", "notices", "x", 1, timedelta(days=1), clock.now()) is None
+    assert throttles.take("c1", "notices", "x", 1, timedelta(days=1), clock.now()) is None  # held already
+    assert throttles.take("c1", "notices", "y", 1, timedelta(days=1), clock.now()) is not None
+    throttles.release("c1", "notices", "x")
+    assert throttles.take("c1", "notices", "y", 1, timedelta(days=1), clock.now()) is None
+
+
+def test_the_overflow_is_listed_in_the_next_digest(tmp_path, client, clock):
+    app = make(tmp_path, client, clock, MERGED)
+    for n in range(4):
+        delayed(app, clock, n)
+    deliver_due(app)
+    clock.advance(timedelta(days=1, hours=14))
+    deliver_due(app)
+    rows = outbox(app)
+    notices = [r for r in rows if r["step"] == "notice"]
+    digests = [r for r in rows if r["step"] == "later"]
+    assert len(notices) == 2
+    assert len(digests) == 1 and "2 in all" in digests[0]["body"]
+
+
+def test_two_workers_never_take_the_last_slot_both(tmp_path, client, clock):
+    app = make(tmp_path, client, clock)
+    throttles = Throttles(app.client, app.keys)
+    won: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def take(n: int) -> None:
+        barrier.wait()
+        if throttles.take("c1", "notices", f"s{n}", 3, timedelta(hours=1), clock.now()) is None:
+            won.append(f"s{n}")
+
+    threads = [threading.Thread(target=take, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(won) == 3
+
+
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ("max = 0\ndays = 1", "throttle.max=0"),
+        ("max = 2", "in days or in hours"),
+        ("max = 2\ndays = 1\nhours = 3", "in days or in hours"),
+        ('max = 2\ndays = 1\noverflow = "queue"', "throttle.overflow='queue'"),
+        ('max = 2\ndays = 1\noverflow = "digest"', "no digest step"),
+        ("max = 2\nweeks = 1", "unknown field"),
+    ],
+)
+def test_a_throttle_is_checked(tmp_path, table, problem):
+    config, templates = project(tmp_path, {"notices": NOTICES.replace("max = 2\ndays = 1", table)})
+    with pytest.raises(ConfigError, match=problem):
+        load_journeys(config, templates)
