@@ -229,6 +229,8 @@ class Outreach:
         customer = self.customers.require(customer_id)
         answer = self.surveys.record(send_id, customer_id, kind, score, locale=customer.locale,
                                      country=customer.country or "")  # fmt: skip
+        if answer.version == 1:  # when the customer answers (a changed answer is not a second time)
+            self.ingestor.engagement.record(customer_id, customer.zone, "answer", self.clock.now())
         data = {
             "send_id": send_id, "kind": kind, "score": score, "band": answer.band,
             "detractor": answer.band == "detractor", "journey": answer.journey,

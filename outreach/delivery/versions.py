@@ -24,6 +24,7 @@ from weakref import WeakKeyDictionary
 
 from ..journeys.config import Journeys
 from ..journeys.fields import uses
+from ..journeys.sendtime import as_configured
 from ..localization.render import Renderer
 from ..schedule import Send, log_entry
 
@@ -68,8 +69,8 @@ def current(send: Send, journeys: Journeys, now: datetime, renderer: Renderer) -
             send, unfit=f"{send.journey}.{send.step}: {reads}, which this send's event did not carry"
         )
     intent = send.intent
-    if intent.template == step.template and intent.rule == step.rule_json:
-        return Current(send)  # the usual case: nothing to build
+    if intent.template == step.template and as_configured(intent.rule) == step.rule_json:
+        return Current(send)  # the usual case (a send time learned for the customer too): nothing to build
     now_intent = replace(intent, template=step.template, rule=step.rule_json)
     changed = [
         f"{name} {old} -> {new}"

@@ -17,6 +17,7 @@ from typing import Any
 import redis
 
 from ..clock import Clock, from_ms, to_ms
+from ..customers.engagement import Engagement
 from ..customers.profile import Customer
 from ..customers.profiles import Customers
 from ..errors import CustomerErased, InputError
@@ -127,6 +128,7 @@ class Ingestor:
         self._start = scripts.load(client, __package__, "start")
         self.steps = Steps()
         self.digests = Digests(client, keys, schedule, self.steps, self.event_ttl)
+        self.engagement = Engagement(client, keys)
 
     def ingest(self, event: Event) -> IngestResult:
         """Apply one event. Raises InputError (unknown customer, bad data) for the dead-letter store."""
@@ -317,11 +319,13 @@ class Ingestor:
                 *shared,
             ]
             notes: list[str] = []
+            learns = any(step.send_time for step in journey.steps)
+            hours = self.engagement.hours(customer.id) if learns else None
             for step in journey.steps:
                 if step.when or step.digest:  # planned when its event comes (``branches``), or by
                     continue  # its first event of a window (``digests``)
                 planned = self.steps.resolve(
-                    journey, step, customer, event.id, event.type, start, event.data, notes
+                    journey, step, customer, event.id, event.type, start, event.data, notes, hours
                 )
                 if planned is not None:
                     send_id, due, intent = planned
@@ -379,7 +383,9 @@ class Ingestor:
         """Plan one step for the event ``event_id`` that happened at ``occurred_at`` (its data: ``data``)."""
         # The schedule keeps the start in ms; resolve from that, as the send will be when it fires.
         start = from_ms(to_ms(occurred_at))
-        planned = self.steps.resolve(journey, step, customer, event_id, event_type, start, data, result.notes)
+        hours = self.engagement.hours(customer.id) if step.send_time else None
+        planned = self.steps.resolve(journey, step, customer, event_id, event_type, start, data, result.notes,
+                                     hours)  # fmt: skip
         if planned is None:
             return
         send_id, due, intent = planned

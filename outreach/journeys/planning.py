@@ -4,6 +4,7 @@ send keeps, and its send id. Ingestion plans them (``ingest.py``), in batches or
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -12,24 +13,29 @@ from ..customers.profile import Customer
 from ..errors import TimingError
 from ..schedule import Intent
 from ..store.keys import send_id_for
-from ..timing import resolve
+from ..timing import resolve, rule_for
 from .config import Journey, Step
+from .sendtime import learned_json
 
 
 class Steps:
     """Resolves steps; keeps each intent it builds (one per step, zone, country and event type)."""
 
     def __init__(self) -> None:
-        #: (step, intent) by (step, zone, country, event type).
-        self._intents: dict[tuple[int, str, str, str], tuple[Step, Intent]] = {}
+        #: (step, intent) by (step, zone, country, event type, learned rule).
+        self._intents: dict[tuple[int, str, str, str, str], tuple[Step, Intent]] = {}
 
     def resolve(
         self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
         start: datetime, data: Mapping[str, Any], notes: list[str],
+        hours: Mapping[str, Counter[int]] | None = None,
     ) -> tuple[str, datetime, Intent] | None:  # fmt: skip
         """(send id, due, intent) of one step for the event; None, noted in ``notes``, when it cannot be
-        planned."""
-        rule = step.send_rule(customer.calendar)
+        planned. ``hours``: the customer's engagement, for a step that learns its send time."""
+        learned = (
+            learned_json(step.rule_json, hours) if step.send_time == "learned" and hours is not None else ""
+        )
+        rule = rule_for(learned, customer.calendar) if learned else step.send_rule(customer.calendar)
         try:
             resolution = resolve(rule, rule.start(start, data, customer.zone), customer.zone)
         except TimingError as exc:
@@ -42,7 +48,7 @@ class Steps:
             )
             return None
         # The step itself is kept with its intent: a reloaded journey's steps are new objects.
-        which = (id(step), customer.zone, customer.country or "", event_type)
+        which = (id(step), customer.zone, customer.country or "", event_type, learned)
         step_and_intent = self._intents.get(which)
         if step_and_intent is not None and step_and_intent[0] is step:
             intent = step_and_intent[1]
@@ -53,7 +59,7 @@ class Steps:
                 category=journey.category,
                 template=step.template,
                 channels=json.dumps(step.channels),
-                rule=step.rule_json,
+                rule=learned or step.rule_json,
                 survey=step.survey or "",
                 event_type=event_type,
                 zone=customer.zone,

@@ -230,5 +230,8 @@ def _planned_entry(send: Send, calendar: CustomerCalendar | None) -> dict[str, A
     entry["text"] = (
         f"{intent.journey}.{intent.step} planned for {resolution.local.isoformat()} ({intent.zone}) {origin}"
     )
+    learned = json.loads(intent.rule).get("learned")
+    if isinstance(learned, dict):  # a send time learned from the customer's answers and clicks
+        entry["text"] += f"; send time learned: {learned.get('why')}"
     entry["resolution"] = resolution.to_mapping()
     return entry

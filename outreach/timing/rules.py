@@ -365,6 +365,7 @@ def rule_for(rule_json: str, calendar: CustomerCalendar | None) -> SendRule:
     the country is not known), ``observances = "customer"`` the calendars they observe."""
     calendar = calendar or NO_CALENDAR
     rule = json.loads(rule_json)
+    rule.pop("learned", None)  # why a learned send time is what it is (``journeys.sendtime``)
     if rule.get("holidays") == CUSTOMER:
         rule["holidays"] = calendar.holidays()
     if rule.get("observances") == CUSTOMER:
