@@ -73,8 +73,15 @@ def _setup(tmp_path, redis_server, journey: str, name: str):
     app = Outreach(Settings.from_env(env))
     zone_name = zone_at_noon()
     for c in range(CUSTOMERS):
-        app.upsert_customer({"id": f"d{c}", "name": f"Dana {c}", "phone": f"+4915300{c:06d}", "zone": zone_name,
-                             "channel": "sms"})  # fmt: skip
+        app.upsert_customer(
+            {
+                "id": f"d{c}",
+                "name": f"Dana {c}",
+                "phone": f"+4915300{c:06d}",
+                "zone": zone_name,
+                "channel": "sms",
+            }
+        )
     return app, Processes(env, tmp_path)
 
 
@@ -123,8 +130,10 @@ def test_every_event_is_listed_once_in_a_digest_that_went(redis_server, tmp_path
         assert all(r["body"].split()[0] != "0" for r in rows)
         # The events came over seconds and the window is 0.6 s: customers got several digests each.
         per_customer = Counter(r["customer_id"] for r in rows)
-        print(f"\ndigest race: {len(orders)} events, {len(rows)} digests, most per customer "
-              f"{max(per_customer.values())}")  # fmt: skip
+        print(
+            f"\ndigest race: {len(orders)} events, {len(rows)} digests, most per customer "
+            f"{max(per_customer.values())}"
+        )
         assert len(rows) < len(orders) and max(per_customer.values()) > 1
     finally:
         procs.stop_all()

@@ -49,6 +49,8 @@ class StepRules(Outcomes):
         throttle = journey.throttle
         if throttle is None or self.throttles is None:
             return None
+        if throttle.overflow == "digest" and step.digest is not None:
+            return None  # the digest the overflow goes to is not held back by the same throttle
         frees = self.throttles.take(customer.id, journey.name, send.id, throttle.max, throttle.period, now)
         if frees is None:
             return None
