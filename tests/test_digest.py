@@ -221,3 +221,14 @@ def test_every_event_is_listed_in_exactly_one_digest_that_went(tmp_path_factory,
     ]
     assert sorted(listed) == sorted(sent)
     assert all("0 in all" not in m["body"] for m in outbox(app))
+
+
+def test_preview_and_the_rendering_check_render_a_digest(tmp_path, client, clock):
+    from outreach.journeys.preview import preview
+    from outreach.journeys.quality import rendering_report
+
+    app = kinds_app(tmp_path, client, clock, {"delays": DIGEST})
+    rendered, _ = preview(app.renderer, app.journeys, "delays.digest", locale="en")
+    assert rendered.subject == "3 orders are running late"
+    report = rendering_report(app.renderer, app.journeys, app.locales)
+    assert not [p for problems in report.problems.values() for p in problems if "delays.digest" in p]

@@ -90,6 +90,10 @@ def preview(
             "preview", DEFAULT_PUBLIC_URL, "s_preview", who.id, step.survey, when + timedelta(days=14)
         )
         context["survey"] = {"kind": step.survey, "links": answers}
+    if step.digest:  # a digest lists events: the sample event, three times (a plural)
+        items = [dict(context["data"]) for _ in range(3)]
+        events = [{"event_id": f"preview-{n}", "at_ms": 0, "data": item} for n, item in enumerate(items)]
+        context["digest"] = {"count": len(items), "items": items, "events": events}
     rendered = renderer.render(
         step.template,
         channel,
