@@ -186,7 +186,22 @@ class Ingestor:
                 leased = self.clock.now()
                 self.inbox.renew([(e.id, e.customer_id) for e in events[i + 1 :]])
         self._flush(batch)
+        self._goals(events, batch.results)
         return batch.results
+
+    def _goals(self, events: Sequence[Event], results: list[IngestResult | InputError]) -> None:
+        """Keep the applied events that are an experiment's goal, per customer (the report reads
+        them): one pipelined ZADD each, one round trip for the batch; nothing for other events."""
+        goals = [e for e, r in zip(events, results, strict=True) if e.type in self.journeys.goals
+                 and isinstance(r, IngestResult)]  # fmt: skip
+        if not goals:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for event in goals:
+            key = self.keys.goals(event.customer_id)
+            pipe.zadd(key, {f"{event.type}|{event.id}": to_ms(event.occurred_at)})
+            pipe.sadd(self.keys.customer_keys(event.customer_id), key)  # erased with the customer
+        pipe.execute()
 
     def _flush(self, batch: _Batch) -> None:
         """Run the starts waiting in ``batch``, then mark their events (and the other applied ones)

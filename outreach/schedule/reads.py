@@ -40,7 +40,7 @@ class Reads:
             raw = self.client.hget(self.keys.intents, ref)
             if raw is None:
                 raise OutreachError(f"intent {ref} is missing from {self.keys.intents}")
-            found = self._intents[ref] = Intent(**json.loads(raw))
+            found = self._intents[ref] = Intent.of(json.loads(raw))
         return found
 
     def stops_of(self, sends: Sequence[Send]) -> list[Stop]:
