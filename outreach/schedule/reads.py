@@ -231,4 +231,7 @@ def _planned_entry(send: Send, calendar: CustomerCalendar | None) -> dict[str, A
         f"{intent.journey}.{intent.step} planned for {resolution.local.isoformat()} ({intent.zone}) {origin}"
     )
     entry["resolution"] = resolution.to_mapping()
+    if intent.experiment:  # which arm the customer's bucket gave (``journeys.experiments``)
+        entry["text"] += f"; experiment {intent.experiment}: arm {intent.variant}"
+        entry["experiment"], entry["variant"] = intent.experiment, intent.variant
     return entry
