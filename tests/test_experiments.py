@@ -232,6 +232,8 @@ def test_each_customer_gets_their_arm_holdout_recorded_never_sent(tmp_path, clie
     control = next(s for s, a in arms.items() if a == "control")
     assert sent[short]["subject"] != sent[control]["subject"]
     assert "experiment tips_tone: arm short" in app.records.history(short)[0]["text"]
+    # An arm is not a change of the step: nothing is re-planned or re-templated on the way.
+    assert not any(e["what"] == "step_changed" for s in arms for e in app.records.history(s))
 
 
 def test_the_arm_is_archived_and_explained(tmp_path, client, clock, monkeypatch):
@@ -409,3 +411,16 @@ def test_sample_size_per_arm_for_a_fixed_horizon():
     assert sample_size(0.10, 0.02, power=0.9) > 3841 > sample_size(0.10, 0.04)
     with pytest.raises(ValueError):
         sample_size(0.99, 0.02)
+
+
+def test_the_size_command_says_how_many_sends_per_arm():
+    from click.testing import CliRunner
+
+    from outreach.cli import commands
+
+    result = CliRunner().invoke(
+        commands.main, ["experiments", "size", "--baseline", "0.1", "--effect", "0.02"]
+    )
+    assert result.exit_code == 0 and result.output.startswith("3841 sends per arm (10.0% -> 12.0%")
+    bad = CliRunner().invoke(commands.main, ["experiments", "size", "--baseline", "1.5", "--effect", "0.02"])
+    assert bad.exit_code != 0 and "must be rates in (0, 1)" in bad.output
