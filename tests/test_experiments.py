@@ -424,3 +424,35 @@ def test_the_size_command_says_how_many_sends_per_arm():
     assert result.exit_code == 0 and result.output.startswith("3841 sends per arm (10.0% -> 12.0%")
     bad = CliRunner().invoke(commands.main, ["experiments", "size", "--baseline", "1.5", "--effect", "0.02"])
     assert bad.exit_code != 0 and "must be rates in (0, 1)" in bad.output
+
+
+def test_a_variant_is_previewed_and_checked_with_its_own_template(tmp_path, monkeypatch):
+    from outreach.errors import OutreachError
+    from outreach.journeys import quality
+    from outreach.journeys.preview import preview
+    from outreach.localization.locales import load_locales
+    from outreach.localization.render import Renderer
+
+    config = project(tmp_path)
+    journeys = load_journeys(config, STARTER / "templates")
+    locales = load_locales(config)
+    renderer = Renderer(STARTER / "templates", locales)
+    plain, _ = preview(renderer, journeys, "welcome.tips", locale="en")
+    short, _ = preview(renderer, journeys, "welcome.tips:short", locale="en")
+    evening, _ = preview(renderer, journeys, "welcome.tips:evening", locale="en")
+    assert short.subject != plain.subject and evening.subject == plain.subject
+    with pytest.raises(
+        OutreachError, match=r"welcome.tips:nope.*no such variant \(variants: control, short, evening\)"
+    ):
+        preview(renderer, journeys, "welcome.tips:nope", locale="en")
+    # `i18n check` renders the variants that have a template of their own, too.
+    seen = set()
+
+    def record(renderer, journeys, ref, **kwargs):
+        seen.add(ref)
+        raise OutreachError("not rendered here")
+
+    monkeypatch.setattr(quality, "preview", record)
+    monkeypatch.setattr(quality, "page_problems", lambda renderer, tag: [])
+    quality.rendering_report(renderer, journeys, locales)
+    assert seen == {"welcome.tips", "welcome.tips:short"}

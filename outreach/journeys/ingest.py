@@ -46,7 +46,11 @@ def _check_zone(customer: Customer, journeys: list[Journey]) -> None:
         return
     for journey in journeys:
         for step in journey.steps:
-            if step.send_rule(customer.calendar).local:
+            rules = [step.send_rule(customer.calendar)]  # and a timing variant's, which may be local
+            rules += [
+                a.send_rule(customer.calendar) for a in (step.experiment.arms() if step.experiment else ())
+            ]
+            if any(rule.local for rule in rules):
                 country = (
                     f"its country {customer.country} has clocks in more than one zone"
                     if customer.country
