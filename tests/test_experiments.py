@@ -314,7 +314,9 @@ def test_goal_events_are_kept_counted_within_their_window_and_erased(tmp_path, c
         assert arm.sends == len(mine) == len(arm.customers)
         assert arm.goal == len([c for c in mine if c in inside])
         assert arm.delivered == (0 if name == "holdout" else len(mine))
-    # Erasure takes the customer's goal records with it.
+    # An export shows them; erasure takes them with it.
+    [kept] = app.export_customer(inside[0])["experiment_goals"]
+    assert (kept["type"], kept["event_id"]) == ("customer.activated", f"a{inside[0]}")
     app.erase_customer(inside[0])
     assert client.exists(app.keys.goals(inside[0])) == 0
     assert client.exists(app.keys.goals(inside[1])) == 1
