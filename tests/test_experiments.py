@@ -153,15 +153,25 @@ def test_assignment_is_a_pure_function_of_experiment_and_customer(customer_id):
     assert (arm.name == "holdout") == (place < 0.1)
 
 
-@settings(max_examples=10, deadline=None)
-@given(st.integers(min_value=0, max_value=10**6))
-def test_assignment_is_balanced_by_weight_with_the_holdout_fraction(offset):
+@settings(max_examples=12, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=10**6),
+    st.sampled_from([0.0, 0.05, 0.1, 0.5]),
+    st.lists(st.sampled_from([0.5, 1.0, 2.0, 3.5]), min_size=2, max_size=4),
+)
+def test_assignment_is_balanced_by_weight_with_the_holdout_fraction(offset, holdout, weights):
+    experiment = Experiment(
+        f"x{offset}", tuple(Variant(f"v{i}", w, "t", {}) for i, w in enumerate(weights)), holdout=holdout
+    )
     n = 20_000
     counts: dict[str, int] = {}
     for i in range(n):
-        arm = EXPERIMENT.assign(f"cust-{offset + i}")
+        arm = experiment.assign(f"cust-{offset + i}")
         counts[arm.name] = counts.get(arm.name, 0) + 1
-    expected = {"holdout": 0.1, "control": 0.225, "short": 0.225, "long": 0.45}
+    expected = {f"v{i}": (1 - holdout) * w / sum(weights) for i, w in enumerate(weights)}
+    if holdout:
+        expected["holdout"] = holdout
+    assert set(counts) == set(expected)
     for name, share in expected.items():
         # Five standard errors of a binomial share: a failure is not chance.
         assert abs(counts[name] / n - share) < 5 * (share * (1 - share) / n) ** 0.5, counts

@@ -91,6 +91,8 @@ def explain(send_id: str, as_json: bool) -> None:
     if send.intent.experiment:
         experiment = found[1].experiment if found else None
         why = experiment.why(send.customer_id) if experiment else "the experiment is no longer configured"
+        if experiment and experiment.assign(send.customer_id).name != send.intent.variant:
+            why += " (as configured now; the send keeps the arm it was planned with)"
         click.echo(f"  variant   {send.intent.variant} of experiment {send.intent.experiment}: {why}")
         click.echo(f"  template  {send.template}")
     click.echo(f"  from      {send.start.isoformat()} (event {send.event_type} {send.event_id})")
