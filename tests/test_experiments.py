@@ -100,6 +100,12 @@ def experiment_of(app: Outreach) -> Experiment:
         (('at = "19:00"', 'at = "25:00"'), "at", ""),
         (("goal_days = 7", "goal_days = 0"), "goal_days", "from 1 to 366"),
         (("sample_size = 50", "sample_size = -1"), "sample_size", "whole number"),
+        (('experiment = "tips_tone"', 'experiment = "tips tone"'), "experiment", "without spaces"),
+        (
+            ('[[journey.steps.variants]]\nname = "short"', '[[journey.steps.variants]]\nname = "2short"'),
+            "name",
+            "must be an identifier",
+        ),
     ],
 )
 def test_a_bad_experiment_is_refused_naming_file_journey_step_and_field(tmp_path, change, field, problem):
