@@ -474,3 +474,40 @@ def test_a_variant_is_previewed_and_checked_with_its_own_template(tmp_path, monk
     monkeypatch.setattr(quality, "page_problems", lambda renderer, tag: [])
     quality.rendering_report(renderer, journeys, locales)
     assert seen == {"welcome.tips", "welcome.tips:short"}
+
+
+def test_the_experiments_query_runs_on_postgresql(postgres_url, tmp_path, clock):
+    """The migration and the report's one query, on the archive's other database."""
+    import uuid
+
+    import fakeredis
+    import psycopg
+
+    name = f"x_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = postgres_url.rsplit("/", 1)[0] + f"/{name}"
+    client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+    settings_ = make_settings(
+        tmp_path, config_dir=project(tmp_path), archive_after_seconds=0, archive_url=url
+    )
+    app = Outreach(settings_, client=client, clock=clock)
+    try:
+        for n in range(20):
+            app.upsert_customer(
+                {"id": f"c{n}", "name": "Ana", "email": f"c{n}@example.com", "zone": "Europe/Lisbon"}
+            )
+            ingest(app, "customer.signed_up", f"c{n}", clock.now().isoformat(), id=f"su{n}")
+        deliver_for(app, clock)
+        ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="act1")
+        clock.set(clock.now() + timedelta(seconds=1))
+        assert app.archive_finished() == 20
+        with app.archive.database.transaction() as cursor:
+            cursor.run("INSERT INTO clicks (send_id, customer_id, kind, at_ms, url)"
+                       " SELECT id, customer_id, 'click', 1, 'u' FROM sends WHERE state = 'delivered'")  # fmt: skip
+        [figures] = build_report(app, since=clock.now() - timedelta(days=30)).experiments
+        arms = figures.arms.values()
+        assert sum(a.sends for a in arms) == 20 and sum(a.goal for a in arms) == 1
+        assert all(a.clicked == a.delivered for a in arms)
+    finally:
+        app.archive.database.close()
