@@ -503,8 +503,8 @@ def test_the_experiments_query_runs_on_postgresql(postgres_url, tmp_path, clock)
         clock.set(clock.now() + timedelta(seconds=1))
         assert app.archive_finished() == 20
         with app.archive.database.transaction() as cursor:
-            cursor.run("INSERT INTO clicks (send_id, customer_id, kind, at_ms, url)"
-                       " SELECT id, customer_id, 'click', 1, 'u' FROM sends WHERE state = 'delivered'")  # fmt: skip
+            clicks = "INSERT INTO clicks (send_id, customer_id, kind, at_ms, url) SELECT id, customer_id,"
+            cursor.run(clicks + " 'click', 1, 'u' FROM sends WHERE state = 'delivered'")
         [figures] = build_report(app, since=clock.now() - timedelta(days=30)).experiments
         arms = figures.arms.values()
         assert sum(a.sends for a in arms) == 20 and sum(a.goal for a in arms) == 1
