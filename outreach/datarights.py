@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from .archive import Records
-from .clock import Clock
+from .clock import Clock, from_ms
 from .customers.addresses import address_hash
 from .customers.profiles import Customers
 from .errors import UnknownCustomer
@@ -18,7 +18,7 @@ from .policy.decide import Policy
 from .registry import CHANNELS, consentable
 from .store.deadletters import DeadLetter, DeadLetters
 from .store.keys import Keys, done_field, is_send_id, split_send_id
-from .store.replies import texts
+from .store.replies import text, texts
 from .surveys.answers import Surveys
 
 
@@ -90,8 +90,21 @@ class DataRights:
             "do_not_contact": bool(self.client.sismember(self.keys.do_not_contact(customer_id), customer_id)),
             "sends": sends,
             "survey_answers": answers,
+            "experiment_goals": self._goals(customer_id),
             "dead_letters": [d.to_mapping() for d in self._letters_about(customer_id)],
         }
+
+    def _goals(self, customer_id: str) -> list[dict[str, str]]:
+        """The customer's events kept as an experiment's goal (``customer:<id>:goals``)."""
+        out = []
+        rows = cast(
+            list[tuple[bytes, float]],
+            self.client.zrange(self.keys.goals(customer_id), 0, -1, withscores=True),
+        )
+        for member, ms in rows:
+            event_type, _, event_id = text(member).partition("|")
+            out.append({"type": event_type, "event_id": event_id, "at": from_ms(int(ms)).isoformat()})
+        return out
 
     def _keys_elsewhere(self, customer_id: str, send_ids: list[str]) -> list[str]:
         """Keys about the customer not named after them: each provider message id that points to one

@@ -78,3 +78,48 @@ def _among(cursor: Cursor, table: str, column: str, ids: Sequence[str]) -> set[s
         rows = cursor.rows(f"SELECT {column} FROM {table} WHERE {column} IN ({marks(chunk)})", chunk)
         found |= {str(r[0]) for r in rows}
     return found
+
+
+@dataclass(frozen=True)
+class ExperimentSend:
+    """One finished send of an experiment, with what followed it (``experiment_sends``)."""
+
+    send_id: str
+    customer_id: str
+    experiment: str
+    variant: str
+    state: str
+    finished_ms: int
+    #: Whether a link of it was clicked (a ``clicks`` row of kind 'click').
+    clicked: bool
+    #: Its survey answer's kind and score ('' and None: not answered).
+    kind: str
+    score: int | None
+
+
+def experiment_sends(database: Database, low: int, high: int) -> list[ExperimentSend]:
+    """The sends of every experiment that finished in [low, high] (UTC ms), with their clicks and
+    answers, in one snapshot."""
+    with database.transaction(write=False, snapshot=True) as cursor:
+        rows = cursor.rows(
+            "SELECT s.id, s.customer_id, s.experiment, s.variant, s.state, s.finished_ms,"
+            " CASE WHEN EXISTS (SELECT 1 FROM clicks c WHERE c.send_id = s.id AND c.kind = 'click')"
+            " THEN 1 ELSE 0 END, COALESCE(a.kind, ''), a.score"
+            " FROM sends s LEFT JOIN answers a ON a.send_id = s.id"
+            " WHERE s.experiment <> '' AND s.finished_ms >= ? AND s.finished_ms <= ? ORDER BY s.id",
+            (low, high),
+        )
+    return [
+        ExperimentSend(
+            str(i),
+            str(c),
+            str(e),
+            str(v),
+            str(s),
+            int(f),
+            bool(k),
+            str(kind),
+            None if score is None else int(score),
+        )  # fmt: skip
+        for i, c, e, v, s, f, k, kind, score in rows
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import to_ms
@@ -12,12 +12,12 @@ from ..schedule import Intent, Send
 
 #: History entries that are a hand-over's answer (the ``attempts`` table).
 ATTEMPT_ENTRIES = ("delivered", "retry_scheduled", "failed", "fallthrough", "window_closed", "suppressed")
-_INTENT_FIELDS = tuple(f.name for f in fields(Intent))
 
 SEND_COLUMNS = (
     "id", "customer_id", "journey", "step", "category", "template", "survey", "event_type", "event_id",
     "state", "reason", "channel", "provider", "attempts", "receipt", "receipt_rank", "zone", "locale",
     "country", "start_ms", "created_ms", "due_ms", "handed_ms", "finished_ms", "archived_ms", "stored",
+    "experiment", "variant",
 )  # fmt: skip
 ANSWER_COLUMNS = (
     "send_id", "customer_id", "kind", "score", "band", "version", "changes", "answered_ms", "scored_ms",
@@ -58,6 +58,7 @@ def send_row(capture: Capture, archived_ms: int) -> tuple[Any, ...]:
         send.attempts, send.receipt, top, send.zone, capture.locale, capture.country, to_ms(send.start),
         to_ms(send.created), to_ms(send.due), to_ms(send.handed) if send.handed else None,
         to_ms(send.finished), archived_ms, json.dumps(send.as_stored(), ensure_ascii=False, sort_keys=True),
+        send.intent.experiment, send.intent.variant,
     )  # fmt: skip
 
 
@@ -130,5 +131,5 @@ def send_of(stored: str, receipt: str) -> Send:
     record["receipt"] = receipt
     if not receipt:
         record.pop("receipt", None)
-    intent = Intent(**{name: record[name] for name in _INTENT_FIELDS})
+    intent = Intent.of(record)
     return Send.from_fields(record, intent)

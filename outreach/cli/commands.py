@@ -18,6 +18,7 @@ from .config import config
 from .customers import customers
 from .demo import demo
 from .events import emit, events
+from .experiments import experiments
 from .i18n import i18n
 from .preview import preview_command
 from .project import init_command
@@ -60,6 +61,7 @@ for _command in (
     scheduler,
     emit,
     events,
+    experiments,
     customers,
     schedule,
     explain,

@@ -16,7 +16,7 @@ from .common import _config, _json_object
 
 
 @click.command("preview")
-@click.argument("step_ref", metavar="JOURNEY.STEP")
+@click.argument("step_ref", metavar="JOURNEY.STEP[:VARIANT]")
 @click.option("--locale", "locale_tag", required=True, help="Locale, e.g. de, pt-BR, he_IL, or 'pseudo'.")
 @click.option("--formality", type=click.Choice(FORMALITIES.names()), default=None)
 @click.option(
@@ -73,7 +73,9 @@ def preview_command(
         data=payload,
     )
     html_path = (
-        write_html(rendered, out_dir, step_ref.replace(".", "-") + f".{locale_tag}") if out_dir else None
+        write_html(rendered, out_dir, step_ref.replace(".", "-").replace(":", "-") + f".{locale_tag}")
+        if out_dir
+        else None
     )
     result: dict[str, object] = {
         "step": step_ref,

@@ -74,6 +74,9 @@ def explain(send_id: str, as_json: bool) -> None:
     with common._app() as app:
         send = app.records.get(send_id)
         history = app.records.history(send_id)
+        found = (
+            app.journeys.experiments.get(send.intent.experiment) if send and send.intent.experiment else None
+        )
     if send is None:
         raise click.ClickException(f"send_id={send_id!r}: no such send")
     tz = zone(send.zone)
@@ -85,6 +88,13 @@ def explain(send_id: str, as_json: bool) -> None:
     click.echo(f"  state     {send.state}" + (f" ({send.reason})" if send.reason else ""))
     click.echo(f"  category  {send.category}   channels {', '.join(send.channels)}")
     click.echo(f"  rule      {send.intent.rule}")
+    if send.intent.experiment:
+        experiment = found[1].experiment if found else None
+        why = experiment.why(send.customer_id) if experiment else "the experiment is no longer configured"
+        if experiment and experiment.assign(send.customer_id).name != send.intent.variant:
+            why += " (as configured now; the send keeps the arm it was planned with)"
+        click.echo(f"  variant   {send.intent.variant} of experiment {send.intent.experiment}: {why}")
+        click.echo(f"  template  {send.template}")
     click.echo(f"  from      {send.start.isoformat()} (event {send.event_type} {send.event_id})")
     click.echo(f"  due       {_iso(due)} = {due.astimezone(tz).isoformat()} {send.zone}")
     if send.cancelled:

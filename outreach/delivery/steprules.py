@@ -60,9 +60,9 @@ class StepRules(Outcomes):
         digest = journey.digest_step
         if throttle.overflow == "digest" and digest is not None and digest.name != step.name and self.digests:
             event = (send.event_id, send.event_type, send.start, send.data)
-            found = self.digests.collect(journey, digest, customer, *event, notes)
-            if found is not None:
-                text += f"; its event is listed in the digest {found[1]}"
+            said: list[str] = []
+            found = self.digests.collect(journey, digest, customer, *event, said)
+            text += f"; its event is listed in the digest {found[1]}" if found else f"; {'; '.join(said)}"
         return self._end(send, "suppressed", "throttled", text, book, notes=notes)
 
     def _unused(self, item: Attempt) -> None:

@@ -61,17 +61,21 @@ def current(send: Send, journeys: Journeys, now: datetime, renderer: Renderer) -
         return None
     # A template edited to read a field the send's event did not carry (a contract that grew) would
     # fail to render: the send ends here instead, saying so.
-    missing = sorted(needed_fields(renderer, step.template) - set(send.data))
+    # A send of an experiment follows its arm as configured now (the arm gone: as it was planned).
+    arm = step.experiment.arm(send.intent.variant) if step.experiment and send.intent.variant else None
+    now_as = arm or (None if send.intent.variant else step)
+    template, rule = (now_as.template, now_as.rule_json) if now_as else (send.template, send.intent.rule)
+    missing = sorted(needed_fields(renderer, template) - set(send.data))
     if missing:
         fields_ = ", ".join(f"data.{name}" for name in missing)
-        reads = f"its template {step.template} now reads {fields_}"
+        reads = f"its template {template} now reads {fields_}"
         return Current(
             send, unfit=f"{send.journey}.{send.step}: {reads}, which this send's event did not carry"
         )
     intent = send.intent
-    if intent.template == step.template and as_configured(intent.rule) == step.rule_json:
+    if intent.template == template and as_configured(intent.rule) == rule:
         return Current(send)  # the usual case (a send time learned for the customer too): nothing to build
-    now_intent = replace(intent, template=step.template, rule=step.rule_json)
+    now_intent = replace(intent, template=template, rule=rule)
     changed = [
         f"{name} {old} -> {new}"
         for name, old, new in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,13 @@ from ..store.keys import step_digest
 from ..surveys.scales import SCALES
 from ..timing import CustomerCalendar, SendRule, rule_for
 from . import conditions, fields
+from .experiments import EXPERIMENT_KEYS, Experiment, index_experiments, parse_experiment
 from .kinds import JOURNEY_KIND_KEYS, KIND_KEYS, Digest, Throttle, parse_throttle, step_kinds
 from .rulekeys import check_json, check_rule, load_category_defaults
 
 #: Keys of a step (besides the send rule's own keys).
 STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey", "when", "within_days", "unless",
-             *KIND_KEYS}  # fmt: skip
+             *KIND_KEYS, *EXPERIMENT_KEYS}  # fmt: skip
 #: Keys of the [journey] table.
 JOURNEY_KEYS = {
     "name",
@@ -62,6 +63,8 @@ class Step:
     digest: Digest | None = None
     #: "learned": the customer's own best hour (``sendtime``); None: the step's hour.
     send_time: str | None = None
+    #: Variants of the step and who gets which (``journeys.experiments``).
+    experiment: Experiment | None = None
 
     @cached_property
     def rule_json(self) -> str:
@@ -117,6 +120,8 @@ class Journeys:
         #: Steps waiting for an event (``when``), and steps an event cancels (``unless``).
         self.by_when: dict[str, list[tuple[Journey, Step]]] = {}
         self.by_unless: dict[str, list[tuple[Journey, Step]]] = {}
+        #: Experiment name -> (journey, step); the event types that are a goal (ingestion keeps them).
+        self.experiments, self.goals = index_experiments(journeys)
         for journey in journeys:
             self.by_trigger.setdefault(journey.trigger, []).append(journey)
             for event_type in journey.exit_on:
@@ -282,12 +287,14 @@ def _check_data(
             key = "before" if rule.backward else "after"
             raise _fail(f"{where}: step {step.name!r}", key, anchor,
                         f"must name a date or datetime field of {trigger} (config/events.toml)")  # fmt: skip
-        for channel in step.channels:
-            for part in CHANNELS[channel].parts:
-                path = template_file(templates_dir, step.template, channel, part)
-                found = fields.problems(path, contract, trigger) if path else []
-                if found:
-                    raise ConfigError(f"{where}: step {step.name!r}: {found[0]}")
+        variants = step.experiment.variants if step.experiment else ()
+        for template in dict.fromkeys([step.template, *(v.template for v in variants)]):
+            for channel in step.channels:
+                for part in CHANNELS[channel].parts:
+                    path = template_file(templates_dir, template, channel, part)
+                    found = fields.problems(path, contract, trigger) if path else []
+                    if found:
+                        raise ConfigError(f"{where}: step {step.name!r}: {found[0]}")
     if not sample:
         return contract.example()
     try:
@@ -310,15 +317,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     template = raw.get("template", f"{journey}/{name}")
     if not isinstance(template, str):
         raise _fail(where, "template", template, "must be a path under templates/")
-    for channel in channels:
-        for part in CHANNELS[channel].parts:
-            if template_file(templates_dir, template, channel, part) is None:
-                raise _fail(
-                    where,
-                    "template",
-                    template,
-                    f"missing {template}/{part} (or {channel}.{part}) under {templates_dir}",
-                )
+    _check_template(where, template, channels=channels, templates_dir=templates_dir)
     survey = raw.get("survey")
     if survey is not None and survey not in SCALES:
         raise _fail(where, "survey", survey, f"must be one of {', '.join(SCALES)}")
@@ -342,7 +341,23 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     rule = {k: v for k, v in rule.items() if v != ""}
     check_json(where, rule)
     check_rule(where, rule)
-    return Step(name, template, tuple(channels), rule, cancel_on_exit, survey, when, within_days, unless)
+    check = partial(_check_template, channels=channels, templates_dir=templates_dir)
+    experiment = parse_experiment(where, journey, name, raw, template, rule, check)
+    return Step(name, template, tuple(channels), rule, cancel_on_exit, survey, when, within_days, unless,
+                experiment=experiment)  # fmt: skip
+
+
+def _check_template(where: str, template: str, rule: Mapping[str, Any] | None = None, *,
+                    channels: list[str], templates_dir: Path) -> None:  # fmt: skip
+    """Every part of every channel has a file (``template_file``); and a variant's ``rule``, if given."""
+    if rule is not None:
+        check_json(where, rule)
+        check_rule(where, rule)
+    for channel in channels:
+        for part in CHANNELS[channel].parts:
+            if template_file(templates_dir, template, channel, part) is None:
+                missing = f"missing {template}/{part} (or {channel}.{part}) under {templates_dir}"
+                raise _fail(where, "template", template, missing)
 
 
 def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:

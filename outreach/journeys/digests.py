@@ -54,16 +54,17 @@ class Digests:
 
     def collect(
         self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
-        at: datetime, data: Mapping[str, Any], notes: list[str],
+        at: datetime, data: Mapping[str, Any], notes: list[str], planned: list[str] | None = None,
     ) -> tuple[str, str] | None:  # fmt: skip
         """List one event in the step's open digest, or open one: ('opened' | 'joined' | 'seen', send
-        id); None when it cannot be planned (noted in ``notes``) or the customer is gone."""
+        id), the send opened added to ``planned`` and a join said in ``notes``; None when it cannot be
+        planned (said in ``notes``) or the customer is gone."""
         assert step.digest is not None
         start = at.replace(microsecond=at.microsecond // 1000 * 1000)
-        planned = self.steps.resolve(journey, step, customer, event_id, event_type, start, data, notes)
-        if planned is None:
+        resolved = self.steps.resolve(journey, step, customer, event_id, event_type, start, data, notes)
+        if resolved is None:
             return None
-        send_id, due, intent = planned
+        send_id, due, intent = resolved
         keys = [
             self.keys.due(self.keys.shard_of(customer.id)),
             self.keys.planned(customer.id),
@@ -78,8 +79,15 @@ class Digests:
         item = json.dumps([to_ms(at), data], ensure_ascii=False, separators=(",", ":"), default=str)
         planning = [send_id, due_ms, send_field, event_field, ref, meta, body, mark]
         args: list[str | bytes | int] = [event_id, item, step.digest.max_items, self.ttl, *planning]
-        reply = texts(self._collect(keys=keys, args=args))
-        return None if reply[0] == "gone" else (reply[0], reply[1])
+        verdict, *rest = texts(self._collect(keys=keys, args=args))
+        if verdict == "gone":
+            return None
+        if verdict == "opened" and planned is not None:
+            planned.append(rest[0])
+        elif verdict != "opened":
+            listed = "listed already" if verdict == "seen" else "listed"
+            notes.append(f"{journey.name}.{step.name}: {listed} in the digest {rest[0]}")
+        return verdict, rest[0]
 
     def seal(self, send: Send, step: Step) -> list[dict[str, Any]]:
         """The events a digest send lists, in the order they happened; its list closes for good."""

@@ -30,6 +30,7 @@ from .branches import Branches
 from .config import Journey, Journeys, Step
 from .digests import Digests
 from .events import Event
+from .experiments import record_goals
 from .inbox import Inbox
 from .planning import Steps
 from .recurring import Recurring
@@ -48,7 +49,11 @@ def _check_zone(customer: Customer, journeys: list[Journey]) -> None:
         return
     for journey in journeys:
         for step in journey.steps:
-            if step.send_rule(customer.calendar).local:
+            rules = [step.send_rule(customer.calendar)]  # and a timing variant's, which may be local
+            rules += [
+                a.send_rule(customer.calendar) for a in (step.experiment.arms() if step.experiment else ())
+            ]
+            if any(rule.local for rule in rules):
                 country = (
                     f"its country {customer.country} has clocks in more than one zone"
                     if customer.country
@@ -190,6 +195,8 @@ class Ingestor:
                 leased = self.clock.now()
                 self.inbox.renew([(e.id, e.customer_id) for e in events[i + 1 :]])
         self._flush(batch)
+        applied = [e for e, r in zip(events, batch.results, strict=True) if isinstance(r, IngestResult)]
+        record_goals(self.client, self.keys, self.journeys.goals, applied)
         return batch.results
 
     def _flush(self, batch: _Batch) -> None:
@@ -248,7 +255,8 @@ class Ingestor:
             overflow = journey.throttle is not None and journey.throttle.overflow == "digest"
             for step in journey.steps:
                 if step.digest and not overflow:
-                    self._collect(journey, step, customer, event, result)
+                    self.digests.collect(journey, step, customer, event.id, event.type, event.occurred_at,
+                                         event.data, result.notes, result.planned)  # fmt: skip
         self.branches.on_event(self.journeys, event, customer, result, self.plan_step)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
@@ -263,19 +271,6 @@ class Ingestor:
                 )
         self.recurring.enroll(customer)
         return customer
-
-    def _collect(self, journey: Journey, step: Step, customer: Customer, event: Event, result: IngestResult):
-        """List the event in the step's digest (``digests``)."""
-        found = self.digests.collect(journey, step, customer, event.id, event.type, event.occurred_at,
-                                     event.data, result.notes)  # fmt: skip
-        if found is None:
-            return
-        verdict, send_id = found
-        if verdict == "opened":
-            result.planned.append(send_id)
-        else:
-            listed = "listed already" if verdict == "seen" else "listed"
-            result.notes.append(f"{journey.name}.{step.name}: {listed} in the digest {send_id}")
 
     def _exit(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
         if any(step.when for step in journey.steps):

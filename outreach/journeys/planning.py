@@ -22,8 +22,8 @@ class Steps:
     """Resolves steps; keeps each intent it builds (one per step, zone, country and event type)."""
 
     def __init__(self) -> None:
-        #: (step, intent) by (step, zone, country, event type, learned rule).
-        self._intents: dict[tuple[int, str, str, str, str], tuple[Step, Intent]] = {}
+        #: (step, intent) by (step, zone, country, event type, experiment arm, learned rule).
+        self._intents: dict[tuple[int, str, str, str, str, str], tuple[Step, Intent]] = {}
 
     def resolve(
         self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
@@ -32,10 +32,11 @@ class Steps:
     ) -> tuple[str, datetime, Intent] | None:  # fmt: skip
         """(send id, due, intent) of one step for the event; None, noted in ``notes``, when it cannot be
         planned. ``hours``: the customer's engagement, for a step that learns its send time."""
-        learned = (
-            learned_json(step.rule_json, hours) if step.send_time == "learned" and hours is not None else ""
-        )
-        rule = rule_for(learned, customer.calendar) if learned else step.send_rule(customer.calendar)
+        # In an experiment the customer's arm (the same one every time) gives the template and rule.
+        arm = step.experiment.assign(customer.id) if step.experiment else None
+        base = (arm or step).rule_json
+        learned = learned_json(base, hours) if step.send_time == "learned" and hours is not None else ""
+        rule = rule_for(learned, customer.calendar) if learned else (arm or step).send_rule(customer.calendar)
         try:
             resolution = resolve(rule, rule.start(start, data, customer.zone), customer.zone)
         except TimingError as exc:
@@ -48,7 +49,14 @@ class Steps:
             )
             return None
         # The step itself is kept with its intent: a reloaded journey's steps are new objects.
-        which = (id(step), customer.zone, customer.country or "", event_type, learned)
+        which = (
+            id(step),
+            customer.zone,
+            customer.country or "",
+            event_type,
+            arm.name if arm else "",
+            learned,
+        )
         step_and_intent = self._intents.get(which)
         if step_and_intent is not None and step_and_intent[0] is step:
             intent = step_and_intent[1]
@@ -57,13 +65,15 @@ class Steps:
                 journey=journey.name,
                 step=step.name,
                 category=journey.category,
-                template=step.template,
+                template=(arm or step).template,
                 channels=json.dumps(step.channels),
-                rule=learned or step.rule_json,
+                rule=learned or (arm or step).rule_json,
                 survey=step.survey or "",
                 event_type=event_type,
                 zone=customer.zone,
                 country=customer.country or "",
+                experiment=step.experiment.name if step.experiment else "",
+                variant=arm.name if arm else "",
             )
             if len(self._intents) >= 10_000:  # steps of earlier configs, zones no longer seen
                 self._intents.clear()

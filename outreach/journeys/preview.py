@@ -56,8 +56,9 @@ def preview(
     customer: Customer | None = None,
     data: dict[str, Any] | None = None,
 ) -> tuple[Rendered, str]:
-    """Render ``journey.step`` (for a customer addressed in ``gender``, if given: feminine, masculine
-    or neutral); returns the rendering and the channel used."""
+    """Render ``journey.step`` (or an experiment's ``journey.step:variant``) for a customer addressed in
+    ``gender``, if given (feminine, masculine or neutral); returns the rendering and the channel used."""
+    step_ref, _, variant = step_ref.partition(":")  # "journey.step:variant": an experiment's variant
     journey_name, _, step_name = step_ref.partition(".")
     if journey_name not in journeys.all:
         raise InputError("step", step_ref, f"no journey {journey_name!r} ({', '.join(journeys.all)})")
@@ -67,6 +68,12 @@ def preview(
     except KeyError:
         names = ", ".join(s.name for s in journey.steps)
         raise InputError("step", step_ref, f"journey {journey_name} has steps {names}") from None
+    arm = step.experiment.arm(variant) if variant and step.experiment else None
+    if variant and arm is None:
+        arms = ", ".join(a.name for a in step.experiment.variants) if step.experiment else "none"
+        raise InputError(
+            "step", f"{step_ref}:{variant}", f"{step_ref} has no such variant (variants: {arms})"
+        )
     channel = channel or step.channels[0]
     if channel not in step.channels:
         raise InputError("channel", channel, f"{step_ref} sends by {', '.join(step.channels)}")
@@ -95,7 +102,7 @@ def preview(
         events = [{"event_id": f"preview-{n}", "at_ms": 0, "data": item} for n, item in enumerate(items)]
         context["digest"] = {"count": len(items), "items": items, "events": events}
     rendered = renderer.render(
-        step.template,
+        (arm or step).template,
         channel,
         who,
         context,

@@ -192,8 +192,11 @@ def rendering_report(renderer: Renderer, journeys: Journeys, locales: LocalesCon
         lines = report.segments.setdefault(tag, [])
         for journey in journeys:
             for step in journey.steps:
-                ref = f"{journey.name}.{step.name}"
-                for channel in step.channels:
+                # An experiment's variants with a template of their own are rendered too.
+                variants = step.experiment.variants if step.experiment else ()
+                base = f"{journey.name}.{step.name}"
+                refs = [base, *(f"{base}:{v.name}" for v in variants if v.template != step.template)]
+                for ref, channel in ((r, c) for r in refs for c in step.channels):
                     short = CHANNELS[channel].short_text
                     for register in FORMALITIES:
                         most: dict[str, SmsInfo] = {}

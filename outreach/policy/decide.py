@@ -18,6 +18,7 @@ first that stops the send decides):
    re-resolved)                                   → defer
 6b. a company blackout (``policy.blackouts``)    → defer past its end, in order
 7. the age of a survey about an interaction     → suppress a stale survey
+7b. an experiment's holdout group                → suppress (``holdout``), never sent
 8. frequency caps and survey fatigue (atomic)    → defer or suppress, as configured
 """
 
@@ -36,7 +37,7 @@ from ..clock import to_ms
 from ..customers.addresses import address_hash, suppression_forms
 from ..customers.profile import Customer
 from ..registry import needs_consent
-from ..schedule import Send
+from ..schedule import HOLDOUT, Send
 from ..store import replies, scripts
 from ..store.keys import Keys
 from ..timing import SendRule, resolve, zone
@@ -71,6 +72,7 @@ REASONS = {
     "cap_day": "defer or suppress",
     "cap_week": "defer or suppress",
     "date_passed": "suppress",
+    "holdout": "suppress",
     # After the policy let a send go, its journey step's own rules (``delivery.steprules``).
     "condition": "suppress",
     "throttled": "suppress",
@@ -261,6 +263,9 @@ class Policy:
                     f"the interaction was {hours:.0f} h ago; surveys "
                     f"older than {self.config.max_age_hours:g} h are dropped",
                 )
+        if send.intent.variant == HOLDOUT:  # at the moment it would have gone; no cap slot taken
+            text = f"holdout group of experiment {send.intent.experiment}: recorded, never sent"
+            return Decision(Action.SUPPRESS, "holdout", text)
         if needs_consent(category):
             capped = self._caps(send, customer, rule, now)
             if capped is not None:

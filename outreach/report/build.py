@@ -29,6 +29,7 @@ from ..errors import InputError
 from ..schedule import FINAL_STATES, Send
 from ..store.keys import DAY_MS
 from ..surveys.answers import Answer
+from .experiments import build_experiments
 from .figures import (
     BATCH,
     DEFAULT_DAYS,
@@ -226,4 +227,5 @@ def build_report(
         groups=dict(sorted(groups.items())),
         days=tuple(Day(first_day + timedelta(days=i), f) for i, f in enumerate(days)),
         depth=_depth(app, now),
+        experiments=build_experiments(app, low, high),
     )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..languages import parse_locale
 from ..surveys.scales import SCALES
+from .experiments import ExperimentFigures
 
 if TYPE_CHECKING:  # pragma: no cover - only for annotations (app imports much)
     pass
@@ -204,6 +205,8 @@ class Report:
     #: One entry per UTC day of the period, in order.
     days: tuple[Day, ...]
     depth: Depth
+    #: The experiments whose sends finished in the period (``experiments``).
+    experiments: list[ExperimentFigures] = field(default_factory=list)
 
     def to_mapping(self) -> dict[str, Any]:
         return {
@@ -215,6 +218,7 @@ class Report:
             "groups": {name: figures.to_mapping() for name, figures in self.groups.items()},
             "trend": [day.to_mapping() for day in self.days],
             "schedule_depth": self.depth.to_mapping(),
+            "experiments": {e.name: e.to_mapping() for e in self.experiments},
         }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..surveys.scales import SCALES
+from .experiments import HEADER, arm_row, notes, title
 from .figures import DASH, DEPTH_DAYS, KINDS, STATES, Figures, Report, _iso
 from .formatting import format_rate, format_score
 from .svg import _bars_svg, _depth_svg, _e, _Ids, _trend_svg
@@ -93,6 +94,19 @@ details { margin: .4rem 0 1rem; } summary { cursor: pointer; font-weight: 600; }
 """
 
 
+def _experiments(report: Report) -> list[str]:
+    """The experiments section: a table per experiment, its verdicts and the sample's state."""
+    if not report.experiments:
+        return []
+    out = ['<section aria-labelledby="h-experiments"><h2 id="h-experiments">Experiments</h2>',
+           "<p>Rates with their 95 % confidence intervals in brackets (docs/INSIGHTS.md).</p>"]  # fmt: skip
+    for experiment in report.experiments:
+        rows = [arm_row(a, bool(experiment.goal)) for a in experiment.arms.values()]
+        out += [f"<h3>{_e(title(experiment))}</h3>", _table(experiment.name, HEADER, rows)]
+        out += ["<ul>", *(f"<li>{_e(note)}</li>" for note in notes(experiment)), "</ul>"]
+    return [*out, "</section>"]
+
+
 def render_html(report: Report, *, title: str = "Outreach report") -> str:
     """One self-contained page: inline CSS, inline SVG charts, a table for each chart, no script."""
     ids = _Ids()
@@ -150,6 +164,7 @@ def render_html(report: Report, *, title: str = "Outreach report") -> str:
         "</div>",
         _table(f"Figures by {group_by}", [group_by, *FIGURE_HEADER[1:]], _figure_rows(report.groups.items())),
         "</section>",
+        *_experiments(report),
         '<section aria-labelledby="h-depth"><h2 id="h-depth">Schedule depth</h2>',
         f"<p>Sends waiting in the schedule per UTC day, counted at {_e(_iso(depth.start))}.</p>",
         _depth_svg(ids, depth),

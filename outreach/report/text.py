@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .experiments import HEADER, arm_row, notes, title
 from .figures import DASH, KINDS, STATES, Figures, Report, _iso
 from .formatting import format_rate, format_score
 
@@ -54,6 +55,12 @@ def render_text(report: Report) -> str:
             lines.append(
                 f"  {day.day.isoformat()}  answers {f.total_answers:>3}  {scores}  sends {f.sends:>3}"
             )
+    for experiment in report.experiments:
+        arms = [HEADER] + [arm_row(a, bool(experiment.goal)) for a in experiment.arms.values()]
+        sizes = [max(len(r[i]) for r in arms) for i in range(len(HEADER))]
+        lines += ["", f"{title(experiment)} (95 % intervals in brackets):"]
+        lines += ["  " + "  ".join(c.ljust(sizes[i]) for i, c in enumerate(r)).rstrip() for r in arms]
+        lines += [f"  {note}" for note in notes(experiment)]
     depth = report.depth
     lines += ["", f"Schedule depth from {_iso(depth.start)} (sends due per UTC day):"]
     lines.append("  " + "  ".join(f"{d:%m-%d} {n}" for d, n in depth.days))

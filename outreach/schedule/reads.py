@@ -40,7 +40,7 @@ class Reads:
             raw = self.client.hget(self.keys.intents, ref)
             if raw is None:
                 raise OutreachError(f"intent {ref} is missing from {self.keys.intents}")
-            found = self._intents[ref] = Intent(**json.loads(raw))
+            found = self._intents[ref] = Intent.of(json.loads(raw))
         return found
 
     def stops_of(self, sends: Sequence[Send]) -> list[Stop]:
@@ -234,4 +234,7 @@ def _planned_entry(send: Send, calendar: CustomerCalendar | None) -> dict[str, A
     if isinstance(learned, dict):  # a send time learned from the customer's answers and clicks
         entry["text"] += f"; send time learned: {learned.get('why')}"
     entry["resolution"] = resolution.to_mapping()
+    if intent.experiment:  # which arm the customer's bucket gave (``journeys.experiments``)
+        entry["text"] += f"; experiment {intent.experiment}: arm {intent.variant}"
+        entry["experiment"], entry["variant"] = intent.experiment, intent.variant
     return entry

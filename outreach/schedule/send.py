@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
@@ -54,6 +54,11 @@ class SendState(StrEnum):
 FINAL_STATES = frozenset({SendState.DELIVERED, SendState.FAILED, SendState.SUPPRESSED, SendState.CANCELLED})
 #: Hex digits of an intent ref (48 bits: no collision among all intents a deployment makes).
 INTENT_DIGITS = 12
+#: The arm of an experiment whose customers get nothing (``journeys.experiments``; policy suppresses it).
+HOLDOUT = "holdout"
+#: Intent fields left out of its JSON and of a send's fields while empty: an intent without an
+#: experiment keeps the ref it had before experiments existed.
+_OPTIONAL = ("experiment", "variant")
 
 
 def log_entry(at: datetime, what: str, text: str, **data: Any) -> str:
@@ -83,9 +88,12 @@ class Intent:
     #: The customer's zone and country when the send was planned.
     zone: str
     country: str
+    #: The experiment of the step and the customer's arm in it (a variant or ``HOLDOUT``); '' for none.
+    experiment: str = ""
+    variant: str = ""
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return json.dumps(self.fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     @cached_property
     def ref(self) -> str:
@@ -94,7 +102,14 @@ class Intent:
     @cached_property
     def fields(self) -> dict[str, str]:
         """The intent as a send's fields (computed once and shared: copy before changing it)."""
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if v or k not in _OPTIONAL}
+
+    @classmethod
+    def of(cls, record: Mapping[str, str]) -> Intent:
+        """An intent from a record that holds its fields (the optional ones may be missing)."""
+        return cls(
+            **{f.name: record.get(f.name, "") if f.name in _OPTIONAL else record[f.name] for f in fields(cls)}
+        )
 
     def send_rule(self, calendar: CustomerCalendar | None = None) -> SendRule:
         """The rule as it was resolved when the send was planned, for the customer's calendar (its

@@ -263,6 +263,10 @@ class Keys:
         """hash: ``<kind>:<local hour>`` → how often the customer answered or clicked at that hour."""
         return f"{self._c(customer_id)}customer:{customer_id}:engagement"
 
+    def goals(self, customer_id: str) -> str:
+        """zset: ``<event type>|<event id>`` → UTC ms of the customer's experiment goal events."""
+        return f"{self._c(customer_id)}customer:{customer_id}:goals"
+
     # -- per send (in its customer's shard) ---------------------------------------------------
 
     def send(self, send_id: str) -> str:

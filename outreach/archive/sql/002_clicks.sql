@@ -1,0 +1,1 @@
+CREATE TABLE clicks (send_id TEXT NOT NULL, customer_id TEXT NOT NULL, kind TEXT NOT NULL, at_ms BIGINT NOT NULL, url TEXT NOT NULL); CREATE INDEX clicks_send ON clicks (send_id); CREATE INDEX clicks_customer ON clicks (customer_id);
