@@ -14,6 +14,7 @@ import redis
 from .archive import Archive, Mover, Records, open_database
 from .channels import Transport
 from .channels.config import build_transports, check_bound, load_channels
+from .clicks import Clicks
 from .clock import Clock, SystemClock
 from .customers.profile import Customer
 from .customers.profiles import Customers
@@ -102,6 +103,8 @@ class Outreach:
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
         self.surveys = Surveys(self.client, self.keys, self.clock, self.records)
+        #: Clicks on tracked links and opens, with their sends (the web process records them).
+        self.clicks = Clicks(self.client, self.keys, self.clock, self.records)
         self.datarights = DataRights(
             self.client, self.keys, self.clock, self.customers, self.records, self.surveys,
             self.policy, self.deadletters, self.journeys,
@@ -144,12 +147,8 @@ class Outreach:
 
         # No Dramatiq retries: an unfinished batch is recovered by lease expiry,
         # and failed deliveries retry through the schedule.
-        @dramatiq.actor(
-            actor_name="outreach.deliver",
-            queue_name=DELIVER_QUEUE,
-            broker=self.broker,
-            max_retries=0,
-        )
+        @dramatiq.actor(actor_name="outreach.deliver", queue_name=DELIVER_QUEUE, broker=self.broker,
+                        max_retries=0)  # fmt: skip
         def deliver_sends(claims: list[list[str]]) -> None:
             self.deliver([Claim(send_id, token) for send_id, token in claims])
 

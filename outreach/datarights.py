@@ -9,6 +9,7 @@ from typing import Any
 import redis
 
 from .archive import Records
+from .clicks import Clicks
 from .clock import Clock
 from .customers.addresses import address_hash
 from .customers.profiles import Customers
@@ -50,6 +51,7 @@ class DataRights:
         self.schedule = sends.schedule
         self.archive = sends.archive
         self.surveys = surveys
+        self.clicks = Clicks(client, keys, clock, sends)
         self.policy = policy
         self.deadletters = deadletters
         self.journeys = journeys
@@ -66,7 +68,7 @@ class DataRights:
                 yield letter
 
     def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything held about a customer: profile, consent and its history, sends, answers."""
+        """Everything held about a customer: profile, consent and its history, sends, answers, clicks."""
         customer = self.customers.require(customer_id)
         send_ids = self.sends.send_ids_of(customer_id)
         sends = []
@@ -90,6 +92,7 @@ class DataRights:
             "do_not_contact": bool(self.client.sismember(self.keys.do_not_contact(customer_id), customer_id)),
             "sends": sends,
             "survey_answers": answers,
+            "clicks": [c.to_mapping() for c in self.clicks.of_customer(customer_id)],
             "dead_letters": [d.to_mapping() for d in self._letters_about(customer_id)],
         }
 
