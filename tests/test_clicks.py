@@ -480,7 +480,7 @@ def test_a_click_after_erasure_keeps_nothing_and_still_redirects(tmp_path):
 
 
 def test_the_report_shows_sends_delivered_and_clicked_per_step(tmp_path):
-    from outreach.report import build_report, render_text
+    from outreach.report import build_report, render_html, render_text
 
     app = make_app(tmp_path)
     ids = [delivered(app, f"n{i}") for i in range(4)]
@@ -490,10 +490,11 @@ def test_the_report_shows_sends_delivered_and_clicked_per_step(tmp_path):
     app.clicks.record(ids[1], "c-amelia", ORDER_URL)  # archived, clicked after
     more = delivered(app, "live")  # still in Redis
     app.clicks.record(more, "c-amelia", ORDER_URL)
-    report = build_report(app, since=app.clock.now() - timedelta(days=1), until=app.clock.now())
+    report = build_report(app, since=parse_instant(T0), until=app.clock.now())
     step = report.clicks["j.s"]
     assert (step.delivered, step.clicked, step.rate) == (5, 3, 60.0)
     assert report.to_mapping()["clicks"] == [
         {"journey": "j", "step": "s", "delivered": 5, "clicked": 3, "click_rate": 60.0}
     ]
-    assert "j.s" in render_text(report) and "60.0 %" in render_text(report)
+    assert "j.s  delivered 5  clicked 3  click rate 60.0 %" in render_text(report)
+    assert "Clicks per step" in render_html(report) and "60.0 %" in render_html(report)

@@ -148,6 +148,25 @@ class Figures:
         }
 
 
+@dataclass
+class StepClicks:
+    """One journey step's delivered sends and how many of them were clicked (unique sends)."""
+
+    journey: str
+    step: str
+    delivered: int = 0
+    clicked: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """Clicked / delivered sends, in %; None without a delivered one."""
+        return _percent(self.clicked, self.delivered)
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"journey": self.journey, "step": self.step, "delivered": self.delivered,
+                "clicked": self.clicked, "click_rate": self.rate}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Day:
     """One UTC day of the trend."""
@@ -204,6 +223,8 @@ class Report:
     #: One entry per UTC day of the period, in order.
     days: tuple[Day, ...]
     depth: Depth
+    #: ``journey.step`` -> its sends delivered in the period and clicked, sorted by name.
+    clicks: dict[str, StepClicks] = field(default_factory=dict)
 
     def to_mapping(self) -> dict[str, Any]:
         return {
@@ -215,6 +236,7 @@ class Report:
             "groups": {name: figures.to_mapping() for name, figures in self.groups.items()},
             "trend": [day.to_mapping() for day in self.days],
             "schedule_depth": self.depth.to_mapping(),
+            "clicks": [step.to_mapping() for step in self.clicks.values()],
         }
 
 
