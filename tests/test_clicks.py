@@ -232,6 +232,10 @@ def test_a_click_is_recorded_with_its_send_and_redirects_to_the_signed_target(tm
     assert [(e["url"], e["text"]) for e in entries] == [(ORDER_URL, f"a link to {ORDER_URL}")] * 2
     stats = app.stats()
     assert (stats["clicks:click"], stats["clicked:click"]) == (2, 1)
+    with web_client(app) as web:
+        metrics = web.get("/metrics").text
+    assert 'outreach_clicks_total{kind="click"} 2.0' in metrics
+    assert 'outreach_clicked_sends_total{kind="click"} 1.0' in metrics
 
 
 @pytest.mark.parametrize(
