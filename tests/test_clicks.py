@@ -164,6 +164,27 @@ def test_previews_and_checks_render_track_as_the_url_itself(tmp_path):
     assert "/c/" not in rendered.html
 
 
+def test_a_link_that_is_not_http_fails_the_render_naming_the_url(tmp_path):
+    app = make_app(tmp_path)
+    send_id = plan_send(app, "js", app.clock.now(), data={**ORDER, "order_url": "javascript:alert(1)"})
+    deliver_all(app, [send_id])
+    send = app.records.get(send_id)
+    assert (send.state.value, send.reason) == ("failed", "template_error")
+    assert "url='javascript:alert(1)'" in app.records.history(send_id)[-1]["text"]
+    assert outbox(app) == []
+
+
+def test_the_access_log_never_holds_a_click_or_open_token():
+    import logging
+
+    from outreach.web.security import RedactPageTokens
+
+    for path in ("/c/eyJwIjoiY2xpY2sifQ.c2ln", "/o/eyJwIjoib3BlbiJ9.c2ln?x=1"):
+        record = logging.LogRecord("uvicorn.access", 20, "", 0, "%s %s %s", ("1.2.3.4", "GET", path), None)
+        RedactPageTokens().filter(record)
+        assert record.args[2] in ("/c/…", "/o/…?x=1")
+
+
 def project_with(tmp_path, **transactional_and_lifecycle: str):
     """A copy of the starter project whose categories.toml adds ``key = value`` lines to
     ``[lifecycle]``."""
@@ -236,6 +257,16 @@ def test_a_click_is_recorded_with_its_send_and_redirects_to_the_signed_target(tm
         metrics = web.get("/metrics").text
     assert 'outreach_clicks_total{kind="click"} 2.0' in metrics
     assert 'outreach_clicked_sends_total{kind="click"} 1.0' in metrics
+
+
+def test_explain_shows_the_click(tmp_path, monkeypatch):
+    from .test_delivery import run_cli
+
+    app = make_app(tmp_path)
+    send_id = delivered(app)
+    app.clicks.record(send_id, "c-amelia", ORDER_URL)
+    explained = run_cli(monkeypatch, app, "explain", send_id)
+    assert re.search(rf"clicked\s+a link to {re.escape(ORDER_URL)}", explained), explained
 
 
 @pytest.mark.parametrize(
