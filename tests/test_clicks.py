@@ -8,12 +8,12 @@ import re
 import threading
 import uuid
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import fakeredis
 import pytest
 import redis
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from outreach import Outreach, SimulatedClock
@@ -88,6 +88,26 @@ def test_any_http_url_signed_into_a_click_token_comes_back_unchanged(scheme, hos
     token = click_token(SECRET, "s0123456789ab012345.c-1", "c-1", url, LATER)
     fields = read_token([SECRET, "older"], "click", token, parse_instant(T0))
     assert fields == {"s": "s0123456789ab012345.c-1", "c": "c-1", "u": url}
+
+
+def test_the_redirect_goes_to_the_signed_url_itself_non_ascii_percent_encoded(tmp_path):
+    app = make_app(tmp_path)
+    secret, send_id = app.settings.secret, send_id_for("ev", "j", "s", "c-amelia")
+
+    @settings(max_examples=40, deadline=None)
+    @given(host=_hosts, path=_paths, query=_paths)
+    def check(host, path, query):
+        url = "".join(ch for ch in f"https://{host}/{path}?{query}" if not ch.isspace())
+        token = click_token(secret, send_id, "c-amelia", url, LATER)
+        got = web.get(f"/c/{token}")
+        assert got.status_code == 302
+        location = got.headers["location"]
+        assert unquote(location) == unquote(url) and location.isascii()
+        if url.isascii():
+            assert location == url
+
+    with web_client(app) as web:
+        check()
 
 
 @pytest.mark.parametrize(

@@ -58,20 +58,13 @@ def _record(request: Request, send_id: str, customer_id: str, url: str, kind: st
         logger.info("%s of send %s not kept: %s", kind, send_id, exc.problem)
 
 
-@router.api_route(
-    PATHS["click"] + "{token}",
-    methods=["GET", "HEAD"],
-    name="tracked_link",
-    summary="Follow a tracked link",
-    description=(
-        "Records a click of the send signed into a `click` token and answers 302 to the URL it "
-        "signed. HEAD and prefetch requests are answered alike without counting. A forged token "
-        "gets 400, an expired one 410: a page, never a redirect."
-    ),
-    response_class=RedirectResponse,
-    status_code=302,
+_CLICK_DOC = (
+    "Records a click of the send signed into a `click` token and answers 302 to the URL it "
+    "signed. A forged token gets 400, an expired one 410: a page, never a redirect."
 )
-def tracked_link(request: Request, token: str) -> Response:
+
+
+def _follow(request: Request, token: str) -> Response:
     outreach = outreach_of(request)
     _, fields = read(outreach, token, "click")
     send_id, customer_id = _fields(fields)
@@ -81,6 +74,30 @@ def tracked_link(request: Request, token: str) -> Response:
     if not _prefetch(request):
         _record(request, send_id, customer_id, url, "click")
     return RedirectResponse(quote(url, safe=_URL_SAFE), status_code=302)
+
+
+@router.get(
+    PATHS["click"] + "{token}",
+    name="tracked_link",
+    summary="Follow a tracked link",
+    description=_CLICK_DOC + " A prefetch (`Sec-Purpose: prefetch`) is answered alike without counting.",
+    response_class=RedirectResponse,
+    status_code=302,
+)
+def tracked_link(request: Request, token: str) -> Response:
+    return _follow(request, token)
+
+
+@router.head(
+    PATHS["click"] + "{token}",
+    name="tracked_link_head",
+    summary="Look at a tracked link",
+    description="The same 302 as the GET (400 or 410 for a bad token), and no click is recorded.",
+    response_class=RedirectResponse,
+    status_code=302,
+)
+def tracked_link_head(request: Request, token: str) -> Response:
+    return _follow(request, token)
 
 
 @router.get(
