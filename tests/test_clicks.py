@@ -496,6 +496,36 @@ def test_clicks_at_the_same_moment_make_one_first_click(tmp_path, redis_server):
     client.close()
 
 
+def test_clicks_at_the_same_moment_on_an_archived_send_make_one_first_click(tmp_path, archive_url):
+    from outreach.archive import Archive, Records, open_database
+
+    app = make_app(tmp_path, archive_url=archive_url)
+    send_id = delivered(app)
+    assert app.archive_finished() == 1
+    count = 6
+    # Each its own connection to the archive, as web processes have.
+    own = [Clicks(app.client, app.keys, app.clock, Records(app.schedule, Archive(open_database(archive_url))))
+           for _ in range(count)]  # fmt: skip
+    start = threading.Barrier(count)
+    firsts: list[bool] = []
+
+    def click(clicks: Clicks) -> None:
+        start.wait()
+        firsts.append(clicks.record(send_id, "c-amelia", ORDER_URL, zone="UTC"))
+
+    threads = [threading.Thread(target=click, args=(c,)) for c in own]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for clicks in own:
+        clicks.archive.database.close()
+    assert sorted(firsts) == [False] * (count - 1) + [True]
+    # The same millisecond and link: one row, one history entry after the delivery.
+    assert len(clicks_rows(app)) == 1
+    assert [e["what"] for e in app.records.history(send_id)].count("clicked") == 1
+
+
 # -- rights and the report ------------------------------------------------------------------------
 
 

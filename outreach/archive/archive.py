@@ -269,8 +269,8 @@ class Archive:
                 return None
             rows = cursor.rows("SELECT COUNT(*) FROM clicks WHERE send_id = ? AND kind = ?", (send_id, kind))
             count = int(rows[0][0])
-            if count < keep:
-                cursor.run(_CLICK, _click_once((send_id, customer_id, kind, at_ms, url)))
+            # The same link in the same millisecond (a double click) is one row and one entry.
+            if count < keep and cursor.run(_CLICK, _click_once((send_id, customer_id, kind, at_ms, url))):
                 self._append(cursor, send_id, [entry])
             return count == 0
 
