@@ -205,12 +205,12 @@ def test_the_access_log_never_holds_a_click_or_open_token():
         assert record.args[2] in ("/c/…", "/o/…?x=1")
 
 
-def project_with(tmp_path, **transactional_and_lifecycle: str):
+def project_with(tmp_path, **lifecycle: str):
     """A copy of the starter project whose categories.toml adds ``key = value`` lines to
-    ``[lifecycle]``."""
-    config, templates = starter_project(tmp_path / "project")
+    ``[lifecycle]`` (the category of the sends these tests plan)."""
+    config, _ = starter_project(tmp_path / "project")
     path = config / "categories.toml"
-    lines = "".join(f"{key} = {value}\n" for key, value in transactional_and_lifecycle.items())
+    lines = "".join(f"{key} = {value}\n" for key, value in lifecycle.items())
     path.write_text(path.read_text().replace("[lifecycle]\n", f"[lifecycle]\n{lines}"))
     return config
 
