@@ -14,6 +14,7 @@ import redis
 from .archive import Archive, Mover, Records, open_database
 from .channels import Transport
 from .channels.config import build_transports, check_bound, load_channels
+from .clicks import Clicks
 from .clock import Clock, SystemClock
 from .customers.profile import Customer
 from .customers.profiles import Customers
@@ -104,6 +105,8 @@ class Outreach:
         self.transports = dict(transports)
         self.limiter = RateLimiter(self.client, settings.prefix, self.clock)
         self.surveys = Surveys(self.client, self.keys, self.clock, self.records)
+        #: Clicks on tracked links and opens, with their sends (the web process records them).
+        self.clicks = Clicks(self.client, self.keys, self.clock, self.records)
         self.datarights = DataRights(
             self.client, self.keys, self.clock, self.customers, self.records, self.surveys,
             self.policy, self.deadletters, self.journeys,
@@ -115,7 +118,7 @@ class Outreach:
         self.deliverer = Deliverer(
             settings, self.clock, self.schedule, self.customers, self.renderer, self.transports,
             self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
-            facts=Facts(self.records, self.surveys, self.policy.allows),
+            facts=Facts(self.records, self.surveys, self.policy.allows, self.clicks.first_click),
             throttles=Throttles(self.client, self.keys), digests=self.ingestor.digests,
         )  # fmt: skip
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
@@ -148,12 +151,8 @@ class Outreach:
 
         # No Dramatiq retries: an unfinished batch is recovered by lease expiry,
         # and failed deliveries retry through the schedule.
-        @dramatiq.actor(
-            actor_name="outreach.deliver",
-            queue_name=DELIVER_QUEUE,
-            broker=self.broker,
-            max_retries=0,
-        )
+        @dramatiq.actor(actor_name="outreach.deliver", queue_name=DELIVER_QUEUE, broker=self.broker,
+                        max_retries=0)  # fmt: skip
         def deliver_sends(claims: list[list[str]]) -> None:
             self.deliver([Claim(send_id, token) for send_id, token in claims])
 
@@ -317,14 +316,9 @@ class Outreach:
         # Each waiting message counts as a full batch: it may hold that many events.
         if waiting(self.broker, INGEST_QUEUE) * self.settings.ingest_batch >= self.settings.ingest_backlog:
             return 0
-        again, given_up = self.inbox.overdue(self.settings.claim_limit)
-        for event in again:
-            logger.warning("event %s was not applied within its lease; queued again", event.get("id"))
-        self._queue(again)
-        for event in given_up:
-            text = f"not applied after being queued {self.settings.ingest_dispatches + 1} times"
-            self.deadletters.add("event", text, event, source="inbox")
-        return len(again)
+        return self.intake.requeue_overdue(
+            self._queue, self.settings.claim_limit, self.settings.ingest_dispatches
+        )
 
     def sweep(self) -> int:
         """Archive the finished sends whose time has come, forget archived ones past retention, and

@@ -9,6 +9,7 @@ from typing import Any, cast
 import redis
 
 from .archive import Records
+from .clicks import Clicks
 from .clock import Clock, from_ms
 from .customers.addresses import address_hash
 from .customers.profiles import Customers
@@ -50,6 +51,7 @@ class DataRights:
         self.schedule = sends.schedule
         self.archive = sends.archive
         self.surveys = surveys
+        self.clicks = Clicks(client, keys, clock, sends)
         self.policy = policy
         self.deadletters = deadletters
         self.journeys = journeys
@@ -66,7 +68,7 @@ class DataRights:
                 yield letter
 
     def export(self, customer_id: str) -> dict[str, Any]:
-        """Everything held about a customer: profile, consent and its history, sends, answers."""
+        """Everything held about a customer: profile, consent and its history, sends, answers, clicks."""
         customer = self.customers.require(customer_id)
         send_ids = self.sends.send_ids_of(customer_id)
         sends = []
@@ -91,6 +93,7 @@ class DataRights:
             "sends": sends,
             "survey_answers": answers,
             "experiment_goals": self._goals(customer_id),
+            "clicks": [c.to_mapping() for c in self.clicks.of_customer(customer_id)],
             "dead_letters": [d.to_mapping() for d in self._letters_about(customer_id)],
         }
 

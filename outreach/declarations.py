@@ -28,7 +28,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Keys of an event type's table.
 EVENT_KEYS = {"description", "data", "open"}
 #: Keys of a category's table that declare it (the others are its send-rule defaults).
-CATEGORY_KEYS = {"description", "consentable"}
+CATEGORY_KEYS = {"description", "consentable", "track_clicks", "open_pixel"}
 #: Keys of a channel's table that declare it (the others configure its provider).
 CHANNEL_KEYS = {"description", "address", "short_text", "preference", "provider"}
 #: Where a channel finds a customer's address: a profile field, or the customer id (webhooks).
@@ -81,13 +81,21 @@ def _events(config_dir: Path) -> list[EventType]:
 
 
 def _categories(config_dir: Path) -> list[Category]:
-    """Each ``[name]`` of categories.toml: ``consentable`` (default true), a description."""
+    """Each ``[name]`` of categories.toml: ``consentable`` (default true), ``track_clicks`` (default
+    true), ``open_pixel`` (default false), a description."""
     path = Path(config_dir) / CATEGORIES_FILE
     declared = []
     for name, table in _tables(path, read_toml(path), NAME, "category").items():
         where = f"{path}: [{name}]"
-        consentable = _flag(where, "consentable", table, True)
-        declared.append(Category(name, str(table.get("description", "")), consentable=consentable))
+        declared.append(
+            Category(
+                name,
+                str(table.get("description", "")),
+                consentable=_flag(where, "consentable", table, True),
+                track_clicks=_flag(where, "track_clicks", table, True),
+                open_pixel=_flag(where, "open_pixel", table, False),
+            )
+        )
     return declared
 
 

@@ -4,6 +4,10 @@ A token is ``base64url(json payload) "." base64url(HMAC-SHA256)``. The payload
 names its purpose, so a token made for one link never works for another. Each
 kind of link is made here and nowhere else; ``outreach.web`` serves the pages
 they open and reads the tokens back with ``read_token``.
+
+A tracked link (``/c/``) signs the send, the customer and the target URL: the web process
+redirects only to a URL a token signed, so it is no open redirect. An open pixel (``/o/``)
+signs the send and the customer.
 """
 
 from __future__ import annotations
@@ -12,11 +16,12 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, TypeGuard
+from urllib.parse import urlsplit
 
 from .errors import InputError
 
@@ -102,7 +107,9 @@ def _is_expiry(value: object) -> TypeGuard[int]:
 
 
 #: The customer page each kind of link opens, by the purpose of its token.
-PATHS = {"unsubscribe": "/u/", "answer": "/s/", "preferences": "/p/"}
+PATHS = {"unsubscribe": "/u/", "answer": "/s/", "preferences": "/p/", "click": "/c/", "open": "/o/"}
+#: The longest target URL a tracked link may carry (a token carries it whole).
+MAX_URL = 2000
 
 
 def link(public_url: str, purpose: str, token: str) -> str:
@@ -125,6 +132,69 @@ def answer_token(
 def preferences_token(secret: str, customer_id: str, expires: datetime) -> str:
     """Opens a customer's preference page."""
     return make_token(secret, "preferences", {"c": customer_id}, expires)
+
+
+def target_problem(url: object) -> str | None:
+    """Why ``url`` cannot be the target of a tracked link, or None when it can: an absolute
+    http(s) address with a host, no user name, no spaces or control characters."""
+    if not isinstance(url, str):
+        return "must be a text"
+    if len(url) > MAX_URL:
+        return f"is longer than {MAX_URL} characters"
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return "must not hold spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "must be an http or https address (no javascript:, data: or relative links)"
+    if not host:
+        return "has no host"
+    if "@" in parts.netloc:
+        return "must not carry a user name"
+    return None
+
+
+def click_token(secret: str, send_id: str, customer_id: str, url: str, expires: datetime) -> str:
+    """Records a click on one link of one send, then redirects to ``url`` (http or https only);
+    InputError naming ``url`` for any other target."""
+    problem = target_problem(url)
+    if problem is not None:
+        raise InputError("url", url, problem)
+    return make_token(secret, "click", {"s": send_id, "c": customer_id, "u": url}, expires)
+
+
+def open_token(secret: str, send_id: str, customer_id: str, expires: datetime) -> str:
+    """Records that one send was opened (the 1x1 image of a category with ``open_pixel``)."""
+    return make_token(secret, "open", {"s": send_id, "c": customer_id}, expires)
+
+
+def untracked(url: str) -> str:
+    """``track`` where no send is being rendered (previews, checks) or its category tracks no
+    clicks: the URL as it is."""
+    return url
+
+
+def tracker(secret: str, public_url: str, send_id: str, customer_id: str, expires: datetime,
+            enabled: bool = True) -> Callable[[str], str]:  # fmt: skip
+    """The ``track(url)`` of one message: its signed ``/c/`` link, or the URL unchanged when
+    its category tracks no clicks."""
+    if not enabled:
+        return untracked
+
+    def track(url: str) -> str:
+        return link(public_url, "click", click_token(secret, send_id, customer_id, url, expires))
+
+    return track
+
+
+def with_open_pixel(html: str, url: str) -> str:
+    """An HTML body with the 1x1 open image at its end (before ``</body>`` when it has one)."""
+    image = f'<img src="{url}" width="1" height="1" alt="" style="display:block;border:0;">'
+    end = html.lower().rfind("</body>")
+    return f"{html}\n{image}" if end < 0 else f"{html[:end]}{image}\n{html[end:]}"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,10 @@ class EventType(Entry):
 class Category(Entry):
     #: Whether customers can opt out of it: consent, unsubscribe links, the preference page, caps.
     consentable: bool = True
+    #: Whether links its messages pass through ``track()`` are signed ``/c/`` redirects that record clicks.
+    track_clicks: bool = True
+    #: Whether its HTML emails carry a 1x1 image that records an open (off unless a project opts in).
+    open_pixel: bool = False
 
 
 #: Addresses on messaging apps a customer profile keeps under ``addresses`` (a channel's ``address``
@@ -180,6 +184,18 @@ TITLES: Registry[Entry] = Registry("title", [Entry(t) for t in ("ms", "mr", "mx"
 def consentable() -> tuple[str, ...]:
     """The categories a customer can opt out of, in order."""
     return CATEGORIES.where(lambda c: c.consentable)
+
+
+def tracks_clicks(category: str) -> bool:
+    """Whether the links of a category's messages record clicks (an unknown category's do not)."""
+    entry = CATEGORIES.get(category)
+    return entry is not None and entry.track_clicks
+
+
+def has_open_pixel(category: str) -> bool:
+    """Whether a category's HTML emails carry the open pixel (opted in per category)."""
+    entry = CATEGORIES.get(category)
+    return entry is not None and entry.open_pixel
 
 
 def needs_consent(category: str) -> bool:

@@ -440,8 +440,11 @@ def test_the_command_shows_moves_and_migrates_the_archive(runner, tmp_path, monk
     moved = runner.invoke(main, ["archive", "move"])
     assert moved.exit_code == 0 and moved.output == "archived 0 sends; 0 finished sends wait in Redis\n"
     text = runner.invoke(main, ["archive", "status"]).output
-    n = len(migrations())
-    assert f"cli.sqlite3 (sqlite, schema {n}/{n})" in text and "0 finished sends not archived yet" in text
+    latest = len(migrations())
+    assert (
+        f"cli.sqlite3 (sqlite, schema {latest}/{latest})" in text and "0 sends, 0 answers, 0 clicks" in text
+    )
+    assert "0 finished sends not archived yet" in text
 
 
 OPERATIONS = st.one_of(

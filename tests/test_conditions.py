@@ -129,21 +129,24 @@ def test_the_explanation_says_what_was_read(tmp_path, client, clock):
 
 
 def test_a_not_clicked_email_sends_the_whatsapp_version(tmp_path, client, clock):
-    clicks: set[str] = set()
-    app = app_with(tmp_path, client, clock, ["not steps.email.clicked"], phone="+4915112345678")
-    app.deliverer.facts.clicked = lambda send_id: clock.now() if send_id in clicks else None
+    app = app_with(tmp_path, client, clock, ["not steps.email.clicked"])
     planned, steps = run(app, clock)
     assert "followup" in steps
     app2 = app_with(tmp_path / "b", client, clock, ["not steps.email.clicked"])
-    app2.deliverer.facts.clicked = lambda send_id: clock.now() if send_id in clicks else None
     planned = by_step(
         app2, ingest(app2, "customer.signed_up", "c1", clock.now().isoformat(), id="su2").planned
     )
-    clicks.add(planned["email"])
     for _ in range(8):
         clock.advance(timedelta(days=1))
         deliver_due(app2)
-    assert app2.records.get(planned["followup"]).reason == "condition"
+        if app2.records.get(planned["email"]).state == "delivered" and not app2.clicks.first_click(
+            planned["email"]
+        ):
+            # The customer follows a tracked link in the email (the web process records it).
+            assert app2.clicks.record(planned["email"], "c1", "https://shop.example.com/start")
+    followup = app2.records.get(planned["followup"])
+    assert (followup.state, followup.reason) == ("suppressed", "condition")
+    assert "steps.email.clicked is true" in app2.records.history(planned["followup"])[-1]["text"]
 
 
 @pytest.mark.parametrize(

@@ -403,7 +403,7 @@ def test_openapi_lists_the_routes(app, web):
     assert schema["info"]["title"] == "Outreach" and schema["info"]["description"]
     for path in ("/v1/events", "/v1/customers/{customer_id}", "/v1/sends/{send_id}", "/v1/receipts/{channel}",
                  "/s/{token}", "/s/{token}/comment", "/u/{token}", "/p/{token}", "/healthz", "/readyz",
-                 "/metrics", "/ops"):  # fmt: skip
+                 "/metrics", "/ops", "/c/{token}", "/o/{token}"):  # fmt: skip
         assert path in schema["paths"], path
     events = schema["paths"]["/v1/events"]["post"]
     assert events["summary"] and events["description"]

@@ -1,4 +1,4 @@
-"""The archive of record: finished sends, their history, receipts and answers in SQL (SQLite
+"""The archive of record: finished sends, their history, receipts, answers and clicks in SQL (SQLite
 embedded, PostgreSQL in production), moved there from Redis off the delivery path (docs/ARCHIVE.md)."""
 
 from .archive import Archive

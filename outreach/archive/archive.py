@@ -1,5 +1,5 @@
-"""The archive's tables, written and read: finished sends with their history, receipts, answers
-and provider references (``sql/``; docs/ARCHIVE.md describes them for analysts).
+"""The archive's tables, written and read: finished sends with their history, receipts, answers,
+clicks and provider references (``sql/``; docs/ARCHIVE.md describes them for analysts).
 
 Writes are idempotent by send id: a batch written twice (a mover that crashed before Redis let
 its sends go, two movers at once) changes nothing the second time. What reaches a send after it
@@ -22,6 +22,7 @@ from .rows import (
     answer_fields,
     answer_row,
     attempt_rows,
+    click_rows,
     event_rows,
     receipt_rows,
     reference_rows,
@@ -58,8 +59,19 @@ _RECEIPT = "INSERT INTO receipts (send_id, status, at_ms) VALUES (?, ?, ?) ON CO
 _REFERENCE = (
     "INSERT INTO refs (channel, provider, reference, send_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING"
 )
+#: A click or open, once: the same row written again (a move repeated) is not a second one. Every
+#: writer of a send's clicks holds its ``sends`` row first (the upsert, or ``_locked``).
+_CLICK = (
+    "INSERT INTO clicks (send_id, customer_id, kind, at_ms, url) SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS"
+    " (SELECT 1 FROM clicks WHERE send_id = ? AND kind = ? AND at_ms = ? AND url = ?)"
+)
 #: Tables with a ``send_id`` column (``sends`` has ``id``).
-_BY_SEND = ("events", "attempts", "receipts", "answers", "refs")
+_BY_SEND = ("events", "attempts", "receipts", "answers", "refs", "clicks")
+
+
+def _click_once(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    send_id, _, kind, at_ms, url = row
+    return (*row, send_id, kind, at_ms, url)
 
 
 class Archive:
@@ -86,6 +98,8 @@ class Archive:
                 _REFERENCE, [row for c in captures for row in reference_rows(c.send.id, c.entries)]
             )
             cursor.run_many(_UPSERT_ANSWER, [answer_row(c.answer) for c in captures if c.answer])
+            clicks = [row for c in captures for row in click_rows(c.send.id, c.send.customer_id, c.entries)]
+            cursor.run_many(_CLICK, [_click_once(row) for row in clicks])
 
     def drop(self, send_ids: Sequence[str]) -> int:
         """Delete sends and their rows (their customer was erased); how many sends were deleted."""
@@ -243,6 +257,58 @@ class Archive:
         )
         return [answer_fields(r) for r in rows]
 
+    # -- clicks -----------------------------------------------------------------------------
+
+    def save_click(self, send_id: str, customer_id: str, kind: str, at_ms: int, url: str, entry: str,
+                   keep: int) -> bool | None:  # fmt: skip
+        """A click (or open) on an archived send: its row and its history entry, while the send has
+        fewer than ``keep`` of that kind. True when it is the send's first of its kind, False for a
+        later one, None when the archive has no such send."""
+        with self.database.transaction() as cursor:
+            if self._locked(cursor, send_id) is None:
+                return None
+            rows = cursor.rows("SELECT COUNT(*) FROM clicks WHERE send_id = ? AND kind = ?", (send_id, kind))
+            count = int(rows[0][0])
+            # The same link in the same millisecond (a double click) is one row and one entry.
+            if count < keep and cursor.run(_CLICK, _click_once((send_id, customer_id, kind, at_ms, url))):
+                self._append(cursor, send_id, [entry])
+            return count == 0
+
+    def first_clicks(self, send_ids: Sequence[str], kind: str = "click") -> dict[str, int]:
+        """Send id -> UTC ms of its first click (or open), for the archived sends among ``send_ids``
+        that have one."""
+        found: dict[str, int] = {}
+        for chunk in chunks(list(dict.fromkeys(send_ids))):
+            rows = self.database.rows(
+                f"SELECT send_id, MIN(at_ms) FROM clicks WHERE kind = ? AND send_id IN ({marks(chunk)})"
+                " GROUP BY send_id",
+                (kind, *chunk),
+            )
+            found.update((str(send_id), int(ms)) for send_id, ms in rows)
+        return found
+
+    def clicks_of(self, customer_id: str) -> list[tuple[str, str, int, str]]:
+        """(send id, kind, UTC ms, url) of a customer's archived clicks and opens, in time order."""
+        rows = self.database.rows(
+            "SELECT send_id, kind, at_ms, url FROM clicks WHERE customer_id = ? ORDER BY at_ms, send_id",
+            (customer_id,),
+        )
+        return [(str(s), str(k), int(ms), str(u)) for s, k, ms, u in rows]
+
+    def click_fields(self, send_id: str) -> dict[str, int]:
+        """An archived send's clicks as the fields its Redis hash keeps (``clicked_ms``, ``clicks``,
+        ``opened_ms``, ``opens``): what a send brought back from the archive carries again."""
+        rows = self.database.rows(
+            "SELECT kind, MIN(at_ms), COUNT(*) FROM clicks WHERE send_id = ? GROUP BY kind", (send_id,)
+        )
+        names = {"click": ("clicked_ms", "clicks"), "open": ("opened_ms", "opens")}
+        fields: dict[str, int] = {}
+        for kind, first, count in rows:
+            if str(kind) in names:
+                first_name, count_name = names[str(kind)]
+                fields[first_name], fields[count_name] = int(first), int(count)
+        return fields
+
     # -- rights and retention ---------------------------------------------------------------
 
     def erase(self, customer_id: str) -> int:
@@ -251,6 +317,7 @@ class Archive:
         removed = self.drop(ids)
         with self.database.transaction() as cursor:
             cursor.run("DELETE FROM answers WHERE customer_id = ?", (customer_id,))
+            cursor.run("DELETE FROM clicks WHERE customer_id = ?", (customer_id,))
         return removed
 
     def forget(self, before_ms: int, limit: int = 10_000) -> int:

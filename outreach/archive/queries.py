@@ -1,6 +1,7 @@
 """The report's questions to the archive, answered in SQL in one snapshot: counts grouped by day
-and by one property (a report over a million sends reads a few hundred rows), and which of the
-sends and answers Redis still holds are archived already (they are counted from here, once)."""
+and by one property (a report over a million sends reads a few hundred rows), the delivered and
+clicked sends per journey step, and which of the sends and answers Redis still holds are archived
+already (they are counted from here, once)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class Counts:
     sends: list[tuple[int, str, str, str, str, str, int]] = field(default_factory=list)
     #: (UTC day number, group value, kind, score, answers)
     answers: list[tuple[int, str, str, int, int]] = field(default_factory=list)
+    #: (journey, step, sends delivered, of them clicked at least once)
+    clicks: list[tuple[str, str, int, int]] = field(default_factory=list)
     #: Of the send ids asked about, those the archive holds.
     archived_sends: set[str] = field(default_factory=set)
     #: Of the answers' send ids asked about, those whose answer the archive holds.
@@ -35,6 +38,7 @@ def counts(database: Database, low: int, high: int, group_by: str, send_ids: Seq
     with database.transaction(write=False, snapshot=True) as cursor:
         out.sends = _send_counts(cursor, low, high, group_by)
         out.answers = _answer_counts(cursor, low, high, group_by)
+        out.clicks = _click_counts(cursor, low, high)
         out.archived_sends = _among(cursor, "sends", "id", send_ids)
         out.archived_answers = _among(cursor, "answers", "send_id", answer_ids)
     return out
@@ -69,6 +73,18 @@ def _answer_counts(
         (high, high, low, high),
     )
     return [(int(d), str(g), str(k), int(v), int(n)) for d, g, k, v, n in rows]
+
+
+def _click_counts(cursor: Cursor, low: int, high: int) -> list[tuple[str, str, int, int]]:
+    """The sends delivered in [low, high] per journey step, and how many of them were clicked (at
+    any time: a click after the period still counts for its send)."""
+    rows = cursor.rows(
+        "SELECT s.journey, s.step, COUNT(*), SUM(CASE WHEN EXISTS (SELECT 1 FROM clicks c WHERE"
+        " c.send_id = s.id AND c.kind = 'click') THEN 1 ELSE 0 END) FROM sends s WHERE s.state ="
+        " 'delivered' AND s.finished_ms >= ? AND s.finished_ms <= ? GROUP BY s.journey, s.step",
+        (low, high),
+    )
+    return [(str(j), str(s), int(n), int(c or 0)) for j, s, n, c in rows]
 
 
 def _among(cursor: Cursor, table: str, column: str, ids: Sequence[str]) -> set[str]:

@@ -89,7 +89,7 @@ class Records:
 
     def restore(self, send_id: str) -> bool:
         """Bring an archived send back to Redis whole (a dead-letter replay: it is live again):
-        its record, history, receipts, answer and provider references; then it leaves the archive,
+        its record, history, receipts, answer, clicks and provider references; then it leaves the archive,
         to come back when it ends again. False when it is not archived, or is live already."""
         if self.schedule.get(send_id) is not None:
             return False
@@ -100,6 +100,7 @@ class Records:
         fields: dict[Any, Any] = {k: v for k, v in record.items() if k not in _SPELLED_OUT}
         fields["intent"] = self.schedule.store_intent(send.intent)
         fields["event"] = ",".join((b36(to_ms(send.start)), b36(int(record["created_ms"])), send.event_id))
+        fields.update(self.archive.click_fields(send_id))  # its clicks' entries come back in its history
         entries = self.archive.history_entries(send_id)
         receipts: dict[Any, Any] = dict(self.archive.receipts_of(send_id))
         if receipts:

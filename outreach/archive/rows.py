@@ -10,6 +10,8 @@ from typing import Any
 from ..clock import to_ms
 from ..schedule import Intent, Send
 
+#: History entries that record a click or an open (the ``clicks`` table), and their kind.
+CLICK_ENTRIES = {"clicked": "click", "opened": "open"}
 #: History entries that are a hand-over's answer (the ``attempts`` table).
 ATTEMPT_ENTRIES = ("delivered", "retry_scheduled", "failed", "fallthrough", "window_closed", "suppressed")
 
@@ -102,6 +104,16 @@ def reference_rows(send_id: str, entries: Sequence[dict[str, Any]]) -> list[tupl
         for entry in entries
         if entry.get("what") == "delivered" and entry.get("provider") and entry.get("reference")
     ]
+
+
+def click_rows(send_id: str, customer_id: str, entries: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """(send id, customer id, kind, UTC ms, url) of each click and open in a send's history."""
+    return [
+        (send_id, customer_id, CLICK_ENTRIES[entry["what"]], int(entry.get("at_ms") or 0),
+         str(entry.get("url") or ""))
+        for entry in entries
+        if entry.get("what") in CLICK_ENTRIES
+    ]  # fmt: skip
 
 
 def receipt_rows(send_id: str, receipts: Mapping[str, str]) -> list[tuple[str, str, int]]:

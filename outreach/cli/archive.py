@@ -32,6 +32,7 @@ def archive_status(as_json: bool) -> None:
             "schema_latest": len(migrations()),
             "sends": int(database.rows("SELECT COUNT(*) FROM sends")[0][0]),
             "answers": int(database.rows("SELECT COUNT(*) FROM answers")[0][0]),
+            "clicks": int(database.rows("SELECT COUNT(*) FROM clicks")[0][0]),
             "waiting_in_redis": waiting,
             "oldest_waiting": oldest.isoformat() if oldest else None,
             "archive_after_seconds": app.settings.archive_after_seconds,
@@ -43,9 +44,8 @@ def archive_status(as_json: bool) -> None:
     click.echo(
         f"archive   {out['url']} ({out['database']}, schema {out['schema_version']}/{out['schema_latest']})"
     )
-    click.echo(
-        f"holds     {out['sends']:,} sends, {out['answers']:,} answers; kept {out['retention_days']} days"
-    )
+    held = f"{out['sends']:,} sends, {out['answers']:,} answers, {out['clicks']:,} clicks"
+    click.echo(f"holds     {held}; kept {out['retention_days']} days")
     since = f", the oldest finished {out['oldest_waiting']}" if oldest else ""
     click.echo(f"in Redis  {waiting:,} finished sends not archived yet{since}")
 

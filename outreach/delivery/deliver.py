@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -29,12 +30,12 @@ from ..errors import TemplateError, TimingError
 from ..journeys.config import Journeys
 from ..journeys.digests import Digests
 from ..journeys.recurring import Recurring
-from ..links import message_links
+from ..links import link, message_links, open_token, tracker, with_open_pixel
 from ..localization.render import Renderer
 from ..policy.decide import Action, Policy
 from ..policy.lookups import Lookups
 from ..policy.throttles import Throttles
-from ..registry import needs_consent
+from ..registry import has_open_pixel, needs_consent, tracks_clicks
 from ..schedule import Claim, OutcomeBook, Schedule, Send, log_entry
 from ..settings import Settings
 from ..store.deadletters import DeadLetters
@@ -189,14 +190,16 @@ class Deliverer(HandOvers, StepRules):
                 until = now + timedelta(seconds=wait * (1 + random.random()))
                 text = f"{channel} is at its rate of {config.rate:g}/s; waits {wait:.2f} s"
                 return self._defer(send, until, "rate_limited", text, book, notes=item.notes)
-        send_id = send.id
+        send_id, secret, public_url = send.id, self.settings.secret, self.settings.public_url
+        expires = now + timedelta(days=self.settings.link_days)
         links = message_links(
-            self.settings.secret, self.settings.public_url, customer.id, send_id,
-            send.category if needs_consent(send.category) else None,
-            now + timedelta(days=self.settings.link_days), self.settings.unsubscribe_mailto,
+            secret, public_url, customer.id, send_id, send.category if needs_consent(send.category) else None,
+            expires, self.settings.unsubscribe_mailto,
         )  # fmt: skip
         context: dict[str, Any] = {"data": dict(send.data), "send": send.as_stored(), **links.context()}
         context |= self._digest_context(send, self.journeys.all[send.journey].step(send.step))
+        context["track"] = tracker(secret, public_url, send_id, customer.id, expires,
+                                   tracks_clicks(send.category))  # fmt: skip
         if send.survey:
             expires = now + timedelta(days=self.settings.survey_link_days)
             context["survey"] = {
@@ -212,6 +215,9 @@ class Deliverer(HandOvers, StepRules):
         except TemplateError as exc:
             self._unused(item)
             return self._fail(send, "template_error", str(exc), book, notes=item.notes)
+        if rendered.html is not None and has_open_pixel(send.category):
+            pixel = link(public_url, "open", open_token(secret, send_id, customer.id, expires))
+            rendered = replace(rendered, html=with_open_pixel(rendered.html, pixel))
         item.register = rendered.register
         item.delivery = Delivery(
             send_id=send_id,

@@ -4,7 +4,7 @@ ones that cannot be applied put in the dead-letter store (and out of the inbox).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..clock import Clock
@@ -99,3 +99,17 @@ class Intake:
         self.deadletters.add("event", str(exc), raw, source="ingest")
         if isinstance(raw, Mapping):
             self.inbox.done([(raw.get("id"), raw.get("customer_id"))])
+
+    def requeue_overdue(
+        self, queue: Callable[[list[dict[str, Any]]], None], limit: int, dispatches: int
+    ) -> int:
+        """Queue again (``queue``) the events not applied within their lease (their worker died), and
+        dead-letter those queued ``dispatches`` times already; returns how many were queued again."""
+        again, given_up = self.inbox.overdue(limit)
+        for event in again:
+            logger.warning("event %s was not applied within its lease; queued again", event.get("id"))
+        queue(again)
+        for event in given_up:
+            text = f"not applied after being queued {dispatches + 1} times"
+            self.deadletters.add("event", text, event, source="inbox")
+        return len(again)

@@ -23,6 +23,7 @@ from jinja2 import nodes
 from markupsafe import Markup, escape
 
 from ..errors import TemplateError
+from ..links import untracked
 from ..timing import zone
 
 #: Unicode first-strong isolate and pop directional isolate, for plain text.
@@ -292,7 +293,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "plain_text": plain_text,
 }
 #: The functions every environment gets as globals.
-GLOBALS: dict[str, Any] = {"days_between": _days_between}
+#: ``track(url)``: a message being delivered gets its own (``links.tracker``); a preview or a check
+#: renders the URL as it is.
+GLOBALS: dict[str, Any] = {"days_between": _days_between, "track": untracked}
 
 
 #: The directives ``format_text`` fills itself: ``%(name)s`` (its name captured) and ``%%``.

@@ -37,6 +37,7 @@ from .figures import (
     Depth,
     Figures,
     Report,
+    StepClicks,
     language_of,
 )
 from .formatting import format_rate, format_score
@@ -51,6 +52,7 @@ __all__ = [
     "Figures",
     "Day",
     "Depth",
+    "StepClicks",
     "language_of",
     "GROUPINGS",
     "DEFAULT_GROUPING",

@@ -41,6 +41,7 @@ from .figures import (
     Depth,
     Figures,
     Report,
+    StepClicks,
     _iso,
     language_of,
 )
@@ -134,6 +135,26 @@ def _depth(app: Outreach, now: datetime) -> Depth:
     return Depth(start=now, days=days, overdue=counts[0], later=counts[-2], in_flight=counts[-1])
 
 
+def _clicks(app: Outreach, archived: Iterable[tuple[str, str, int, int]], live: Iterable[Send]
+            ) -> dict[str, StepClicks]:  # fmt: skip
+    """Per journey step, its sends delivered in the period and how many were clicked: the archive's
+    counts, then the delivered sends only Redis holds (their clicks read with them)."""
+    steps: dict[str, StepClicks] = {}
+    for journey, step, delivered, clicked in archived:
+        entry = steps.setdefault(f"{journey}.{step}", StepClicks(journey, step))
+        entry.delivered += delivered
+        entry.clicked += clicked
+    sends = [send for send in live if send.state.value == "delivered"]
+    for i in range(0, len(sends), BATCH):
+        chunk = sends[i : i + BATCH]
+        first = app.clicks.clicked_many([send.id for send in chunk])
+        for send in chunk:
+            entry = steps.setdefault(f"{send.journey}.{send.step}", StepClicks(send.journey, send.step))
+            entry.delivered += 1
+            entry.clicked += send.id in first
+    return steps
+
+
 def build_report(
     outreach: Outreach,
     since: datetime | None = None,
@@ -197,6 +218,8 @@ def build_report(
         name = _send_group(send, group_by, profiles)
         groups.setdefault(name, Figures()).add_send(state, reason, survey, receipt)
 
+    clicks = _clicks(app, counts.clicks, [send for _, _, send in pending])
+
     # Then the answers only Redis holds (their sends not archived yet).
     answers = [a for a in answers if a.send_id not in counts.archived_answers]
     answer_sends: dict[str, Send] = {}
@@ -228,4 +251,5 @@ def build_report(
         days=tuple(Day(first_day + timedelta(days=i), f) for i, f in enumerate(days)),
         depth=_depth(app, now),
         experiments=build_experiments(app, low, high),
+        clicks=dict(sorted(clicks.items())),
     )

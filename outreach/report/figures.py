@@ -149,6 +149,25 @@ class Figures:
         }
 
 
+@dataclass
+class StepClicks:
+    """One journey step's delivered sends and how many of them were clicked (unique sends)."""
+
+    journey: str
+    step: str
+    delivered: int = 0
+    clicked: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        """Clicked / delivered sends, in %; None without a delivered one."""
+        return _percent(self.clicked, self.delivered)
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"journey": self.journey, "step": self.step, "delivered": self.delivered,
+                "clicked": self.clicked, "click_rate": self.rate}  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Day:
     """One UTC day of the trend."""
@@ -207,6 +226,8 @@ class Report:
     depth: Depth
     #: The experiments whose sends finished in the period (``experiments``).
     experiments: list[ExperimentFigures] = field(default_factory=list)
+    #: ``journey.step`` -> its sends delivered in the period and clicked, sorted by name.
+    clicks: dict[str, StepClicks] = field(default_factory=dict)
 
     def to_mapping(self) -> dict[str, Any]:
         return {
@@ -219,6 +240,7 @@ class Report:
             "trend": [day.to_mapping() for day in self.days],
             "schedule_depth": self.depth.to_mapping(),
             "experiments": {e.name: e.to_mapping() for e in self.experiments},
+            "clicks": [step.to_mapping() for step in self.clicks.values()],
         }
 
 

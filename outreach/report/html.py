@@ -107,6 +107,21 @@ def _experiments(report: Report) -> list[str]:
     return [*out, "</section>"]
 
 
+def _clicks_section(report: Report) -> list[str]:
+    """Per journey step: sends delivered in the period, those clicked, the click rate (none: no section)."""
+    if not report.clicks:
+        return []
+    rows = [
+        [name, str(s.delivered), str(s.clicked), format_rate(s.rate)] for name, s in report.clicks.items()
+    ]
+    return [
+        '<section aria-labelledby="h-clicks"><h2 id="h-clicks">Clicks per step</h2>',
+        "<p>Sends delivered in the period and how many were clicked at least once (tracked links).</p>",
+        _table("Clicks per step", ["step", "delivered", "clicked", "click rate"], rows),
+        "</section>",
+    ]
+
+
 def render_html(report: Report, *, title: str = "Outreach report") -> str:
     """One self-contained page: inline CSS, inline SVG charts, a table for each chart, no script."""
     ids = _Ids()
@@ -165,6 +180,7 @@ def render_html(report: Report, *, title: str = "Outreach report") -> str:
         _table(f"Figures by {group_by}", [group_by, *FIGURE_HEADER[1:]], _figure_rows(report.groups.items())),
         "</section>",
         *_experiments(report),
+        *_clicks_section(report),
         '<section aria-labelledby="h-depth"><h2 id="h-depth">Schedule depth</h2>',
         f"<p>Sends waiting in the schedule per UTC day, counted at {_e(_iso(depth.start))}.</p>",
         _depth_svg(ids, depth),

@@ -47,6 +47,11 @@ def render_text(report: Report) -> str:
     lines += ["", "Reasons: " + (", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) or DASH)]
     receipts = report.overall.receipts
     lines += ["Receipts: " + (", ".join(f"{k} {v}" for k, v in sorted(receipts.items())) or DASH)]
+    if report.clicks:
+        lines += ["", "Clicks per step (sends delivered in the period, clicked at least once):"]
+        for name, step in report.clicks.items():
+            rate = format_rate(step.rate)
+            lines.append(f"  {name}  delivered {step.delivered}  clicked {step.clicked}  click rate {rate}")
     lines += ["", "Per UTC day (days with answers or sends):"]
     for day in report.days:
         f = day.figures

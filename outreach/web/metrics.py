@@ -55,9 +55,21 @@ class OutreachCollector:
             "Providers' receipts recorded (repeats and stale ones not counted), by channel and status.",
             labels=["channel", "status"],
         )
+        clicks = CounterMetricFamily(
+            "outreach_clicks",
+            "Clicks on tracked links and opens of emails recorded (every one), by kind.",
+            labels=["kind"],
+        )
+        clicked = CounterMetricFamily(
+            "outreach_clicked_sends",
+            "Sends clicked (or opened) for the first time, by kind.",
+            labels=["kind"],
+        )
         for name, value in sorted(stats.items()):
             parts = name.split(":")
-            if parts[0] == "sends" and len(parts) == 3:
+            if parts[0] in ("clicks", "clicked") and len(parts) == 2:
+                (clicks if parts[0] == "clicks" else clicked).add_metric(parts[1:], _number(value))
+            elif parts[0] == "sends" and len(parts) == 3:
                 sends.add_metric(parts[1:], _number(value))
             elif parts[0] == "answers" and len(parts) == 3:
                 answers.add_metric(parts[1:], _number(value))
@@ -66,6 +78,8 @@ class OutreachCollector:
         yield sends
         yield answers
         yield receipts
+        yield clicks
+        yield clicked
 
         waiting, inflight = self.outreach.schedule.depth()
         depth = GaugeMetricFamily(

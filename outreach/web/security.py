@@ -214,8 +214,8 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, with_headers)
 
 
-#: The token in a customer page's path (``/u/<token>``, ``/s/<token>/comment``).
-_PAGE_TOKEN = re.compile(r"^(/[usp]/)[^/?\s]+")
+#: The token in a customer page's path (``/u/<token>``, ``/s/<token>/comment``, ``/c/<token>``).
+_PAGE_TOKEN = re.compile(r"^(/[uspco]/)[^/?\s]+")
 
 
 class RedactPageTokens(logging.Filter):
