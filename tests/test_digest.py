@@ -232,3 +232,19 @@ def test_preview_and_the_rendering_check_render_a_digest(tmp_path, client, clock
     assert rendered.subject == "3 orders are running late"
     report = rendering_report(app.renderer, app.journeys, app.locales)
     assert not [p for problems in report.problems.values() for p in problems if "delays.digest" in p]
+
+
+def test_a_digest_that_ended_without_going_lists_no_more(app, clock):
+    """An open digest suppressed when it came due (no address then) is not joined by later events:
+    the next event opens a digest of its own, and that one goes."""
+    [first] = delayed(app, clock, "A-1").planned
+    app.upsert_customer({"id": "c1", "name": "Ana", "zone": "Europe/Berlin", "locale": "en"})  # no email
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert app.records.get(first).state == "suppressed"
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin"})
+    later = delayed(app, clock, "A-2")
+    assert len(later.planned) == 1 and later.planned != [first]
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert [m["body"].split()[0] for m in outbox(app)] == ["A-2"]

@@ -85,8 +85,21 @@ def _setup(tmp_path, redis_server, journey: str, name: str):
     return app, Processes(env, tmp_path)
 
 
+def _workers_ready(app: Outreach) -> None:
+    """Wait until the workers apply events (they take seconds to start): an event for a customer of
+    no journey's interest, applied."""
+    app.upsert_customer({"id": "ready", "name": "Ready", "zone": "UTC"})
+    app.emit("customer.activated", "ready", {}, id="ready-1")
+    deadline = time.monotonic() + 60
+    while app.client.get(app.keys.event("ready-1", "ready")) != b"done":
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.1)  # polling real processes
+
+
 def _emit_from_two_threads(app: Outreach) -> list[str]:
-    """Every customer's events, emitted by two threads in random order over about three seconds."""
+    """Every customer's events, emitted by two threads in random order over about two seconds, once
+    the workers apply events."""
+    _workers_ready(app)
     orders = [(f"d{c}", f"O-{c}-{n}") for c in range(CUSTOMERS) for n in range(EVENTS_EACH)]
     random.shuffle(orders)
     halves = [orders[::2], orders[1::2]]

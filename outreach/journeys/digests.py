@@ -23,8 +23,8 @@ from ..clock import to_ms
 from ..customers.profile import Customer
 from ..schedule import Schedule, Send
 from ..store import scripts
-from ..store.keys import Keys
-from ..store.replies import text_fields, texts
+from ..store.keys import Keys, split_send_id
+from ..store.replies import text_fields, text_or_none, texts
 from .config import Journey, Step
 from .planning import Steps
 
@@ -65,12 +65,13 @@ class Digests:
         if resolved is None:
             return None
         send_id, due, intent = resolved
+        state = self.keys.digest(journey.name, step.name, customer.id, digest_key(step, data))
         keys = [
             self.keys.due(self.keys.shard_of(customer.id)),
             self.keys.planned(customer.id),
             self.keys.customer_keys(customer.id),
             self.keys.customer(customer.id),
-            self.keys.digest(journey.name, step.name, customer.id, digest_key(step, data)),
+            state,
             self.keys.send(send_id),
             *self.schedule.done_keys(send_id),
         ]
@@ -78,8 +79,15 @@ class Digests:
         event_field, meta, body = self.schedule.compact_event(event_id, start, data)
         item = json.dumps([to_ms(at), data], ensure_ascii=False, separators=(",", ":"), default=str)
         planning = [send_id, due_ms, send_field, event_field, ref, meta, body, mark]
-        args: list[str | bytes | int] = [event_id, item, step.digest.max_items, self.ttl, *planning]
-        verdict, *rest = texts(self._collect(keys=keys, args=args))
+        while True:
+            # The open send is read first, so that the script declares its hash (one slot, any cluster).
+            open_id = text_or_none(self.client.hget(state, "open")) or ""
+            held = [self.keys.send(open_id), _field(open_id)] if open_id else [state, ""]
+            args: list[str | bytes | int] = [event_id, item, step.digest.max_items, self.ttl, *planning,
+                                             open_id, held[1]]  # fmt: skip
+            verdict, *rest = texts(self._collect(keys=[*keys, held[0]], args=args))
+            if verdict != "retry":
+                break
         if verdict == "gone":
             return None
         if verdict == "opened" and planned is not None:
@@ -106,6 +114,12 @@ class Digests:
         found = [key for key in owned if fnmatch.fnmatchcase(key, pattern)]
         if found:
             self.client.delete(*found)
+
+
+def _field(send_id: str) -> str:
+    """A planned send's field in its customer's plan hash (``schedule.compact_send``)."""
+    event, step, _ = split_send_id(send_id)
+    return event + step
 
 
 def _pairs(flat: list[Any]) -> dict[Any, Any]:

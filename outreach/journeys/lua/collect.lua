@@ -8,16 +8,20 @@
 --          lists, 'i:<send id>:<event id>' -> an item of that send (until it is sealed),
 --          'e:<event id>' -> the send that lists the event (an event is listed once)
 -- KEYS[6..8] the send this event would open: its hash and its two 'done' hashes (plan.lua)
+-- KEYS[9]  the hash of the send the caller read as the open one (any key of the shard when none)
 -- ARGV[1]  event id
 -- ARGV[2]  the item: JSON [event time ms, event data]
 -- ARGV[3]  most items a send lists
 -- ARGV[4]  the collection's time to live in seconds
 -- ARGV[5..12] the send this event would open, as plan.lua takes it: send id, due ms, send field,
 --          event field, intent ref, event field value, event data, done mark
+-- ARGV[13] the send the caller read as the open one ('' for none), ARGV[14] its field in the plan
 --
--- Returns {'gone'}, {'seen', send id} (listed already: a replay), {'joined', send id} or
--- {'opened', send id}. The open send's items are sealed when it is about to be rendered
--- (seal.lua): an event that comes after that opens the next send.
+-- Returns {'gone'}, {'retry'} (the open send changed since the caller read it: read it again),
+-- {'seen', send id} (listed already: a replay), {'joined', send id} or {'opened', send id}.
+-- The open send's items are sealed when it is about to be rendered (seal.lua): an event that
+-- comes after that opens the next send. An open send that ended without being rendered
+-- (suppressed, cancelled, its step removed) lists no more: the event opens the next send.
 local state, event_id = KEYS[5], ARGV[1]
 if redis.call('EXISTS', KEYS[4]) == 0 then
   return {'gone'}
@@ -27,6 +31,18 @@ if seen then
   return {'seen', seen}
 end
 local open = redis.call('HGET', state, 'open')
+if (open or '') ~= ARGV[13] then
+  return {'retry'}
+end
+if open then
+  -- Still to go: planned (a field of the plan), or claimed and not final.
+  local held = redis.call('HGET', KEYS[9], 'state')
+  local alive = redis.call('HEXISTS', KEYS[2], ARGV[14]) == 1 or (held and not FINAL[held])
+  if not alive then
+    redis.call('HDEL', state, 'open', 'n')
+    open = nil
+  end
+end
 local verdict
 if open and tonumber(redis.call('HGET', state, 'n') or '0') < tonumber(ARGV[3]) then
   redis.call('HINCRBY', state, 'n', 1)
