@@ -248,3 +248,22 @@ def test_a_digest_that_ended_without_going_lists_no_more(app, clock):
     clock.advance(timedelta(hours=5))
     deliver_due(app)
     assert [m["body"].split()[0] for m in outbox(app)] == ["A-2"]
+
+
+def test_a_batch_with_many_events_of_one_customer_opens_one_digest(app, clock):
+    """The ingest actor's batch: events of the same collection in one batch are collected in their
+    order, the first opening the digest and the rest joining it."""
+    app.upsert_customer({"id": "c2", "name": "Bo", "email": "bo@example.com", "zone": "Europe/Berlin"})
+    data = {"original_eta": "2026-03-20", "new_eta": "2026-03-26"}
+    events = [
+        {"id": f"b{n}", "type": "order.delayed", "customer_id": ("c1", "c2")[n % 2],
+         "occurred_at": clock.now().isoformat(), "data": {**data, "order_id": f"B-{n}"}}
+        for n in range(10)
+    ]  # fmt: skip
+    results = app.ingest_many(events)
+    assert sum(len(r.planned) for r in results) == 2
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    bodies = {m["customer_id"]: m["body"] for m in outbox(app)}
+    assert [line.split()[0] for line in bodies["c1"].splitlines()[:-1]] == [f"B-{n}" for n in range(0, 10, 2)]
+    assert "5 in all" in bodies["c2"]

@@ -14,8 +14,9 @@ from __future__ import annotations
 import fnmatch
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -26,7 +27,16 @@ from ..store import scripts
 from ..store.keys import Keys, split_send_id
 from ..store.replies import text_fields, text_or_none, texts
 from .config import Journey, Step
+from .events import Event
 from .planning import Steps
+
+
+class IngestNotes(Protocol):
+    """Where an event's collection is said: what it planned, and notes (``ingest.IngestResult``)."""
+
+    planned: list[str]
+    notes: list[str]
+
 
 #: How long a sealed digest keeps its list (for a retry, for explain), in seconds.
 ITEMS_TTL = 30 * 86400
@@ -59,6 +69,41 @@ class Digests:
         """List one event in the step's open digest, or open one: ('opened' | 'joined' | 'seen', send
         id), the send opened added to ``planned`` and a join said in ``notes``; None when it cannot be
         planned (said in ``notes``) or the customer is gone."""
+        call = self._call(journey, step, customer, event_id, event_type, at, data, notes, planned)
+        return self._run_one(call) if call else None
+
+    def collect_many(self, items: list[tuple[Journey, Step, Customer, Event, IngestNotes]]) -> None:
+        """``collect`` for many events in about two round trips: the open sends read in one, the scripts
+        run in another; an event whose open send changed meanwhile (another event of the same
+        collection, in the same batch) is collected again on its own."""
+        calls = [
+            self._call(j, s, c, e.id, e.type, e.occurred_at, e.data, r.notes, r.planned)
+            for j, s, c, e, r in items
+        ]
+        ready = [call for call in calls if call is not None]
+        if not ready:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for call in ready:
+            pipe.hget(call.state, "open")
+        opens = [text_or_none(value) or "" for value in pipe.execute()]
+        replies = scripts.run_many(
+            self.client,
+            self._collect,
+            [call.with_open(self.keys, o) for call, o in zip(ready, opens, strict=True)],
+        )
+        for call, reply in zip(ready, replies, strict=True):
+            verdict, *rest = texts(reply)
+            if verdict == "retry":
+                self._run_one(call)
+            else:
+                call.said(verdict, rest)
+
+    def _call(
+        self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
+        at: datetime, data: Mapping[str, Any], notes: list[str], planned: list[str] | None,
+    ) -> _Collect | None:  # fmt: skip
+        """The script call that collects one event, but for its open send (``_Collect.with_open``)."""
         assert step.digest is not None
         start = at.replace(microsecond=at.microsecond // 1000 * 1000)
         resolved = self.steps.resolve(journey, step, customer, event_id, event_type, start, data, notes)
@@ -79,23 +124,16 @@ class Digests:
         event_field, meta, body = self.schedule.compact_event(event_id, start, data)
         item = json.dumps([to_ms(at), data], ensure_ascii=False, separators=(",", ":"), default=str)
         planning = [send_id, due_ms, send_field, event_field, ref, meta, body, mark]
+        args: list[str | bytes | int] = [event_id, item, step.digest.max_items, self.ttl, *planning]
+        return _Collect(f"{journey.name}.{step.name}", state, keys, args, notes, planned)
+
+    def _run_one(self, call: _Collect) -> tuple[str, str] | None:
         while True:
             # The open send is read first, so that the script declares its hash (one slot, any cluster).
-            open_id = text_or_none(self.client.hget(state, "open")) or ""
-            held = [self.keys.send(open_id), _field(open_id)] if open_id else [state, ""]
-            args: list[str | bytes | int] = [event_id, item, step.digest.max_items, self.ttl, *planning,
-                                             open_id, held[1]]  # fmt: skip
-            verdict, *rest = texts(self._collect(keys=[*keys, held[0]], args=args))
+            open_id = text_or_none(self.client.hget(call.state, "open")) or ""
+            verdict, *rest = texts(self._collect(*call.with_open(self.keys, open_id)))
             if verdict != "retry":
-                break
-        if verdict == "gone":
-            return None
-        if verdict == "opened" and planned is not None:
-            planned.append(rest[0])
-        elif verdict != "opened":
-            listed = "listed already" if verdict == "seen" else "listed"
-            notes.append(f"{journey.name}.{step.name}: {listed} in the digest {rest[0]}")
-        return verdict, rest[0]
+                return call.said(verdict, rest)
 
     def seal(self, send: Send, step: Step) -> list[dict[str, Any]]:
         """The events a digest send lists, in the order they happened; its list closes for good."""
@@ -114,6 +152,33 @@ class Digests:
         found = [key for key in owned if fnmatch.fnmatchcase(key, pattern)]
         if found:
             self.client.delete(*found)
+
+
+@dataclass
+class _Collect:
+    """One event's call of ``lua/collect.lua``, and where its outcome is said."""
+
+    ref: str
+    state: str
+    keys: list[str]
+    args: list[str | bytes | int]
+    notes: list[str]
+    planned: list[str] | None
+
+    def with_open(self, keys: Keys, open_id: str) -> tuple[list[str], list[str | bytes | int]]:
+        """(keys, args) for the send the caller read as open (``''``: none)."""
+        held = [keys.send(open_id), _field(open_id)] if open_id else [self.state, ""]
+        return [*self.keys, held[0]], [*self.args, open_id, held[1]]
+
+    def said(self, verdict: str, rest: list[str]) -> tuple[str, str] | None:
+        if verdict == "gone":
+            return None
+        if verdict == "opened" and self.planned is not None:
+            self.planned.append(rest[0])
+        elif verdict != "opened":
+            listed = "listed already" if verdict == "seen" else "listed"
+            self.notes.append(f"{self.ref}: {listed} in the digest {rest[0]}")
+        return verdict, rest[0]
 
 
 def _field(send_id: str) -> str:

@@ -43,6 +43,13 @@ def unsubscribed_categories(event: Event) -> list[str]:
     return [c for c in named if c in unsubscribable]
 
 
+def _digesting(journey: Journey) -> list[Step]:
+    """The journey's digest steps that collect its events (one that takes the journey's throttled
+    overflow lists only that: ``delivery.steprules``)."""
+    overflow = journey.throttle is not None and journey.throttle.overflow == "digest"
+    return [step for step in journey.steps if step.digest and not overflow]
+
+
 def _check_zone(customer: Customer, journeys: list[Journey]) -> None:
     """A customer whose zone is unknown cannot be sent anything at a local time."""
     if customer.zone_known:
@@ -105,6 +112,8 @@ class _Batch:
     starts: list[_Start] = field(default_factory=list)
     #: Applied events (their starts among ``starts``) to mark done once the starts ran.
     applied: list[tuple[int, Event]] = field(default_factory=list)
+    #: Events for digest steps, collected once the starts ran (``Digests.collect_many``).
+    collects: list[tuple[Journey, Step, Customer, Event, IngestResult]] = field(default_factory=list)
 
 
 class Ingestor:
@@ -182,6 +191,9 @@ class Ingestor:
                 starting = self._starting(event, customer)
                 if self._plain(event):
                     batch.starts += self._starts(i, event, customer, starting, result)
+                    batch.collects += [
+                        (j, s, customer, event, result) for j in starting for s in _digesting(j)
+                    ]
                     batch.applied.append((i, event))
                     continue
                 self._flush(batch)
@@ -206,8 +218,9 @@ class Ingestor:
         gone = self._run(batch.starts, batch.results)
         # Refused too: a repeat of a refused event in the same batch, taken for a duplicate.
         refused = {(s.event.id, s.event.customer_id) for s in batch.starts if s.index in gone}
+        self.digests.collect_many([c for c in batch.collects if (c[3].id, c[3].customer_id) not in refused])
         done = [(i, e) for i, e in batch.applied if (e.id, e.customer_id) not in refused]
-        batch.starts, batch.applied = [], []
+        batch.starts, batch.applied, batch.collects = [], [], []
         self.inbox.applied([(event.id, event.customer_id) for _, event in done])
 
     def _plain(self, event: Event) -> bool:
@@ -221,9 +234,7 @@ class Ingestor:
             or event.type in journeys.by_unless
         ):
             return False
-        return not any(
-            step.when or step.digest for j in journeys.by_trigger.get(event.type, []) for step in j.steps
-        )
+        return not any(step.when for j in journeys.by_trigger.get(event.type, []) for step in j.steps)
 
     def _starting(self, event: Event, customer: Customer) -> list[Journey]:
         """The journeys the event starts; InputError, before anything changes, for a customer
@@ -250,13 +261,7 @@ class Ingestor:
                 self._exit(journey, customer, event, result)
         if self._run(self._starts(index, event, customer, starting, result), batch.results):
             raise CustomerErased(customer.id)  # meanwhile: nothing was planned
-        for journey in starting:
-            # A digest that takes the journey's throttled overflow lists only that (``steprules``).
-            overflow = journey.throttle is not None and journey.throttle.overflow == "digest"
-            for step in journey.steps:
-                if step.digest and not overflow:
-                    self.digests.collect(journey, step, customer, event.id, event.type, event.occurred_at,
-                                         event.data, result.notes, result.planned)  # fmt: skip
+        self.digests.collect_many([(j, s, customer, event, result) for j in starting for s in _digesting(j)])
         self.branches.on_event(self.journeys, event, customer, result, self.plan_step)
         if event.type == "customer.checkin_due":
             self.recurring.contacted(customer.id, self.clock.now())
