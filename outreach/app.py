@@ -119,7 +119,7 @@ class Outreach:
             settings, self.clock, self.schedule, self.customers, self.renderer, self.transports,
             self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
             facts=Facts(self.records, self.surveys, self.policy.allows, self.clicks.first_click),
-            throttles=Throttles(self.client, self.keys), digests=self.ingestor.digests,
+            throttles=Throttles(self.client, self.keys, self.records), digests=self.ingestor.digests,
         )  # fmt: skip
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
         self.intake = Intake(self.clock, self.ingestor, self.inbox, self.deadletters, self.tracing)

@@ -147,6 +147,8 @@ class DataRights:
         letters = list(self._letters_about(customer_id))
         elsewhere = self._keys_elsewhere(customer_id, send_ids)
         answered = texts(self.client.smembers(keys.answers(customer_id)))
+        # Keys that name the customer only through this set (digest collections: no id in their name).
+        owned = texts(self.client.smembers(keys.customer_keys(customer_id)))
         shard = keys.shard_of(customer_id)
         # Every key below is in the customer's shard: one transaction, also on a cluster.
         pipe = self.client.pipeline(transaction=True)
@@ -161,7 +163,10 @@ class DataRights:
                 keys.cap_slot(send_id),
                 keys.trace(send_id),
                 keys.receipts(send_id),
+                keys.digest_items(send_id),
             )
+        if owned:
+            pipe.delete(*owned)
         if send_ids:
             # Send ids name the customer: none may stay behind, not even as a reported outcome.
             for index in (keys.due(shard), keys.inflight(shard), keys.outcomes(shard)):

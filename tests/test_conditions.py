@@ -162,7 +162,13 @@ def test_a_not_clicked_email_sends_the_whatsapp_version(tmp_path, client, clock)
         (["data..x"], "must read"),
         (["data.total >= abc"], "not a value"),
         (["not data.total == 3"], '"not" goes with a bare subject'),
-        (["data.total in 3"], "needs a list or a text"),
+        (["data.total in 3"], "needs a list"),
+        (['profile.country in "DEAT"'], "needs a list"),
+        (["data.total > [1]"], "compares with a number or a text"),
+        (["data.total == NaN"], "not a value"),
+        (["data.total == 1e999"], "not a value"),
+        (["data.x == " + "[" * 3000 + "]" * 3000], "at most 500"),
+        (["data.x == [" + "[1]," * 60 + "1]"], "not a value"),
         ([], "must be a list of conditions"),
     ],
 )
@@ -203,22 +209,47 @@ OPS = ["==", "!=", "<", "<=", ">", ">=", "in", "not in"]
 
 
 @given(actual=values, value=values, op=st.sampled_from(OPS))
-def test_a_comparison_never_raises_and_agrees_with_python_where_python_agrees(actual, value, op):
-    if op in ("in", "not in") and not isinstance(value, list | str):
+def test_a_comparison_holds_only_between_values_of_one_kind(actual, value, op):
+    listed = op in ("in", "not in")
+    ordering = op in ("<", "<=", ">", ">=")
+    if (listed and not isinstance(value, list)) or (ordering and (value is None or isinstance(value, list))):
+        with pytest.raises(ValueError):
+            parse_line(f"data.x {op} {json.dumps(value)}")
         return
     condition = parse_line(f"data.x {op} {json.dumps(value)}")
     assert condition.value == value
     held, why = condition.holds(actual)
     assert isinstance(held, bool) and why.startswith("data.x is ")
-    if actual is None and op not in ("==", "!=", "in", "not in"):
-        assert held is False
-    elif type(actual) is type(value) and not isinstance(actual, list) or op in ("in", "not in"):
-        try:
-            expected = {"==": actual == value, "!=": actual != value, "<": lambda: actual < value}.get(op)
-        except TypeError:
-            return
-        if isinstance(expected, bool):
-            assert held == expected
+
+    def kind(v):
+        return "b" if isinstance(v, bool) else "n" if isinstance(v, int) else type(v).__name__
+
+    if value is None:
+        assert held == ((actual is None) == (op == "=="))
+    elif listed:
+        found = any(kind(actual) == kind(v) and actual == v for v in value)
+        assert held == (actual is not None and not isinstance(actual, list) and found == (op == "in"))
+    elif actual is None or kind(actual) != kind(value):
+        assert held is False  # a missing value or another kind never passes, != included
+    elif not isinstance(actual, list):
+        expected = {
+            "==": actual == value,
+            "!=": actual != value,
+            "<": actual < value,
+            "<=": actual <= value,
+            ">": actual > value,
+            ">=": actual >= value,
+        }[op]
+        assert held == expected
+
+
+def test_a_missing_value_passes_no_negative_filter():
+    for line in ['data.country != "US"', 'data.country not in ["US"]', "data.seats != 10"]:
+        assert parse_line(line).holds(None)[0] is False
+    assert parse_line("data.seats != 10").holds("12")[0] is False
+    assert parse_line("data.flag in [1]").holds(True)[0] is False
+    assert parse_line("data.x == null").holds(None)[0] is True
+    assert parse_line("data.x != null").holds(0)[0] is True
 
 
 @given(st.text(max_size=40))
@@ -229,3 +260,24 @@ def test_any_line_parses_or_is_refused_with_a_reason(line):
         assert str(exc)
     else:
         assert isinstance(condition, Condition) and "." in condition.subject
+
+
+def test_an_event_id_with_a_tilde_reads_its_own_start(tmp_path, client, clock):
+    app = app_with(tmp_path, client, clock, ["steps.email.delivered"])
+    planned = by_step(
+        app, ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="signup~42").planned
+    )
+    for _ in range(8):
+        clock.set(clock.now().replace(hour=9) + timedelta(days=1, hours=1))
+        deliver_due(app)
+    assert app.records.get(planned["followup"]).state == "delivered"
+
+
+def test_a_digest_step_cannot_be_named(tmp_path):
+    journey = JOURNEY.replace("{conditions}", '["steps.email.delivered"]').replace(
+        'name = "email"\ntemplate = "onboarding/checkin"',
+        'name = "email"\ntemplate = "order_digest/list"\ndigest = true',
+    )
+    config, templates = project(tmp_path, {"care": journey})
+    with pytest.raises(ConfigError, match="email is a digest"):
+        load_journeys(config, templates)

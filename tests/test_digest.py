@@ -267,3 +267,112 @@ def test_a_batch_with_many_events_of_one_customer_opens_one_digest(app, clock):
     bodies = {m["customer_id"]: m["body"] for m in outbox(app)}
     assert [line.split()[0] for line in bodies["c1"].splitlines()[:-1]] == [f"B-{n}" for n in range(0, 10, 2)]
     assert "5 in all" in bodies["c2"]
+
+
+# -- what a review found: no collection shared, nothing left behind, nothing sent empty ---------------
+
+
+def test_two_customers_never_share_a_collection(tmp_path, client, clock):
+    """Customer "a" with order "7:X" and customer "a:7" with order "X" once named one key."""
+    from outreach.store.keys import Keys
+
+    keys = Keys("x:", 16)
+    other = next(f"a:{n}" for n in range(1000) if keys.shard_of(f"a:{n}") == keys.shard_of("a"))
+    app = kinds_app(
+        tmp_path, client, clock, {"delays": DIGEST.replace("digest = true", 'digest = { by = "order_id" }')}
+    )
+    for cid, name in (("a", "Ana"), (other, "Bob")):
+        app.upsert_customer(
+            {"id": cid, "name": name, "email": f"{name.lower()}@example.com", "zone": "Europe/Berlin"}
+        )
+    suffix = other.split(":", 1)[1]
+    assert app.keys.digest("delays", "digest", "a", f'"{suffix}:X"') != app.keys.digest(
+        "delays", "digest", other, '"X"'
+    )
+    data = {"original_eta": "2026-03-20", "new_eta": "2026-03-26"}
+    ingest(
+        app, "order.delayed", "a", clock.now().isoformat(), {**data, "order_id": f"{suffix}:X"}, id="e-ana"
+    )
+    clock.advance(timedelta(hours=5))
+    claims = app.schedule.claim(10)
+    bob = ingest(app, "order.delayed", other, clock.now().isoformat(), {**data, "order_id": "X"}, id="e-bob")
+    assert len(bob.planned) == 1
+    app.deliver(claims)
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    bodies = {m["customer_id"]: m["body"] for m in outbox(app)}
+    assert bodies["a"].startswith(f"{suffix}:X") and "1 in all" in bodies["a"]
+    assert bodies[other].startswith("X ") and "1 in all" in bodies[other]
+
+
+def test_erasure_and_archiving_leave_no_list_behind(tmp_path, client, clock):
+    app = kinds_app(tmp_path, client, clock, {"delays": DIGEST}, archive_after_seconds=0)
+    for cid in ("c1", "c2"):
+        app.upsert_customer(
+            {"id": cid, "name": "Ana", "email": f"{cid}@example.com", "zone": "Europe/Berlin"}
+        )
+    data = {"order_id": "A-1", "new_eta": "2026-03-26"}
+    sends = [
+        ingest(app, "order.delayed", cid, clock.now().isoformat(), data, id=f"e-{cid}").planned[0]
+        for cid in ("c1", "c2")
+    ]
+    delayed(app, clock, "A-2")  # c1's second event: the collection holds its mark
+    clock.advance(timedelta(hours=5))
+    deliver_due(app)
+    assert all(client.exists(app.keys.digest_items(s)) for s in sends)
+    history = app.records.history(sends[0])
+    assert any(e["what"] == "digest" and e["text"] == "lists 2 events: e-c1, ev-A-2" for e in history)
+    app.erase_customer("c1")
+    assert not client.exists(app.keys.digest_items(sends[0]))
+    assert not [
+        k
+        for k in client.scan_iter(match=f"{app.settings.prefix}*digest*")
+        if client.sismember(app.keys.customer_keys("c1"), k)
+    ]
+    assert client.smembers(app.keys.customer_keys("c1")) == set()
+    clock.advance(timedelta(hours=1))
+    app.archive_finished()
+    assert not client.exists(app.keys.send(sends[1])) and not client.exists(app.keys.digest_items(sends[1]))
+
+
+@pytest.mark.parametrize("how", ["exit_between", "expired", "by_changed"])
+def test_a_digest_with_nothing_to_list_is_never_sent(tmp_path, client, clock, how):
+    app = kinds_app(
+        tmp_path,
+        client,
+        clock,
+        {"delays": DIGEST.replace("delay_hours = 4", "days = 40") if how == "expired" else DIGEST},
+    )
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin"})
+    [send_id] = delayed(app, clock, "A-1").planned
+    delayed(app, clock, "A-2")
+    state = app.keys.digest("delays", "digest", "c1", "")
+    if how == "expired":
+        assert client.ttl(state) > 40 * 86400  # the window and a month of deferrals
+        client.delete(state)  # as if it had expired anyway
+    clock.advance(timedelta(days=41) if how == "expired" else timedelta(hours=5))
+    claims = app.schedule.claim(10)
+    if how == "exit_between":
+        app.ingestor.digests.forget(app.journeys["delays"], app.customers.get("c1"))
+    if how == "by_changed":
+        step = app.journeys["delays"].step("digest")
+        from dataclasses import replace
+
+        from outreach.journeys.kinds import Digest
+
+        object.__setattr__(app.journeys["delays"], "steps", (replace(step, digest=Digest(by="order_id")),))
+    app.deliver(claims)
+    assert outbox(app) == []
+    assert (app.records.get(send_id).state, app.records.get(send_id).reason) == ("suppressed", "empty_digest")
+
+
+def test_a_digest_step_ends_with_its_journey(tmp_path):
+    from outreach.journeys.config import load_journeys
+
+    for extra, problem in (
+        ("cancel_on_exit = false\n", "a digest step ends with its journey"),
+        ('send_time = "learned"\nat = "10:00"\n', "not at a learned hour"),
+    ):
+        config, templates = project(tmp_path / problem[:5], {"delays": DIGEST + extra})
+        with pytest.raises(ConfigError, match=problem):
+            load_journeys(config, templates)

@@ -55,10 +55,12 @@ def test_the_customer_who_answers_in_the_evening_gets_it_in_the_evening(tmp_path
     local = app.schedule.due_of(send_id).astimezone(zone("America/New_York"))
     assert (local.hour, local.minute) == (19, 0)
     planned = app.schedule.history(send_id)[0]["text"]
-    assert "10:00 → 19:00: this customer answered 4 of 5 surveys between 18:00 and 20:00" in planned
+    assert "10:00 → 19:00: this customer answers and clicks most between 18:00 and 20:00" in planned
     clock.set(app.schedule.due_of(send_id))
     assert [o.state for o in deliver_due(app)] == ["delivered"]
     assert outbox(app)[0]["local"].startswith(local.isoformat()[:16])
+    history = [e["text"] for e in app.records.history(send_id)]
+    assert "send time: this customer answered 4 of 5 surveys between 18:00 and 20:00" in history
 
 
 def test_with_thin_history_the_step_hour_stands_and_explain_says_so(tmp_path, client, clock):
@@ -66,7 +68,10 @@ def test_with_thin_history_the_step_hour_stands_and_explain_says_so(tmp_path, cl
     engaged(app, "click", [18, 19])
     [send_id] = ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="su").planned
     assert app.schedule.due_of(send_id).astimezone(zone("America/New_York")).hour == 10
-    assert "the step's hour (2 answers and clicks yet" in app.schedule.history(send_id)[0]["text"]
+    assert (
+        "10:00: the step's hour (too little of the customer's history"
+        in app.schedule.history(send_id)[0]["text"]
+    )
 
 
 def test_a_learned_hour_outside_the_window_is_not_used(tmp_path, client, clock):
@@ -145,3 +150,23 @@ def test_an_answer_counts_once_at_the_customer_local_hour(tmp_path, client, cloc
     app.answer_survey(send_id, "c1", "csat", 5)  # changed their mind: the same moment of engagement
     local = clock.now().astimezone(zone("Asia/Tokyo")).hour
     assert app.ingestor.engagement.hours("c1")["answer"] == Counter({local: 1})
+
+
+def test_customers_of_one_band_share_one_intent_and_the_send_counts_their_history(tmp_path, client, clock):
+    app = make(tmp_path, client, clock)
+    engagement = Engagement(app.client, app.keys)
+    sends = []
+    for n in range(12):
+        cid = f"k{n}"
+        app.upsert_customer(
+            {"id": cid, "name": "Kim", "email": f"k{n}@example.com", "zone": "America/New_York"}
+        )
+        for _ in range(3 + n):  # all answer at 19:30 their time, each a different number of times
+            engagement.record(cid, "America/New_York", "answer", at("2026-02-10T00:30:00Z"))
+        sends += ingest(app, "customer.signed_up", cid, clock.now().isoformat(), id=f"su{n}").planned
+    assert app.client.hlen(app.keys.intents) == 1
+    clock.set(app.schedule.due_of(sends[-1]))
+    deliver_due(app)
+    texts = [e["text"] for e in app.records.history(sends[-1])]
+    assert any("→ 19:00: this customer answers and clicks most between 18:00 and 20:00" in t for t in texts)
+    assert "send time: this customer answered 14 of 14 surveys between 18:00 and 20:00" in texts

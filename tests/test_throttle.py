@@ -129,3 +129,45 @@ def test_a_throttle_is_checked(tmp_path, table, problem):
     config, templates = project(tmp_path, {"notices": NOTICES.replace("max = 2\ndays = 1", table)})
     with pytest.raises(ConfigError, match=problem):
         load_journeys(config, templates)
+
+
+def test_a_slot_held_by_a_send_cancelled_while_it_waited_for_a_retry_is_freed(tmp_path, client, clock):
+    from outreach.errors import TransientChannelError
+
+    one = NOTICES.replace("max = 2", "max = 1").replace(
+        'trigger = "order.delayed"', 'trigger = "order.delayed"\nexit_on = ["customer.activated"]'
+    )
+    app = make(tmp_path, client, clock, one)
+    transport = app.deliverer.transports["email"]
+    real = transport.send_many
+    transport.send_many = lambda messages: [TransientChannelError("HTTP 503") for _ in messages]
+    [first] = delayed(app, clock, 0).planned
+    deliver_due(app)
+    assert app.records.get(first).state == "retry_scheduled"
+    ingest(app, "customer.activated", "c1", clock.now().isoformat(), id="exit")
+    assert app.records.get(first).state == "cancelled"
+    transport.send_many = real
+    clock.advance(timedelta(hours=1))
+    [second] = delayed(app, clock, 1).planned
+    deliver_due(app)
+    assert app.records.get(second).state == "delivered"
+
+
+def test_the_overflow_digest_counts_its_window_from_when_the_throttle_held_back(tmp_path, client, clock):
+    journey = (
+        NOTICES.replace("max = 2", "max = 1")
+        .replace("days = 1", 'days = 1\noverflow = "digest"')
+        .replace('window = ""', 'window = ""\ndelay_hours = 6')
+        + '\n[[journey.steps]]\nname = "later"\ntemplate = "order_digest/list"\ndigest = true\n'
+        + 'delay_hours = 4\nwindow = ""\n'
+    )
+    app = make(tmp_path, client, clock, journey)
+    for n in range(4):  # a delayed order an hour; each notice is due six hours later
+        delayed(app, clock, n)
+        clock.advance(timedelta(hours=1))
+    for _ in range(12):
+        deliver_due(app)
+        clock.advance(timedelta(hours=1))
+    rows = outbox(app)
+    assert [r["step"] for r in rows] == ["notice", "later"]
+    assert "3 in all" in rows[1]["body"]

@@ -23,8 +23,10 @@ from ..surveys.answers import Surveys
 
 
 def sibling_id(send: Send, journey: Journey, step: str) -> str:
-    """The send id another step of the journey had for the same start as ``send``."""
-    start = send.event_id.split("~", 1)[0]
+    """The send id another step of the journey had for the same start as ``send`` (a step that waited
+    for an event was planned under ``<start event id>~<step>``)."""
+    own = journey.step(send.step)
+    start = send.event_id.removesuffix(f"~{own.name}") if own.when else send.event_id
     other = journey.step(step)
     return send_id_for(f"{start}~{step}" if other.when else start, journey.name, step, send.customer_id)
 
@@ -48,6 +50,10 @@ class Facts:
         cache: dict[str, dict[str, Any]] = {}
         for condition in step.conditions:
             value = self.value(condition, send, journey, customer, cache)
+            earlier = condition.path[0] if condition.kind == "steps" else ""
+            if earlier and cache[earlier]["holdout"]:
+                # Held out of an experiment: nothing that follows that step goes to the customer either.
+                return False, f"steps.{earlier} was held out of its experiment: nothing that follows it goes"
             ok, why = condition.holds(value)
             held = held and ok
             lines.append(f"{condition.text!r} {'holds' if ok else 'does not hold'} ({why})")
@@ -85,6 +91,7 @@ class Facts:
             "score": answer.score if answer else None,
             "band": answer.band if answer else None,
             "receipt": (earlier.receipt or None) if earlier is not None else None,
+            "holdout": earlier is not None and earlier.reason == "holdout",
         }
 
 

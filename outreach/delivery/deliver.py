@@ -197,7 +197,13 @@ class Deliverer(HandOvers, StepRules):
             expires, self.settings.unsubscribe_mailto,
         )  # fmt: skip
         context: dict[str, Any] = {"data": dict(send.data), "send": send.as_stored(), **links.context()}
-        context |= self._digest_context(send, self.journeys.all[send.journey].step(send.step))
+        digest = self._digest_context(send, item.notes, now)
+        if digest is not None:
+            if not digest["count"]:  # its events went with an exit, a change of its step, their time
+                self._unused(item)
+                return self._end(send, "suppressed", "empty_digest", "the digest lists no event", book,
+                                 notes=item.notes)  # fmt: skip
+            context["digest"] = digest
         context["track"] = tracker(secret, public_url, send_id, customer.id, expires,
                                    tracks_clicks(send.category))  # fmt: skip
         if send.survey:

@@ -13,13 +13,15 @@ from datetime import datetime
 from typing import Any
 
 from ..clock import Clock
+from ..customers.engagement import Engagement
 from ..customers.profile import Customer
-from ..journeys.config import Journey, Journeys, Step
+from ..journeys.config import Journey, Journeys
 from ..journeys.digests import Digests
+from ..journeys.sendtime import account
 from ..policy.decide import Policy
 from ..policy.throttles import Throttles
 from ..registry import needs_consent
-from ..schedule import OutcomeBook, Send, log_entry
+from ..schedule import OutcomeBook, Schedule, Send, log_entry
 from ..timing import zone
 from .attempt import Attempt, Outcome, Outcomes
 from .conditions import Facts
@@ -27,6 +29,7 @@ from .conditions import Facts
 
 class StepRules(Outcomes):
     clock: Clock
+    schedule: Schedule
     journeys: Journeys
     policy: Policy
     facts: Facts | None
@@ -39,6 +42,9 @@ class StepRules(Outcomes):
         """The send's step's conditions and its journey's throttle: an outcome when they stop it."""
         journey = self.journeys.all[send.journey]
         step = journey.step(send.step)
+        if step.send_time == "learned":  # what the customer's history says now, counted
+            hours = Engagement(self.schedule.client, self.schedule.keys).hours(customer.id)
+            notes.append(log_entry(now, "send_time", f"send time: {account(step.rule, hours)}"))
         if step.conditions and self.facts is not None:
             held, text = self.facts.check(send, journey, step, customer)
             if not held:
@@ -61,7 +67,8 @@ class StepRules(Outcomes):
         if throttle.overflow == "digest" and digest is not None and digest.name != step.name and self.digests:
             event = (send.event_id, send.event_type, send.start, send.data)
             said: list[str] = []
-            found = self.digests.collect(journey, digest, customer, *event, said)
+            # Its window counts from now, when the throttle held the event back, not from the event.
+            found = self.digests.collect(journey, digest, customer, *event, said, opens=now)
             text += f"; its event is listed in the digest {found[1]}" if found else f"; {'; '.join(said)}"
         return self._end(send, "suppressed", "throttled", text, book, notes=notes)
 
@@ -81,9 +88,15 @@ class StepRules(Outcomes):
         if journey is not None and journey.throttle is not None and self.throttles is not None:
             self.throttles.release(customer.id, journey.name, send.id)
 
-    def _digest_context(self, send: Send, step: Step) -> dict[str, Any]:
-        """``digest`` for a digest step's templates: the events it lists, in the order they happened."""
+    def _digest_context(self, send: Send, notes: list[str], now: datetime) -> dict[str, Any] | None:
+        """``digest`` for a digest step's templates: the events it lists, in the order they happened
+        (its history says which); None when the step is not a digest."""
+        step = self.journeys.all[send.journey].step(send.step)
         if step.digest is None or self.digests is None:
-            return {}
+            return None
         items = self.digests.seal(send, step)
-        return {"digest": {"count": len(items), "items": [item["data"] for item in items], "events": items}}
+        ids = ", ".join(item["event_id"] for item in items)
+        notes.append(
+            log_entry(now, "digest", f"lists {len(items)} events: {ids}" if items else "lists no event")
+        )
+        return {"count": len(items), "items": [item["data"] for item in items], "events": items}

@@ -17,10 +17,11 @@ subject                    what it reads
                            ``band``, ``receipt``
 =========================  =================================================================
 
-Operators: ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in``. A value is a
-JSON or Python literal: ``3``, ``"DE"``, ``'DE'``, ``true``, ``["de", "fr"]``, ``null``.
-A comparison of values of different kinds (a number with text, anything with a missing
-value) does not hold; the explanation says so. Conditions are read when a journey loads
+Operators: ``==``, ``!=``, ``<``, ``<=``, ``>``, ``>=``, ``in``, ``not in`` (a list after
+it). A value is a JSON or Python literal: ``3``, ``"DE"``, ``'DE'``, ``true``, ``["de",
+"fr"]``, ``null``. A comparison of values of different kinds (a number with text, anything
+with a missing value but ``null``) does not hold, whatever the operator; the explanation
+says so. Conditions are read when a journey loads
 (``parse``, with the journey's steps and its trigger's contract), and evaluated at delivery
 (``delivery.conditions``), where every fact is read and written down with the verdict.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import operator
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -44,6 +46,8 @@ PROFILE_FIELDS = ("locale", "language", "country", "region", "zone", "register",
 #: What a condition may ask about an earlier step's send.
 STEP_FACTS = ("state", "delivered", "bounced", "clicked", "answered", "score", "band", "receipt")
 KINDS = ("data", "profile", "attributes", "consent", "steps")
+#: The longest condition line.
+MAX_LINE = 500
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -82,22 +86,39 @@ class Condition:
         return tuple(self.subject.split(".")[1:])
 
     def holds(self, actual: Any) -> tuple[bool, str]:
-        """Whether the condition holds for the subject's value ``actual``, and a sentence saying why."""
-        shown = _show(actual)
+        """Whether the condition holds for the subject's value ``actual``, and a sentence saying why.
+
+        Values compare only with values of their kind (numbers with numbers, text with text, true
+        and false with each other); a missing value only with ``null``. Anything else does not
+        hold, whatever the operator, ``!=`` and ``not in`` too: a filter never lets through a
+        customer because a value is missing or of another kind.
+        """
+        shown = f"{self.subject} is {_show(actual)}"
         if self.op == "truthy":
-            verdict = bool(actual) != self.negated
-            return verdict, f"{self.subject} is {shown}"
-        compare = _OPERATORS[self.op]
+            return bool(actual) != self.negated, shown
+        if self.value is None:  # == null, != null: whether the value is there
+            return (actual is None) == (self.op == "=="), shown
+        if self.op in ("in", "not in"):
+            listed = any(_kind(actual) == _kind(v) and actual == v for v in self.value)
+            if actual is None or _kind(actual) in ("list", "object"):
+                return False, f"{shown}, which cannot be looked up in a list"
+            return listed == (self.op == "in"), shown
+        if actual is None or _kind(actual) != _kind(self.value):
+            return False, f"{shown}, which cannot be compared with {_show(self.value)}"
         try:
-            if actual is None and self.op not in ("==", "!=", "in", "not in"):
-                raise TypeError
-            if isinstance(actual, bool) != isinstance(self.value, bool) and self.op not in ("in", "not in"):
-                verdict = self.op == "!="  # true is not 1: different kinds are simply unequal
-            else:
-                verdict = bool(compare(actual, self.value))
-        except TypeError:
-            return False, f"{self.subject} is {shown}, which cannot be compared with {_show(self.value)}"
-        return verdict, f"{self.subject} is {shown}"
+            return bool(_OPERATORS[self.op](actual, self.value)), shown
+        except TypeError:  # lists and objects have no order
+            return False, f"{shown}, which cannot be compared with {_show(self.value)}"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    return "list" if isinstance(value, list) else "object"
 
 
 def _show(value: Any) -> str:
@@ -110,22 +131,38 @@ def _literal(text: str) -> Any:
     if text in _WORDS:
         return _WORDS[text]
     try:
-        return json.loads(text)
-    except ValueError:
-        pass
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        raise ValueError(text) from None
+        value = json.loads(text, parse_constant=_refuse)
+    except (ValueError, RecursionError):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise ValueError(text) from None
     if isinstance(value, tuple | set | frozenset):
         value = list(value)
+    if not _plain(value):
+        raise ValueError(text)
     return value
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    """A value a condition compares with: finite numbers, text, true, false, null, lists of them."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list):
+        return depth < 1 and all(_plain(v, depth + 1) for v in value)
+    return value is None or isinstance(value, bool | int | str)
 
 
 def parse_line(text: str) -> Condition:
     """One condition as written (its subject not checked against a journey yet: ``parse``)."""
     if not isinstance(text, str):
         raise ValueError('must be a line of text, e.g. "data.total >= 100"')
+    if len(text) > MAX_LINE:
+        raise ValueError(f"is {len(text)} characters long: a condition has at most {MAX_LINE}")
     match = _LINE.fullmatch(text)
     if match is None:
         raise ValueError('must read "<subject> <operator> <value>", "<subject>" or "not <subject>"')
@@ -140,14 +177,16 @@ def parse_line(text: str) -> Condition:
     except ValueError:
         hint = 'quote text: "DE", lists: ["de", "fr"]'
         raise ValueError(f"{raw.strip()!r} is not a value ({hint})") from None
-    if op in ("in", "not in") and not isinstance(value, list | str):
-        raise ValueError(f"{op} needs a list or a text after it, not {raw.strip()}")
+    if op in ("in", "not in") and not isinstance(value, list):
+        raise ValueError(f'{op} needs a list after it (["DE", "AT"]), not {raw.strip()}')
+    if op not in ("in", "not in", "==", "!=") and (isinstance(value, list) or value is None):
+        raise ValueError(f"{op} compares with a number or a text, not {raw.strip()}")
     return Condition(text, subject, op, value)
 
 
 def parse(
     raw: object, *, step: str, earlier: Sequence[str], later: Collection[str], contract: Contract,
-    trigger: str,
+    trigger: str, digests: Collection[str] = (),
 ) -> tuple[Condition, ...]:  # fmt: skip
     """A step's ``if`` list, every subject checked against the journey; ConfigError names the line."""
     lines = [raw] if isinstance(raw, str) else raw
@@ -158,6 +197,8 @@ def parse(
         try:
             condition = parse_line(line)
             _check(condition, step, earlier, later, contract, trigger)
+            if condition.kind == "steps" and condition.path[0] in digests:
+                raise ValueError(f"{condition.path[0]} is a digest: it has no send of this start to read")
         except ValueError as exc:
             raise ConfigError(f"if={line!r}: {exc}") from None
         found.append(condition)

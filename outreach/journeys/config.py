@@ -233,6 +233,7 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
 def _kinds(where: str, steps: list[Step], raw_steps: list, trigger: str, supersede: str | None) -> list[Step]:
     """The steps with what ``kinds`` reads from their tables: conditions, digest, send time."""
     names = [step.name for step in steps]
+    digests = {step.name for step, raw in zip(steps, raw_steps, strict=True) if raw.get("digest")}
     return [
         replace(
             step,
@@ -245,6 +246,7 @@ def _kinds(where: str, steps: list[Step], raw_steps: list, trigger: str, superse
                 supersede_by=supersede,
                 plain=not (step.when or step.unless or step.survey),
                 rule=step.rule,
+                digests=digests,
             ),
         )  # fmt: skip
         for i, (step, raw) in enumerate(zip(steps, raw_steps, strict=True))

@@ -11,7 +11,6 @@ of the journey cancels the open send and forgets the collection.
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,12 +42,12 @@ ITEMS_TTL = 30 * 86400
 
 
 def digest_key(step: Step, data: Mapping[str, Any]) -> str:
-    """Which collection of the step an event (or a send, by its first event's data) belongs to."""
+    """Which collection of the step an event (or a send, by its first event's data) belongs to: the
+    ``by`` field's value as canonical JSON (``1`` and ``"1"`` are two orders; "" without ``by``)."""
     assert step.digest is not None
     if step.digest.by is None:
         return ""
-    value = data.get(step.digest.by)
-    return "" if value is None else str(value)
+    return json.dumps(data.get(step.digest.by), sort_keys=True, ensure_ascii=False, default=str)
 
 
 class Digests:
@@ -64,12 +63,14 @@ class Digests:
 
     def collect(
         self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
-        at: datetime, data: Mapping[str, Any], notes: list[str], planned: list[str] | None = None,
+        at: datetime, data: Mapping[str, Any], notes: list[str], planned: list[str] | None = None, *,
+        opens: datetime | None = None,
     ) -> tuple[str, str] | None:  # fmt: skip
-        """List one event in the step's open digest, or open one: ('opened' | 'joined' | 'seen', send
-        id), the send opened added to ``planned`` and a join said in ``notes``; None when it cannot be
-        planned (said in ``notes``) or the customer is gone."""
-        call = self._call(journey, step, customer, event_id, event_type, at, data, notes, planned)
+        """List one event (it happened ``at``) in the step's open digest, or open one, whose window
+        counts from ``opens`` (default: ``at``): ('opened' | 'joined' | 'seen', send id), the send
+        opened added to ``planned`` and a join said in ``notes``; None when it cannot be planned (said
+        in ``notes``) or the customer is gone."""
+        call = self._call(journey, step, customer, event_id, event_type, at, data, notes, planned, opens)
         return self._run_one(call) if call else None
 
     def collect_many(self, items: list[tuple[Journey, Step, Customer, Event, IngestNotes]]) -> None:
@@ -102,10 +103,11 @@ class Digests:
     def _call(
         self, journey: Journey, step: Step, customer: Customer, event_id: str, event_type: str,
         at: datetime, data: Mapping[str, Any], notes: list[str], planned: list[str] | None,
+        opens: datetime | None = None,
     ) -> _Collect | None:  # fmt: skip
         """The script call that collects one event, but for its open send (``_Collect.with_open``)."""
         assert step.digest is not None
-        start = at.replace(microsecond=at.microsecond // 1000 * 1000)
+        start = (opens or at).replace(microsecond=(opens or at).microsecond // 1000 * 1000)
         resolved = self.steps.resolve(journey, step, customer, event_id, event_type, start, data, notes)
         if resolved is None:
             return None
@@ -124,7 +126,9 @@ class Digests:
         event_field, meta, body = self.schedule.compact_event(event_id, start, data)
         item = json.dumps([to_ms(at), data], ensure_ascii=False, separators=(",", ":"), default=str)
         planning = [send_id, due_ms, send_field, event_field, ref, meta, body, mark]
-        args: list[str | bytes | int] = [event_id, item, step.digest.max_items, self.ttl, *planning]
+        # Kept longer than the window can last: its days, and a month of deferrals and retries.
+        ttl = self.ttl + (step.send_rule(None).days + 31) * 86400
+        args: list[str | bytes | int] = [event_id, item, step.digest.max_items, ttl, *planning]
         return _Collect(f"{journey.name}.{step.name}", state, keys, args, notes, planned)
 
     def _run_one(self, call: _Collect) -> tuple[str, str] | None:
@@ -147,9 +151,9 @@ class Digests:
 
     def forget(self, journey: Journey, customer: Customer) -> None:
         """The journey was exited: its collections start afresh with the next event."""
-        pattern = self.keys.digest(journey.name, "*", customer.id, "*")
+        start = self.keys.digests_of(journey.name, customer.id)
         owned = texts(self.client.smembers(self.keys.customer_keys(customer.id)))
-        found = [key for key in owned if fnmatch.fnmatchcase(key, pattern)]
+        found = [key for key in owned if key.startswith(start)]  # the customer's own: their key set
         if found:
             self.client.delete(*found)
 

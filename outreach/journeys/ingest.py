@@ -280,14 +280,14 @@ class Ingestor:
     def _exit(self, journey: Journey, customer: Customer, event: Event, result: IngestResult):
         if any(step.when for step in journey.steps):
             self.branches.forget(journey, customer)
-        if journey.digest_step is not None:
-            self.digests.forget(journey, customer)
         keep = {s.name for s in journey.steps if not s.cancel_on_exit}
         for send in self.schedule.open_sends(customer.id):
             if send.journey != journey.name or send.step in keep:
                 continue
             text = f"journey {journey.name} exited on {event.type} (event {event.id})"
             result.record(self.schedule.cancel(send.id, "journey_exit", text))
+        if journey.digest_step is not None:  # after its open digest was cancelled: never sent empty
+            self.digests.forget(journey, customer)
 
     def _starts(
         self, index: int, event: Event, customer: Customer, journeys: list[Journey], result: IngestResult

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -112,7 +112,7 @@ def parse_throttle(where: str, raw: object) -> Throttle | None:
 
 def step_kinds(
     where: str, raw: Mapping[str, Any], *, names: list[str], index: int, trigger: str,
-    supersede_by: str | None, plain: bool, rule: Mapping[str, Any],
+    supersede_by: str | None, plain: bool, rule: Mapping[str, Any], digests: Collection[str] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """A step's ``conditions``, ``digest`` and ``send_time`` from its table (``names``: the journey's
     steps in order, this one at ``index``; ``plain``: it neither waits, nor is cancelled by an event,
@@ -123,13 +123,18 @@ def step_kinds(
         try:
             after = names[index + 1 :]
             found = conditions.parse(raw["if"], step=names[index], earlier=names[:index], later=after,
-                                     contract=contract, trigger=trigger)  # fmt: skip
+                                     contract=contract, trigger=trigger, digests=digests)  # fmt: skip
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
     digest = parse_digest(where, raw.get("digest"), contract, trigger)
     if digest and not plain:
         raise ConfigError(f"{where}: digest: a digest step cannot wait for an event (when), be cancelled by "
                           "one (unless) or ask a survey: it collects every event of its window")  # fmt: skip
+    if digest and raw.get("cancel_on_exit") is False:
+        raise ConfigError(f"{where}: cancel_on_exit=False: a digest step ends with its journey (an exit "
+                          "forgets what it collected)")  # fmt: skip
+    if digest and raw.get("send_time") is not None:
+        raise ConfigError(f"{where}: send_time: a digest goes when its window closes, not at a learned hour")
     if digest and supersede_by:
         raise ConfigError(f"{where}: digest: a journey that supersedes (supersede_by) cannot digest: "
                           "use digest.by to keep one digest per value")  # fmt: skip

@@ -6,9 +6,11 @@ the customer's answers and clicks wins, if it holds at least ``MIN_EVENTS`` of t
 half of all; the send goes in the middle of it (answers 18:00–20:00 → 19:00). A band whose middle
 lies outside the step's window (its quiet hours) is not a candidate. With less history, or no
 clear band, the step's own hour stands. Either way the rule the send keeps says so (``learned``:
-the step's own hour and why; ``timing.rule_for`` reads past it),
-and ``outreach explain`` shows it: "10:00 → 19:00: this customer answered 4 of 5 surveys between
-18:00 and 20:00". Days, weekdays, holidays and the window still apply to the learned hour.
+the step's own hour and the band, the same words for every customer of that band so that their
+sends share one intent; ``timing.rule_for`` reads past it), and when the send goes its history
+counts what the customer did ("this customer answered 4 of 5 surveys between 18:00 and 20:00"):
+``outreach explain`` shows both. Days, weekdays, holidays and the window still apply to the
+learned hour.
 """
 
 from __future__ import annotations
@@ -29,12 +31,10 @@ MIN_SHARE = 0.5
 BAND = 2
 
 
-def learn(rule: Mapping[str, Any], hours: Mapping[str, Counter[int]]) -> dict[str, Any]:
-    """The rule with the customer's learned hour (``at``) and why (``learned``); with too little
-    history the step's own hour, and why not."""
-    step_at = str(rule["at"])
-    answers, clicks = hours.get("answer", Counter()), hours.get("click", Counter())
-    both = answers + clicks
+def best_band(rule: Mapping[str, Any], hours: Mapping[str, Counter[int]]) -> int | None:
+    """The first hour of the customer's two-hour band, or None when the history is too thin or no
+    band inside the step's window holds enough of it."""
+    both = hours.get("answer", Counter()) + hours.get("click", Counter())
     total = sum(both.values())
     window = _window(rule)
     best: tuple[int, int] | None = None  # (count in the band, first hour)
@@ -46,21 +46,42 @@ def learn(rule: Mapping[str, Any], hours: Mapping[str, Counter[int]]) -> dict[st
         if best is None or count > best[0]:
             best = (count, first)
     if best is None or best[0] < MIN_EVENTS or best[0] < MIN_SHARE * total:
-        seen = f"{total} answer{'s' if total != 1 else ''} and clicks" if total else "no answers or clicks"
-        why = "no two hours hold most of them" if total >= MIN_EVENTS else f"{MIN_EVENTS} in two hours needed"
-        return {**rule, "learned": {"at": step_at, "why": f"{step_at}: the step's hour ({seen} yet; {why})"}}
-    count, first = best
+        return None
+    return best[1]
+
+
+def learn(rule: Mapping[str, Any], hours: Mapping[str, Counter[int]]) -> dict[str, Any]:
+    """The rule with the customer's learned hour (``at``) and why (``learned``: the step's hour and the
+    band, the same for every customer of that band, so sends still share their intent); with too
+    little history the step's own hour, and why not."""
+    step_at = str(rule["at"])
+    first = best_band(rule, hours)
+    if first is None:
+        why = f"{step_at}: the step's hour (too little of the customer's history in two hours of the window)"
+        return {**rule, "learned": {"at": step_at, "why": why}}
     at = f"{(first + BAND // 2) % 24:02d}:00"
-    band = f"{first:02d}:00 and {(first + BAND) % 24:02d}:00"
-    parts = []
-    in_answers = sum(answers[(first + i) % 24] for i in range(BAND))
-    in_clicks = sum(clicks[(first + i) % 24] for i in range(BAND))
-    if answers:
-        parts.append(f"answered {in_answers} of {sum(answers.values())} surveys")
-    if clicks:
-        parts.append(f"clicked {in_clicks} of {sum(clicks.values())} links")
-    why = f"{step_at} → {at}: this customer {' and '.join(parts)} between {band}"
+    why = f"{step_at} → {at}: this customer answers and clicks most between {_band(first)}"
     return {**rule, "at": at, "learned": {"at": step_at, "why": why}}
+
+
+def account(rule: Mapping[str, Any], hours: Mapping[str, Counter[int]]) -> str:
+    """What the customer's history says now, counted ("answered 4 of 5 surveys between 18:00 and
+    20:00"): written to a send's history when it goes."""
+    answers, clicks = hours.get("answer", Counter()), hours.get("click", Counter())
+    total = sum((answers + clicks).values())
+    first = best_band(rule, hours)
+    if first is None:
+        return f"{total} answers and clicks so far; at least {MIN_EVENTS} in two hours of the window needed"
+    parts = []
+    for kind, counts, what in (("answered", answers, "surveys"), ("clicked", clicks, "links")):
+        if counts:
+            inside = sum(counts[(first + i) % 24] for i in range(BAND))
+            parts.append(f"{kind} {inside} of {sum(counts.values())} {what}")
+    return f"this customer {' and '.join(parts)} between {_band(first)}"
+
+
+def _band(first: int) -> str:
+    return f"{first:02d}:00 and {(first + BAND) % 24:02d}:00"
 
 
 def learned_json(rule_json: str, hours: Mapping[str, Counter[int]]) -> str:

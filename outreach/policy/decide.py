@@ -76,6 +76,7 @@ REASONS = {
     # After the policy let a send go, its journey step's own rules (``delivery.steprules``).
     "condition": "suppress",
     "throttled": "suppress",
+    "empty_digest": "suppress",
 }
 
 

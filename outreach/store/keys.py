@@ -14,6 +14,7 @@ so any process finds a send's shard from its id alone.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import zlib
 from collections.abc import Iterable
@@ -235,9 +236,15 @@ class Keys:
         return f"{self._c(customer_id)}throttle:{journey}:{customer_id}"
 
     def digest(self, journey: str, step: str, customer_id: str, key: str) -> str:
-        """hash: one digest step's collection for the customer (and a ``by`` value): ``open`` → the
-        send that lists the events coming now; ``e:<event id>`` → the send that lists that event."""
-        return f"{self._c(customer_id)}digest:{journey}.{step}:{customer_id}:{key}"
+        """hash: one digest step's collection for the customer and a ``by`` value (``key``, canonical
+        JSON): ``open`` → the send that lists the events coming now; ``e:<event id>`` → the send that
+        lists that event. Named by a digest of both, so no customer id and value share one."""
+        which = hashlib.sha1(json.dumps([customer_id, key]).encode()).hexdigest()[:20]
+        return f"{self.digests_of(journey, customer_id)}{step}:{which}"
+
+    def digests_of(self, journey: str, customer_id: str) -> str:
+        """The start of the names of a journey's digest collections (in the customer's shard)."""
+        return f"{self._c(customer_id)}digest:{journey}."
 
     def fatigue(self, customer_id: str) -> str:
         """string: the survey send holding the customer's survey-fatigue period."""

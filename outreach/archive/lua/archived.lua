@@ -47,7 +47,8 @@ for i = 3, #ARGV, 7 do
       out[#out + 1] = 'changed'
     else
       redis.call('DEL', send_key, log_key, receipts_key, answer_key, tag .. 'capslot:' .. id,
-        tag .. 'trace:' .. id)
+        tag .. 'trace:' .. id, tag .. 'send:' .. id .. ':items')
+      redis.call('SREM', tag .. 'customer:' .. customer .. ':keys', tag .. 'send:' .. id .. ':items')
       redis.call('ZREM', outcomes_key, id)
       redis.call('ZREM', tag .. 'answers', id)
       redis.call('SREM', tag .. 'sends:' .. customer, id)

@@ -39,6 +39,14 @@ if open then
   local held = redis.call('HGET', KEYS[9], 'state')
   local alive = redis.call('HEXISTS', KEYS[2], ARGV[14]) == 1 or (held and not FINAL[held])
   if not alive then
+    -- It ended without being rendered: what it collected goes with it.
+    local prefix = 'i:' .. open .. ':'
+    local fields = redis.call('HKEYS', state)
+    for _, name in ipairs(fields) do
+      if string.sub(name, 1, #prefix) == prefix then
+        redis.call('HDEL', state, name)
+      end
+    end
     redis.call('HDEL', state, 'open', 'n')
     open = nil
   end

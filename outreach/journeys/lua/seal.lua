@@ -24,7 +24,8 @@ for i = 1, #fields, 2 do
   if string.sub(name, 1, #prefix) == prefix then
     redis.call('HSET', items, string.sub(name, #prefix + 1), value)
     moved[#moved + 1] = name
-  elseif string.sub(name, 1, 2) == 'e:' and value ~= send_id and value ~= open then
+  elseif string.sub(name, 1, 2) == 'e:' and value ~= send_id and value ~= open
+      and redis.call('HEXISTS', state, 'i:' .. value .. ':' .. string.sub(name, 3)) == 0 then
     moved[#moved + 1] = name  -- listed by a send sealed before: a replay that late is not expected
   end
 end
