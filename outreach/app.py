@@ -12,6 +12,7 @@ import dramatiq
 import redis
 
 from .archive import Archive, Mover, Records, open_database
+from .broadcasts import Broadcasts
 from .channels import Transport
 from .channels.config import build_transports, check_bound, load_channels
 from .clock import Clock, SystemClock
@@ -114,6 +115,8 @@ class Outreach:
             settings, self.clock, self.schedule, self.customers, self.renderer, self.transports,
             self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
         )  # fmt: skip
+        self.broadcasts = Broadcasts(self.client, self.schedule, self.customers, self.policy.allows,
+                                     settings.templates_dir, settings.config_dir)  # fmt: skip
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
         self.intake = Intake(self.clock, self.ingestor, self.inbox, self.deadletters, self.tracing)
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())
@@ -144,12 +147,8 @@ class Outreach:
 
         # No Dramatiq retries: an unfinished batch is recovered by lease expiry,
         # and failed deliveries retry through the schedule.
-        @dramatiq.actor(
-            actor_name="outreach.deliver",
-            queue_name=DELIVER_QUEUE,
-            broker=self.broker,
-            max_retries=0,
-        )
+        @dramatiq.actor(actor_name="outreach.deliver", queue_name=DELIVER_QUEUE, broker=self.broker,
+                        max_retries=0)  # fmt: skip
         def deliver_sends(claims: list[list[str]]) -> None:
             self.deliver([Claim(send_id, token) for send_id, token in claims])
 

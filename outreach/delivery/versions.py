@@ -22,10 +22,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
+from ..broadcasts import JOURNEY as BROADCAST
 from ..journeys.config import Journeys
 from ..journeys.fields import uses
 from ..localization.render import Renderer
 from ..schedule import Send, log_entry
+from ..timing import resolve
 
 
 @dataclass
@@ -54,6 +56,8 @@ def needed_fields(renderer: Renderer, template: str) -> frozenset[str]:
 
 def current(send: Send, journeys: Journeys, now: datetime, renderer: Renderer) -> Current | None:
     """The send with its step's configuration of now; None when the step was removed."""
+    if send.journey == BROADCAST:
+        return Current(as_planned(send))
     journey = journeys.all.get(send.journey)
     step = next((s for s in journey.steps if s.name == send.step), None) if journey else None
     if journey is None or step is None:
@@ -88,3 +92,11 @@ def current(send: Send, journeys: Journeys, now: datetime, renderer: Renderer) -
 
 def removed_text(send: Send) -> str:
     return f"{send.journey}.{send.step} is no longer in the journeys (config/journeys): nothing is sent"
+
+
+def as_planned(send: Send) -> Send:
+    """A broadcast's send goes as it was planned (it is no step of the journeys). Its rate may have
+    spread its due time past the instant its rule names: that instant stays the one it is late from."""
+    rule = send.intent.send_rule()
+    instant = resolve(rule, rule.start(send.start, send.data, send.zone), send.zone).utc
+    return replace(send, resolved=instant)

@@ -22,6 +22,29 @@ local function retire(tag, id, ms)
   end
 end
 
+-- count_broadcast(tag, id, what): a send of a broadcast (its event digest names the broadcast's hash
+-- in the shard, outreach/broadcasts) counts one more 'what' there; other sends count nothing.
+local function count_broadcast(tag, id, what)
+  local event = string.sub(id, 2, 13)
+  local key = tag .. 'broadcast:' .. event
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, what, 1)
+  end
+end
+
+-- broadcast_cancelled(tag, id): the history entry a cancelled broadcast left for its sends (its
+-- hash's 'cancelled' field), written to the send's history; false when the send belongs to no
+-- cancelled broadcast.
+local function broadcast_cancelled(tag, id)
+  local event = string.sub(id, 2, 13)
+  local entry = redis.call('HGET', tag .. 'broadcast:' .. event, 'cancelled')
+  if entry then
+    redis.call('RPUSH', tag .. 'send:' .. id .. ':log', entry)
+    return 'broadcast_cancelled'
+  end
+  return false
+end
+
 -- close_cancelled(tag, id, reason, now, history_ms): a send with a tombstone reaches its
 -- final state 'cancelled' and leaves every set of live work (due, in flight, open).
 local function close_cancelled(tag, id, reason, now, history_ms)
@@ -33,6 +56,7 @@ local function close_cancelled(tag, id, reason, now, history_ms)
   redis.call('ZADD', tag .. 'outcomes', now, id)
   redis.call('SREM', tag .. 'open:' .. string.sub(id, 21), id)
   redis.call('HINCRBY', tag .. 'stats', 'sends:cancelled:' .. reason, 1)
+  count_broadcast(tag, id, 'sent:cancelled')
   retire(tag, id, history_ms)
 end
 
