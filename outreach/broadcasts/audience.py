@@ -34,6 +34,11 @@ def _values(name: str, value: Any) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _tag(locale: str) -> str:
+    """A locale as compared: ``en_US``, ``en-us`` and ``en-US`` are one."""
+    return locale.replace("_", "-").lower()
+
+
 @dataclass(frozen=True)
 class Segment:
     """Customers whose profile matches every filter given (any of its values); attributes match
@@ -58,6 +63,8 @@ class Segment:
             raise InputError("audience.attributes", attributes, "must be an object: attribute -> value(s)")
         check("audience.attributes", dict(attributes))
         found["attributes"] = {k: tuple(v) if isinstance(v, list) else (v,) for k, v in attributes.items()}
+        if "locale" in found:
+            found["locale"] = tuple(_tag(t) for t in found["locale"])
         if "country" in found:
             found["country"] = tuple(c.upper() for c in found["country"])
         return cls(**found)
@@ -72,9 +79,8 @@ class Segment:
     def matches(self, customer: Customer) -> bool:
         if self.country and (customer.country or "") not in self.country:
             return False
-        if self.locale and not any(
-            customer.locale == tag or customer.locale.startswith(tag + "-") for tag in self.locale
-        ):
+        locale = _tag(customer.locale)
+        if self.locale and not any(locale == tag or locale.startswith(tag + "-") for tag in self.locale):
             return False
         if self.zone and customer.zone not in self.zone:
             return False
@@ -129,7 +135,8 @@ def read_list(path: Path, start: int = 0) -> Iterator[Recipient | tuple[int, Inp
                 continue
             try:
                 text = raw.decode("utf-8").removeprefix("\ufeff").strip()
-                value = json.loads(text) if text[:1] in '{"' else text
+                bare = text and not any(c in text for c in ' \t{["')
+                value = text if bare else json.loads(text)  # a bare id, or JSON
                 yield _recipient(number, value)
             except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
                 yield (

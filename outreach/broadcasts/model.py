@@ -19,7 +19,7 @@ from ..errors import InputError, TimingError
 from ..payload import check
 from ..registry import CATEGORIES, CHANNELS
 from ..store.keys import event_digest, send_id_for
-from ..timing import SendRule
+from ..timing import SendRule, rule_for
 
 #: The journey name every broadcast send carries (its step is the broadcast's name).
 JOURNEY = "broadcast"
@@ -114,7 +114,7 @@ class Broadcast:
                     f"rule.{key}", self.rule[key], f"a broadcast's rule takes {', '.join(RULE_EXTRAS)}"
                 )
         try:
-            self.send_rule()
+            rule_for(self.rule_json, None)
         except TimingError as exc:
             raise InputError("rule", dict(self.rule), str(exc)) from None
 
