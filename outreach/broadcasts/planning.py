@@ -27,7 +27,7 @@ from ..errors import InputError, TimingError
 from ..schedule import Intent, Schedule
 from ..schedule.send import b36
 from ..store import scripts
-from ..store.keys import Keys
+from ..store.keys import Keys, done_field
 from ..store.replies import text
 from ..timing import resolve, rule_for, zone
 from ..timing.zones import _from_wall
@@ -165,7 +165,7 @@ class _Job:
     def recipient(
         self, customer: Customer | None, data: dict[str, Any] | None, skips: dict[str, int]
     ) -> list[Any]:
-        """The nine arguments of one recipient (``lua/plan.lua``), or none when it is skipped (counted
+        """The eight arguments of one recipient (``lua/plan.lua``), or none when it is skipped (counted
         in ``skips``)."""
         reason = ""
         if customer is None:
@@ -183,19 +183,20 @@ class _Job:
             skips["timing"] = skips.get("timing", 0) + 1
             return []
         send_id = self.b.send_id(customer.id)
-        _, due_ms, send_field, ref, mark = self.p.schedule.compact_send(send_id, due, self._intent(customer))
-        body = self._shared_data
+        ref = self.p.schedule.store_intent(self._intent(customer))
+        body = ""
         if data:
             body = json.dumps({**self.b.data, **data}, ensure_ascii=False, separators=(",", ":"), default=str)
         meta = f"{b36(start_ms)},{self.ingested},{self.b.event_id}"
-        return [send_id, due_ms, send_field, ref, meta, body, *self.p.schedule.done_keys(send_id), mark]
+        mark = done_field(send_id)
+        return [send_id, str(to_ms(due)), ref, meta, body, *self.p.schedule.done_keys(send_id), mark]
 
     def _call(
         self, shard: int, start: str, end: str, seen: int, skips: dict[str, int], args: list[Any]
     ) -> tuple[list[str], list[Any]]:
         keys = self.p.keys
         skipped = ",".join(f"{k}={v}" for k, v in skips.items() if v)
-        head = [keys.tag(shard), start, end, str(seen), skipped, self.field, self.step]
+        head = [keys.tag(shard), start, end, str(seen), skipped, self._shared_data, self.step]
         return [keys.due(shard), keys.broadcast(shard, self.field)], head + args
 
     # -- a round: one batch of every shard not done -----------------------------------------

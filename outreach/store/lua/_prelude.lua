@@ -66,6 +66,38 @@ local function customer_of(id)
   return string.sub(id, 21)
 end
 
+-- from_broadcast(tag, id, due): a broadcast's send is planned more compactly still: one field of the
+-- broadcast's hash in the shard, '>' .. customer -> its intent ref, and '|' .. its own data when it
+-- has any (outreach/broadcasts/lua/plan.lua); the event's value is the hash's 'm:' .. ref field
+-- (one per intent: zone and country), the broadcast's data its 'data' field. It becomes a hash of
+-- its own as materialize() makes one; false when there is no such field, or when the customer
+-- was erased since (the field goes either way).
+local function from_broadcast(tag, id, due)
+  local customer = customer_of(id)
+  local event = string.sub(id, 2, 13)
+  local bkey = tag .. 'broadcast:' .. event
+  local held = redis.call('HGET', bkey, '>' .. customer)
+  if not held then
+    return false
+  end
+  redis.call('HDEL', bkey, '>' .. customer)
+  if redis.call('EXISTS', tag .. 'customer:' .. customer) == 0 then
+    return false
+  end
+  local ref, data = string.sub(held, 1, 12), string.sub(held, 14)
+  local shared = redis.call('HMGET', bkey, 'm:' .. ref, 'data')
+  if data == '' then
+    data = shared[2] or '{}'
+  end
+  local ms = string.format('%d', tonumber(due))
+  redis.call('HSET', tag .. 'send:' .. id, 'id', id, 'customer_id', customer, 'intent', ref,
+    'event', shared[1] or '', 'data', data, 'state', 'scheduled',
+    'due_ms', ms, 'resolved_ms', ms, 'attempts', '0')
+  redis.call('SADD', tag .. 'sends:' .. customer, id)
+  redis.call('SADD', tag .. 'open:' .. customer, id)
+  return true
+end
+
 -- materialize(tag, id, due): a send planned in compact form (a field of the
 -- customer's 'plan:' hash; its event's start, ingestion time, id and data in two
 -- fields shared by the event's sends) becomes a hash of its own in state
@@ -78,7 +110,7 @@ local function materialize(tag, id, due)
   local planned = tag .. 'plan:' .. customer
   local intent = redis.call('HGET', planned, field)
   if not intent then
-    return false
+    return from_broadcast(tag, id, due)
   end
   local shared = redis.call('HMGET', planned, event, event .. 'd')
   local ms = string.format('%d', tonumber(due))
