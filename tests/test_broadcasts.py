@@ -434,3 +434,20 @@ def test_the_command_line(runner, tmp_path):
                                   "email", "--template", "order_delay/notice", "--at", "soon"])  # fmt: skip
     assert result.exit_code == 1 and "at='soon'" in result.output
     assert T0  # the runner's clock is the system's: only relative moments are used above
+
+
+def test_a_customer_export_shows_their_broadcast_sends_and_an_erasure_leaves_no_trace(app, customers, clock):
+    b = make(app)
+    app.broadcasts.plan(b.id)
+    send_id = b.send_id("c-jonas")
+    exported = app.export_customer("c-jonas")
+    assert [s["send"]["id"] for s in exported["sends"]] == [send_id]
+    app.erase_customer("c-jonas")
+    shard = app.keys.shard_of("c-jonas")
+    assert not app.client.hexists(app.keys.broadcast(shard, b.digest), ">c-jonas")
+    assert app.client.zscore(app.keys.due(shard), send_id) is None
+    assert app.schedule.get(send_id) is None
+    # The others still go.
+    clock.set(at("2026-03-21T14:00:00Z"))
+    outcomes = {o.send_id: o.state for o in deliver_due(app)}
+    assert outcomes[b.send_id("c-amelia")] == "delivered" and send_id not in outcomes

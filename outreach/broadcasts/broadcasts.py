@@ -28,7 +28,7 @@ from ..errors import InputError
 from ..journeys.config import load_category_defaults
 from ..schedule import Schedule, log_entry
 from ..store import scripts
-from ..store.keys import split_send_id
+from ..store.keys import Keys, split_send_id
 from ..store.replies import text, texts
 from .audience import Segment, file_digest
 from .model import CANCEL_REASON, RULE_EXTRAS, Broadcast
@@ -231,6 +231,23 @@ class Broadcasts:
             if broadcast.digest == event:
                 return f"broadcast {broadcast.id} ({broadcast.name}, {broadcast.moment})"
         return None
+
+
+def customer_sends(client: redis.Redis, keys: Keys, customer_id: str) -> list[tuple[str, str]]:
+    """(send id, the broadcast's hash holding it) of a customer's sends still planned in a broadcast's
+    compact form (for the export and the erasure of a customer: the field names them)."""
+    found = [Broadcast.from_json(raw) for raw in client.hvals(keys.broadcasts)]
+    if not found:
+        return []
+    shard = keys.shard_of(customer_id)
+    pipe = client.pipeline(transaction=False)
+    for broadcast in found:
+        pipe.hexists(keys.broadcast(shard, broadcast.digest), ">" + customer_id)
+    return [
+        (b.send_id(customer_id), keys.broadcast(shard, b.digest))
+        for b, held in zip(found, pipe.execute(), strict=True)
+        if held
+    ]
 
 
 def definition(data: dict[str, Any]) -> Broadcast:
