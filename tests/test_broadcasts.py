@@ -451,3 +451,18 @@ def test_a_customer_export_shows_their_broadcast_sends_and_an_erasure_leaves_no_
     clock.set(at("2026-03-21T14:00:00Z"))
     outcomes = {o.send_id: o.state for o in deliver_due(app)}
     assert outcomes[b.send_id("c-amelia")] == "delivered" and send_id not in outcomes
+
+
+def test_the_report_shows_each_broadcast(app, customers, clock):
+    from outreach.report import build_report, render_html, render_text
+
+    b = make(app)
+    app.broadcasts.plan(b.id)
+    clock.set(at("2026-03-21T14:00:00Z"))
+    deliver_due(app)
+    report = build_report(app)
+    [line] = report.to_mapping()["broadcasts"]
+    assert (line["id"], line["recipients"], line["delivered"]) == ("strike", 3, 2)
+    assert line["waiting"] == 1  # 23:00 in Tokyo: late, it waits for the morning
+    assert "strike (strike, planned, at +1d 10:00): recipients 3, delivered 2" in render_text(report)
+    assert '<h2 id="h-broadcasts">Broadcasts</h2>' in render_html(report)

@@ -190,6 +190,25 @@ class Depth:
 
 
 @dataclass(frozen=True)
+class BroadcastLine:
+    """One broadcast created in the period, with its counts so far (not only the period's)."""
+
+    id: str
+    name: str
+    state: str
+    moment: str
+    recipients: int
+    #: Final states of its sends (``STATES``) so far.
+    states: dict[str, int]
+    waiting: int
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "state": self.state, "moment": self.moment,
+                "recipients": self.recipients, **{s: self.states.get(s, 0) for s in STATES},
+                "waiting": self.waiting}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Report:
     since: datetime
     until: datetime
@@ -204,6 +223,8 @@ class Report:
     #: One entry per UTC day of the period, in order.
     days: tuple[Day, ...]
     depth: Depth
+    #: The broadcasts created in the period, oldest first.
+    broadcasts: tuple[BroadcastLine, ...] = ()
 
     def to_mapping(self) -> dict[str, Any]:
         return {
@@ -215,6 +236,7 @@ class Report:
             "groups": {name: figures.to_mapping() for name, figures in self.groups.items()},
             "trend": [day.to_mapping() for day in self.days],
             "schedule_depth": self.depth.to_mapping(),
+            "broadcasts": [line.to_mapping() for line in self.broadcasts],
         }
 
 
