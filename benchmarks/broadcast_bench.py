@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         app = Outreach(run.bench_settings(server, run.bench_config(tmp), tmp, "bcast:", 0.1))
         print(f"{count} customers...", file=sys.stderr)
         add_customers(app, count)
+        claim_cost(app, "warm", args.probe)  # scripts loaded, connections and caches warm
         before_claims = claim_cost(app, "before", args.probe)
         broadcast = app.broadcasts.create(
             Broadcast(id="strike", name="strike", category="transactional", channels=("email",),

@@ -17,6 +17,7 @@ from outreach import InputError, Outreach
 from outreach.broadcasts import Broadcast, Moment
 from outreach.clock import from_ms, to_ms
 from outreach.customers.profile import Customer
+from outreach.store.keys import send_id_for
 from outreach.timing import zone
 
 from .conftest import CUSTOMERS, T0, make_settings
@@ -213,6 +214,13 @@ def test_a_planner_that_died_is_resumed_where_it_stopped(client, clock, tmp_path
     assert (status.state, status.seen, status.planned) == ("planned", 300, 300)
     assert planned_ids(app, b) == set(ids)
     assert app.broadcasts.unfinished() == []
+    # The scheduler's tick goes on with a planning that began, not with one created for later.
+    later, begun = make(app, "later"), make(app, "begun")
+    app.broadcasts.plan(begun.id, batch=10, rounds=1)
+    assert app.broadcasts.unfinished(started=True) == ["begun"]
+    assert app.broadcasts.resume() > 0 and app.broadcasts.status(begun.id).planned == 300
+    assert app.broadcasts.status(later.id).planned == 0
+    assert app.broadcasts.unfinished() == ["later"]
     # A list resumes from its line: some of it, then the rest.
     upload = tmp_path / "list.jsonl"
     upload.write_text("".join(f'"{c}"\n' for c in ids))
@@ -428,6 +436,12 @@ def test_the_command_line(runner, tmp_path):
     assert json.loads(result.output)["planned"] == 2
     result = runner.invoke(main, ["broadcast", "cancel", "strike", "--reason", "called off"])
     assert result.exit_code == 0 and "2 sends stopped" in result.output, result.output
+    send_id = send_id_for("broadcast:strike", "broadcast", "strike", "c-jonas")
+    result = runner.invoke(main, ["explain", send_id])
+    assert "broadcast.strike for c-jonas" in result.output, result.output
+    assert "(event broadcast broadcast:strike)" in result.output
+    assert "tombstone broadcast_cancelled" in result.output
+    assert "broadcast strike (strike) cancelled: called off" in result.output
     result = runner.invoke(main, ["broadcast", "list"])
     assert "strike" in result.output and "cancelled" in result.output
     result = runner.invoke(main, ["broadcast", "create", "x", "--category", "transactional", "--channel",

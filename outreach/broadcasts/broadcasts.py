@@ -143,14 +143,22 @@ class Broadcasts:
                 raise InputError("audience.path", str(path), "the uploaded list is gone or changed since")
         return self.planner.plan(broadcast, batch, rounds)
 
-    def unfinished(self) -> list[str]:
-        """Broadcasts whose planning has not ended (what ``resume`` picks up after a crash)."""
+    def unfinished(self, *, started: bool = False) -> list[str]:
+        """Broadcasts whose planning has not ended (what ``resume`` picks up after a crash); with
+        ``started``, only those whose planning began (not one created to be planned later)."""
         out = []
         for broadcast in self.all():
             states = self.planner.cursors(broadcast)
-            if not any(c for _, c in states) and not all(cursor == END for cursor, _ in states):
+            if any(cancelled for _, cancelled in states) or all(cursor == END for cursor, _ in states):
+                continue
+            if not started or any(cursor for cursor, _ in states):
                 out.append(broadcast.id)
         return out
+
+    def resume(self) -> int:
+        """The scheduler's tick: go on planning every broadcast whose planning began and has not
+        ended (its planner died); returns the sends planned. Safe beside a planner still running."""
+        return sum(self.plan(broadcast_id).planned for broadcast_id in self.unfinished(started=True))
 
     # -- cancelling ------------------------------------------------------------------------
 
