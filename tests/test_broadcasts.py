@@ -480,3 +480,26 @@ def test_the_report_shows_each_broadcast(app, customers, clock):
     assert line["waiting"] == 1  # 23:00 in Tokyo: late, it waits for the morning
     assert "strike (strike, planned, at +1d 10:00): recipients 3, delivered 2" in render_text(report)
     assert '<h2 id="h-broadcasts">Broadcasts</h2>' in render_html(report)
+
+
+def test_the_http_api(app, customers):
+    from .test_web_api import AUTH
+    from .test_web_pages import web_client
+
+    with web_client(app) as web:
+        body = {"id": "strike", "category": "transactional", "channels": ["email"],
+                "template": "order_delay/notice", "at": "tomorrow 10:00", "audience": {"country": ["JP"]},
+                "data": STRIKE}  # fmt: skip
+        created = web.post("/v1/broadcasts", json=body, headers=AUTH)
+        assert created.status_code == 202, created.json()
+        assert (created.json()["planned"], created.json()["state"]) == (1, "planned")
+        assert web.post("/v1/broadcasts", json=body, headers=AUTH).status_code == 409
+        bad = web.post("/v1/broadcasts", json={**body, "id": "x", "at": "soon"}, headers=AUTH)
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "at"
+        assert web.post("/v1/broadcasts", json={**body, "colour": 1}, headers=AUTH).status_code == 422
+        assert [b["id"] for b in web.get("/v1/broadcasts", headers=AUTH).json()] == ["strike"]
+        assert web.get("/v1/broadcasts/strike", headers=AUTH).json()["seen"] == 1
+        assert web.get("/v1/broadcasts/nope", headers=AUTH).status_code == 404
+        assert web.get("/v1/broadcasts", headers={}).status_code == 401
+        cancelled = web.post("/v1/broadcasts/strike/cancel", json={"reason": "called off"}, headers=AUTH)
+        assert cancelled.json()["cancelled"] == 1 and cancelled.json()["status"]["state"] == "cancelled"
