@@ -101,26 +101,45 @@ def test_a_cancel_during_delivery_stops_every_send_not_yet_handed_over(redis_ser
     app = Outreach(Settings.from_env(env))
     count = 3000
     zone_name = zone_at_noon()
-    _customers(app, count, zone_name)
-    # Due an hour ago in each zone (the broadcast was created two hours ago), spread at 250 a second.
+    ids = _customers(app, count, zone_name)
+    # Due an hour ago in each zone (the broadcast was created two hours ago).
     now = datetime.now(UTC)
     wall = (now - timedelta(hours=1)).astimezone(zone(zone_name)).strftime("%H:%M")
     b = app.broadcasts.create(
         Broadcast(id="strike", name="strike", category="transactional", channels=("email",),
                   template="order_delay/notice", moment=Moment.parse(f"today {wall}"),
                   audience={"kind": "segment"}, data={"order_id": "-", "new_eta": "2030-01-01"},
-                  rate=250.0, created_ms=int((now - timedelta(hours=2)).timestamp() * 1000))
+                  created_ms=int((now - timedelta(hours=2)).timestamp() * 1000))
     )  # fmt: skip
     assert app.broadcasts.plan(b.id).planned == count
+    order = [b.send_id(c) for c in sorted(ids)]
+
+    def due_from(first: int, start_ms: int, every_ms: int) -> None:
+        pipe = app.client.pipeline(transaction=False)
+        for i, send_id in enumerate(order[first:]):
+            pipe.zadd(app.keys.due(app.keys.shard_of_send(send_id)), {send_id: start_ms + i * every_ms})
+        pipe.execute()
+
+    # Held back a day while the processes start; the first hundred due now.
+    due_from(0, int(time.time() * 1000) + 86_400_000, 0)
+    pipe = app.client.pipeline(transaction=False)
+    for send_id in order[:100]:
+        pipe.zadd(app.keys.due(app.keys.shard_of_send(send_id)), {send_id: int(time.time() * 1000)})
+    pipe.execute()
     procs = Processes(env, tmp_path)
     outbox_dir = tmp_path / "outbox"
     try:
         procs.worker()
         procs.start("outreach", "scheduler")
         started = time.monotonic()
-        while len(read_outbox(outbox_dir)) < 300:
+        while len(read_outbox(outbox_dir)) < 50:
             assert time.monotonic() - started < SETTLE_SECONDS, "no deliveries"
             time.sleep(0.02)  # polling real processes
+        # The worker runs: the rest from now on, 50 a second (as the broadcast's rate spreads them).
+        due_from(100, int(time.time() * 1000), 20)
+        while len(read_outbox(outbox_dir)) < 300:
+            assert time.monotonic() - started < SETTLE_SECONDS, "no deliveries"
+            time.sleep(0.02)
         done = app.broadcasts.cancel(b.id, "strike called off")
         returned_ms = int(time.time() * 1000)
         while app.broadcasts.status(b.id).waiting:
@@ -141,6 +160,7 @@ def test_a_cancel_during_delivery_stops_every_send_not_yet_handed_over(redis_ser
             f"hand-over {returned_ms - max(handed)} ms before the cancel returned"
         )
         assert 300 <= len(delivered) < count
+        assert done.cancelled > 0, "planned sends were cancelled by the sweep, claimed ones at the gates"
         assert len(rows) == len(delivered), "no send went out twice"
         assert max(handed) <= returned_ms, "a send was handed over after the cancel returned"
         assert status.outcomes == {"delivered": len(delivered), "cancelled": count - len(delivered)}

@@ -299,7 +299,11 @@ def test_the_hand_over_gate_reads_the_broadcast_cancel(app, clock, monkeypatch):
     monkeypatch.setattr(app.renderer, "render", render_then_cancel)
     outcomes = app.deliver(claims)
     assert {o.state for o in outcomes} == {"cancelled"} and outbox(app) == []
-    assert cancelled[0].cancelled == 3 and cancelled[0].too_late == 0
+    # The claimed sends were not the sweep's (it cancels the planned ones): the gate stopped them.
+    assert cancelled[0].cancelled == 0 and cancelled[0].too_late == 0
+    assert app.broadcasts.status(b.id).outcomes == {"cancelled": 3}
+    history = app.records.history(b.send_id("p002"))
+    assert history[-1]["text"].startswith("broadcast strike (strike) cancelled")
 
 
 def deliver_all(app, clock) -> list:

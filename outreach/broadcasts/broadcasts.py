@@ -175,12 +175,14 @@ class Broadcasts:
             pipe.hsetnx(key, "cancelled_ms", str(to_ms(now)))
         first = pipe.execute()[0::2]
         result = Cancelled(already=not any(first))
-        # Every shard says so now: sweep what was planned, so that its records say it at once.
+        # Every shard says so now: cancel what is planned, so that its records say so at once (the
+        # broadcast's fields, one per send still planned; a send claimed or waiting for a retry
+        # ends cancelled at the gate it comes to next).
         for shard in range(self.keys.shards):
-            cursor = 0
+            key, cursor = self.keys.broadcast(shard, broadcast.digest), 0
             while True:
-                cursor, members = self.client.sscan(self.keys.customers(shard), cursor, count=batch)
-                ids = [broadcast.send_id(text(m)) for m in members]
+                cursor, fields = self.client.hscan(key, cursor, match=">*", count=batch)
+                ids = [broadcast.send_id(text(f)[1:]) for f in fields]
                 calls = [self._cancel_call(send_id, entry, said, now) for send_id in ids]
                 for out in scripts.run_many(self.client, self._cancel, calls) if calls else []:
                     outcome = texts(out)[0]

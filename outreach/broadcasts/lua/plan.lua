@@ -53,7 +53,7 @@ for i = 8, #ARGV, 8 do
     end
     redis.call('HSETNX', bkey, 'm:' .. ref, ARGV[i + 3])
     redis.call('HSET', bkey, field, ARGV[i + 4] == '' and ref or (ref .. '|' .. ARGV[i + 4]))
-    redis.call('ZADD', due_key, tonumber(due) + math.floor(k * step), id)
+    redis.call('ZADD', due_key, string.format('%d', tonumber(due) + math.floor(k * step)), id)
     planned = planned + 1
   end
 end
