@@ -3,10 +3,10 @@
 * Planners: one ``outreach broadcast plan`` is killed (SIGKILL) mid-way, then two more run at once.
   Every recipient is planned once and counted once: a batch that does not start at its shard's
   stored cursor plans nothing (``broadcasts/lua/plan.lua``).
-* Cancel during delivery: a worker process and a scheduler process deliver a broadcast spread by
-  its rate; the test cancels it mid-way. No send is handed over after the cancel returned (the
-  gate's hand-over time of every delivered send is before it), every other send ends cancelled,
-  and the counts of ``status`` add up.
+* Cancel during delivery: two worker processes and two scheduler processes deliver a broadcast
+  spread as its rate spreads it; the test cancels it mid-way. No send is handed over after the
+  cancel returned (the gate's hand-over time of every delivered send is before it), every other
+  send ends cancelled, and the counts of ``status`` add up.
 """
 
 from __future__ import annotations
@@ -129,8 +129,9 @@ def test_a_cancel_during_delivery_stops_every_send_not_yet_handed_over(redis_ser
     procs = Processes(env, tmp_path)
     outbox_dir = tmp_path / "outbox"
     try:
-        procs.worker()
-        procs.start("outreach", "scheduler")
+        for _ in range(2):
+            procs.worker()
+            procs.start("outreach", "scheduler")
         started = time.monotonic()
         while len(read_outbox(outbox_dir)) < 50:
             assert time.monotonic() - started < SETTLE_SECONDS, "no deliveries"

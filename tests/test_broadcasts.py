@@ -507,3 +507,20 @@ def test_the_http_api(app, customers):
         assert web.get("/v1/broadcasts", headers={}).status_code == 401
         cancelled = web.post("/v1/broadcasts/strike/cancel", json={"reason": "called off"}, headers=AUTH)
         assert cancelled.json()["cancelled"] == 1 and cancelled.json()["status"]["state"] == "cancelled"
+
+
+@pytest.mark.parametrize("backend", ["cluster"])
+def test_on_a_redis_cluster(app, clock):
+    """Every script of a broadcast keeps to one shard's hash slot: the same code runs on a cluster."""
+    people(app, 12)
+    b = make(app, audience=BERLIN)
+    assert app.broadcasts.plan(b.id, batch=1).planned == 3
+    late = make(app, "late")
+    app.broadcasts.plan(late.id, batch=1, rounds=1)
+    clock.set(at("2026-03-21T09:00:00Z"))
+    claims = app.schedule.claim(100)
+    assert app.broadcasts.cancel(late.id).cancelled > 0
+    app.broadcasts.cancel(b.id)  # after the claims: the gates stop them
+    assert {o.state for o in app.deliver(claims)} == {"cancelled"}
+    status = app.broadcasts.status(b.id)
+    assert (status.planned, status.outcomes, status.waiting) == (3, {"cancelled": 3}, 0)
