@@ -96,6 +96,35 @@ def test_planners_killed_and_running_at_once_plan_and_count_every_recipient_once
 
 
 @pytest.mark.redis_server
+def test_two_planners_of_one_uploaded_list_plan_each_line_once(redis_server, tmp_path):
+    env = process_env(redis_server, STARTER / "config", tmp_path, "blist")
+    app = Outreach(Settings.from_env(env))
+    ids = _customers(app, 4000, "Europe/Berlin")
+    upload = tmp_path / "affected.jsonl"
+    lines = [f'{{"customer_id": "{c}", "order_id": "O-{i}"}}' for i, c in enumerate(ids)]
+    lines[100:100] = ["not json", '{"customer_id": "nobody"}']
+    upload.write_text("\n".join(lines) + "\n")
+    b = app.broadcasts.create(
+        Broadcast(id="strike", name="strike", category="transactional", channels=("email",),
+                  template="order_delay/notice", moment=Moment.parse("tomorrow 10:00"),
+                  audience={"kind": "list", "path": str(upload)}, data={"new_eta": "2030-01-01"})
+    )  # fmt: skip
+    procs = Processes(env, tmp_path)
+    try:
+        # Batches of another size each: their rounds end at other lines of the list.
+        pair = [procs.start("outreach", "broadcast", "plan", b.id, "--batch", size) for size in ("3", "7")]
+        for proc in pair:
+            assert proc.wait(timeout=SETTLE_SECONDS) == 0
+        status = app.broadcasts.status(b.id)
+        assert (status.state, status.planned, status.seen) == ("planned", 4000, 4001)
+        assert status.skipped == {"bad_line": 1, "unknown_customer": 1}
+        assert _due_count(app, b) == 4000
+        assert app.schedule.get(b.send_id(ids[3999])).data["order_id"] == "O-3999"
+    finally:
+        procs.stop_all()
+
+
+@pytest.mark.redis_server
 def test_a_cancel_during_delivery_stops_every_send_not_yet_handed_over(redis_server, tmp_path):
     env = process_env(redis_server, STARTER / "config", tmp_path, "bcancel")
     app = Outreach(Settings.from_env(env))

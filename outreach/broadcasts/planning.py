@@ -127,6 +127,8 @@ class _Job:
         self._moments: dict[tuple[Any, ...], tuple[int, datetime]] = {}
         self._lines: Iterator[Recipient | tuple[int, InputError]] | None = None
         self._eof = False
+        #: The last line the list's reader gave (the rounds go on from there).
+        self._position = 0
         self._shared_data = json.dumps(dict(broadcast.data), ensure_ascii=False, separators=(",", ":")) \
             if broadcast.data else ""  # fmt: skip
 
@@ -233,8 +235,10 @@ class _Job:
             s: (int(c) if c and c != END else (math.inf if c == END else 0))
             for s, (c, _) in enumerate(states)
         }
-        if self._lines is None:
-            self._lines = read_list(path, int(min(lines.values())))
+        low = min(lines.values())
+        if self._lines is None or low < self._position:
+            # From the lowest cursor: another planner may have moved a shard less far than this one read.
+            self._lines, self._position, self._eof = read_list(path, int(low)), int(low), False
         chunk: list[Recipient | tuple[int, InputError]] = []
         for item in self._lines:
             chunk.append(item)
@@ -246,6 +250,7 @@ class _Job:
             return []
         last = max((item.line if isinstance(item, Recipient) else item[0]) for item in chunk) if chunk else 0
         end = END if self._eof else str(last)
+        self._position = max(self._position, last)
         keys = self.p.keys
         by_shard: dict[int, list[Recipient]] = {}
         bad = 0
