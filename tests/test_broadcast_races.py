@@ -80,7 +80,10 @@ def test_planners_killed_and_running_at_once_plan_and_count_every_recipient_once
         assert 0 < before.planned < count and before.state == "planning"
         outputs = [tmp_path / "a.out", tmp_path / "b.out"]
         files = [out.open("wb") for out in outputs]
-        pair = [procs.start("outreach", "broadcast", "resume", "--batch", "20", stdout=f) for f in files]
+        pair = [
+            procs.start("outreach", "broadcast", "resume", "--batch", size, stdout=f)
+            for size, f in zip(("20", "7"), files, strict=True)
+        ]
         for proc, file in zip(pair, files, strict=True):
             assert proc.wait(timeout=SETTLE_SECONDS) == 0
             file.close()

@@ -131,6 +131,13 @@ def test_a_csv_list_takes_its_other_columns_as_data(app, tmp_path):
     assert [line for line, _ in run.bad_lines] == [3]
 
 
+def test_a_csv_list_without_a_customer_id_column_is_refused_when_created(app, tmp_path):
+    upload = tmp_path / "affected.csv"
+    upload.write_text("customer,order_id\np000,B-1\n")
+    with pytest.raises(InputError, match="customer_id column"):
+        make(app, audience={"kind": "list", "path": str(upload)})
+
+
 def test_a_list_changed_after_it_was_uploaded_is_refused(app, tmp_path):
     people(app, 2)
     upload = tmp_path / "list.jsonl"
@@ -401,6 +408,7 @@ def test_the_send_says_which_broadcast_it_belongs_to(app, customers):
     [
         ({"moment": "next week"}, "at"),
         ({"moment": "2026-02-30 10:00"}, "at"),
+        ({"moment": "tomorrow 25:00"}, "at"),
         ({"category": "gossip"}, "category"),
         ({"channels": ["pigeon"]}, "channels"),
         ({"id": "Bad Id"}, "id"),

@@ -30,7 +30,7 @@ from ..schedule import Schedule, log_entry
 from ..store import scripts
 from ..store.keys import Keys, split_send_id
 from ..store.replies import text, texts
-from .audience import Segment, file_digest
+from .audience import Segment, file_digest, read_list
 from .model import CANCEL_REASON, RULE_EXTRAS, Broadcast
 from .planning import END, Planner, Run
 
@@ -108,6 +108,7 @@ class Broadcasts:
             path = Path(str(audience.get("path")))
             if not path.is_file():
                 raise InputError("audience.path", str(path), "no such file")
+            next(iter(read_list(path)), None)  # a CSV list without a customer_id column is refused here
             audience = {"kind": "list", "path": str(path.resolve()), "sha256": file_digest(path)}
         else:
             audience = Segment.from_mapping(audience).to_mapping()

@@ -49,6 +49,9 @@ class Moment:
             raise InputError("at", text, "expected 'YYYY-MM-DD HH:MM', 'today HH:MM', 'tomorrow HH:MM' "
                              "or '+Nd HH:MM' (a local time in each customer's zone)")  # fmt: skip
         relative, plus, day, at = match.groups()
+        hours, minutes = (int(part) for part in at.split(":"))
+        if hours > 23 or minutes > 59:
+            raise InputError("at", text, f"{at} is not a time of day (00:00 to 23:59)")
         if day is not None:
             try:
                 dt.date.fromisoformat(day)
