@@ -9,7 +9,7 @@ rate's spread, the counts of ``status`` and the command line.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -377,6 +377,20 @@ def test_a_rate_spreads_the_due_times_and_the_spread_sends_still_go(client, cloc
     assert {o.state for o in outcomes} == {"delivered"} and len(outcomes) == 6
     # Each went at its own spread moment, not re-planned to the next day as a late send would be.
     assert max(row["utc"] for row in outbox(app)) < "2026-03-21T09:00:03"
+
+
+def test_a_spread_past_the_quiet_hours_goes_at_the_next_local_moment_not_at_night(client, clock, tmp_path):
+    app, ids = one_shard(client, clock, tmp_path, 6)
+    # One every three hours from 10:00 in Berlin: 13:00, 16:00, 19:00, then 22:00 and 01:00.
+    b = make(app, moment="tomorrow 10:00", rate=1 / 10_800, rule={"window": "09:00-20:00"})
+    app.broadcasts.plan(b.id)
+    outcomes = deliver_all(app, clock)
+    assert [o.state for o in outcomes].count("delivered") == 6
+    hours = sorted(
+        (datetime.fromisoformat(row["utc"].replace("Z", "+00:00")).astimezone(zone("Europe/Berlin")))
+        for row in outbox(app)
+    )
+    assert [(h.day, h.hour) for h in hours] == [(21, 10), (21, 13), (21, 16), (21, 19), (22, 10), (22, 10)]
 
 
 def test_status_counts_outcomes_per_broadcast(app, clock):

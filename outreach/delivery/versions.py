@@ -23,6 +23,7 @@ from datetime import datetime
 from weakref import WeakKeyDictionary
 
 from ..broadcasts import JOURNEY as BROADCAST
+from ..clock import to_ms
 from ..journeys.config import Journeys
 from ..journeys.fields import uses
 from ..localization.render import Renderer
@@ -96,7 +97,12 @@ def removed_text(send: Send) -> str:
 
 def as_planned(send: Send) -> Send:
     """A broadcast's send goes as it was planned (it is no step of the journeys). Its rate may have
-    spread its due time past the instant its rule names: that instant stays the one it is late from."""
+    spread its due time past the instant its rule names: that instant stays the one it is late from,
+    as long as the spread time is inside the rule's quiet hours. One spread past them (a rate too
+    slow for the window) is left as it is: the policy then moves it to the rule's next local moment."""
     rule = send.intent.send_rule()
     instant = resolve(rule, rule.start(send.start, send.data, send.zone), send.zone).utc
+    due = to_ms(send.due)
+    if due != to_ms(instant) and to_ms(resolve(rule.quiet_hours(), send.due, send.zone).utc) != due:
+        return send
     return replace(send, resolved=instant)
