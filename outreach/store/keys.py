@@ -191,7 +191,8 @@ class Keys:
 
     def broadcast(self, shard: int, event: str) -> str:
         """hash: one broadcast in one shard, under the event digest its send ids carry: the planner's
-        cursor, counters (seen, planned, skipped, outcomes) and, once cancelled, ``cancelled``."""
+        cursor, counters (seen, planned, skipped, outcomes), ``cancelled`` once cancelled, and its
+        sends still planned, one field each (``>customer``; docs/ARCHITECTURE.md)."""
         return f"{self.tag(shard)}broadcast:{event}"
 
     def all_stats(self) -> list[str]:
