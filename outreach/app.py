@@ -12,6 +12,7 @@ import dramatiq
 import redis
 
 from .archive import Archive, Mover, Records, open_database
+from .broadcasts import Broadcasts
 from .channels import Transport
 from .channels.config import build_transports, check_bound, load_channels
 from .clicks import Clicks
@@ -107,20 +108,18 @@ class Outreach:
         self.surveys = Surveys(self.client, self.keys, self.clock, self.records)
         #: Clicks on tracked links and opens, with their sends (the web process records them).
         self.clicks = Clicks(self.client, self.keys, self.clock, self.records)
-        self.datarights = DataRights(
-            self.client, self.keys, self.clock, self.customers, self.records, self.surveys,
-            self.policy, self.deadletters, self.journeys,
-        )  # fmt: skip
-        self.ingestor = Ingestor(
-            self.client, self.keys, self.clock, self.customers, self.schedule, self.journeys,
-            self.recurring, self.inbox, settings.event_ttl_days,
-        )  # fmt: skip
+        self.datarights = DataRights(self.client, self.keys, self.clock, self.customers, self.records,
+                                     self.surveys, self.policy, self.deadletters, self.journeys)  # fmt: skip
+        self.ingestor = Ingestor(self.client, self.keys, self.clock, self.customers, self.schedule,
+                                 self.journeys, self.recurring, self.inbox, settings.event_ttl_days)  # fmt: skip
         self.deliverer = Deliverer(
             settings, self.clock, self.schedule, self.customers, self.renderer, self.transports,
             self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
             facts=Facts(self.records, self.surveys, self.policy.allows, self.clicks.first_click),
             throttles=Throttles(self.client, self.keys, self.records), digests=self.ingestor.digests,
         )  # fmt: skip
+        self.broadcasts = Broadcasts(self.client, self.schedule, self.customers, self.policy.allows,
+                                     settings.templates_dir, settings.config_dir)  # fmt: skip
         self.tracing = Tracing(settings.tracing, self.client, self.keys, settings.history_days * 86400)
         self.intake = Intake(self.clock, self.ingestor, self.inbox, self.deadletters, self.tracing)
         self.broker = build_broker(settings.broker_url, self.client, self.keys.broker_namespace())

@@ -9,6 +9,7 @@ from typing import Any, cast
 import redis
 
 from .archive import Records
+from .broadcasts.broadcasts import customer_sends
 from .clicks import Clicks
 from .clock import Clock, from_ms
 from .customers.addresses import address_hash
@@ -71,6 +72,7 @@ class DataRights:
         """Everything held about a customer: profile, consent and its history, sends, answers, clicks."""
         customer = self.customers.require(customer_id)
         send_ids = self.sends.send_ids_of(customer_id)
+        send_ids += [send_id for send_id, _ in customer_sends(self.client, self.keys, customer_id)]
         sends = []
         for send_id, send in zip(send_ids, self.sends.get_many(send_ids), strict=True):
             if send is None:
@@ -141,7 +143,9 @@ class DataRights:
         """
         keys = self.keys
         archived = self.archive.sends_of(customer_id)
+        broadcasts = customer_sends(self.client, keys, customer_id)
         send_ids = sorted(set(self.schedule.send_ids_of(customer_id)) | {i for i, _ in archived})
+        send_ids = sorted({*send_ids, *(send_id for send_id, _ in broadcasts)})
         if self.customers.get(customer_id) is None and not send_ids:
             raise UnknownCustomer(customer_id)
         letters = list(self._letters_about(customer_id))
@@ -172,6 +176,8 @@ class DataRights:
             for index in (keys.due(shard), keys.inflight(shard), keys.outcomes(shard)):
                 pipe.zrem(index, *send_ids)
         pipe.delete(keys.planned(customer_id), keys.open_sends(customer_id), keys.customer_sends(customer_id))
+        for _, held in broadcasts:  # a send planned in a broadcast's compact form
+            pipe.hdel(held, ">" + customer_id)
         for send_id in send_ids:  # the archived sends' marks (a hash of the send id)
             for done in self.schedule.done_keys(send_id):
                 pipe.hdel(done, done_field(send_id))

@@ -58,6 +58,7 @@ def build_scheduler(app: Outreach, *, blocking: bool) -> BaseScheduler:
     for name, tick, seconds in (
         ("pump", app.pump, app.settings.pump_interval),
         ("sweep", app.sweep, app.settings.sweep_interval),
+        ("broadcasts", app.broadcasts.resume, app.settings.sweep_interval),
     ):
         scheduler.add_job(_safe(name, tick), "interval", seconds=seconds, id=name, **options)
     return scheduler

@@ -237,9 +237,10 @@ def test_the_key_names_the_lua_scripts_build_are_the_ones_keys_names():
     customer, send_id = "c-ana", "s0123456789ab012345.c-ana"
     shard = keys.shard_of(customer)
     tag = keys.tag(shard)
-    names = {"customer": customer, "id": send_id, "string": customer}
+    names = {"customer": customer, "id": send_id, "string": customer, "event": send_id[1:13]}
     expected = {
         ("customer:", "customer", ""): keys.customer(customer),
+        ("broadcast:", "event", ""): keys.broadcast(shard, send_id[1:13]),
         ("dnc", "", ""): keys.do_not_contact(customer),
         ("due", "", ""): keys.due(shard),
         ("inflight", "", ""): keys.inflight(shard),
@@ -254,7 +255,8 @@ def test_the_key_names_the_lua_scripts_build_are_the_ones_keys_names():
     }
     pattern = re.compile(r"tag \.\. '([a-z_:]+)'(?: \.\. ([a-z_]+))?(?: \.\. '([a-z_:]+)')?")
     found = set()
-    for package in ("outreach.store", "outreach.schedule", "outreach.journeys", "outreach.policy"):
+    for package in ("outreach.store", "outreach.schedule", "outreach.journeys", "outreach.policy",
+                    "outreach.broadcasts"):  # fmt: skip
         folder = resources.files(package).joinpath("lua")
         for script in folder.iterdir():
             found |= {m.groups("") for m in pattern.finditer(script.read_text())}

@@ -17,7 +17,7 @@ from .helpers import at, deliver_due, ingest, outbox
 def test_ticks_are_configured_not_to_drop_or_overlap(app):
     scheduler = build_scheduler(app, blocking=False)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"pump", "sweep"}
+    assert set(jobs) == {"pump", "sweep", "broadcasts"}
     for job in jobs.values():
         assert job.coalesce is True
         assert job.max_instances == 1

@@ -14,6 +14,7 @@ from ..settings import Settings
 from .archive import archive
 from .blackouts import blackout
 from .bounces import bounces
+from .broadcasts import broadcast
 from .config import config
 from .customers import customers
 from .demo import demo
@@ -55,6 +56,7 @@ for _command in (
     archive,
     bounces,
     blackout,
+    broadcast,
     demo,
     run,
     web,

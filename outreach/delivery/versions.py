@@ -22,11 +22,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from weakref import WeakKeyDictionary
 
+from ..broadcasts import JOURNEY as BROADCAST
+from ..clock import to_ms
 from ..journeys.config import Journeys
 from ..journeys.fields import uses
 from ..journeys.sendtime import as_configured
 from ..localization.render import Renderer
 from ..schedule import Send, log_entry
+from ..timing import resolve
 
 
 @dataclass
@@ -55,6 +58,8 @@ def needed_fields(renderer: Renderer, template: str) -> frozenset[str]:
 
 def current(send: Send, journeys: Journeys, now: datetime, renderer: Renderer) -> Current | None:
     """The send with its step's configuration of now; None when the step was removed."""
+    if send.journey == BROADCAST:
+        return Current(as_planned(send))
     journey = journeys.all.get(send.journey)
     step = next((s for s in journey.steps if s.name == send.step), None) if journey else None
     if journey is None or step is None:
@@ -93,3 +98,16 @@ def current(send: Send, journeys: Journeys, now: datetime, renderer: Renderer) -
 
 def removed_text(send: Send) -> str:
     return f"{send.journey}.{send.step} is no longer in the journeys (config/journeys): nothing is sent"
+
+
+def as_planned(send: Send) -> Send:
+    """A broadcast's send goes as it was planned (it is no step of the journeys). Its rate may have
+    spread its due time past the instant its rule names: that instant stays the one it is late from,
+    as long as the spread time is inside the rule's quiet hours. One spread past them (a rate too
+    slow for the window) is left as it is: the policy then moves it to the rule's next local moment."""
+    rule = send.intent.send_rule()
+    instant = resolve(rule, rule.start(send.start, send.data, send.zone), send.zone).utc
+    due = to_ms(send.due)
+    if due != to_ms(instant) and to_ms(resolve(rule.quiet_hours(), send.due, send.zone).utc) != due:
+        return send
+    return replace(send, resolved=instant)

@@ -37,6 +37,7 @@ from .figures import (
     DEPTH_DAYS,
     GROUPINGS,
     UNKNOWN,
+    BroadcastLine,
     Day,
     Depth,
     Figures,
@@ -252,4 +253,17 @@ def build_report(
         depth=_depth(app, now),
         experiments=build_experiments(app, low, high),
         clicks=dict(sorted(clicks.items())),
+        broadcasts=_broadcasts(app, low, high),
     )
+
+
+def _broadcasts(app: Outreach, low: int, high: int) -> tuple[BroadcastLine, ...]:
+    """The broadcasts created in ``[low, high]`` (UTC ms), each with its counts so far (one round
+    trip each: the counters its scripts keep)."""
+    lines = []
+    for broadcast in app.broadcasts.all():
+        if low <= broadcast.created_ms <= high:
+            status = app.broadcasts.status(broadcast.id)
+            lines.append(BroadcastLine(broadcast.id, broadcast.name, status.state, str(broadcast.moment),
+                                       status.planned, dict(status.outcomes), status.waiting))  # fmt: skip
+    return tuple(lines)

@@ -210,6 +210,25 @@ class Depth:
 
 
 @dataclass(frozen=True)
+class BroadcastLine:
+    """One broadcast created in the period, with its counts so far (not only the period's)."""
+
+    id: str
+    name: str
+    state: str
+    moment: str
+    recipients: int
+    #: Final states of its sends (``STATES``) so far.
+    states: dict[str, int]
+    waiting: int
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "state": self.state, "moment": self.moment,
+                "recipients": self.recipients, **{s: self.states.get(s, 0) for s in STATES},
+                "waiting": self.waiting}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Report:
     since: datetime
     until: datetime
@@ -228,6 +247,8 @@ class Report:
     experiments: list[ExperimentFigures] = field(default_factory=list)
     #: ``journey.step`` -> its sends delivered in the period and clicked, sorted by name.
     clicks: dict[str, StepClicks] = field(default_factory=dict)
+    #: The broadcasts created in the period, oldest first.
+    broadcasts: tuple[BroadcastLine, ...] = ()
 
     def to_mapping(self) -> dict[str, Any]:
         return {
@@ -241,6 +262,7 @@ class Report:
             "schedule_depth": self.depth.to_mapping(),
             "experiments": {e.name: e.to_mapping() for e in self.experiments},
             "clicks": [step.to_mapping() for step in self.clicks.values()],
+            "broadcasts": [line.to_mapping() for line in self.broadcasts],
         }
 
 

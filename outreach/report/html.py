@@ -187,6 +187,22 @@ def render_html(report: Report, *, title: str = "Outreach report") -> str:
         _table("Sends due per UTC day", ["day", "due"], depth_rows),
         "</section>",
     ]
+    if report.broadcasts:
+        rows = [
+            [b.id, b.name, b.state, b.moment, str(b.recipients), *(str(b.states.get(s, 0)) for s in STATES),
+             str(b.waiting)]
+            for b in report.broadcasts
+        ]  # fmt: skip
+        body += [
+            '<section aria-labelledby="h-broadcasts"><h2 id="h-broadcasts">Broadcasts</h2>',
+            "<p>Broadcasts created in the period, with their counts so far.</p>",
+            _table(
+                "Broadcasts",
+                ["broadcast", "name", "state", "at (local)", "recipients", *STATES, "waiting"],
+                rows,
+            ),  # fmt: skip
+            "</section>",
+        ]
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

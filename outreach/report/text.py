@@ -70,4 +70,10 @@ def render_text(report: Report) -> str:
     lines += ["", f"Schedule depth from {_iso(depth.start)} (sends due per UTC day):"]
     lines.append("  " + "  ".join(f"{d:%m-%d} {n}" for d, n in depth.days))
     lines.append(f"  overdue {depth.overdue}, later {depth.later}, in flight {depth.in_flight}")
+    if report.broadcasts:
+        lines += ["", "Broadcasts created in the period (counts so far):"]
+        for b in report.broadcasts:
+            states = ", ".join(f"{s} {b.states.get(s, 0)}" for s in STATES)
+            lines.append(f"  {b.id} ({b.name}, {b.state}, at {b.moment}): recipients {b.recipients}, "
+                         f"{states}, waiting {b.waiting}")  # fmt: skip
     return "\n".join(lines) + "\n"

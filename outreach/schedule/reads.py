@@ -97,8 +97,13 @@ class Reads:
                 pipe.hmget(self.keys.planned(customer_id), event + step, event, event + "d")
                 pipe.zscore(self.keys.due(self.keys.shard_of(customer_id)), send_ids[i])
             replies = pipe.execute()
+            # Not in the customer's plan hash: perhaps a broadcast's send, in its own compact form.
+            broadcast = self._broadcast_forms(
+                [send_ids[i] for n, i in enumerate(compact) if replies[2 * n][0] is None]
+            )
             for n, i in enumerate(compact):
                 (ref, meta, data), due = replies[2 * n], replies[2 * n + 1]
+                ref, meta, data = broadcast.get(send_ids[i]) or (ref, meta, data)
                 if ref is None or meta is None or due is None:
                     continue
                 send_id = send_ids[i]
@@ -109,6 +114,30 @@ class Reads:
                     "state": SendState.SCHEDULED.value, "due_ms": due_ms, "resolved_ms": due_ms,
                     "attempts": "0",
                 })  # fmt: skip
+        return out
+
+    def _broadcast_forms(self, send_ids: list[str]) -> dict[str, tuple[bytes, bytes | None, bytes | None]]:
+        """(intent ref, event value, data) of the sends planned in a broadcast's compact form (a field
+        of the broadcast's hash in the shard: ``broadcasts/lua/plan.lua``); two round trips."""
+        if not send_ids:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        places = []
+        for send_id in send_ids:
+            event, _, customer_id = split_send_id(send_id)
+            places.append(self.keys.broadcast(self.keys.shard_of(customer_id), event))
+            pipe.hget(places[-1], ">" + customer_id)
+        held = [(send_id, place, text(value)) for send_id, place, value in
+                zip(send_ids, places, pipe.execute(), strict=True) if value is not None]  # fmt: skip
+        if not held:
+            return {}
+        pipe = self.client.pipeline(transaction=False)
+        for _, place, value in held:
+            pipe.hmget(place, "m:" + value[:12], "data")
+        out = {}
+        for (send_id, _, value), (meta, data) in zip(held, pipe.execute(), strict=True):
+            own = value[13:].encode() or None
+            out[send_id] = (value[:12].encode(), meta, own or data)
         return out
 
     def history(self, send_id: str) -> list[dict[str, Any]]:

@@ -102,6 +102,8 @@ class Keys:
         self.intents = prefix + "intents"
         #: The company's blackouts (``policy.blackouts``): id -> JSON.
         self.blackouts = prefix + "blackouts"
+        #: hash broadcast id -> its definition as JSON (``broadcasts``).
+        self.broadcasts = prefix + "broadcasts"
         #: hash of counters kept outside any shard: pump figures.
         self.stats = prefix + "stats"
         # Dead letters: one hash tag, so an entry and its index change together.
@@ -187,6 +189,12 @@ class Keys:
     def answers_index(self, shard: int) -> str:
         """zset send id -> UTC ms of the (latest) survey answer."""
         return self.tag(shard) + "answers"
+
+    def broadcast(self, shard: int, event: str) -> str:
+        """hash: one broadcast in one shard, under the event digest its send ids carry: the planner's
+        cursor, counters (seen, planned, skipped, outcomes), ``cancelled`` once cancelled, and its
+        sends still planned, one field each (``>customer``; docs/ARCHITECTURE.md)."""
+        return f"{self.tag(shard)}broadcast:{event}"
 
     def all_stats(self) -> list[str]:
         """Every hash of counters: the global one, then one per shard."""

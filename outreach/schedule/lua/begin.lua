@@ -11,7 +11,8 @@
 -- Returns one status per pair:
 --   'go'         the caller owns this attempt (state is now 'sending')
 --   'stale'      the token is not the send's current claim: someone else owns it
---   'cancelled'  a tombstone was found: the send is cancelled and released
+--   'cancelled'  a tombstone (of the send, or of its broadcast) was found: the send is cancelled and
+--                released
 --   'missing'    the send's record is gone (erased)
 --   other        the send already ended in this state (delivered, failed, ...)
 local inflight_key = KEYS[1]
@@ -28,6 +29,9 @@ for i = HEAD + 1, #ARGV, GROUP do
   local key = tag .. 'send:' .. id
   local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
   local state, token, cancelled = fields[1], fields[2], fields[3]
+  if state and not FINAL[state] and not cancelled then
+    cancelled = broadcast_cancelled(tag, id)  -- its broadcast was cancelled as a whole
+  end
   if not state then
     redis.call('ZREM', inflight_key, id)
     out[#out + 1] = 'missing'

@@ -109,6 +109,7 @@ if latency_bucket ~= '' then
 end
 redis.call('RPUSH', log_key, entry)
 if not later then
+  count_broadcast(tag, send_id, 'sent:' .. state)
   retire(tag, send_id, history_ms)
 end
 return state

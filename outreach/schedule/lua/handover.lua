@@ -20,7 +20,8 @@
 --
 -- Returns {now, status, ...}, one status per send:
 --   'go'               marked as handed over: the caller calls the provider now
---   'cancelled'        a tombstone was found: the send is now cancelled
+--   'cancelled'        a tombstone (of the send, or of its broadcast) was found: the send is now
+--                      cancelled
 --   'stale'            the token is not the send's current claim
 --   'missing'          the send's record is gone (erased)
 --   a final state      the send already ended (delivered, failed, ...)
@@ -40,6 +41,9 @@ for i = HEAD + 1, #ARGV, GROUP do
   local key = tag .. 'send:' .. id
   local fields = redis.call('HMGET', key, 'state', 'token', 'cancelled')
   local state, token, cancelled = fields[1], fields[2], fields[3]
+  if state and not FINAL[state] and not cancelled then
+    cancelled = broadcast_cancelled(tag, id)  -- its broadcast was cancelled as a whole
+  end
   local status = 'go'
   if not state then
     status = 'missing'

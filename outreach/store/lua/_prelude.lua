@@ -22,6 +22,29 @@ local function retire(tag, id, ms)
   end
 end
 
+-- count_broadcast(tag, id, what): a send of a broadcast (its event digest names the broadcast's hash
+-- in the shard, outreach/broadcasts) counts one more 'what' there; other sends count nothing.
+local function count_broadcast(tag, id, what)
+  local event = string.sub(id, 2, 13)
+  local key = tag .. 'broadcast:' .. event
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HINCRBY', key, what, 1)
+  end
+end
+
+-- broadcast_cancelled(tag, id): the history entry a cancelled broadcast left for its sends (its
+-- hash's 'cancelled' field), written to the send's history; false when the send belongs to no
+-- cancelled broadcast.
+local function broadcast_cancelled(tag, id)
+  local event = string.sub(id, 2, 13)
+  local entry = redis.call('HGET', tag .. 'broadcast:' .. event, 'cancelled')
+  if entry then
+    redis.call('RPUSH', tag .. 'send:' .. id .. ':log', entry)
+    return 'broadcast_cancelled'
+  end
+  return false
+end
+
 -- close_cancelled(tag, id, reason, now, history_ms): a send with a tombstone reaches its
 -- final state 'cancelled' and leaves every set of live work (due, in flight, open).
 local function close_cancelled(tag, id, reason, now, history_ms)
@@ -33,6 +56,7 @@ local function close_cancelled(tag, id, reason, now, history_ms)
   redis.call('ZADD', tag .. 'outcomes', now, id)
   redis.call('SREM', tag .. 'open:' .. string.sub(id, 21), id)
   redis.call('HINCRBY', tag .. 'stats', 'sends:cancelled:' .. reason, 1)
+  count_broadcast(tag, id, 'sent:cancelled')
   retire(tag, id, history_ms)
 end
 
@@ -40,6 +64,38 @@ end
 -- (outreach/store/keys.py); every key of a send lives under its customer's shard tag.
 local function customer_of(id)
   return string.sub(id, 21)
+end
+
+-- from_broadcast(tag, id, due): a broadcast's send is planned more compactly still: one field of the
+-- broadcast's hash in the shard, '>' .. customer -> its intent ref, and '|' .. its own data when it
+-- has any (outreach/broadcasts/lua/plan.lua); the event's value is the hash's 'm:' .. ref field
+-- (one per intent: zone and country), the broadcast's data its 'data' field. It becomes a hash of
+-- its own as materialize() makes one; false when there is no such field, or when the customer
+-- was erased since (the field goes either way).
+local function from_broadcast(tag, id, due)
+  local customer = customer_of(id)
+  local event = string.sub(id, 2, 13)
+  local bkey = tag .. 'broadcast:' .. event
+  local held = redis.call('HGET', bkey, '>' .. customer)
+  if not held then
+    return false
+  end
+  redis.call('HDEL', bkey, '>' .. customer)
+  if redis.call('EXISTS', tag .. 'customer:' .. customer) == 0 then
+    return false
+  end
+  local ref, data = string.sub(held, 1, 12), string.sub(held, 14)
+  local shared = redis.call('HMGET', bkey, 'm:' .. ref, 'data')
+  if data == '' then
+    data = shared[2] or '{}'
+  end
+  local ms = string.format('%d', tonumber(due))
+  redis.call('HSET', tag .. 'send:' .. id, 'id', id, 'customer_id', customer, 'intent', ref,
+    'event', shared[1] or '', 'data', data, 'state', 'scheduled',
+    'due_ms', ms, 'resolved_ms', ms, 'attempts', '0')
+  redis.call('SADD', tag .. 'sends:' .. customer, id)
+  redis.call('SADD', tag .. 'open:' .. customer, id)
+  return true
 end
 
 -- materialize(tag, id, due): a send planned in compact form (a field of the
@@ -54,7 +110,7 @@ local function materialize(tag, id, due)
   local planned = tag .. 'plan:' .. customer
   local intent = redis.call('HGET', planned, field)
   if not intent then
-    return false
+    return from_broadcast(tag, id, due)
   end
   local shared = redis.call('HMGET', planned, event, event .. 'd')
   local ms = string.format('%d', tonumber(due))
