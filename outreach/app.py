@@ -110,8 +110,9 @@ class Outreach:
         self.clicks = Clicks(self.client, self.keys, self.clock, self.records)
         self.datarights = DataRights(self.client, self.keys, self.clock, self.customers, self.records,
                                      self.surveys, self.policy, self.deadletters, self.journeys)  # fmt: skip
+        ttl_days = settings.event_ttl_days
         self.ingestor = Ingestor(self.client, self.keys, self.clock, self.customers, self.schedule,
-                                 self.journeys, self.recurring, self.inbox, settings.event_ttl_days)  # fmt: skip
+                                 self.journeys, self.recurring, self.inbox, ttl_days)  # fmt: skip
         self.deliverer = Deliverer(
             settings, self.clock, self.schedule, self.customers, self.renderer, self.transports,
             self.channels, self.limiter, self.policy, self.deadletters, self.recurring, self.journeys,
