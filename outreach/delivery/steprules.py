@@ -40,7 +40,9 @@ class StepRules(Outcomes):
         self, send: Send, customer: Customer, now: datetime, notes: list[str], book: OutcomeBook
     ) -> Outcome | None:
         """The send's step's conditions and its journey's throttle: an outcome when they stop it."""
-        journey = self.journeys.all[send.journey]
+        journey = self.journeys.all.get(send.journey)
+        if journey is None:  # a broadcast's send: no journey step of its own
+            return None
         step = journey.step(send.step)
         if step.send_time == "learned":  # what the customer's history says now, counted
             hours = Engagement(self.schedule.client, self.schedule.keys).hours(customer.id)
@@ -91,8 +93,9 @@ class StepRules(Outcomes):
     def _digest_context(self, send: Send, notes: list[str], now: datetime) -> dict[str, Any] | None:
         """``digest`` for a digest step's templates: the events it lists, in the order they happened
         (its history says which); None when the step is not a digest."""
-        step = self.journeys.all[send.journey].step(send.step)
-        if step.digest is None or self.digests is None:
+        journey = self.journeys.all.get(send.journey)
+        step = journey.step(send.step) if journey is not None else None
+        if step is None or step.digest is None or self.digests is None:
             return None
         items = self.digests.seal(send, step)
         ids = ", ".join(item["event_id"] for item in items)
