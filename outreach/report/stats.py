@@ -1,10 +1,10 @@
 """The statistics of the experiments report, from SciPy (docs/INSIGHTS.md, "Experiments").
 
-- a rate: its Wilson score interval (``scipy.stats.binomtest(k, n).proportion_ci("wilson")``);
+- a rate: its Wilson score interval (``scipy._stats().binomtest(k, n).proportion_ci("wilson")``);
 - a variant's rate against the control's: Newcombe's hybrid score interval for the difference of
   two proportions (Newcombe 1998, method 10), built from the two Wilson intervals;
 - a mean score, and a variant's against the control's: Student's t interval, and Welch's
-  (``scipy.stats.ttest_ind(..., equal_var=False).confidence_interval()``);
+  (``scipy._stats().ttest_ind(..., equal_var=False).confidence_interval()``);
 - the sample size per arm a fixed-horizon test needs to detect a difference of rates (the
   stopping rule: decided up front, read once).
 """
@@ -14,8 +14,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from scipy import stats
+
+@cache
+def _stats() -> Any:
+    """``scipy.stats``, imported when a report first needs it: the web process, the scheduler and the
+    CLI load without SciPy (and its BLAS threads) until then."""
+    from scipy import stats
+
+    return stats
+
 
 #: The confidence level of every interval the report shows.
 LEVEL = 0.95
@@ -42,7 +52,7 @@ def rate(k: int, n: int) -> Interval | None:
     """k of n, with its Wilson score interval; None without any n."""
     if n <= 0:
         return None
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=LEVEL, method="wilson")
+    ci = _stats().binomtest(k, n).proportion_ci(confidence_level=LEVEL, method="wilson")
     return Interval(k / n, float(ci.low), float(ci.high))
 
 
@@ -64,7 +74,7 @@ def mean(scores: Sequence[float]) -> Interval | None:
     average = sum(scores) / len(scores)
     if len(set(scores)) == 1:
         return Interval(average, average, average)
-    ci = stats.ttest_1samp(scores, 0.0).confidence_interval(confidence_level=LEVEL)
+    ci = _stats().ttest_1samp(scores, 0.0).confidence_interval(confidence_level=LEVEL)
     return Interval(average, float(ci.low), float(ci.high))
 
 
@@ -75,7 +85,7 @@ def mean_difference(scores: Sequence[float], control: Sequence[float]) -> Interv
     d = sum(scores) / len(scores) - sum(control) / len(control)
     if len(set(scores)) == 1 and len(set(control)) == 1:
         return Interval(d, d, d)
-    result = stats.ttest_ind(scores, control, equal_var=False)
+    result = _stats().ttest_ind(scores, control, equal_var=False)
     ci = result.confidence_interval(confidence_level=LEVEL)
     return Interval(d, float(ci.low), float(ci.high))
 
@@ -91,8 +101,8 @@ def sample_size(baseline: float, effect: float, power: float = 0.8, level: float
         raise ValueError(f"baseline {baseline} and baseline + effect {p1} must be rates in (0, 1), apart")
     if not 0 < power < 1 or not 0 < level < 1:
         raise ValueError(f"power {power} and level {level} must be in (0, 1)")
-    z_a = float(stats.norm.ppf(1 - (1 - level) / 2))
-    z_b = float(stats.norm.ppf(power))
+    z_a = float(_stats().norm.ppf(1 - (1 - level) / 2))
+    z_b = float(_stats().norm.ppf(power))
     p = (p0 + p1) / 2
     root = z_a * math.sqrt(2 * p * (1 - p)) + z_b * math.sqrt(p0 * (1 - p0) + p1 * (1 - p1))
     return math.ceil(root**2 / effect**2)
