@@ -546,3 +546,26 @@ def test_on_a_redis_cluster(app, clock):
     assert {o.state for o in app.deliver(claims)} == {"cancelled"}
     status = app.broadcasts.status(b.id)
     assert (status.planned, status.outcomes, status.waiting) == (3, {"cancelled": 3}, 0)
+
+
+def test_the_command_creates_a_broadcast_in_a_new_process_of_a_project_of_its_own(tmp_path):
+    """A fresh process knows no category until the project is read: the command reads it first."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    outreach = str(Path(sys.executable).parent / "outreach")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    subprocess.run([outreach, "init", "shop"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    shop = tmp_path / "shop"
+    subprocess.run([outreach, "customers", "import", "customers.example.jsonl"], cwd=shop, env=env, check=True,
+                   capture_output=True)  # fmt: skip
+    done = subprocess.run(
+        [outreach, "broadcast", "create", "strike", "--category", "transactional", "--channel", "email",
+         "--template", "order_delay/notice", "--data", '{"order_id": "A-1", "new_eta": "2026-12-09"}',
+         "--country", "DE", "--at", "tomorrow 10:00"],
+        cwd=shop, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "planned 1 sends" in done.stdout

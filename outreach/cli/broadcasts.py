@@ -88,19 +88,19 @@ def broadcast_create(
         segment["attributes"] = _attributes(attribute)
     if upload and (country or locale or zone or register or attribute):
         raise click.ClickException("--list is the whole audience: leave out the segment's filters")
-    try:
-        wanted = definition(
-            {
-                "id": broadcast_id, "name": name or broadcast_id, "category": category,
-                "channels": list(channels), "template": template, "moment": str(Moment.parse(at)),
-                "audience": {"kind": "list", "path": upload} if upload else segment,
-                "data": common._json_object("--data", data), "rule": {"window": window} if window else {},
-                "rate": rate,
-            }
-        )  # fmt: skip
-    except InputError as exc:
-        common._fail(exc)
-    with common._app() as app:
+    with common._app() as app:  # the project's categories and channels are declared from here on
+        try:
+            wanted = definition(
+                {
+                    "id": broadcast_id, "name": name or broadcast_id, "category": category,
+                    "channels": list(channels), "template": template, "moment": str(Moment.parse(at)),
+                    "audience": {"kind": "list", "path": upload} if upload else segment,
+                    "data": common._json_object("--data", data), "rule": {"window": window} if window else {},
+                    "rate": rate,
+                }
+            )  # fmt: skip
+        except InputError as exc:
+            common._fail(exc)
         kept: Broadcast = app.broadcasts.create(wanted)
         run = app.broadcasts.plan(kept.id) if plan_now else None
         status = app.broadcasts.status(kept.id)
