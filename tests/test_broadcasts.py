@@ -559,8 +559,8 @@ def test_the_command_creates_a_broadcast_in_a_new_process_of_a_project_of_its_ow
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     subprocess.run([outreach, "init", "shop"], cwd=tmp_path, env=env, check=True, capture_output=True)
     shop = tmp_path / "shop"
-    subprocess.run([outreach, "customers", "import", "customers.example.jsonl"], cwd=shop, env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    imported = [outreach, "customers", "import", "customers.example.jsonl"]
+    subprocess.run(imported, cwd=shop, env=env, check=True, capture_output=True)
     done = subprocess.run(
         [outreach, "broadcast", "create", "strike", "--category", "transactional", "--channel", "email",
          "--template", "order_delay/notice", "--data", '{"order_id": "A-1", "new_eta": "2026-12-09"}',
