@@ -569,3 +569,57 @@ def test_the_command_creates_a_broadcast_in_a_new_process_of_a_project_of_its_ow
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "planned 1 sends" in done.stdout
+
+
+# -- what a review found ----------------------------------------------------------------------------
+
+
+def test_no_event_from_outside_may_carry_a_broadcast_event_id(app, customers):
+    """A broadcast's sends are told apart by their event: an event called "broadcast:strike" would
+    have been stopped by broadcast strike's cancel."""
+    with pytest.raises(InputError, match="reserved for broadcasts"):
+        app.event_from({"id": "broadcast:strike", "type": "order.delayed", "customer_id": "c-amelia",
+                    "data": {"order_id": "A-1", "new_eta": "2026-03-26"}})  # fmt: skip
+
+
+def test_a_journey_cannot_be_called_broadcast(tmp_path):
+    import shutil
+
+    from outreach import ConfigError
+    from outreach.journeys.config import load_journeys
+    from outreach.settings import STARTER
+
+    config = tmp_path / "config"
+    shutil.copytree(STARTER / "config", config)
+    text = (
+        (config / "journeys" / "order_delay.toml")
+        .read_text()
+        .replace('name = "order_delay"', 'name = "broadcast"')
+    )
+    (config / "journeys" / "order_delay.toml").write_text(text)
+    with pytest.raises(ConfigError, match="every broadcast's sends"):
+        load_journeys(config, STARTER / "templates")
+
+
+def test_one_broadcast_that_cannot_go_on_does_not_hold_back_the_others(app, tmp_path):
+    people(app, 40)
+    upload = tmp_path / "list.jsonl"
+    upload.write_text("".join(f'"p{i:03}"\n' for i in range(40)))
+    first = make(app, id="a-list", audience={"kind": "list", "path": str(upload)})
+    app.broadcasts.plan(first.id, batch=1, rounds=1)  # its planner died after one round
+    second = make(app, id="b-segment")
+    app.clock.advance(timedelta(seconds=1))
+    app.broadcasts.plan(second.id, batch=1, rounds=1)  # and so did this one's
+    upload.write_text(upload.read_text() + '"p999"\n')  # the list changed since
+    app.broadcasts.resume()
+    assert app.broadcasts.status(second.id).state == "planned"
+
+
+@pytest.mark.parametrize("rate", [1e-12, -1, True, "10", float("nan"), 1e9])
+def test_a_rate_is_a_sane_number(rate):
+    from outreach.broadcasts.broadcasts import definition
+
+    with pytest.raises(InputError, match="rate"):
+        definition({"id": "b", "name": "b", "category": "transactional", "channels": ["email"],
+                    "template": "order_delay/notice", "moment": "tomorrow 10:00",
+                    "audience": {"kind": "segment"}, "rate": rate})  # fmt: skip

@@ -583,3 +583,14 @@ def test_the_report_shows_sends_delivered_and_clicked_per_step(tmp_path):
     ]
     assert "j.s  delivered 5  clicked 3  click rate 60.0 %" in render_text(report)
     assert "Clicks per step" in render_html(report) and "60.0 %" in render_html(report)
+
+
+def test_a_click_racing_the_customer_erasure_keeps_no_hour(app, clock):
+    """The engagement hour is counted only while the customer is there (one step with the check)."""
+    from outreach.customers.engagement import Engagement
+
+    app.upsert_customer({"id": "c-gone", "name": "Gone", "email": "g@example.com", "zone": "Europe/Berlin"})
+    app.erase_customer("c-gone")
+    assert Engagement(app.client, app.keys).record("c-gone", "Europe/Berlin", "click", clock.now()) is False
+    assert not app.client.exists(app.keys.engagement("c-gone"))
+    assert not app.client.exists(app.keys.customer_keys("c-gone"))

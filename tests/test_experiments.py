@@ -511,3 +511,21 @@ def test_the_experiments_query_runs_on_postgresql(postgres_url, tmp_path, clock)
         assert all(a.clicked == a.delivered for a in arms)
     finally:
         app.archive.database.close()
+
+
+def test_answers_without_spread_make_no_interval_and_no_winner():
+    from outreach.report.stats import mean, mean_difference
+
+    assert mean_difference([5, 5], [4, 4]) is None
+    assert mean([4, 4, 4]) is None
+
+
+def test_an_experiment_no_step_declares_any_more_compares_no_arms():
+    from outreach.archive.queries import ExperimentSend
+    from outreach.report.experiments import fold
+
+    def send(i, variant, state="delivered"):
+        return ExperimentSend(f"s{i:04}", f"c{i}", "gone_exp", variant, state, 1000, False, "", None)
+
+    [figures] = fold([send(1, "holdout", "suppressed"), send(2, "control"), send(3, "short")], {}, {})
+    assert figures.control is None and figures.comparisons() == []

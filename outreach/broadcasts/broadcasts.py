@@ -14,6 +14,7 @@ before the cancel does not reach its provider after it (one already past the gat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,8 @@ from .planning import END, Planner, Run
 
 #: Outcomes of a broadcast's sends, as counted in its hashes ('sent:<state>').
 OUTCOMES = ("delivered", "suppressed", "failed", "cancelled")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -159,7 +162,13 @@ class Broadcasts:
     def resume(self) -> int:
         """The scheduler's tick: go on planning every broadcast whose planning began and has not
         ended (its planner died); returns the sends planned. Safe beside a planner still running."""
-        return sum(self.plan(broadcast_id).planned for broadcast_id in self.unfinished(started=True))
+        planned = 0
+        for broadcast_id in self.unfinished(started=True):
+            try:
+                planned += self.plan(broadcast_id).planned
+            except InputError as exc:  # its list moved or changed: the others go on; status says so
+                logger.error("broadcast %s cannot be planned further: %s", broadcast_id, exc)
+        return planned
 
     # -- cancelling ------------------------------------------------------------------------
 

@@ -31,6 +31,9 @@ _AT = re.compile(r"(?:(today|tomorrow|\+(\d{1,3})d)|(\d{4}-\d{2}-\d{2}))[ T](\d{
 #: Rule keys a broadcast may add to its moment (the quiet hours, weekdays, holidays...).
 RULE_EXTRAS = ("window", "weekdays", "holidays", "observances", "ramadan")
 
+#: The slowest and fastest spread a broadcast may ask for, in messages per second.
+MIN_RATE, MAX_RATE = 0.000_001, 1_000_000
+
 
 @dataclass(frozen=True)
 class Moment:
@@ -109,8 +112,13 @@ class Broadcast:
         if not isinstance(self.data, Mapping):
             raise InputError("data", self.data, "must be a JSON object")
         check("data", dict(self.data))
-        if not isinstance(self.rate, int | float) or self.rate < 0 or self.rate != self.rate:
-            raise InputError("rate", self.rate, "messages per second: a number, 0 or more")
+        if (
+            isinstance(self.rate, bool) or not isinstance(self.rate, int | float) or self.rate != self.rate
+            or not (self.rate == 0 or MIN_RATE <= self.rate <= MAX_RATE)
+        ):  # fmt: skip
+            raise InputError(
+                "rate", self.rate, f"messages per second: 0 (no spread) or {MIN_RATE} to {MAX_RATE:g}"
+            )
         for key in self.rule:
             if key not in RULE_EXTRAS:
                 raise InputError(
@@ -164,7 +172,7 @@ class Broadcast:
         return cls(
             id=data["id"], name=data["name"], category=data["category"], channels=tuple(data["channels"]),
             template=data["template"], moment=Moment.parse(data["moment"]), audience=data["audience"],
-            data=data.get("data") or {}, rule=data.get("rule") or {}, rate=float(data.get("rate") or 0),
+            data=data.get("data") or {}, rule=data.get("rule") or {}, rate=data.get("rate") or 0,
             created_ms=int(data.get("created_ms") or 0),
         )  # fmt: skip
 

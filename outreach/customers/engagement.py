@@ -13,6 +13,7 @@ from datetime import datetime
 
 import redis
 
+from ..store import scripts
 from ..store.keys import Keys
 from ..store.replies import text_fields
 from ..timing import zone
@@ -25,16 +26,16 @@ class Engagement:
     def __init__(self, client: redis.Redis, keys: Keys) -> None:
         self.client = client
         self.keys = keys
+        self._engage = scripts.load(client, __package__, "engage")
 
-    def record(self, customer_id: str, zone_name: str, kind: str, at: datetime) -> None:
-        """Count one answer or click of the customer at ``at`` (an aware instant)."""
+    def record(self, customer_id: str, zone_name: str, kind: str, at: datetime) -> bool:
+        """Count one answer or click of the customer at ``at`` (an aware instant); False, keeping
+        nothing, when the customer is gone (erased meanwhile: ``lua/engage.lua``)."""
         assert kind in KINDS, kind
         hour = at.astimezone(zone(zone_name)).hour
-        key = self.keys.engagement(customer_id)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.hincrby(key, f"{kind}:{hour:02d}", 1)
-        pipe.sadd(self.keys.customer_keys(customer_id), key)  # erased with the customer
-        pipe.execute()
+        keys = [self.keys.engagement(customer_id), self.keys.customer_keys(customer_id),
+                self.keys.customer(customer_id)]  # fmt: skip
+        return bool(self._engage(keys=keys, args=[f"{kind}:{hour:02d}"]))
 
     def hours(self, customer_id: str) -> dict[str, Counter[int]]:
         """Per kind, how many times the customer engaged at each local hour (0–23)."""

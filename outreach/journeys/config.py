@@ -162,6 +162,8 @@ def _parse_journey(path: Path, data: dict[str, Any], categories, templates_dir: 
     if not isinstance(name, str) or not name.isidentifier():
         raise _fail(f"{path}: journey", "name", name, "must be an identifier (letters, _)")
     where = f"{path}: journey {name!r}"
+    if name == "broadcast":
+        raise _fail(where, "name", name, "is the journey of every broadcast's sends: pick another")
     for key in table:
         if key not in JOURNEY_KEYS:
             raise _fail(where, key, table[key], "unknown field")

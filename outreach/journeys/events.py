@@ -26,6 +26,9 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 #: How far ahead of now an event may be stamped (the clocks of two systems disagree a little).
 MAX_AHEAD = timedelta(days=1)
 
+#: The start of the event ids a broadcast's sends carry: no event from outside may have one.
+RESERVED_ID = "broadcast:"
+
 
 def check_time(occurred: datetime, now: datetime, window: timedelta) -> None:
     """Refuse an event time outside ``[now - window, now + 1 day]`` (and before 2000)."""
@@ -68,6 +71,8 @@ class Event:
             raise UnknownEventType(event_type, EVENT_TYPES.names())
         customer_id = text_field(data, "customer_id", required=True)
         event_id = text_field(data, "id") or uuid.uuid4().hex
+        if event_id.startswith(RESERVED_ID):  # a broadcast's sends carry this event (``broadcasts``)
+            raise InputError("id", event_id, f"ids starting with {RESERVED_ID!r} are reserved for broadcasts")
         raw_time = data.get("occurred_at")
         if raw_time is None or raw_time == "":
             occurred = (now or datetime.now(UTC)).astimezone(UTC)

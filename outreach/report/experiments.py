@@ -96,10 +96,17 @@ class ExperimentFigures:
     #: Sends per arm decided up front (0: not said).
     sample_size: int = 0
     arms: dict[str, Arm] = field(default_factory=dict)
+    #: Whether a step of the journeys declares it now (its arms in their declared order).
+    declared: bool = False
 
     @property
     def control(self) -> Arm | None:
-        return next(iter(self.arms.values()), None)
+        """The first arm the experiment declares; None when no step declares it any more (its arms'
+        order is not known then: no arm is compared against another) or it is the holdout."""
+        if not self.declared:
+            return None
+        first = next(iter(self.arms.values()), None)
+        return first if first is not None and first.name != HOLDOUT else None
 
     def comparisons(self) -> list[Comparison]:
         """Every other arm against the control: the goal rate, the click rate and the mean score."""
@@ -162,6 +169,7 @@ def fold(sends: Sequence[ExperimentSend], configured: Mapping[str, tuple[str, An
                 figures.goal, figures.goal_days = experiment.goal, experiment.goal_days
                 figures.sample_size = experiment.sample_size
                 figures.arms = {a.name: Arm(a.name) for a in experiment.arms()}
+                figures.declared = True
         arm = figures.arms.setdefault(send.variant, Arm(send.variant))
         arm.sends += 1
         arm.customers.add(send.customer_id)

@@ -68,12 +68,13 @@ def rate_difference(k1: int, n1: int, k0: int, n0: int) -> Interval | None:
 
 
 def mean(scores: Sequence[float]) -> Interval | None:
-    """The mean score with Student's t interval; None under two scores (no spread to go by)."""
+    """The mean score with Student's t interval; None under two scores or when they are all the same
+    (no spread to go by)."""
     if len(scores) < 2:
         return None
     average = sum(scores) / len(scores)
     if len(set(scores)) == 1:
-        return Interval(average, average, average)
+        return None  # no spread: no interval to give (never one of zero width)
     ci = _stats().ttest_1samp(scores, 0.0).confidence_interval(confidence_level=LEVEL)
     return Interval(average, float(ci.low), float(ci.high))
 
@@ -84,7 +85,7 @@ def mean_difference(scores: Sequence[float], control: Sequence[float]) -> Interv
         return None
     d = sum(scores) / len(scores) - sum(control) / len(control)
     if len(set(scores)) == 1 and len(set(control)) == 1:
-        return Interval(d, d, d)
+        return None  # no spread on either side: a difference of two constants is no evidence
     result = _stats().ttest_ind(scores, control, equal_var=False)
     ci = result.confidence_interval(confidence_level=LEVEL)
     return Interval(d, float(ci.low), float(ci.high))
