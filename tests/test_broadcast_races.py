@@ -92,7 +92,8 @@ def test_planners_killed_and_running_at_once_plan_and_count_every_recipient_once
         print(f"\nplanners: killed after {before.planned}, then {planned[0]} + {planned[1]} at once")
         assert (status.state, status.seen, status.planned) == ("planned", count, count)
         assert before.planned + sum(planned) == count
-        assert all(planned), "both planners did part of the work"
+        # Which of the two did how much is up to the processes' start: one that started late may find
+        # nothing left. Every recipient planned and counted once is the promise, checked above.
         assert _due_count(app, b) == count
     finally:
         procs.stop_all()
