@@ -383,7 +383,7 @@ def test_the_report_per_arm_matches_scipy_on_a_constructed_archive(tmp_path, cli
 
 
 def test_verdicts_in_plain_words():
-    figures = ExperimentFigures("e", goal="customer.activated", goal_days=7)
+    figures = ExperimentFigures("e", goal="customer.activated", goal_days=7, declared=True)
     figures.arms = {
         "control": Arm("control", sends=1000, goal=100),
         "short": Arm("short", sends=1000, goal=160),
