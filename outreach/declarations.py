@@ -28,7 +28,7 @@ NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 #: Keys of an event type's table.
 EVENT_KEYS = {"description", "data", "open"}
 #: Keys of a category's table that declare it (the others are its send-rule defaults).
-CATEGORY_KEYS = {"description", "consentable", "track_clicks", "open_pixel"}
+CATEGORY_KEYS = {"description", "consentable", "track_clicks", "open_pixel", "throttle"}
 #: Keys of a channel's table that declare it (the others configure its provider).
 CHANNEL_KEYS = {"description", "address", "short_text", "preference", "provider"}
 #: Where a channel finds a customer's address: a profile field, or the customer id (webhooks).

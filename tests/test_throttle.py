@@ -171,3 +171,72 @@ def test_the_overflow_digest_counts_its_window_from_when_the_throttle_held_back(
     rows = outbox(app)
     assert [r["step"] for r in rows] == ["notice", "later"]
     assert "3 in all" in rows[1]["body"]
+
+
+# -- a category's throttle: its journeys together ---------------------------------------------------
+
+SIGNUP = """
+[journey]
+name = "welcome"
+category = "lifecycle"
+trigger = "customer.signed_up"
+
+[[journey.steps]]
+name = "hello"
+template = "onboarding/welcome"
+window = ""
+"""
+TIPS = (
+    SIGNUP.replace('name = "welcome"', 'name = "tips"')
+    .replace('name = "hello"', 'name = "tip"')
+    .replace("onboarding/welcome", "onboarding/tips")
+)
+
+
+def with_category_throttle(tmp_path, client, clock, table: str):
+    from outreach import Outreach
+
+    from .conftest import make_settings
+    from .kinds_project import project
+
+    config, templates = project(tmp_path, {"welcome": SIGNUP, "tips": TIPS})
+    categories = config / "categories.toml"
+    categories.write_text(
+        categories.read_text().replace("[lifecycle]", f"[lifecycle]\nthrottle = {table}", 1)
+    )
+    policy = (config / "policy.toml").read_text()  # the daily caps would hold the second first
+    (config / "policy.toml").write_text(policy[: policy.index("[caps]")] + policy[policy.index("[survey]") :])
+    app = Outreach(
+        make_settings(tmp_path, config_dir=config, templates_dir=templates), client=client, clock=clock
+    )
+    app.upsert_customer({"id": "c1", "name": "Ana", "email": "ana@example.com", "zone": "Europe/Berlin"})
+    return app
+
+
+def test_a_category_throttle_holds_its_journeys_together(tmp_path, client, clock):
+    app = with_category_throttle(tmp_path, client, clock, "{ max = 1, days = 1 }")
+    assert app.journeys["welcome"].category_throttle.max == 1
+    sent = ingest(app, "customer.signed_up", "c1", clock.now().isoformat(), id="su").planned
+    clock.advance(timedelta(hours=1))
+    deliver_due(app)
+    states = sorted((app.records.get(s).state.value, app.records.get(s).reason) for s in sent)
+    assert states == [("delivered", ""), ("suppressed", "throttled")]
+    held = next(s for s in sent if app.records.get(s).state == "suppressed")
+    assert (
+        "category lifecycle: at most 1 in 1 days per customer reached"
+        in app.records.history(held)[-1]["text"]
+    )
+    assert len(outbox(app)) == 1
+
+
+def test_a_category_throttle_drops_its_overflow(tmp_path):
+    from .kinds_project import project
+
+    config, templates = project(tmp_path, {"welcome": SIGNUP})
+    categories = config / "categories.toml"
+    table = '{ max = 1, days = 1, overflow = "digest" }'
+    categories.write_text(
+        categories.read_text().replace("[lifecycle]", f"[lifecycle]\nthrottle = {table}", 1)
+    )
+    with pytest.raises(ConfigError, match="a category's overflow is dropped"):
+        load_journeys(config, templates)

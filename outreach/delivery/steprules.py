@@ -15,8 +15,9 @@ from typing import Any
 from ..clock import Clock
 from ..customers.engagement import Engagement
 from ..customers.profile import Customer
-from ..journeys.config import Journey, Journeys
+from ..journeys.config import Journey, Journeys, Step
 from ..journeys.digests import Digests
+from ..journeys.kinds import Throttle
 from ..journeys.sendtime import account
 from ..policy.decide import Policy
 from ..policy.throttles import Throttles
@@ -39,7 +40,8 @@ class StepRules(Outcomes):
     def _step_rules(
         self, send: Send, customer: Customer, now: datetime, notes: list[str], book: OutcomeBook
     ) -> Outcome | None:
-        """The send's step's conditions and its journey's throttle: an outcome when they stop it."""
+        """The send's step's conditions and its journey's and category's throttles: an outcome when they
+        stop it."""
         journey = self.journeys.all.get(send.journey)
         if journey is None:  # a broadcast's send: no journey step of its own
             return None
@@ -54,41 +56,53 @@ class StepRules(Outcomes):
                 return self._end(send, "suppressed", "condition", f"branch not taken: {text}", book,
                                  notes=notes)  # fmt: skip
             notes.append(log_entry(now, "branch", f"branch taken: {text}"))
-        throttle = journey.throttle
-        if throttle is None or self.throttles is None:
-            return None
-        if throttle.overflow == "digest" and step.digest is not None:
-            return None  # the digest the overflow goes to is not held back by the same throttle
-        frees = self.throttles.take(customer.id, journey.name, send.id, throttle.max, throttle.period, now)
-        if frees is None:
-            return None
-        self._give_back(send, customer, None)
-        local = frees.astimezone(zone(customer.zone)).isoformat()
-        text = f"{journey.name}: {throttle.describe()} per customer reached (a slot frees at {local})"
+        slots: list[str] = []
+        for scope, throttle in _throttles(journey, step):
+            assert self.throttles is not None
+            frees = self.throttles.take(customer.id, scope, send.id, throttle.max, throttle.period, now)
+            if frees is None:
+                slots.append(scope)
+                continue
+            self._give_back(send, customer, None)
+            for taken in slots:  # the journey's slot, taken before its category's was found full
+                self.throttles.release(customer.id, taken, send.id)
+            local = frees.astimezone(zone(customer.zone)).isoformat()
+            whose = f"category {journey.category}" if scope != journey.name else journey.name
+            text = f"{whose}: {throttle.describe()} per customer reached (a slot frees at {local})"
+            text += self._overflow(journey, step, send, customer, throttle, now)
+            return self._end(send, "suppressed", "throttled", text, book, notes=notes)
+        return None
+
+    def _overflow(
+        self, journey: Journey, step: Step, send: Send, customer: Customer, throttle: Throttle, now: datetime
+    ) -> str:
+        """List a held-back send's event in the journey's digest when its throttle says so; what was done."""
         digest = journey.digest_step
-        if throttle.overflow == "digest" and digest is not None and digest.name != step.name and self.digests:
-            event = (send.event_id, send.event_type, send.start, send.data)
-            said: list[str] = []
-            # Its window counts from now, when the throttle held the event back, not from the event.
-            found = self.digests.collect(journey, digest, customer, *event, said, opens=now)
-            text += f"; its event is listed in the digest {found[1]}" if found else f"; {'; '.join(said)}"
-        return self._end(send, "suppressed", "throttled", text, book, notes=notes)
+        if throttle.overflow != "digest" or digest is None or digest.name == step.name or not self.digests:
+            return ""
+        event = (send.event_id, send.event_type, send.start, send.data)
+        said: list[str] = []
+        # Its window counts from now, when the throttle held the event back, not from the event.
+        found = self.digests.collect(journey, digest, customer, *event, said, opens=now)
+        return f"; its event is listed in the digest {found[1]}" if found else f"; {'; '.join(said)}"
 
     def _unused(self, item: Attempt) -> None:
         """Ends without reaching a provider after the policy let it through: the cap slot and the
         journey's throttle slot are given back."""
         super()._unused(item)
         journey = self.journeys.all.get(item.send.journey)
-        if journey is not None and journey.throttle is not None and self.throttles is not None:
-            self.throttles.release(item.customer.id, journey.name, item.send.id)
+        if journey is not None and self.throttles is not None:
+            for scope, _ in _throttles(journey, journey.step(item.send.step)):
+                self.throttles.release(item.customer.id, scope, item.send.id)
 
     def _give_back(self, send: Send, customer: Customer, journey: Journey | None) -> None:
         """The send ends here after the policy let it through: its cap slot (and its throttle slot)
         are free again."""
         if needs_consent(send.category):
             self.policy.release_cap(send.id, customer.id)
-        if journey is not None and journey.throttle is not None and self.throttles is not None:
-            self.throttles.release(customer.id, journey.name, send.id)
+        if journey is not None and self.throttles is not None:
+            for scope, _ in _throttles(journey, journey.step(send.step)):
+                self.throttles.release(customer.id, scope, send.id)
 
     def _digest_context(self, send: Send, notes: list[str], now: datetime) -> dict[str, Any] | None:
         """``digest`` for a digest step's templates: the events it lists, in the order they happened
@@ -103,3 +117,13 @@ class StepRules(Outcomes):
             log_entry(now, "digest", f"lists {len(items)} events: {ids}" if items else "lists no event")
         )
         return {"count": len(items), "items": [item["data"] for item in items], "events": items}
+
+
+def _throttles(journey: Journey, step: Step) -> list[tuple[str, Throttle]]:
+    """(scope, throttle) the step's sends are held to: the journey's (its name), then its category's
+    (``category.<name>``: no journey name has a dot). The digest a journey's overflow goes to is held
+    to neither."""
+    if journey.throttle is not None and journey.throttle.overflow == "digest" and step.digest is not None:
+        return []
+    scopes = [(journey.name, journey.throttle), (f"category.{journey.category}", journey.category_throttle)]
+    return [(scope, throttle) for scope, throttle in scopes if throttle is not None]

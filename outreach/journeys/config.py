@@ -18,8 +18,16 @@ from ..surveys.scales import SCALES
 from ..timing import CustomerCalendar, SendRule, rule_for
 from . import conditions, fields
 from .experiments import EXPERIMENT_KEYS, Experiment, index_experiments, parse_experiment
-from .kinds import JOURNEY_KIND_KEYS, KIND_KEYS, Digest, Throttle, parse_throttle, step_kinds
-from .rulekeys import check_json, check_rule, load_category_defaults
+from .kinds import (
+    JOURNEY_KIND_KEYS,
+    KIND_KEYS,
+    Digest,
+    Throttle,
+    category_throttles,
+    parse_throttle,
+    step_kinds,
+)
+from .rulekeys import check_json, check_rule, check_template, load_category_defaults, template_file
 
 #: Keys of a step (besides the send rule's own keys).
 STEP_KEYS = {"name", "template", "channels", "cancel_on_exit", "survey", "when", "within_days", "unless",
@@ -95,6 +103,8 @@ class Journey:
     match: Mapping[str, Any] | None = None
     #: At most so many messages of the journey to one customer per period.
     throttle: Throttle | None = None
+    #: At most so many messages of its category's journeys together (``config/categories.toml``).
+    category_throttle: Throttle | None = None
 
     @cached_property
     def digest_step(self) -> Step | None:
@@ -255,12 +265,6 @@ def _kinds(where: str, steps: list[Step], raw_steps: list, trigger: str, superse
     ]
 
 
-def template_file(templates_dir: Path, template: str, channel: str, part: str) -> Path | None:
-    """The file a step's message part is rendered from: ``<channel>.<part>`` first, then ``<part>``."""
-    folder = templates_dir / template
-    return next((p for p in (folder / f"{channel}.{part}", folder / part) if p.exists()), None)
-
-
 def _check_data(
     where: str,
     trigger: str,
@@ -321,7 +325,7 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     template = raw.get("template", f"{journey}/{name}")
     if not isinstance(template, str):
         raise _fail(where, "template", template, "must be a path under templates/")
-    _check_template(where, template, channels=channels, templates_dir=templates_dir)
+    check_template(where, template, channels=channels, templates_dir=templates_dir)
     survey = raw.get("survey")
     if survey is not None and survey not in SCALES:
         raise _fail(where, "survey", survey, f"must be one of {', '.join(SCALES)}")
@@ -345,23 +349,10 @@ def _parse_step(where: str, journey: str, raw: object, defaults: dict, templates
     rule = {k: v for k, v in rule.items() if v != ""}
     check_json(where, rule)
     check_rule(where, rule)
-    check = partial(_check_template, channels=channels, templates_dir=templates_dir)
+    check = partial(check_template, channels=channels, templates_dir=templates_dir)
     experiment = parse_experiment(where, journey, name, raw, template, rule, check)
     return Step(name, template, tuple(channels), rule, cancel_on_exit, survey, when, within_days, unless,
                 experiment=experiment)  # fmt: skip
-
-
-def _check_template(where: str, template: str, rule: Mapping[str, Any] | None = None, *,
-                    channels: list[str], templates_dir: Path) -> None:  # fmt: skip
-    """Every part of every channel has a file (``template_file``); and a variant's ``rule``, if given."""
-    if rule is not None:
-        check_json(where, rule)
-        check_rule(where, rule)
-    for channel in channels:
-        for part in CHANNELS[channel].parts:
-            if template_file(templates_dir, template, channel, part) is None:
-                missing = f"missing {template}/{part} (or {channel}.{part}) under {templates_dir}"
-                raise _fail(where, "template", template, missing)
 
 
 def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:
@@ -371,6 +362,7 @@ def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:
     """
     declare(config_dir)
     categories = load_category_defaults(config_dir)
+    throttles = category_throttles(config_dir)
     journeys: list[Journey] = []
     seen: dict[str, Path] = {}
     folder = config_dir / "journeys"
@@ -378,6 +370,7 @@ def load_journeys(config_dir: Path, templates_dir: Path) -> Journeys:
         raise ConfigError(f"{folder}: no journeys folder")
     for path in sorted(folder.glob("*.toml")):
         journey = _parse_journey(path, read_toml(path), categories, templates_dir)
+        journey = replace(journey, category_throttle=throttles.get(journey.category))
         if journey.name in seen:
             raise _fail(
                 f"{path}: journey {journey.name!r}",

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+from ..configfile import read_toml
 from ..contracts import Contract
+from ..declarations import CATEGORIES_FILE
 from ..errors import ConfigError
 from ..registry import EVENT_TYPES
 from . import conditions
@@ -143,3 +146,21 @@ def step_kinds(
         "digest": digest,
         "send_time": parse_send_time(where, raw.get("send_time"), rule),
     }
+
+
+def category_throttles(config_dir: Path) -> dict[str, Throttle]:
+    """Each category's ``throttle`` in ``config/categories.toml``: at most so many messages of the
+    category's journeys together to one customer per period (the overflow is dropped)."""
+    path = config_dir / CATEGORIES_FILE
+    found: dict[str, Throttle] = {}
+    for category, table in read_toml(path).items():
+        if isinstance(table, dict) and "throttle" in table:
+            throttle = parse_throttle(f"{path}: category {category!r}", table["throttle"])
+            if throttle is not None and throttle.overflow != "drop":
+                dropped = "a category's overflow is dropped (a journey's may go to its digest)"
+                raise ConfigError(
+                    f"{path}: category {category!r}: throttle.overflow={throttle.overflow!r}: {dropped}"
+                )
+            if throttle is not None:
+                found[category] = throttle
+    return found

@@ -1,5 +1,6 @@
-"""The send-rule keys a project configures for a category (``config/categories.toml``) or a step,
-checked as a rule before any customer fills in their own values."""
+"""What a step's table names, checked: the send-rule keys a project configures for a category
+(``config/categories.toml``) or a step, as a rule before any customer fills in their own values;
+and the template folder, a file for every part of every channel."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from ..configfile import read_toml
 from ..declarations import CATEGORIES_FILE, CATEGORY_KEYS
 from ..errors import ConfigError, TimingError
-from ..registry import CATEGORIES
+from ..registry import CATEGORIES, CHANNELS
 from ..timing import BUSINESS_DAYS, CUSTOMER, CUSTOMER_KEYS, SendRule
 
 
@@ -62,3 +63,22 @@ def load_category_defaults(config_dir: Path) -> dict[str, dict[str, Any]]:
         check_rule(where, rule)
         defaults[category] = rule
     return defaults
+
+
+def template_file(templates_dir: Path, template: str, channel: str, part: str) -> Path | None:
+    """The file a step's message part is rendered from: ``<channel>.<part>`` first, then ``<part>``."""
+    folder = templates_dir / template
+    return next((p for p in (folder / f"{channel}.{part}", folder / part) if p.exists()), None)
+
+
+def check_template(where: str, template: str, rule: Mapping[str, Any] | None = None, *,
+                    channels: list[str], templates_dir: Path) -> None:  # fmt: skip
+    """Every part of every channel has a file (``template_file``); and a variant's ``rule``, if given."""
+    if rule is not None:
+        check_json(where, rule)
+        check_rule(where, rule)
+    for channel in channels:
+        for part in CHANNELS[channel].parts:
+            if template_file(templates_dir, template, channel, part) is None:
+                missing = f"missing {template}/{part} (or {channel}.{part}) under {templates_dir}"
+                raise _fail(where, "template", template, missing)
