@@ -52,20 +52,16 @@ class StepRules(Outcomes):
         if step.conditions and self.facts is not None:
             held, text = self.facts.check(send, journey, step, customer)
             if not held:
-                self._give_back(send, customer, journey)
+                self._give_back(send, customer)
                 return self._end(send, "suppressed", "condition", f"branch not taken: {text}", book,
                                  notes=notes)  # fmt: skip
             notes.append(log_entry(now, "branch", f"branch taken: {text}"))
-        slots: list[str] = []
         for scope, throttle in _throttles(journey, step):
             assert self.throttles is not None
             frees = self.throttles.take(customer.id, scope, send.id, throttle.max, throttle.period, now)
             if frees is None:
-                slots.append(scope)
                 continue
-            self._give_back(send, customer, None)
-            for taken in slots:  # the journey's slot, taken before its category's was found full
-                self.throttles.release(customer.id, taken, send.id)
+            self._give_back(send, customer)  # the cap slot, and the journey's if its category's is full
             local = frees.astimezone(zone(customer.zone)).isoformat()
             whose = f"category {journey.category}" if scope != journey.name else journey.name
             text = f"{whose}: {throttle.describe()} per customer reached (a slot frees at {local})"
@@ -87,19 +83,15 @@ class StepRules(Outcomes):
         return f"; its event is listed in the digest {found[1]}" if found else f"; {'; '.join(said)}"
 
     def _unused(self, item: Attempt) -> None:
-        """Ends without reaching a provider after the policy let it through: the cap slot and the
-        journey's throttle slot are given back."""
-        super()._unused(item)
-        journey = self.journeys.all.get(item.send.journey)
-        if journey is not None and self.throttles is not None:
-            for scope, _ in _throttles(journey, journey.step(item.send.step)):
-                self.throttles.release(item.customer.id, scope, item.send.id)
+        self._give_back(item.send, item.customer)
 
-    def _give_back(self, send: Send, customer: Customer, journey: Journey | None) -> None:
-        """The send ends here after the policy let it through: its cap slot (and its throttle slot)
-        are free again."""
+    def _give_back(self, send: Send, customer: Customer) -> None:
+        """The send ends without reaching a provider after the policy let it through: its cap slot (and
+        a survey's fatigue lock) and its throttle slots are free again (releasing one it does not hold
+        changes nothing)."""
         if needs_consent(send.category):
             self.policy.release_cap(send.id, customer.id)
+        journey = self.journeys.all.get(send.journey)
         if journey is not None and self.throttles is not None:
             for scope, _ in _throttles(journey, journey.step(send.step)):
                 self.throttles.release(customer.id, scope, send.id)
